@@ -1,0 +1,61 @@
+//! `tincan-signal`: the self-hostable Tincan signaling server.
+
+use clap::{Parser, ValueEnum};
+use tincan_signal::server::{ServerArgs, SignalServer, raise_fd_limit};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "tincan-signal",
+    version,
+    about = "Tincan signaling server: rooms by code, presence and ringing over WebSocket"
+)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Log format
+    #[arg(long, env = "TINCAN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_env("TINCAN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    let config = cli.server.resolve()?;
+    match raise_fd_limit() {
+        Ok(limit) => tracing::info!(limit, "open-file limit"),
+        Err(e) => tracing::warn!("could not raise the open-file limit: {e}"),
+    }
+    let server = SignalServer::start(config).await?;
+    // Scripts and the load benchmark read this line to learn the address (useful with port 0).
+    println!("listening on {}", server.ws_url());
+    shutdown_signal().await?;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        r = tokio::signal::ctrl_c() => r?,
+    }
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! The client task: dial, hello, register, re-join, pump messages; on loss, back off and do it again.
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{
+    Connector, MaybeTlsStream, WebSocketStream, connect_async_tls_with_config,
+};
+
+use super::backoff::Backoff;
+use super::{ClientConfig, ClientEvent, Command, RoomWish};
+use crate::protocol::{ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage};
+use crate::{Error, Result};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How a connected session ended.
+enum Exit {
+    /// The application closed the client.
+    Closed,
+    /// The connection was lost; reconnect.
+    Lost(String),
+}
+
+struct Welcome {
+    peer_id: String,
+    nonce: String,
+    message: ServerMessage,
+}
+
+pub(super) async fn run(
+    config: ClientConfig,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::Sender<ClientEvent>,
+) {
+    let mut wish: Option<RoomWish> = None;
+    let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
+    let mut reconnected = false;
+    loop {
+        let reason = match dial(&config).await {
+            Ok((ws, welcome)) => {
+                backoff.reset();
+                let ServerMessage::Welcome {
+                    ice_servers,
+                    limits,
+                    ..
+                } = welcome.message
+                else {
+                    unreachable!("dial returns a welcome")
+                };
+                let connected = ClientEvent::Connected {
+                    peer_id: welcome.peer_id,
+                    ice_servers,
+                    limits,
+                    reconnected,
+                };
+                if events.send(connected).await.is_err() {
+                    return;
+                }
+                reconnected = true;
+                match session(
+                    &config,
+                    ws,
+                    &welcome.nonce,
+                    &mut wish,
+                    &mut commands,
+                    &events,
+                )
+                .await
+                {
+                    Exit::Closed => return,
+                    Exit::Lost(reason) => reason,
+                }
+            }
+            Err(e) => e.to_string(),
+        };
+        let retry_in = backoff.next_delay();
+        tracing::debug!(%reason, ?retry_in, "signaling connection lost");
+        if events
+            .send(ClientEvent::Disconnected { reason, retry_in })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let pause = tokio::time::sleep(retry_in);
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                _ = &mut pause => break,
+                command = commands.recv() => match command {
+                    None | Some(Command::Close) => return,
+                    Some(Command::Join(w)) => wish = Some(w),
+                    Some(Command::Leave) => wish = None,
+                    Some(Command::Send(_, reply)) => { let _ = reply.send(Err(Error::NotConnected)); }
+                },
+            }
+        }
+    }
+}
+
+fn text(message: &ClientMessage) -> Message {
+    Message::text(message.to_json())
+}
+
+async fn dial(config: &ClientConfig) -> Result<(Ws, Welcome)> {
+    if config.url.starts_with("wss:") && config.tls.is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    let connector = config.tls.clone().map(Connector::Rustls);
+    let connecting = connect_async_tls_with_config(config.url.as_str(), None, true, connector);
+    let (mut ws, _) = tokio::time::timeout(config.hello_timeout, connecting)
+        .await
+        .map_err(|_| Error::Timeout)??;
+    ws.send(text(&ClientMessage::Hello {
+        version: PROTOCOL_VERSION,
+        client: config.client_name.clone(),
+    }))
+    .await?;
+    let welcome = async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => match serde_json::from_str::<ServerMessage>(&t)? {
+                    m @ ServerMessage::Welcome { .. } => return Ok(m),
+                    ServerMessage::Error {
+                        code: ErrorCode::UnsupportedVersion,
+                        ..
+                    } => {
+                        return Err(Error::Version {
+                            server: 0,
+                            client: PROTOCOL_VERSION,
+                        });
+                    }
+                    ServerMessage::Error { code, message, .. } => {
+                        return Err(Error::Server { code, message });
+                    }
+                    _ => continue,
+                },
+                Some(Ok(Message::Close(_))) | None => return Err(Error::NotConnected),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(e.into()),
+            }
+        }
+    };
+    let message = tokio::time::timeout(config.hello_timeout, welcome)
+        .await
+        .map_err(|_| Error::Timeout)??;
+    let ServerMessage::Welcome {
+        peer_id,
+        nonce,
+        version,
+        ..
+    } = &message
+    else {
+        unreachable!()
+    };
+    if *version != PROTOCOL_VERSION {
+        return Err(Error::Version {
+            server: *version,
+            client: PROTOCOL_VERSION,
+        });
+    }
+    let welcome = Welcome {
+        peer_id: peer_id.clone(),
+        nonce: nonce.clone(),
+        message,
+    };
+    Ok((ws, welcome))
+}
+
+async fn session(
+    config: &ClientConfig,
+    mut ws: Ws,
+    nonce: &str,
+    wish: &mut Option<RoomWish>,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    events: &mpsc::Sender<ClientEvent>,
+) -> Exit {
+    macro_rules! send_or_lose {
+        ($message:expr) => {
+            if let Err(e) = ws.send(text(&$message)).await {
+                return Exit::Lost(e.to_string());
+            }
+        };
+    }
+    if let Some(identity) = &config.identity {
+        let signature = identity.sign_registration(nonce);
+        send_or_lose!(ClientMessage::Register {
+            public_key: identity.public_key_b64(),
+            signature
+        });
+    }
+    if let Some(w) = wish.as_ref() {
+        send_or_lose!(w.message());
+    }
+    let mut keepalive =
+        tokio::time::interval_at(Instant::now() + config.keepalive, config.keepalive);
+    let mut last_heard = Instant::now();
+    loop {
+        tokio::select! {
+            frame = ws.next() => {
+                last_heard = Instant::now();
+                match frame {
+                    Some(Ok(Message::Text(t))) => match serde_json::from_str::<ServerMessage>(&t) {
+                        Ok(message) => {
+                            follow_room(wish, &message);
+                            if events.send(ClientEvent::Message(message)).await.is_err() {
+                                let _ = ws.close(None).await;
+                                return Exit::Closed;
+                            }
+                        }
+                        Err(e) => tracing::warn!("unreadable message from the server: {e}"),
+                    },
+                    Some(Ok(Message::Close(frame))) => {
+                        return Exit::Lost(frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "closed by the server".into()));
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Exit::Lost(e.to_string()),
+                    None => return Exit::Lost("the connection closed".into()),
+                }
+            }
+            command = commands.recv() => match command {
+                None | Some(Command::Close) => {
+                    let _ = ws.close(None).await;
+                    return Exit::Closed;
+                }
+                Some(Command::Join(w)) => {
+                    send_or_lose!(w.message());
+                    *wish = Some(w);
+                }
+                Some(Command::Leave) => {
+                    *wish = None;
+                    send_or_lose!(ClientMessage::Leave);
+                }
+                Some(Command::Send(message, reply)) => {
+                    let result = ws.send(text(&message)).await;
+                    let lost = result.as_ref().err().map(ToString::to_string);
+                    let _ = reply.send(result.map_err(Error::from));
+                    if let Some(reason) = lost {
+                        return Exit::Lost(reason);
+                    }
+                }
+            },
+            _ = keepalive.tick() => {
+                if last_heard.elapsed() > config.keepalive * 3 {
+                    return Exit::Lost("the server stopped answering".into());
+                }
+                send_or_lose!(ClientMessage::Ping { id: None });
+            }
+        }
+    }
+}
+
+/// Keep the room wish in step with what the server says: once joined, a re-join after a reconnect may
+/// re-create the room (we may have been alone in it); a refused join is not retried.
+fn follow_room(wish: &mut Option<RoomWish>, message: &ServerMessage) {
+    match message {
+        ServerMessage::Joined { .. } => {
+            if let Some(w) = wish.as_mut() {
+                w.create = true;
+            }
+        }
+        ServerMessage::Error {
+            code,
+            request: Some(request),
+            ..
+        } if request == "join" && *code != ErrorCode::AlreadyInRoom => {
+            *wish = None;
+        }
+        _ => {}
+    }
+}

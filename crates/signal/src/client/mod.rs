@@ -1,0 +1,182 @@
+//! An async signaling client that stays connected: it reconnects with exponential backoff, says hello,
+//! re-registers its personal code and re-joins its room after every reconnect, and hands everything the
+//! server says to the application as a stream of typed [`ClientEvent`]s.
+
+mod backoff;
+mod connection;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::code::{PersonalCode, RoomCode};
+use crate::identity::Identity;
+use crate::protocol::{
+    CallId, ClientMessage, IceServer, Limits, PeerId, ServerMessage, SignalKind,
+};
+use crate::{Error, Result};
+
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// `ws://host:port/ws` or `wss://…`.
+    pub url: String,
+    /// Reported in `hello` (e.g. `tincan-cli 0.1.0`).
+    pub client_name: String,
+    /// With an identity, the client registers its personal code on every connection.
+    pub identity: Option<Identity>,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// How long to wait for `welcome`.
+    pub hello_timeout: Duration,
+    /// The client pings this often; after three periods without a word from the server it reconnects.
+    pub keepalive: Duration,
+    /// TLS settings for `wss://` (e.g. to trust a private CA); the default trusts the public web roots.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl ClientConfig {
+    pub fn new(url: impl Into<String>, client_name: impl Into<String>) -> Self {
+        ClientConfig {
+            url: url.into(),
+            client_name: client_name.into(),
+            identity: None,
+            backoff_min: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(15),
+            hello_timeout: Duration::from_secs(10),
+            keepalive: Duration::from_secs(15),
+            tls: None,
+        }
+    }
+
+    pub fn with_identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+}
+
+/// What the client tells the application.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientEvent {
+    /// Said hello; `reconnected` after the first time.
+    Connected {
+        peer_id: PeerId,
+        ice_servers: Vec<IceServer>,
+        limits: Limits,
+        reconnected: bool,
+    },
+    /// The connection is gone; the next attempt is in `retry_in`.
+    Disconnected { reason: String, retry_in: Duration },
+    /// Anything the server said after `welcome`.
+    Message(ServerMessage),
+}
+
+/// The room the application wants to be in; re-joined after reconnects.
+#[derive(Clone, Debug)]
+struct RoomWish {
+    room: RoomCode,
+    create: bool,
+    capacity: Option<usize>,
+    name: Option<String>,
+}
+
+impl RoomWish {
+    fn message(&self) -> ClientMessage {
+        ClientMessage::Join {
+            room: self.room.to_string(),
+            create: self.create,
+            capacity: self.capacity,
+            name: self.name.clone(),
+        }
+    }
+}
+
+enum Command {
+    Join(RoomWish),
+    Leave,
+    Send(ClientMessage, oneshot::Sender<Result<()>>),
+    Close,
+}
+
+/// A handle to the client task. Dropping every handle closes the client.
+#[derive(Clone)]
+pub struct SignalClient {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl SignalClient {
+    /// Start connecting in the background; events arrive on the returned receiver.
+    pub fn connect(config: ClientConfig) -> (SignalClient, mpsc::Receiver<ClientEvent>) {
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (events, event_rx) = mpsc::channel(256);
+        tokio::spawn(connection::run(config, command_rx, events));
+        (SignalClient { commands }, event_rx)
+    }
+
+    fn command(&self, c: Command) -> Result<()> {
+        self.commands.send(c).map_err(|_| Error::Closed)
+    }
+
+    /// Join `room` now if connected, and again after every reconnect until [`leave`](Self::leave).
+    /// A refused join (`room_full`, `room_not_found`, …) arrives as an error event and is not retried.
+    pub fn join(
+        &self,
+        room: &RoomCode,
+        create: bool,
+        capacity: Option<usize>,
+        name: Option<String>,
+    ) -> Result<()> {
+        self.command(Command::Join(RoomWish {
+            room: room.clone(),
+            create,
+            capacity,
+            name,
+        }))
+    }
+
+    pub fn leave(&self) -> Result<()> {
+        self.command(Command::Leave)
+    }
+
+    /// Send one message now; `NotConnected` while the client is reconnecting.
+    pub async fn send(&self, message: ClientMessage) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.command(Command::Send(message, tx))?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    pub async fn signal(
+        &self,
+        to: Option<PeerId>,
+        kind: SignalKind,
+        data: serde_json::Value,
+    ) -> Result<()> {
+        self.send(ClientMessage::Signal { to, kind, data }).await
+    }
+
+    pub async fn ring(&self, to: &PersonalCode, name: &str, room: &RoomCode) -> Result<()> {
+        self.send(ClientMessage::Ring {
+            to: to.to_string(),
+            name: name.into(),
+            room: room.to_string(),
+        })
+        .await
+    }
+
+    pub async fn accept(&self, call: CallId) -> Result<()> {
+        self.send(ClientMessage::Accept { call }).await
+    }
+
+    pub async fn decline(&self, call: CallId) -> Result<()> {
+        self.send(ClientMessage::Decline { call }).await
+    }
+
+    pub async fn cancel_ring(&self, call: CallId) -> Result<()> {
+        self.send(ClientMessage::CancelRing { call }).await
+    }
+
+    /// Leave, close the connection and stop reconnecting.
+    pub fn close(&self) {
+        let _ = self.command(Command::Close);
+    }
+}

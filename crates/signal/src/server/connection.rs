@@ -1,0 +1,223 @@
+//! The I/O of one WebSocket connection: frames in, replies and relayed messages out, heartbeats, and the
+//! reasons a connection ends. The protocol decisions are the `Session`'s.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::rate_limit::MessageLimit;
+use super::session::{Reject, Session};
+use super::shared::Shared;
+use crate::protocol::{ErrorCode, ServerMessage, parse_client_message};
+
+/// Messages queued for a connection before it counts as not reading (slow consumer).
+const MAILBOX_CAPACITY: usize = 256;
+/// How long a goodbye may take before the connection is dropped anyway.
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The client closed, or the socket failed.
+    Gone,
+    /// The server ends it, telling the client why.
+    Server(ErrorCode, u16),
+}
+
+/// The sending half, with a deadline on every write: a client that stops reading must not hold its
+/// connection task (and its heartbeat) hostage.
+struct Sink {
+    inner: futures_util::stream::SplitSink<WebSocket, Message>,
+    timeout: Duration,
+}
+
+/// `Ok` when written; otherwise how the connection ends.
+type Sent = Result<(), End>;
+
+impl Sink {
+    async fn frame(&mut self, frame: Message) -> Sent {
+        match tokio::time::timeout(self.timeout, self.inner.send(frame)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => Err(End::Server(ErrorCode::SlowConsumer, close_code::POLICY)),
+        }
+    }
+
+    async fn message(&mut self, message: &ServerMessage) -> Sent {
+        self.frame(Message::Text(Utf8Bytes::from(message.to_json())))
+            .await
+    }
+
+    async fn error(&mut self, s: &Shared, reject: Reject, request: Option<&str>) -> Sent {
+        s.metrics.error(reject.code);
+        self.message(&ServerMessage::error(
+            reject.code,
+            reject.detail.as_deref(),
+            request,
+        ))
+        .await
+    }
+}
+
+pub async fn run(socket: WebSocket, s: Arc<Shared>, ip: IpAddr) {
+    let (mailbox, mut queue) = mpsc::channel(MAILBOX_CAPACITY);
+    let mut session = Session::new(ip);
+    s.backend.attach(&session.peer, mailbox).await;
+    s.metrics.connections_total.inc();
+    tracing::debug!(peer = %session.peer, %ip, "connected");
+
+    let (sink, mut stream) = socket.split();
+    let mut sink = Sink {
+        inner: sink,
+        timeout: s.config.idle_timeout,
+    };
+    let limit = MessageLimit::per_second(s.config.messages_per_second, s.config.message_burst);
+    let mut heartbeat =
+        tokio::time::interval_at(Instant::now() + s.config.heartbeat, s.config.heartbeat);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let hello_deadline = tokio::time::sleep(s.config.hello_timeout);
+    tokio::pin!(hello_deadline);
+    let mut last_heard = Instant::now();
+
+    let end = loop {
+        tokio::select! {
+            frame = stream.next() => {
+                let frame = match frame {
+                    Some(Ok(frame)) => frame,
+                    Some(Err(e)) => {
+                        // Frames far over the limit are refused by the WebSocket layer itself.
+                        let too_big = matches!(e.into_inner().downcast_ref::<tokio_tungstenite::tungstenite::Error>(),
+                            Some(tokio_tungstenite::tungstenite::Error::Capacity(_)));
+                        break if too_big { End::Server(ErrorCode::TooLarge, close_code::SIZE) } else { End::Gone };
+                    }
+                    None => break End::Gone,
+                };
+                last_heard = Instant::now();
+                let sent = match frame {
+                    Message::Text(text) => on_text(&s, &mut session, &limit, &mut sink, &text).await,
+                    Message::Binary(_) => sink.error(&s, Reject { code: ErrorCode::BinaryUnsupported, detail: None }, None).await,
+                    Message::Ping(_) | Message::Pong(_) => Ok(()),
+                    Message::Close(_) => break End::Gone,
+                };
+                if let Err(end) = sent { break end; }
+            }
+            out = queue.recv() => match out {
+                Some(text) => if let Err(end) = sink.frame(Message::Text(text)).await { break end },
+                None => break End::Server(ErrorCode::SlowConsumer, close_code::POLICY),
+            },
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > s.config.idle_timeout {
+                    break End::Server(ErrorCode::IdleTimeout, close_code::POLICY);
+                }
+                if let Err(end) = sink.frame(Message::Ping(Default::default())).await { break end; }
+            }
+            _ = &mut hello_deadline, if !session.greeted() => break End::Server(ErrorCode::HelloRequired, close_code::POLICY),
+            _ = s.shutdown.cancelled() => break End::Server(ErrorCode::ShuttingDown, close_code::AWAY),
+        }
+    };
+
+    if let End::Server(code, close) = end {
+        tracing::debug!(peer = %session.peer, %code, "closing");
+        s.metrics.error(code);
+        sink.timeout = GOODBYE_TIMEOUT;
+        if sink
+            .message(&ServerMessage::error(code, None, None))
+            .await
+            .is_ok()
+        {
+            let frame = CloseFrame {
+                code: close,
+                reason: Utf8Bytes::from_static(code.sentence()),
+            };
+            if sink.frame(Message::Close(Some(frame))).await.is_ok() {
+                linger(&mut stream).await;
+            }
+        }
+    }
+    session.close(&s).await;
+    tracing::debug!(peer = %session.peer, "disconnected");
+}
+
+/// Wait for the client's half of the closing handshake. Dropping a socket that still has unread input makes
+/// the kernel send a reset, which can destroy our goodbye before the client reads it; so when the stream is
+/// unusable (e.g. after an oversized frame) we wait out the goodbye time instead.
+async fn linger(stream: &mut futures_util::stream::SplitStream<WebSocket>) {
+    let deadline = Instant::now() + GOODBYE_TIMEOUT / 4;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(Ok(Message::Close(_)))) | Err(_) => return,
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(_)) | None) => return tokio::time::sleep_until(deadline).await,
+        }
+    }
+}
+
+/// Handle one text frame; false if the answer could not be written in time.
+async fn on_text(
+    s: &Arc<Shared>,
+    session: &mut Session,
+    limit: &MessageLimit,
+    sink: &mut Sink,
+    text: &str,
+) -> Sent {
+    if text.len() > s.config.max_message_bytes {
+        let detail = format!(
+            "The limit is {} bytes; this one has {}.",
+            s.config.max_message_bytes,
+            text.len()
+        );
+        return sink
+            .error(
+                s,
+                Reject {
+                    code: ErrorCode::TooLarge,
+                    detail: Some(detail),
+                },
+                None,
+            )
+            .await;
+    }
+    let message = match parse_client_message(text) {
+        Ok(m) => m,
+        Err(e) => {
+            let request = e.request.clone();
+            return sink
+                .error(
+                    s,
+                    Reject {
+                        code: e.code,
+                        detail: Some(e.detail),
+                    },
+                    request.as_deref(),
+                )
+                .await;
+        }
+    };
+    let request = Some(message.type_name());
+    if !limit.check() {
+        return sink
+            .error(
+                s,
+                Reject {
+                    code: ErrorCode::RateLimited,
+                    detail: None,
+                },
+                request,
+            )
+            .await;
+    }
+    match session.handle(s, message).await {
+        Ok(replies) => {
+            for reply in &replies {
+                sink.message(reply).await?;
+            }
+            Ok(())
+        }
+        Err(reject) => sink.error(s, reject, request).await,
+    }
+}

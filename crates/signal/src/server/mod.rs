@@ -1,0 +1,154 @@
+//! The signaling server: `SignalServer::start` binds, serves `/ws`, `/healthz` and `/metrics`, and shuts down
+//! gracefully (every connection is told `shutting_down` before it closes).
+
+mod backend;
+pub mod config;
+mod connection;
+mod fd_limit;
+mod http;
+mod memory;
+mod metrics;
+mod rate_limit;
+mod session;
+mod shared;
+mod turn;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use tokio::task::JoinHandle;
+
+pub use backend::{Backend, Counts, JoinRefusal, Mailbox, Ring, RingParty};
+pub use config::{ServerArgs, ServerConfig, TlsFiles, TurnConfig};
+pub use fd_limit::raise_fd_limit;
+pub use memory::MemoryBackend;
+pub use turn::rest_credentials;
+
+use crate::protocol::ErrorCode;
+use crate::{Error, Result};
+use shared::Shared;
+
+/// How often idle per-IP rate-limit buckets are forgotten.
+const JANITOR_PERIOD: Duration = Duration::from_secs(60);
+
+/// A running server.
+pub struct SignalServer {
+    addr: SocketAddr,
+    tls: bool,
+    shared: Arc<Shared>,
+    handle: Handle<SocketAddr>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl SignalServer {
+    /// Start with the in-memory backend.
+    pub async fn start(config: ServerConfig) -> Result<Self> {
+        Self::start_with_backend(config, Arc::new(MemoryBackend::new())).await
+    }
+
+    pub async fn start_with_backend(
+        config: ServerConfig,
+        backend: Arc<dyn Backend>,
+    ) -> Result<Self> {
+        let listener = std::net::TcpListener::bind(config.listen)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let tls = config.tls.clone();
+        let shared = Arc::new(Shared::new(config, backend));
+        let app = http::router(shared.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let handle = Handle::new();
+        let task = match &tls {
+            Some(files) => {
+                // Whoever installs first wins; ring is the only provider this build links.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let rustls = RustlsConfig::from_pem_file(&files.cert, &files.key)
+                    .await
+                    .map_err(|e| {
+                        Error::Tls(format!(
+                            "{} / {}: {e}",
+                            files.cert.display(),
+                            files.key.display()
+                        ))
+                    })?;
+                let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
+                tokio::spawn(server.serve(app))
+            }
+            None => tokio::spawn(
+                axum_server::from_tcp(listener)?
+                    .handle(handle.clone())
+                    .serve(app),
+            ),
+        };
+        tokio::spawn(janitor(shared.clone()));
+        tracing::info!(%addr, tls = tls.is_some(), "signaling server listening");
+        Ok(SignalServer {
+            addr,
+            tls: tls.is_some(),
+            shared,
+            handle,
+            task,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://ADDR/ws` or `wss://ADDR/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("{}://{}/ws", if self.tls { "wss" } else { "ws" }, self.addr)
+    }
+
+    /// `http://ADDR` or `https://ADDR`.
+    pub fn http_url(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.shared.backend.counts()
+    }
+
+    /// How many `error` messages with `code` the server has sent.
+    pub fn errors_sent(&self, code: ErrorCode) -> u64 {
+        self.shared.metrics.errors_of(code)
+    }
+
+    /// Stop accepting, tell every connection `shutting_down`, and wait (up to 10 s) for them to close.
+    pub async fn shutdown(self) {
+        self.shared.shutdown.cancel();
+        self.handle.graceful_shutdown(Some(Duration::from_secs(5)));
+        self.shared.connections.close();
+        if tokio::time::timeout(Duration::from_secs(10), self.shared.connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after 10 s; stopping anyway");
+        }
+        match self.task.await {
+            Ok(Err(e)) => tracing::warn!("server ended with {e}"),
+            Err(e) => tracing::warn!("server task failed: {e}"),
+            Ok(Ok(())) => {}
+        }
+        tracing::info!("signaling server stopped");
+    }
+}
+
+async fn janitor(s: Arc<Shared>) {
+    let mut tick = tokio::time::interval(JANITOR_PERIOD);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                s.connect_limit.forget_idle();
+                s.join_limit.forget_idle();
+            }
+            _ = s.shutdown.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,36 @@
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::backend::Backend;
+use super::config::ServerConfig;
+use super::metrics::Metrics;
+use super::rate_limit::IpLimit;
+
+/// What every connection of one server shares.
+pub struct Shared {
+    pub config: ServerConfig,
+    pub backend: Arc<dyn Backend>,
+    pub metrics: Metrics,
+    pub connect_limit: IpLimit,
+    pub join_limit: IpLimit,
+    /// Cancelled when the server shuts down: connections say goodbye and end.
+    pub shutdown: CancellationToken,
+    /// Open connections, so shutdown can wait for their goodbyes.
+    pub connections: TaskTracker,
+}
+
+impl Shared {
+    pub fn new(config: ServerConfig, backend: Arc<dyn Backend>) -> Self {
+        Shared {
+            connect_limit: IpLimit::per_minute(config.connect_per_minute, config.connect_burst),
+            join_limit: IpLimit::per_minute(config.join_per_minute, config.join_burst),
+            config,
+            backend,
+            metrics: Metrics::default(),
+            shutdown: CancellationToken::new(),
+            connections: TaskTracker::new(),
+        }
+    }
+}
