@@ -149,7 +149,7 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), 14);
         assert_eq!(RoomCode::parse(a.as_str()).unwrap(), a);
-        assert!(RoomCode::BITS >= 60);
+        const { assert!(RoomCode::BITS >= 60) };
     }
 
     #[test]

@@ -248,7 +248,7 @@ pub enum ServerMessage {
 impl ServerMessage {
     pub fn error(code: ErrorCode, detail: Option<&str>, request: Option<&str>) -> Self {
         let message = match detail {
-            Some(d) => format!("{} {d}", code.sentence()),
+            Some(d) => format!("{} {}", code.sentence(), as_sentence(d)),
             None => code.sentence().to_owned(),
         };
         ServerMessage::Error {
@@ -261,6 +261,19 @@ impl ServerMessage {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("server messages always serialize")
     }
+}
+
+/// `the code has 8 characters` → `The code has 8 characters.`
+fn as_sentence(detail: &str) -> String {
+    let mut chars = detail.trim().chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut s: String = first.to_uppercase().chain(chars).collect();
+    if !s.ends_with(['.', '!', '?']) {
+        s.push('.');
+    }
+    s
 }
 
 impl ClientMessage {
