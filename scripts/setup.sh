@@ -3,7 +3,7 @@
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
-packages=(build-essential pkg-config ca-certificates curl)
+packages=(build-essential pkg-config ca-certificates curl nasm libopus-dev libvpx-dev)
 
 missing=()
 for p in "${packages[@]}"; do

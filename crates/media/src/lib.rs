@@ -7,6 +7,7 @@
 //! * [`analysis`] — reading those back: the dominant frequency of received audio.
 
 pub mod analysis;
+pub mod codec;
 mod error;
 pub mod frame;
 pub mod source;

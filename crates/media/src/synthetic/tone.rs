@@ -10,9 +10,15 @@ use crate::{AudioFrame, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Waveform {
-    Sine { hz: f64 },
+    Sine {
+        hz: f64,
+    },
     /// A linear sweep from `from_hz` to `to_hz` over `period`, repeated.
-    Chirp { from_hz: f64, to_hz: f64, period: Duration },
+    Chirp {
+        from_hz: f64,
+        to_hz: f64,
+        period: Duration,
+    },
 }
 
 pub struct ToneSource {
@@ -38,7 +44,11 @@ impl ToneSource {
     fn frequency_at(&self, sample: u64) -> f64 {
         match self.waveform {
             Waveform::Sine { hz } => hz,
-            Waveform::Chirp { from_hz, to_hz, period } => {
+            Waveform::Chirp {
+                from_hz,
+                to_hz,
+                period,
+            } => {
                 let period_samples = (period.as_secs_f64() * SAMPLE_RATE as f64).max(1.0);
                 let x = (sample as f64 % period_samples) / period_samples;
                 from_hz + (to_hz - from_hz) * x
