@@ -1,0 +1,135 @@
+//! A call: the front ends' handle ([`Call`]) over a driver task that owns the signaling client, the peer
+//! connection and the media, and feeds what happens into the [`CallMachine`].
+
+mod driver;
+mod session;
+mod state;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tincan_media::source::{AudioSink, AudioSource, VideoSink, VideoSource};
+use tincan_signal::code::{PersonalCode, RoomCode};
+use tincan_signal::identity::Identity;
+use tincan_signal::protocol::IceServer;
+use tokio::sync::{mpsc, oneshot};
+
+pub use state::{CallAction, CallInput, CallMachine, CallState, EndReason};
+
+use crate::events::EngineEvent;
+use crate::peer::PeerSettings;
+use crate::{EngineError, Result};
+
+/// Who to reach.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// A room by code. `create: false` refuses a room nobody is in (a mistyped code).
+    Room { code: RoomCode, create: bool },
+    /// Ring a contact's personal code; the call happens in a fresh room.
+    Contact(PersonalCode),
+}
+
+/// Everything a call needs. Sources and sinks are optional: a call without a camera still receives video.
+pub struct CallConfig {
+    pub server_url: String,
+    /// Reported to the server (`tincan-cli 0.1.0`).
+    pub client_name: String,
+    /// Shown to the other side.
+    pub display_name: String,
+    /// With an identity, rings show our personal code to the callee.
+    pub identity: Option<Identity>,
+    pub peer: PeerSettings,
+    /// Added to the servers the signaling server hands out.
+    pub extra_ice_servers: Vec<IceServer>,
+    pub video_source: Option<Box<dyn VideoSource>>,
+    pub audio_source: Option<Box<dyn AudioSource>>,
+    pub video_sink: Option<Box<dyn VideoSink>>,
+    pub audio_sink: Option<Box<dyn AudioSink>>,
+    /// Where received files go.
+    pub download_dir: PathBuf,
+    pub stats_interval: Duration,
+    /// After the media path breaks, how long to try to restore it before the call ends.
+    pub reconnect_timeout: Duration,
+}
+
+impl CallConfig {
+    pub fn new(server_url: impl Into<String>) -> Self {
+        CallConfig {
+            server_url: server_url.into(),
+            client_name: format!("tincan-engine {}", env!("CARGO_PKG_VERSION")),
+            display_name: "Tincan".into(),
+            identity: None,
+            peer: PeerSettings::default(),
+            extra_ice_servers: Vec::new(),
+            video_source: None,
+            audio_source: None,
+            video_sink: None,
+            audio_sink: None,
+            download_dir: std::env::temp_dir(),
+            stats_interval: Duration::from_secs(1),
+            reconnect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+pub(crate) enum Command {
+    HangUp,
+    Microphone(bool),
+    Camera(bool),
+    Chat(String, oneshot::Sender<Result<String>>),
+    SendFile(PathBuf, oneshot::Sender<Result<u64>>),
+    CancelFile(u64),
+}
+
+/// The front end's handle to a running call. Dropping every handle hangs up.
+#[derive(Clone)]
+pub struct Call {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Call {
+    /// Start a call in the background; its events arrive on the returned receiver until it has ended.
+    pub fn start(
+        config: CallConfig,
+        target: Target,
+    ) -> (Call, mpsc::UnboundedReceiver<EngineEvent>) {
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (events, event_rx) = mpsc::unbounded_channel();
+        tokio::spawn(driver::run(config, target, command_rx, events));
+        (Call { commands }, event_rx)
+    }
+
+    fn send(&self, c: Command) -> Result<()> {
+        self.commands.send(c).map_err(|_| EngineError::CallEnded)
+    }
+
+    pub fn hang_up(&self) {
+        let _ = self.send(Command::HangUp);
+    }
+
+    pub fn set_microphone(&self, on: bool) -> Result<()> {
+        self.send(Command::Microphone(on))
+    }
+
+    pub fn set_camera(&self, on: bool) -> Result<()> {
+        self.send(Command::Camera(on))
+    }
+
+    /// Send a chat message; returns its id (a `chat_delivered` event with it follows).
+    pub async fn send_chat(&self, text: impl Into<String>) -> Result<String> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Chat(text.into(), tx))?;
+        rx.await.map_err(|_| EngineError::CallEnded)?
+    }
+
+    /// Start sending a file; returns the transfer id (file events with it follow).
+    pub async fn send_file(&self, path: impl Into<PathBuf>) -> Result<u64> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::SendFile(path.into(), tx))?;
+        rx.await.map_err(|_| EngineError::CallEnded)?
+    }
+
+    pub fn cancel_file(&self, id: u64) -> Result<()> {
+        self.send(Command::CancelFile(id))
+    }
+}

@@ -1,0 +1,233 @@
+//! One peer connection and what hangs off it: data channels, sending tracks, offer/answer bookkeeping.
+
+use std::sync::Arc;
+
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use tincan_media::codec::VideoCodec;
+use tokio::sync::mpsc;
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDescription};
+use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+
+use crate::Result;
+use crate::data::control::ControlMessage;
+use crate::data::files::Files;
+use crate::data::{CONTROL_STREAM, FILES_STREAM};
+use crate::events::EngineEvent;
+use crate::media::send::Outlet;
+use crate::peer::{
+    PeerEvent, PeerSettings, VideoTrack, add_track, build_peer, codec_parameters, opus_parameters,
+};
+
+/// What the control channel's reader tells the driver.
+pub enum ControlEvent {
+    Open,
+    Message(ControlMessage),
+    Closed,
+}
+
+pub struct Session {
+    pub pc: Arc<dyn PeerConnection>,
+    pub events: mpsc::UnboundedReceiver<PeerEvent>,
+    pub control: Arc<dyn DataChannel>,
+    pub control_open: bool,
+    pub files: Arc<Files>,
+    pub video: Option<(VideoTrack, VideoCodec)>,
+    pub audio: Option<VideoTrack>,
+    pub remote_description: bool,
+    pub pending_candidates: Vec<RTCIceCandidateInit>,
+    pub media_started: bool,
+    pub verified: bool,
+}
+
+impl Session {
+    pub async fn open(
+        settings: &PeerSettings,
+        send_video: bool,
+        send_audio: bool,
+        download_dir: std::path::PathBuf,
+        control_events: mpsc::UnboundedSender<ControlEvent>,
+        engine_events: mpsc::UnboundedSender<EngineEvent>,
+    ) -> Result<Session> {
+        let (pc, events) = build_peer(settings).await?;
+        let channel = |label: &'static str, id: u16| {
+            let pc = pc.clone();
+            async move {
+                let init = RTCDataChannelInit {
+                    ordered: true,
+                    negotiated: Some(id),
+                    ..Default::default()
+                };
+                pc.create_data_channel(label, Some(init)).await
+            }
+        };
+        let control = channel("control", CONTROL_STREAM).await?;
+        let files_channel = channel("files", FILES_STREAM).await?;
+        let files = Files::start(files_channel, download_dir, engine_events);
+        let reader = control.clone();
+        tokio::spawn(async move {
+            while let Some(event) = reader.poll().await {
+                match event {
+                    DataChannelEvent::OnOpen => {
+                        let _ = control_events.send(ControlEvent::Open);
+                    }
+                    DataChannelEvent::OnMessage(m) if m.is_string => {
+                        match serde_json::from_slice(&m.data) {
+                            Ok(msg) => {
+                                let _ = control_events.send(ControlEvent::Message(msg));
+                            }
+                            Err(e) => tracing::warn!("bad control message: {e}"),
+                        }
+                    }
+                    DataChannelEvent::OnClose => break,
+                    _ => {}
+                }
+            }
+            let _ = control_events.send(ControlEvent::Closed);
+        });
+
+        let preferred = *settings.video_codecs.first().unwrap_or(&VideoCodec::Vp8);
+        let recvonly = || {
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Recvonly,
+                ..Default::default()
+            })
+        };
+        let video = if send_video {
+            Some((
+                add_track(
+                    &pc,
+                    RtpCodecKind::Video,
+                    codec_parameters(preferred).rtp_codec,
+                )
+                .await?,
+                preferred,
+            ))
+        } else {
+            pc.add_transceiver_from_kind(RtpCodecKind::Video, recvonly())
+                .await?;
+            None
+        };
+        let audio = if send_audio {
+            Some(add_track(&pc, RtpCodecKind::Audio, opus_parameters().rtp_codec).await?)
+        } else {
+            pc.add_transceiver_from_kind(RtpCodecKind::Audio, recvonly())
+                .await?;
+            None
+        };
+        Ok(Session {
+            pc,
+            events,
+            control,
+            control_open: false,
+            files,
+            video,
+            audio,
+            remote_description: false,
+            pending_candidates: Vec::new(),
+            media_started: false,
+            verified: false,
+        })
+    }
+
+    pub async fn offer(&self, ice_restart: bool) -> Result<RTCSessionDescription> {
+        if ice_restart {
+            self.pc.restart_ice().await?;
+        }
+        let offer = self.pc.create_offer(None).await?;
+        self.pc.set_local_description(offer.clone()).await?;
+        Ok(offer)
+    }
+
+    /// Apply the remote offer and return our answer.
+    pub async fn answer(&mut self, offer: RTCSessionDescription) -> Result<RTCSessionDescription> {
+        self.pc.set_remote_description(offer).await?;
+        self.remote_description = true;
+        self.flush_candidates().await;
+        let answer = self.pc.create_answer(None).await?;
+        self.pc.set_local_description(answer.clone()).await?;
+        Ok(answer)
+    }
+
+    pub async fn accept_answer(&mut self, answer: RTCSessionDescription) -> Result<()> {
+        self.pc.set_remote_description(answer).await?;
+        self.remote_description = true;
+        self.flush_candidates().await;
+        Ok(())
+    }
+
+    pub async fn add_candidate(&mut self, candidate: RTCIceCandidateInit) {
+        if !self.remote_description {
+            self.pending_candidates.push(candidate);
+            return;
+        }
+        if let Err(e) = self.pc.add_ice_candidate(candidate).await {
+            tracing::debug!("remote candidate refused: {e}");
+        }
+    }
+
+    async fn flush_candidates(&mut self) {
+        for c in std::mem::take(&mut self.pending_candidates) {
+            if let Err(e) = self.pc.add_ice_candidate(c).await {
+                tracing::debug!("remote candidate refused: {e}");
+            }
+        }
+    }
+
+    /// After negotiation: the outlets to write media into, with the negotiated codec. A track made for
+    /// another codec than the one negotiated is replaced (webrtc-rs packetizes per the track's codec).
+    pub async fn outlets(&mut self) -> Result<(Option<(Outlet, VideoCodec)>, Option<Outlet>)> {
+        let mut video_out = None;
+        if let Some((track, codec)) = &mut self.video {
+            let params = track.sender.get_parameters().await?;
+            let negotiated = params.rtp_parameters.codecs.first().cloned();
+            if let Some(n) = negotiated {
+                let mime = n.rtp_codec.mime_type.to_ascii_lowercase();
+                let wanted = if mime.ends_with("h264") {
+                    VideoCodec::H264
+                } else {
+                    VideoCodec::Vp8
+                };
+                if wanted != *codec {
+                    let (new_track, ssrc) =
+                        crate::peer::local_track(RtpCodecKind::Video, n.rtp_codec.clone())?;
+                    track
+                        .sender
+                        .replace_track(new_track.clone() as Arc<dyn TrackLocal>)
+                        .await?;
+                    track.track = new_track;
+                    track.ssrc = ssrc;
+                    *codec = wanted;
+                }
+                video_out = Some((
+                    Outlet {
+                        track: track.track.clone(),
+                        ssrc: track.ssrc,
+                        payload_type: n.payload_type,
+                    },
+                    *codec,
+                ));
+            }
+        }
+        let mut audio_out = None;
+        if let Some(track) = &self.audio {
+            let params = track.sender.get_parameters().await?;
+            if let Some(n) = params.rtp_parameters.codecs.first() {
+                audio_out = Some(Outlet {
+                    track: track.track.clone(),
+                    ssrc: track.ssrc,
+                    payload_type: n.payload_type,
+                });
+            }
+        }
+        Ok((video_out, audio_out))
+    }
+
+    pub async fn send_control(&self, message: &ControlMessage) -> Result<()> {
+        self.control
+            .send_text(&serde_json::to_string(message)?)
+            .await?;
+        Ok(())
+    }
+}

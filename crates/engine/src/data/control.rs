@@ -1,0 +1,39 @@
+use serde::{Deserialize, Serialize};
+
+/// Messages on the control channel (JSON text).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ControlMessage {
+    Chat {
+        id: String,
+        text: String,
+        sent_at_ms: u64,
+    },
+    /// Receipt for a chat message.
+    ChatReceived { id: String },
+    /// The sender's microphone and camera are on or off.
+    MediaState { audio: bool, video: bool },
+    /// The sender hangs up.
+    Bye,
+}
+
+/// The longest chat message accepted (characters).
+pub const MAX_CHAT_CHARS: usize = 4000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_shape() {
+        let m = ControlMessage::MediaState {
+            audio: false,
+            video: true,
+        };
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"type":"media_state","audio":false,"video":true}"#
+        );
+        assert!(serde_json::from_str::<ControlMessage>(r#"{"type":"teleport"}"#).is_err());
+    }
+}

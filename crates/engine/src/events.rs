@@ -1,0 +1,99 @@
+//! What the engine tells its front end (the CLI prints these as JSON lines, the app forwards them to the UI).
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::call::CallState;
+use crate::stats::StatsSnapshot;
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EngineEvent {
+    /// The call's state changed.
+    State {
+        state: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        #[serde(skip)]
+        value: CallState,
+    },
+    /// Both sides show these digits if nobody sits in the middle.
+    Verification {
+        sas: String,
+    },
+    /// The other side's microphone/camera.
+    RemoteMedia {
+        audio: bool,
+        video: bool,
+    },
+    Chat {
+        id: String,
+        text: String,
+        outgoing: bool,
+        sent_at_ms: u64,
+    },
+    ChatDelivered {
+        id: String,
+    },
+    File(FileEvent),
+    Stats(StatsSnapshot),
+    /// Something the user should know that does not end the call.
+    Notice {
+        message: String,
+    },
+}
+
+impl EngineEvent {
+    pub fn state(value: CallState) -> Self {
+        let (state, reason) = match &value {
+            CallState::Idle => ("idle", None),
+            CallState::Ringing { outgoing: true } => ("ringing_out", None),
+            CallState::Ringing { outgoing: false } => ("ringing_in", None),
+            CallState::Joining => ("joining", None),
+            CallState::Connecting => ("connecting", None),
+            CallState::Connected => ("connected", None),
+            CallState::Reconnecting => ("reconnecting", None),
+            CallState::Ended(r) => ("ended", Some(r.code().to_owned())),
+        };
+        EngineEvent::State {
+            state: state.to_owned(),
+            reason,
+            value,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(tag = "file", rename_all = "snake_case")]
+pub enum FileEvent {
+    Started {
+        id: u64,
+        name: String,
+        size: u64,
+        outgoing: bool,
+    },
+    Progress {
+        id: u64,
+        outgoing: bool,
+        bytes: u64,
+        total: u64,
+    },
+    /// Verified: the receiver's SHA-256 matches the sender's. `path` is where an incoming file was saved.
+    Completed {
+        id: u64,
+        outgoing: bool,
+        path: Option<PathBuf>,
+        sha256: String,
+    },
+    Cancelled {
+        id: u64,
+        outgoing: bool,
+        by_peer: bool,
+    },
+    Failed {
+        id: u64,
+        outgoing: bool,
+        reason: String,
+    },
+}

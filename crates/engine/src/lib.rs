@@ -1,0 +1,21 @@
+//! The Tincan call engine: everything a call does, with no window. The desktop app, `tincan-cli` and the
+//! tests are front ends of it.
+//!
+//! * [`call`] — [`Call`](call::Call), the handle; the call state machine; the driver that runs a call.
+//! * [`peer`] — building the webrtc-rs peer connection.
+//! * [`media`] — sending and receiving audio and video through it.
+//! * [`data`] — chat and file transfer on data channels.
+//! * [`stats`], [`sas`] — the once-a-second stats and the verification digits.
+
+pub mod call;
+pub mod data;
+mod error;
+pub mod events;
+pub mod media;
+pub mod peer;
+pub mod sas;
+pub mod stats;
+
+pub use call::{Call, CallConfig, CallState, EndReason, Target};
+pub use error::{EngineError, Result};
+pub use events::{EngineEvent, FileEvent};

@@ -1,0 +1,260 @@
+//! Sending: a capture thread per source (sources block until their next frame), a video encoder thread,
+//! and async writers that packetize into the RTP track. Keyframe requests from the peer reach the encoder.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rtc::media::Sample;
+use tincan_media::MediaError;
+use tincan_media::codec::{
+    EncoderControl, EncoderSettings, EncoderThread, OpusEncoder, VideoCodec, video_encoder,
+};
+use tincan_media::source::{AudioSource, VideoSource};
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+
+use super::MediaCounters;
+use crate::peer::is_keyframe_request;
+
+/// Encoded frames waiting for the RTP writer; past this the encoder output is dropped (and a keyframe
+/// follows), never queued without bound.
+const WRITE_QUEUE: usize = 16;
+pub const START_BITRATE: u32 = 1_500_000;
+
+/// Where a sending track writes: the negotiated SSRC and payload type.
+#[derive(Clone)]
+pub struct Outlet {
+    pub track: Arc<TrackLocalStaticSample>,
+    pub ssrc: u32,
+    pub payload_type: u8,
+}
+
+/// Switches the front end flips; the capture threads read them.
+#[derive(Debug)]
+pub struct SendSwitches {
+    pub camera: AtomicBool,
+    pub microphone: AtomicBool,
+    stop: AtomicBool,
+}
+
+impl Default for SendSwitches {
+    fn default() -> Self {
+        SendSwitches {
+            camera: AtomicBool::new(true),
+            microphone: AtomicBool::new(true),
+            stop: AtomicBool::new(false),
+        }
+    }
+}
+
+/// The sending half of a call's media. Dropping it stops the threads (they end at their next frame).
+pub struct Sender {
+    switches: Arc<SendSwitches>,
+    threads: Vec<JoinHandle<()>>,
+    pub encoder: Arc<OnceLock<Arc<EncoderControl>>>,
+}
+
+impl Sender {
+    pub fn new(switches: Arc<SendSwitches>) -> Self {
+        Sender {
+            switches,
+            threads: Vec::new(),
+            encoder: Arc::default(),
+        }
+    }
+
+    /// Start sending video from `source` encoded with `codec` into `outlet`.
+    pub fn start_video(
+        &mut self,
+        mut source: Box<dyn VideoSource>,
+        codec: VideoCodec,
+        outlet: Outlet,
+        counters: Arc<MediaCounters>,
+    ) {
+        let (tx, rx) = mpsc::channel::<tincan_media::codec::EncodedVideo>(WRITE_QUEUE);
+        let switches = self.switches.clone();
+        let control_slot = self.encoder.clone();
+        let thread_counters = counters.clone();
+        let thread = std::thread::Builder::new()
+            .name("video-capture".into())
+            .spawn(move || {
+                let mut encoder: Option<EncoderThread> = None;
+                while !switches.stop.load(Ordering::Acquire) {
+                    let frame = match source.next_frame() {
+                        Ok(f) => f,
+                        Err(MediaError::Ended) => break,
+                        Err(e) => {
+                            tracing::warn!("video source: {e}");
+                            std::thread::sleep(Duration::from_millis(100));
+                            continue;
+                        }
+                    };
+                    if !switches.camera.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    if encoder.is_none() {
+                        let settings = EncoderSettings {
+                            width: frame.width,
+                            height: frame.height,
+                            fps: 30,
+                            bitrate_bps: START_BITRATE,
+                        };
+                        let made = match video_encoder(codec, settings) {
+                            Ok(e) => e,
+                            Err(e) => {
+                                tracing::error!("cannot start the {codec} encoder: {e}");
+                                break;
+                            }
+                        };
+                        let tx = tx.clone();
+                        let counters = thread_counters.clone();
+                        let thread = EncoderThread::spawn(made, START_BITRATE, move |encoded| {
+                            MediaCounters::bump(&counters.video_frames_sent);
+                            if encoded.keyframe {
+                                MediaCounters::bump(&counters.video_keyframes_sent);
+                            }
+                            if tx.try_send(encoded).is_err() {
+                                tracing::debug!("RTP writer behind; frame dropped");
+                            }
+                        });
+                        let _ = control_slot.set(thread.control());
+                        encoder = Some(thread);
+                    }
+                    thread_counters
+                        .width_out
+                        .store(frame.width, Ordering::Relaxed);
+                    thread_counters
+                        .height_out
+                        .store(frame.height, Ordering::Relaxed);
+                    if let Some(e) = &encoder {
+                        e.submit(frame);
+                    }
+                }
+                if let Some(e) = encoder {
+                    e.stop();
+                }
+            })
+            .expect("spawning a thread");
+        self.threads.push(thread);
+
+        // RTP writer.
+        let writer_outlet = outlet.clone();
+        tokio::spawn(async move {
+            let mut rx = rx;
+            let mut last: Option<Duration> = None;
+            while let Some(frame) = rx.recv().await {
+                let duration = last.map_or(Duration::from_millis(33), |l| {
+                    frame.timestamp.saturating_sub(l)
+                });
+                last = Some(frame.timestamp);
+                let sample = Sample {
+                    data: Bytes::from(frame.data),
+                    duration,
+                    ..Sample::new(Instant::now())
+                };
+                let writer = writer_outlet
+                    .track
+                    .sample_writer(writer_outlet.ssrc, writer_outlet.payload_type);
+                if let Err(e) = writer.write_sample(&sample).await {
+                    tracing::debug!("video write ended: {e}");
+                    break;
+                }
+            }
+        });
+
+        // Keyframe requests (PLI/FIR) from the peer.
+        let control_slot = self.encoder.clone();
+        tokio::spawn(async move {
+            while let Some(event) = outlet.track.poll().await {
+                if let TrackLocalEvent::OnRtcpPacket(packets) = event {
+                    if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+                        MediaCounters::bump(&counters.keyframe_requests_received);
+                        if let Some(c) = control_slot.get() {
+                            c.request_keyframe();
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Start sending audio from `source` as Opus into `outlet`.
+    pub fn start_audio(
+        &mut self,
+        mut source: Box<dyn AudioSource>,
+        outlet: Outlet,
+        counters: Arc<MediaCounters>,
+    ) {
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
+        let switches = self.switches.clone();
+        let thread = std::thread::Builder::new()
+            .name("audio-capture".into())
+            .spawn(move || {
+                let mut encoder = match OpusEncoder::new(32_000) {
+                    Ok(e) => e,
+                    Err(e) => return tracing::error!("cannot start the Opus encoder: {e}"),
+                };
+                while !switches.stop.load(Ordering::Acquire) {
+                    let frame = match source.next_frame() {
+                        Ok(f) => f,
+                        Err(MediaError::Ended) => break,
+                        Err(e) => {
+                            tracing::warn!("audio source: {e}");
+                            std::thread::sleep(Duration::from_millis(100));
+                            continue;
+                        }
+                    };
+                    // Muted means nothing leaves this machine, not silence sent.
+                    if !switches.microphone.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    match encoder.encode(&frame) {
+                        Ok(packet) => {
+                            MediaCounters::bump(&counters.audio_frames_sent);
+                            let _ = tx.try_send(packet);
+                        }
+                        Err(e) => tracing::warn!("{e}"),
+                    }
+                }
+            })
+            .expect("spawning a thread");
+        self.threads.push(thread);
+        tokio::spawn(async move {
+            while let Some(packet) = rx.recv().await {
+                let sample = Sample {
+                    data: Bytes::from(packet),
+                    duration: Duration::from_millis(20),
+                    ..Sample::new(Instant::now())
+                };
+                if let Err(e) = outlet
+                    .track
+                    .sample_writer(outlet.ssrc, outlet.payload_type)
+                    .write_sample(&sample)
+                    .await
+                {
+                    tracing::debug!("audio write ended: {e}");
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Apply a new target bitrate to the video encoder.
+    pub fn set_video_bitrate(&self, bps: u32) {
+        if let Some(c) = self.encoder.get() {
+            c.set_bitrate(bps);
+        }
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.switches.stop.store(true, Ordering::Release);
+        // The threads end within one frame interval; joining here would block an async task.
+        self.threads.clear();
+    }
+}

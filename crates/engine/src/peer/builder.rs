@@ -1,0 +1,234 @@
+//! Building a peer connection: codecs in preference order, the interceptor chain (NACK, RTCP reports,
+//! TWCC, keyframe requests to the application), ICE settings, and the UDP sockets.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::Slot;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
+};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RtpCodecKind,
+};
+use tincan_media::codec::VideoCodec;
+use tincan_signal::protocol::IceServer;
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, RTCConfigurationBuilder, RTCIceServer,
+    RTCIceTransportPolicy, Registry, SettingEngineBuilder, register_default_interceptors,
+};
+use webrtc::rtp_transceiver::RtpSender;
+
+use super::handler::{Forwarder, PeerEvent};
+use super::keyframe::KeyframeForwarder;
+use super::runtime::BufferedRuntime;
+use crate::Result;
+
+pub const OPUS_PAYLOAD_TYPE: u8 = 111;
+
+/// How to build the peer connection.
+#[derive(Clone, Debug)]
+pub struct PeerSettings {
+    /// From the signaling server's `welcome`, plus any the user configured.
+    pub ice_servers: Vec<IceServer>,
+    /// Only relay candidates (TURN), e.g. to hide one's address.
+    pub relay_only: bool,
+    /// Local UDP addresses to gather from. `0.0.0.0:0` = every interface but loopback; tests use `127.0.0.1:0`.
+    pub udp_addrs: Vec<String>,
+    /// Resolve peers' `.local` mDNS candidates (browsers on a LAN use them). Needs a multicast route.
+    pub mdns: bool,
+    /// ICE connectivity check interval and, once connected, keepalive interval. webrtc-rs flushes queued
+    /// DTLS/SCTP packets on these ticks, so they bound how fast a call and its data channel open.
+    pub ice_check_interval: Duration,
+    pub ice_keepalive: Duration,
+    /// Checks per candidate pair before it fails.
+    pub ice_max_checks: u16,
+    /// ICE reports `disconnected` after this long without traffic, `failed` after the second.
+    pub ice_disconnected_after: Duration,
+    pub ice_failed_after: Duration,
+    /// Video codecs in order of preference (the offer lists them in this order).
+    pub video_codecs: Vec<VideoCodec>,
+}
+
+impl Default for PeerSettings {
+    fn default() -> Self {
+        PeerSettings {
+            ice_servers: Vec::new(),
+            relay_only: false,
+            udp_addrs: vec!["0.0.0.0:0".into()],
+            mdns: true,
+            ice_check_interval: Duration::from_millis(20),
+            ice_keepalive: Duration::from_millis(50),
+            ice_max_checks: 50,
+            ice_disconnected_after: Duration::from_secs(3),
+            ice_failed_after: Duration::from_secs(15),
+            video_codecs: vec![VideoCodec::Vp8, VideoCodec::H264],
+        }
+    }
+}
+
+impl PeerSettings {
+    /// Everything on 127.0.0.1, no mDNS: for tests and benchmarks on one machine.
+    pub fn loopback() -> Self {
+        PeerSettings {
+            udp_addrs: vec!["127.0.0.1:0".into()],
+            mdns: false,
+            ..Default::default()
+        }
+    }
+}
+
+pub fn codec_parameters(codec: VideoCodec) -> RTCRtpCodecParameters {
+    let (mime, fmtp, payload_type) = match codec {
+        VideoCodec::Vp8 => (MIME_TYPE_VP8, "", 96),
+        // Constrained Baseline, non-interleaved: what every browser offers and accepts.
+        VideoCodec::H264 => (
+            MIME_TYPE_H264,
+            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+            102,
+        ),
+    };
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: mime.to_owned(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: fmtp.to_owned(),
+            rtcp_feedback: vec![],
+        },
+        payload_type,
+        ..Default::default()
+    }
+}
+
+pub fn opus_parameters() -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: MIME_TYPE_OPUS.to_owned(),
+            clock_rate: 48_000,
+            channels: 2,
+            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+            rtcp_feedback: vec![],
+        },
+        payload_type: OPUS_PAYLOAD_TYPE,
+        ..Default::default()
+    }
+}
+
+pub async fn build_peer(
+    s: &PeerSettings,
+) -> Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<PeerEvent>)> {
+    let mut media = MediaEngine::default();
+    for codec in &s.video_codecs {
+        media.register_codec(codec_parameters(*codec), RtpCodecKind::Video)?;
+    }
+    media.register_codec(opus_parameters(), RtpCodecKind::Audio)?;
+    // After the codecs: the default interceptors add their RTCP feedback to the codecs registered so far.
+    let registry = register_default_interceptors(Registry::new(), &mut media)?
+        .with(Slot::from(14_000), KeyframeForwarder::default());
+    let settings = SettingEngineBuilder::new()
+        .with_multicast_dns_mode(if s.mdns {
+            MulticastDnsMode::QueryOnly
+        } else {
+            MulticastDnsMode::Disabled
+        })
+        .with_ice_connection_attempts(Some(s.ice_check_interval), Some(s.ice_max_checks))
+        .with_ice_timeouts(
+            Some(s.ice_disconnected_after),
+            Some(s.ice_failed_after),
+            Some(s.ice_keepalive),
+        )
+        .build();
+    let ice_servers = s
+        .ice_servers
+        .iter()
+        .map(|i| RTCIceServer {
+            urls: i.urls.clone(),
+            username: i.username.clone().unwrap_or_default(),
+            credential: i.credential.clone().unwrap_or_default(),
+        })
+        .collect();
+    let policy = if s.relay_only {
+        RTCIceTransportPolicy::Relay
+    } else {
+        RTCIceTransportPolicy::All
+    };
+    let config = RTCConfigurationBuilder::new()
+        .with_ice_servers(ice_servers)
+        .with_ice_transport_policy(policy)
+        .build();
+    let (events, rx) = mpsc::unbounded_channel();
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(config)
+        .with_media_engine(media)
+        .with_setting_engine(settings)
+        .with_interceptor_registry(registry)
+        .with_handler(Arc::new(Forwarder { events }))
+        .with_runtime(Arc::new(BufferedRuntime::new()))
+        .with_udp_addrs(s.udp_addrs.clone())
+        .build()
+        .await?;
+    Ok((Arc::new(pc), rx))
+}
+
+/// A sending track with one codec (webrtc-rs fixes the packetizer per SSRC when the track is made).
+pub struct VideoTrack {
+    pub track: Arc<TrackLocalStaticSample>,
+    pub sender: Arc<dyn RtpSender>,
+    pub ssrc: u32,
+}
+
+/// Make a local track of `kind` with `codec` parameters (unique ids: keyframe requests are routed by track id).
+pub fn local_track(
+    kind: RtpCodecKind,
+    codec: RTCRtpCodec,
+) -> Result<(Arc<TrackLocalStaticSample>, u32)> {
+    let ssrc: u32 = rand::random();
+    let id = format!(
+        "{}-{ssrc:08x}",
+        if kind == RtpCodecKind::Audio {
+            "audio"
+        } else {
+            "video"
+        }
+    );
+    let track = TrackLocalStaticSample::new(
+        Instant::now(),
+        MediaStreamTrack::new(
+            format!("tincan-{ssrc:08x}"),
+            id.clone(),
+            id,
+            kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                codec,
+                ..Default::default()
+            }],
+        ),
+    )?;
+    Ok((Arc::new(track), ssrc))
+}
+
+/// Add a sending track to the connection.
+pub async fn add_track(
+    pc: &Arc<dyn PeerConnection>,
+    kind: RtpCodecKind,
+    codec: RTCRtpCodec,
+) -> Result<VideoTrack> {
+    let (track, ssrc) = local_track(kind, codec)?;
+    let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+    Ok(VideoTrack {
+        track,
+        sender,
+        ssrc,
+    })
+}

@@ -1,0 +1,54 @@
+//! The peer connection's event handler: a thin forwarder into a channel. It holds no handle to the peer
+//! connection, its data channels or transports — storing one here would make a reference cycle that keeps
+//! the connection alive after `close()` (the shape of webrtc-rs issue 906).
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedSender;
+use webrtc::data_channel::DataChannel;
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{
+    PeerConnectionEventHandler, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+};
+
+pub enum PeerEvent {
+    /// A local ICE candidate to send to the peer, as browser-shaped JSON.
+    Candidate(serde_json::Value),
+    State(RTCPeerConnectionState),
+    Track(Arc<dyn TrackRemote>),
+    DataChannel(Arc<dyn DataChannel>),
+}
+
+pub struct Forwarder {
+    pub events: UnboundedSender<PeerEvent>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Forwarder {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        match event.candidate.to_json() {
+            Ok(mut init) => {
+                // Everything is BUNDLEd on the first m-line; webrtc-rs leaves the mid empty, browsers want it.
+                if init.sdp_mid.as_deref().is_none_or(str::is_empty) {
+                    init.sdp_mid = Some("0".into());
+                }
+                if let Ok(json) = serde_json::to_value(&init) {
+                    let _ = self.events.send(PeerEvent::Candidate(json));
+                }
+            }
+            Err(e) => tracing::warn!("unusable local candidate: {e}"),
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.events.send(PeerEvent::State(state));
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let _ = self.events.send(PeerEvent::Track(track));
+    }
+
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        let _ = self.events.send(PeerEvent::DataChannel(channel));
+    }
+}

@@ -1,0 +1,12 @@
+//! The WebRTC peer connection (webrtc 0.21): how it is built, and its events as a channel.
+
+mod builder;
+mod handler;
+mod keyframe;
+mod runtime;
+
+pub use builder::{
+    PeerSettings, VideoTrack, add_track, build_peer, codec_parameters, local_track, opus_parameters,
+};
+pub use handler::PeerEvent;
+pub use keyframe::is_keyframe_request;

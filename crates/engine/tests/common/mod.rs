@@ -1,0 +1,193 @@
+//! Two engines in a call through the real signaling server on loopback.
+#![allow(dead_code)]
+
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use tincan_engine::peer::PeerSettings;
+use tincan_engine::{Call, CallConfig, EngineEvent, Target};
+use tincan_media::codec::VideoCodec;
+use tincan_media::synthetic::{
+    Stamp, TestPattern, ToneSource, Waveform, read_stamp, wall_clock_us,
+};
+use tincan_signal::code::RoomCode;
+use tincan_signal::server::{ServerConfig, SignalServer};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Logs to the test output when `TINCAN_LOG` is set (e.g. `TINCAN_LOG=tincan_engine=debug`).
+pub fn init_logs() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("TINCAN_LOG").unwrap_or_else(|_| "off".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+pub async fn server() -> SignalServer {
+    init_logs();
+    SignalServer::start(ServerConfig::loopback_unlimited())
+        .await
+        .expect("server")
+}
+
+/// What a peer's sinks saw.
+pub struct Received {
+    /// Stamps of decoded frames, with their age (capture → decoded) in microseconds.
+    pub stamps: std_mpsc::Receiver<(Option<Stamp>, u32)>,
+    pub audio: std_mpsc::Receiver<Vec<i16>>,
+}
+
+pub struct PeerOptions {
+    pub codec: VideoCodec,
+    pub size: (u32, u32),
+    pub tone_hz: f64,
+    pub video: bool,
+    pub audio: bool,
+    pub download_dir: std::path::PathBuf,
+}
+
+impl Default for PeerOptions {
+    fn default() -> Self {
+        PeerOptions {
+            codec: VideoCodec::Vp8,
+            size: (320, 240),
+            tone_hz: 440.0,
+            video: true,
+            audio: true,
+            download_dir: std::env::temp_dir(),
+        }
+    }
+}
+
+pub fn config(url: &str, name: &str, o: &PeerOptions) -> (CallConfig, Received) {
+    let mut c = CallConfig::new(url);
+    c.display_name = name.into();
+    c.peer = PeerSettings {
+        video_codecs: vec![o.codec],
+        ..PeerSettings::loopback()
+    };
+    c.download_dir = o.download_dir.clone();
+    c.stats_interval = Duration::from_millis(500);
+    if o.video {
+        c.video_source = Some(Box::new(
+            TestPattern::new(o.size.0, o.size.1, 30, true).unwrap(),
+        ));
+    }
+    if o.audio {
+        c.audio_source = Some(Box::new(ToneSource::new(
+            Waveform::Sine { hz: o.tone_hz },
+            0.5,
+            true,
+        )));
+    }
+    let (stamp_tx, stamps) = std_mpsc::channel();
+    let (audio_tx, audio) = std_mpsc::channel();
+    c.video_sink = Some(Box::new(move |f| {
+        let _ = stamp_tx.send((read_stamp(&f), wall_clock_us()));
+    }));
+    c.audio_sink = Some(Box::new(move |f: tincan_media::AudioFrame| {
+        let _ = audio_tx.send(f.samples);
+    }));
+    (c, Received { stamps, audio })
+}
+
+/// Wait for an event `pick` accepts (others skipped); panics after `WAIT`.
+pub async fn until<T>(
+    events: &mut UnboundedReceiver<EngineEvent>,
+    what: &str,
+    mut pick: impl FnMut(&EngineEvent) -> Option<T>,
+) -> T {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let e = events
+                .recv()
+                .await
+                .unwrap_or_else(|| panic!("events ended while waiting for {what}"));
+            if let Some(t) = pick(&e) {
+                return t;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {what} within {WAIT:?}"))
+}
+
+pub async fn state(events: &mut UnboundedReceiver<EngineEvent>, wanted: &str) -> Option<String> {
+    until(events, wanted, |e| match e {
+        EngineEvent::State { state, reason, .. } if state == wanted => Some(reason.clone()),
+        _ => None,
+    })
+    .await
+}
+
+pub struct Pair {
+    pub a: Call,
+    pub a_events: UnboundedReceiver<EngineEvent>,
+    pub a_got: Received,
+    pub b: Call,
+    pub b_events: UnboundedReceiver<EngineEvent>,
+    pub b_got: Received,
+}
+
+/// A and B meet in a fresh room and connect.
+pub async fn connected_pair(url: &str, a: PeerOptions, b: PeerOptions) -> Pair {
+    let room = RoomCode::generate();
+    let (ca, a_got) = config(url, "Ada", &a);
+    let (cb, b_got) = config(url, "Bo", &b);
+    let (a, mut a_events) = Call::start(
+        ca,
+        Target::Room {
+            code: room.clone(),
+            create: true,
+        },
+    );
+    state(&mut a_events, "joining").await;
+    let (b, mut b_events) = Call::start(
+        cb,
+        Target::Room {
+            code: room,
+            create: false,
+        },
+    );
+    state(&mut a_events, "connected").await;
+    state(&mut b_events, "connected").await;
+    Pair {
+        a,
+        a_events,
+        a_got,
+        b,
+        b_events,
+        b_got,
+    }
+}
+
+/// Collect decoded stamps for `duration`.
+pub fn stamps_for(
+    rx: &std_mpsc::Receiver<(Option<Stamp>, u32)>,
+    duration: Duration,
+) -> Vec<(Option<Stamp>, u32)> {
+    let end = std::time::Instant::now() + duration;
+    let mut out = Vec::new();
+    while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(s) => out.push(s),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+pub fn audio_for(rx: &std_mpsc::Receiver<Vec<i16>>, duration: Duration) -> Vec<i16> {
+    let end = std::time::Instant::now() + duration;
+    let mut out = Vec::new();
+    while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(s) => out.extend(s),
+            Err(_) => break,
+        }
+    }
+    out
+}
