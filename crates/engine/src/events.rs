@@ -18,6 +18,8 @@ pub enum EngineEvent {
         #[serde(skip)]
         value: CallState,
     },
+    /// The data channel is open: chat and files can go.
+    DataReady,
     /// Both sides show these digits if nobody sits in the middle.
     Verification {
         sas: String,
@@ -37,7 +39,7 @@ pub enum EngineEvent {
         id: String,
     },
     File(FileEvent),
-    Stats(StatsSnapshot),
+    Stats(Box<StatsSnapshot>),
     /// Something the user should know that does not end the call.
     Notice {
         message: String,
@@ -56,11 +58,7 @@ impl EngineEvent {
             CallState::Reconnecting => ("reconnecting", None),
             CallState::Ended(r) => ("ended", Some(r.code().to_owned())),
         };
-        EngineEvent::State {
-            state: state.to_owned(),
-            reason,
-            value,
-        }
+        EngineEvent::State { state: state.to_owned(), reason, value }
     }
 }
 

@@ -27,9 +27,7 @@ pub fn sdp_fingerprint(sdp: &str) -> Option<String> {
     sdp.lines().find_map(|line| {
         let rest = line.trim().strip_prefix("a=fingerprint:")?;
         let (algorithm, value) = rest.split_once(' ')?;
-        algorithm
-            .eq_ignore_ascii_case("sha-256")
-            .then(|| canonical(value))
+        algorithm.eq_ignore_ascii_case("sha-256").then(|| canonical(value))
     })
 }
 
@@ -42,21 +40,9 @@ mod tests {
         let a = "AB:CD:01";
         let b = "12:34:EF";
         let ours = short_authentication_string(a, b);
-        assert_eq!(
-            ours,
-            short_authentication_string(b, a),
-            "order does not matter"
-        );
-        assert_eq!(
-            ours,
-            short_authentication_string("ab:cd:01", " 12:34:ef"),
-            "case and spaces do not"
-        );
-        assert_ne!(
-            ours,
-            short_authentication_string(a, "12:34:EE"),
-            "another certificate, other digits"
-        );
+        assert_eq!(ours, short_authentication_string(b, a), "order does not matter");
+        assert_eq!(ours, short_authentication_string("ab:cd:01", " 12:34:ef"), "case and spaces do not");
+        assert_ne!(ours, short_authentication_string(a, "12:34:EE"), "another certificate, other digits");
         assert_eq!(ours.len(), 7);
     }
 

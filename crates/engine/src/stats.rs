@@ -57,45 +57,28 @@ impl StatsSampler {
     ) -> StatsSnapshot {
         let now = Instant::now();
         let report = pc.get_stats(now, StatsSelector::None).await;
-        let mut s = StatsSnapshot {
-            video_codec,
-            ..Default::default()
-        };
+        let mut s = StatsSnapshot { video_codec, ..Default::default() };
         let (mut bytes_out, mut bytes_in) = (0, 0);
         if let Some(t) = report.transport() {
             bytes_out = t.bytes_sent;
             bytes_in = t.bytes_received;
-            if let Some(RTCStatsReportEntry::IceCandidatePair(p)) =
-                report.get(&t.selected_candidate_pair_id)
-            {
+            if let Some(RTCStatsReportEntry::IceCandidatePair(p)) = report.get(&t.selected_candidate_pair_id) {
                 if p.current_round_trip_time > 0.0 {
                     s.rtt_ms = Some(p.current_round_trip_time * 1000.0);
                 }
                 // webrtc-rs 0.21 files candidates under `RTCLocalIceCandidate_<id>` / `RTCRemoteIceCandidate_<id>`
                 // but names them in the pair by the bare id: try both.
-                let candidate = |id: &str, prefix: &str| match report
-                    .get(id)
-                    .or_else(|| report.get(&format!("{prefix}{id}")))
-                {
-                    Some(
-                        RTCStatsReportEntry::LocalCandidate(c)
-                        | RTCStatsReportEntry::RemoteCandidate(c),
-                    ) => (
-                        c.candidate_type.to_string(),
-                        format!("{}:{}", c.address.clone().unwrap_or_default(), c.port),
-                    ),
-                    _ => (String::new(), String::new()),
-                };
-                let (local_type, local_address) =
-                    candidate(&p.local_candidate_id, "RTCLocalIceCandidate_");
-                let (remote_type, remote_address) =
-                    candidate(&p.remote_candidate_id, "RTCRemoteIceCandidate_");
-                s.candidate_pair = Some(CandidatePair {
-                    local_type,
-                    remote_type,
-                    local_address,
-                    remote_address,
-                });
+                let candidate =
+                    |id: &str, prefix: &str| match report.get(id).or_else(|| report.get(&format!("{prefix}{id}"))) {
+                        Some(RTCStatsReportEntry::LocalCandidate(c) | RTCStatsReportEntry::RemoteCandidate(c)) => (
+                            c.candidate_type.to_string(),
+                            format!("{}:{}", c.address.clone().unwrap_or_default(), c.port),
+                        ),
+                        _ => (String::new(), String::new()),
+                    };
+                let (local_type, local_address) = candidate(&p.local_candidate_id, "RTCLocalIceCandidate_");
+                let (remote_type, remote_address) = candidate(&p.remote_candidate_id, "RTCRemoteIceCandidate_");
+                s.candidate_pair = Some(CandidatePair { local_type, remote_type, local_address, remote_address });
             }
         }
         let (mut received, mut lost) = (0u64, 0i64);
@@ -103,9 +86,7 @@ impl StatsSampler {
             let r = &inbound.received_rtp_stream_stats;
             received += r.packets_received;
             lost += r.packets_lost;
-            if r.rtp_stream_stats.kind == rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Video
-                && r.jitter > 0.0
-            {
+            if r.rtp_stream_stats.kind == rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Video && r.jitter > 0.0 {
                 // webrtc-rs reports jitter in RTP clock units.
                 s.jitter_ms = Some(r.jitter / 90.0);
             }
@@ -115,10 +96,7 @@ impl StatsSampler {
             s.loss_percent = lost.max(0) as f64 * 100.0 / (received + lost.max(0) as u64) as f64;
         }
         let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-        let (sent, decoded) = (
-            get(&counters.video_frames_sent),
-            get(&counters.video_frames_decoded),
-        );
+        let (sent, decoded) = (get(&counters.video_frames_sent), get(&counters.video_frames_decoded));
         if let Some((then, out0, in0, sent0, dec0)) = self.last {
             let secs = now.duration_since(then).as_secs_f64().max(1e-3);
             s.kbps_out = (bytes_out.saturating_sub(out0)) as f64 * 8.0 / 1000.0 / secs;
@@ -128,14 +106,9 @@ impl StatsSampler {
         }
         self.last = Some((now, bytes_out, bytes_in, sent, decoded));
         let size = |w: u32, h: u32| (w > 0).then_some((w, h));
-        s.resolution_out = size(
-            counters.width_out.load(Ordering::Relaxed),
-            counters.height_out.load(Ordering::Relaxed),
-        );
-        s.resolution_in = size(
-            counters.width_in.load(Ordering::Relaxed),
-            counters.height_in.load(Ordering::Relaxed),
-        );
+        s.resolution_out =
+            size(counters.width_out.load(Ordering::Relaxed), counters.height_out.load(Ordering::Relaxed));
+        s.resolution_in = size(counters.width_in.load(Ordering::Relaxed), counters.height_in.load(Ordering::Relaxed));
         s.frames_decoded = decoded;
         s.frames_lost = get(&counters.video_frames_lost);
         s.keyframe_requests_sent = get(&counters.keyframe_requests_sent);

@@ -12,16 +12,8 @@ use tincan_media::codec::VideoCodec;
 async fn call_carries_pattern_and_tone(codec: VideoCodec) {
     let server = server().await;
     let url = server.ws_url();
-    let a = PeerOptions {
-        codec,
-        tone_hz: 440.0,
-        ..Default::default()
-    };
-    let b = PeerOptions {
-        codec,
-        tone_hz: 660.0,
-        ..Default::default()
-    };
+    let a = PeerOptions { codec, tone_hz: 440.0, ..Default::default() };
+    let b = PeerOptions { codec, tone_hz: 660.0, ..Default::default() };
     let mut p = connected_pair(&url, a, b).await;
     if std::env::var("TINCAN_DEBUG_STATS").is_ok() {
         for _ in 0..4 {
@@ -46,32 +38,20 @@ async fn call_carries_pattern_and_tone(codec: VideoCodec) {
     });
     let (b_stamps, b_audio, _) = at_b.await.unwrap();
     let (a_stamps, a_audio, _) = at_a.await.unwrap();
-    for (who, stamps, audio, hz) in [
-        ("B", &b_stamps, &b_audio, 440.0),
-        ("A", &a_stamps, &a_audio, 660.0),
-    ] {
-        let counters: Vec<u32> = stamps
-            .iter()
-            .filter_map(|(s, _)| s.map(|s| s.counter))
-            .collect();
+    for (who, stamps, audio, hz) in [("B", &b_stamps, &b_audio, 440.0), ("A", &a_stamps, &a_audio, 660.0)] {
+        let counters: Vec<u32> = stamps.iter().filter_map(|(s, _)| s.map(|s| s.counter)).collect();
         assert!(
             counters.len() >= 60,
             "{codec} at {who}: {} of {} frames carried a readable stamp",
             counters.len(),
             stamps.len()
         );
-        assert!(
-            counters.windows(2).all(|w| w[1] > w[0]),
-            "{codec} at {who}: counters in order"
-        );
+        assert!(counters.windows(2).all(|w| w[1] > w[0]), "{codec} at {who}: counters in order");
         let gaps = counters.windows(2).filter(|w| w[1] != w[0] + 1).count();
         eprintln!("{codec} at {who}: {} frames, {gaps} gaps", counters.len());
         assert!(gaps <= 5, "{codec} at {who}: {gaps} gaps");
         let f = dominant_frequency(audio, 48_000).expect("audio is not silent");
-        assert!(
-            (f - hz).abs() < 10.0,
-            "{codec} at {who}: heard {f:.1} Hz, sent {hz} Hz"
-        );
+        assert!((f - hz).abs() < 10.0, "{codec} at {who}: heard {f:.1} Hz, sent {hz} Hz");
     }
     let stats = until(&mut p.a_events, "stats", |e| match e {
         tincan_engine::EngineEvent::Stats(s) if s.fps_in > 0.0 => Some(s.clone()),
@@ -80,19 +60,10 @@ async fn call_carries_pattern_and_tone(codec: VideoCodec) {
     .await;
     assert_eq!(stats.video_codec.as_deref(), Some(codec.name()));
     let pair = stats.candidate_pair.expect("a selected pair");
-    assert_eq!(
-        (pair.local_type.as_str(), pair.remote_type.as_str()),
-        ("host", "host")
-    );
+    assert_eq!((pair.local_type.as_str(), pair.remote_type.as_str()), ("host", "host"));
     p.a.hang_up();
-    assert_eq!(
-        state(&mut p.a_events, "ended").await.as_deref(),
-        Some("hung_up")
-    );
-    assert_eq!(
-        state(&mut p.b_events, "ended").await.as_deref(),
-        Some("remote_hung_up")
-    );
+    assert_eq!(state(&mut p.a_events, "ended").await.as_deref(), Some("hung_up"));
+    assert_eq!(state(&mut p.b_events, "ended").await.as_deref(), Some("remote_hung_up"));
     server.shutdown().await;
 }
 

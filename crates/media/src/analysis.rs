@@ -8,10 +8,7 @@ pub fn rms(samples: &[i16]) -> f64 {
     if samples.is_empty() {
         return 0.0;
     }
-    let sum: f64 = samples
-        .iter()
-        .map(|&s| (s as f64 / i16::MAX as f64).powi(2))
-        .sum();
+    let sum: f64 = samples.iter().map(|&s| (s as f64 / i16::MAX as f64).powi(2)).sum();
     (sum / samples.len() as f64).sqrt()
 }
 
@@ -32,19 +29,11 @@ pub fn dominant_frequency(samples: &[i16], sample_rate: u32) -> Option<f64> {
         .collect();
     FftPlanner::new().plan_fft_forward(n).process(&mut buf);
     let mags: Vec<f64> = buf[..n / 2].iter().map(|c| c.norm()).collect();
-    let (peak, _) = mags
-        .iter()
-        .enumerate()
-        .skip(1)
-        .max_by(|a, b| a.1.total_cmp(b.1))?;
+    let (peak, _) = mags.iter().enumerate().skip(1).max_by(|a, b| a.1.total_cmp(b.1))?;
     let offset = if peak + 1 < mags.len() {
         let (a, b, c) = (mags[peak - 1], mags[peak], mags[peak + 1]);
         let denom = a - 2.0 * b + c;
-        if denom.abs() > f64::EPSILON {
-            0.5 * (a - c) / denom
-        } else {
-            0.0
-        }
+        if denom.abs() > f64::EPSILON { 0.5 * (a - c) / denom } else { 0.0 }
     } else {
         0.0
     };
@@ -61,9 +50,7 @@ mod tests {
     fn finds_the_tone() {
         for hz in [300.0, 440.0, 1000.0, 3150.0] {
             let mut tone = ToneSource::new(Waveform::Sine { hz }, 0.5, false);
-            let samples: Vec<i16> = (0..10)
-                .flat_map(|_| tone.generate(Duration::ZERO).samples)
-                .collect();
+            let samples: Vec<i16> = (0..10).flat_map(|_| tone.generate(Duration::ZERO).samples).collect();
             let f = dominant_frequency(&samples, 48_000).unwrap();
             assert!((f - hz).abs() < 2.0, "{hz} Hz read as {f}");
         }
@@ -73,11 +60,7 @@ mod tests {
     #[test]
     fn chirp_sweeps() {
         let mut chirp = ToneSource::new(
-            Waveform::Chirp {
-                from_hz: 200.0,
-                to_hz: 2000.0,
-                period: Duration::from_secs(1),
-            },
+            Waveform::Chirp { from_hz: 200.0, to_hz: 2000.0, period: Duration::from_secs(1) },
             0.5,
             false,
         );

@@ -2,30 +2,15 @@
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
     #[error("frame size {width}x{height} is not supported: {reason}")]
-    FrameSize {
-        width: u32,
-        height: u32,
-        reason: &'static str,
-    },
+    FrameSize { width: u32, height: u32, reason: &'static str },
     #[error("buffer of {got} bytes does not hold a {width}x{height} I420 frame ({expected} bytes)")]
-    BufferSize {
-        width: u32,
-        height: u32,
-        expected: usize,
-        got: usize,
-    },
+    BufferSize { width: u32, height: u32, expected: usize, got: usize },
     #[error("the source has ended")]
     Ended,
     #[error("{codec} encoder: {message}")]
-    Encoder {
-        codec: &'static str,
-        message: String,
-    },
+    Encoder { codec: &'static str, message: String },
     #[error("{codec} decoder: {message}")]
-    Decoder {
-        codec: &'static str,
-        message: String,
-    },
+    Decoder { codec: &'static str, message: String },
 }
 
 pub type Result<T, E = MediaError> = std::result::Result<T, E>;

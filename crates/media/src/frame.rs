@@ -30,46 +30,23 @@ impl VideoFrame {
 
     fn check_size(width: u32, height: u32) -> Result<()> {
         if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
-            return Err(MediaError::FrameSize {
-                width,
-                height,
-                reason: "width and height must be even and non-zero",
-            });
+            return Err(MediaError::FrameSize { width, height, reason: "width and height must be even and non-zero" });
         }
         if width > 7680 || height > 4320 {
-            return Err(MediaError::FrameSize {
-                width,
-                height,
-                reason: "larger than 8K",
-            });
+            return Err(MediaError::FrameSize { width, height, reason: "larger than 8K" });
         }
         Ok(())
     }
 
     /// Wrap a packed I420 buffer.
-    pub fn from_i420(
-        width: u32,
-        height: u32,
-        timestamp: Duration,
-        data: impl Into<Arc<[u8]>>,
-    ) -> Result<Self> {
+    pub fn from_i420(width: u32, height: u32, timestamp: Duration, data: impl Into<Arc<[u8]>>) -> Result<Self> {
         Self::check_size(width, height)?;
         let data = data.into();
         let expected = Self::i420_len(width, height);
         if data.len() != expected {
-            return Err(MediaError::BufferSize {
-                width,
-                height,
-                expected,
-                got: data.len(),
-            });
+            return Err(MediaError::BufferSize { width, height, expected, got: data.len() });
         }
-        Ok(VideoFrame {
-            width,
-            height,
-            timestamp,
-            data,
-        })
+        Ok(VideoFrame { width, height, timestamp, data })
     }
 
     /// Copy planes with arbitrary strides (as decoders hand them out) into a packed frame.
@@ -90,15 +67,12 @@ impl VideoFrame {
         let mut data = Vec::with_capacity(Self::i420_len(width, height));
         let mut copy = |plane: &[u8], stride: usize, pw: usize, ph: usize| -> Result<()> {
             for row in 0..ph {
-                let line =
-                    plane
-                        .get(row * stride..row * stride + pw)
-                        .ok_or(MediaError::BufferSize {
-                            width,
-                            height,
-                            expected: stride * ph,
-                            got: plane.len(),
-                        })?;
+                let line = plane.get(row * stride..row * stride + pw).ok_or(MediaError::BufferSize {
+                    width,
+                    height,
+                    expected: stride * ph,
+                    got: plane.len(),
+                })?;
                 data.extend_from_slice(line);
             }
             Ok(())
@@ -106,12 +80,7 @@ impl VideoFrame {
         copy(y, y_stride, w, h)?;
         copy(u, u_stride, w / 2, h / 2)?;
         copy(v, v_stride, w / 2, h / 2)?;
-        Ok(VideoFrame {
-            width,
-            height,
-            timestamp,
-            data: data.into(),
-        })
+        Ok(VideoFrame { width, height, timestamp, data: data.into() })
     }
 
     pub fn data(&self) -> &[u8] {
@@ -143,10 +112,7 @@ pub struct AudioFrame {
 
 impl AudioFrame {
     pub fn silence(timestamp: Duration) -> Self {
-        AudioFrame {
-            timestamp,
-            samples: vec![0; AUDIO_FRAME_SAMPLES],
-        }
+        AudioFrame { timestamp, samples: vec![0; AUDIO_FRAME_SAMPLES] }
     }
 
     pub fn duration(&self) -> Duration {
@@ -164,10 +130,7 @@ mod tests {
         data.extend([2u8; 2]);
         data.extend([3u8; 2]);
         let f = VideoFrame::from_i420(4, 2, Duration::ZERO, data).unwrap();
-        assert_eq!(
-            (f.y(), f.u(), f.v()),
-            (&[1u8; 8][..], &[2u8; 2][..], &[3u8; 2][..])
-        );
+        assert_eq!((f.y(), f.u(), f.v()), (&[1u8; 8][..], &[2u8; 2][..], &[3u8; 2][..]));
     }
 
     #[test]
@@ -184,15 +147,8 @@ mod tests {
         assert!(VideoFrame::from_i420(3, 2, Duration::ZERO, vec![0; 9]).is_err());
         assert!(matches!(
             VideoFrame::from_i420(4, 2, Duration::ZERO, vec![0; 5]),
-            Err(MediaError::BufferSize {
-                expected: 12,
-                got: 5,
-                ..
-            })
+            Err(MediaError::BufferSize { expected: 12, got: 5, .. })
         ));
-        assert!(
-            VideoFrame::from_planes(4, 4, Duration::ZERO, &[0; 3], 4, &[0; 4], 2, &[0; 4], 2)
-                .is_err()
-        );
+        assert!(VideoFrame::from_planes(4, 4, Duration::ZERO, &[0; 3], 4, &[0; 4], 2, &[0; 4], 2).is_err());
     }
 }

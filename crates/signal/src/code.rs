@@ -22,10 +22,7 @@ fn canonical_char(c: char) -> Option<char> {
         'U' => 'V',
         other => other,
     };
-    ALPHABET
-        .contains(&(c as u8))
-        .then_some(c)
-        .filter(|c| c.is_ascii())
+    ALPHABET.contains(&(c as u8)).then_some(c).filter(|c| c.is_ascii())
 }
 
 /// Normalise typed input into `groups` dash-separated groups of four characters.
@@ -39,20 +36,13 @@ fn normalise(input: &str, groups: usize) -> Result<String, Error> {
         chars.push(canonical_char(c).ok_or(Error::CodeCharacter(c))?);
     }
     if chars.len() != expected {
-        return Err(Error::CodeLength {
-            expected,
-            got: chars.len(),
-        });
+        return Err(Error::CodeLength { expected, got: chars.len() });
     }
     Ok(group(chars.as_bytes()))
 }
 
 fn group(chars: &[u8]) -> String {
-    chars
-        .chunks(GROUP)
-        .map(|g| std::str::from_utf8(g).expect("alphabet is ASCII"))
-        .collect::<Vec<_>>()
-        .join("-")
+    chars.chunks(GROUP).map(|g| std::str::from_utf8(g).expect("alphabet is ASCII")).collect::<Vec<_>>().join("-")
 }
 
 fn encode_bits(bytes: &[u8], chars: usize) -> String {
@@ -131,9 +121,7 @@ impl RoomCode {
 impl PersonalCode {
     /// The code that belongs to an Ed25519 public key.
     pub fn from_public_key(key: &[u8; 32]) -> Self {
-        let digest = Sha256::new_with_prefix(b"tincan personal code v1\0")
-            .chain_update(key)
-            .finalize();
+        let digest = Sha256::new_with_prefix(b"tincan personal code v1\0").chain_update(key).finalize();
         PersonalCode(encode_bits(&digest, Self::CHARS))
     }
 }
@@ -157,37 +145,16 @@ mod tests {
         let c = RoomCode::parse(" 7kq2 m9xd-4htb ").unwrap();
         assert_eq!(c.as_str(), "7KQ2-M9XD-4HTB");
         // Confusables: O→0, I/L→1, U→V.
-        assert_eq!(
-            RoomCode::parse("OILU-oilu-ABCD").unwrap().as_str(),
-            "011V-011V-ABCD"
-        );
+        assert_eq!(RoomCode::parse("OILU-oilu-ABCD").unwrap().as_str(), "011V-011V-ABCD");
     }
 
     #[test]
     fn malformed_codes_say_what_is_wrong() {
-        assert!(matches!(
-            RoomCode::parse("7KQ2-M9XD-4HT!"),
-            Err(Error::CodeCharacter('!'))
-        ));
-        assert!(matches!(
-            RoomCode::parse("7KQ2-M9XD"),
-            Err(Error::CodeLength {
-                expected: 12,
-                got: 8
-            })
-        ));
-        assert!(matches!(
-            RoomCode::parse("7KQ2-M9XD-4HTB-A"),
-            Err(Error::CodeLength { expected: 12, .. })
-        ));
-        assert!(matches!(
-            RoomCode::parse(""),
-            Err(Error::CodeLength { got: 0, .. })
-        ));
-        assert!(matches!(
-            RoomCode::parse("7KQ2-M9XD-4HTé"),
-            Err(Error::CodeCharacter('é'))
-        ));
+        assert!(matches!(RoomCode::parse("7KQ2-M9XD-4HT!"), Err(Error::CodeCharacter('!'))));
+        assert!(matches!(RoomCode::parse("7KQ2-M9XD"), Err(Error::CodeLength { expected: 12, got: 8 })));
+        assert!(matches!(RoomCode::parse("7KQ2-M9XD-4HTB-A"), Err(Error::CodeLength { expected: 12, .. })));
+        assert!(matches!(RoomCode::parse(""), Err(Error::CodeLength { got: 0, .. })));
+        assert!(matches!(RoomCode::parse("7KQ2-M9XD-4HTé"), Err(Error::CodeCharacter('é'))));
     }
 
     #[test]
@@ -204,9 +171,6 @@ mod tests {
         // 0x08 0x42 0x10 = 00001 00001 00001 00001 0000...: four 1s, then zeros.
         assert_eq!(encode_bits(&[0xff; 8], 12), "ZZZZ-ZZZZ-ZZZZ");
         assert_eq!(encode_bits(&[0x00; 8], 12), "0000-0000-0000");
-        assert_eq!(
-            encode_bits(&[0x08, 0x42, 0x10, 0, 0, 0, 0, 0], 12),
-            "1111-0000-0000"
-        );
+        assert_eq!(encode_bits(&[0x08, 0x42, 0x10, 0, 0, 0, 0, 0], 12), "1111-0000-0000");
     }
 }

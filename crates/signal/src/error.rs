@@ -16,10 +16,7 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
     #[error("cannot read {path}: {source}")]
-    ReadFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    ReadFile { path: PathBuf, source: std::io::Error },
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
     #[error("TLS: {0}")]
@@ -29,10 +26,7 @@ pub enum Error {
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
     #[error("the server answered {code}: {message}")]
-    Server {
-        code: crate::protocol::ErrorCode,
-        message: String,
-    },
+    Server { code: crate::protocol::ErrorCode, message: String },
     #[error("the server did not answer in time")]
     Timeout,
     #[error("not connected to the signaling server")]

@@ -21,23 +21,17 @@ pub struct Identity {
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity")
-            .field("code", &self.personal_code())
-            .finish_non_exhaustive()
+        f.debug_struct("Identity").field("code", &self.personal_code()).finish_non_exhaustive()
     }
 }
 
 impl Identity {
     pub fn generate() -> Self {
-        Identity {
-            key: SigningKey::generate(&mut rand::rngs::OsRng),
-        }
+        Identity { key: SigningKey::generate(&mut rand::rngs::OsRng) }
     }
 
     pub fn from_secret_bytes(secret: &[u8; 32]) -> Self {
-        Identity {
-            key: SigningKey::from_bytes(secret),
-        }
+        Identity { key: SigningKey::from_bytes(secret) }
     }
 
     pub fn secret_bytes(&self) -> [u8; 32] {
@@ -68,23 +62,11 @@ fn registration_bytes(nonce: &str) -> Vec<u8> {
 }
 
 /// Check a registration proof; on success, the personal code the key owns.
-pub fn verify_registration(
-    public_key_b64: &str,
-    signature_b64: &str,
-    nonce: &str,
-) -> Result<PersonalCode, Error> {
-    let key: [u8; 32] = B64
-        .decode(public_key_b64)?
-        .try_into()
-        .map_err(|_| Error::BadPublicKey)?;
+pub fn verify_registration(public_key_b64: &str, signature_b64: &str, nonce: &str) -> Result<PersonalCode, Error> {
+    let key: [u8; 32] = B64.decode(public_key_b64)?.try_into().map_err(|_| Error::BadPublicKey)?;
     let verifying = VerifyingKey::from_bytes(&key).map_err(|_| Error::BadPublicKey)?;
-    let sig: [u8; 64] = B64
-        .decode(signature_b64)?
-        .try_into()
-        .map_err(|_| Error::BadSignature)?;
-    verifying
-        .verify(&registration_bytes(nonce), &Signature::from_bytes(&sig))
-        .map_err(|_| Error::BadSignature)?;
+    let sig: [u8; 64] = B64.decode(signature_b64)?.try_into().map_err(|_| Error::BadSignature)?;
+    verifying.verify(&registration_bytes(nonce), &Signature::from_bytes(&sig)).map_err(|_| Error::BadSignature)?;
     Ok(PersonalCode::from_public_key(&key))
 }
 
@@ -105,22 +87,10 @@ mod tests {
         let id = Identity::generate();
         let other = Identity::generate();
         let sig = id.sign_registration("nonce-1");
-        assert!(matches!(
-            verify_registration(&id.public_key_b64(), &sig, "nonce-2"),
-            Err(Error::BadSignature)
-        ));
-        assert!(matches!(
-            verify_registration(&other.public_key_b64(), &sig, "nonce-1"),
-            Err(Error::BadSignature)
-        ));
-        assert!(matches!(
-            verify_registration("not base64!", &sig, "nonce-1"),
-            Err(Error::Base64(_))
-        ));
-        assert!(matches!(
-            verify_registration(&B64.encode([0u8; 5]), &sig, "nonce-1"),
-            Err(Error::BadPublicKey)
-        ));
+        assert!(matches!(verify_registration(&id.public_key_b64(), &sig, "nonce-2"), Err(Error::BadSignature)));
+        assert!(matches!(verify_registration(&other.public_key_b64(), &sig, "nonce-1"), Err(Error::BadSignature)));
+        assert!(matches!(verify_registration("not base64!", &sig, "nonce-1"), Err(Error::Base64(_))));
+        assert!(matches!(verify_registration(&B64.encode([0u8; 5]), &sig, "nonce-1"), Err(Error::BadPublicKey)));
         assert!(matches!(
             verify_registration(&id.public_key_b64(), &B64.encode([0u8; 3]), "nonce-1"),
             Err(Error::BadSignature)

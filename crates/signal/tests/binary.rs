@@ -21,20 +21,10 @@ fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
 
 /// Start the binary and read the URL it prints.
 fn start(command: &mut Command) -> (Child, String) {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary starts");
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("binary starts");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {line:?}"))
-        .to_owned();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("first line: {line:?}")).to_owned();
     (child, url)
 }
 
@@ -55,41 +45,24 @@ async fn file_env_and_flags_combine_and_sigterm_stops_gracefully() {
     );
     let (mut child, url) = start(
         Command::new(BIN)
-            .args([
-                "--config",
-                file.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-            ])
+            .args(["--config", file.to_str().unwrap(), "--listen", "127.0.0.1:0"])
             .env("TINCAN_SERVER_NAME", "from-env")
             .env("TINCAN_TURN_URLS", "turn:127.0.0.1:3478")
             .env("TINCAN_TURN_SECRET", "s3cret"),
     );
     let (mut raw, welcome) = Raw::hello(&url).await;
     assert_eq!(welcome["server"], "from-env", "environment beats the file");
-    assert_eq!(
-        welcome["limits"]["room_capacity"], 3,
-        "the file beats the default"
-    );
+    assert_eq!(welcome["limits"]["room_capacity"], 3, "the file beats the default");
     let servers = welcome["ice_servers"].as_array().unwrap();
     assert_eq!(servers[0]["urls"][0], "stun:127.0.0.1:3478");
     assert_eq!(servers[1]["urls"][0], "turn:127.0.0.1:3478");
     let username = servers[1]["username"].as_str().unwrap();
     let expiry: u64 = username.split(':').next().unwrap().parse().unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    assert!(
-        (now + 86_000..=now + 86_500).contains(&expiry),
-        "a day of validity: {username}"
-    );
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!((now + 86_000..=now + 86_500).contains(&expiry), "a day of validity: {username}");
 
     let health = http_get(&url, "/healthz");
-    assert!(
-        health.starts_with("HTTP/1.0 200") && health.ends_with("ok\n"),
-        "{health}"
-    );
+    assert!(health.starts_with("HTTP/1.0 200") && health.ends_with("ok\n"), "{health}");
     let metrics = http_get(&url, "/metrics");
     assert!(metrics.contains("tincan_signal_connections 1"), "{metrics}");
 
@@ -101,10 +74,7 @@ async fn file_env_and_flags_combine_and_sigterm_stops_gracefully() {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "stopped within 10 s"
-        );
+        assert!(started.elapsed() < Duration::from_secs(10), "stopped within 10 s");
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status}");
@@ -113,41 +83,22 @@ async fn file_env_and_flags_combine_and_sigterm_stops_gracefully() {
 #[test]
 fn bad_configuration_is_refused_with_a_reason() {
     let file = temp_file("bad.toml", "room_capacity = 1\n");
-    let out = Command::new(BIN)
-        .args([
-            "--config",
-            file.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).args(["--config", file.to_str().unwrap(), "--listen", "127.0.0.1:0"]).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("room capacity must be at least 2"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("room capacity must be at least 2"), "{stderr}");
 
-    let out = Command::new(BIN)
-        .args(["--config", "/nonexistent/tincan.toml"])
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).args(["--config", "/nonexistent/tincan.toml"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/tincan.toml"));
 
     // A port that is taken.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = Command::new(BIN)
-        .args(["--listen", &addr])
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).args(["--listen", &addr]).output().unwrap();
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .to_lowercase()
-            .contains("address"),
+        String::from_utf8_lossy(&out.stderr).to_lowercase().contains("address"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

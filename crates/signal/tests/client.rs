@@ -25,10 +25,7 @@ fn config(url: &str) -> ClientConfig {
 }
 
 /// The next event that `pick` accepts (others are skipped); panics after `WAIT`.
-async fn next<T>(
-    events: &mut Receiver<ClientEvent>,
-    mut pick: impl FnMut(ClientEvent) -> Option<T>,
-) -> T {
+async fn next<T>(events: &mut Receiver<ClientEvent>, mut pick: impl FnMut(ClientEvent) -> Option<T>) -> T {
     tokio::time::timeout(WAIT, async {
         loop {
             let event = events.recv().await.expect("client alive");
@@ -43,11 +40,7 @@ async fn next<T>(
 
 async fn connected(events: &mut Receiver<ClientEvent>) -> (String, bool) {
     next(events, |e| match e {
-        ClientEvent::Connected {
-            peer_id,
-            reconnected,
-            ..
-        } => Some((peer_id, reconnected)),
+        ClientEvent::Connected { peer_id, reconnected, .. } => Some((peer_id, reconnected)),
         _ => None,
     })
     .await
@@ -65,42 +58,24 @@ async fn message(events: &mut Receiver<ClientEvent>, kind: &str) -> ServerMessag
 async fn ring_a_contact_and_meet_in_a_room() {
     let server = default_server().await;
     let callee_id = Identity::generate();
-    let (callee, mut callee_events) =
-        SignalClient::connect(config(&server.ws_url()).with_identity(callee_id.clone()));
+    let (callee, mut callee_events) = SignalClient::connect(config(&server.ws_url()).with_identity(callee_id.clone()));
     let (caller, mut caller_events) = SignalClient::connect(config(&server.ws_url()));
     connected(&mut callee_events).await;
-    let ServerMessage::Registered { code } = message(&mut callee_events, "registered").await else {
-        unreachable!()
-    };
+    let ServerMessage::Registered { code } = message(&mut callee_events, "registered").await else { unreachable!() };
     assert_eq!(code, callee_id.personal_code().as_str());
     let (caller_peer, reconnected) = connected(&mut caller_events).await;
     assert!(!reconnected);
 
     let room = RoomCode::generate();
-    caller
-        .ring(&callee_id.personal_code(), "Ada", &room)
-        .await
-        .unwrap();
+    caller.ring(&callee_id.personal_code(), "Ada", &room).await.unwrap();
     message(&mut caller_events, "ringing").await;
-    let ServerMessage::Incoming {
-        call,
-        from_name,
-        room: invited,
-        ..
-    } = message(&mut callee_events, "incoming").await
+    let ServerMessage::Incoming { call, from_name, room: invited, .. } = message(&mut callee_events, "incoming").await
     else {
         unreachable!()
     };
-    assert_eq!(
-        (from_name.as_str(), invited.as_str()),
-        ("Ada", room.as_str())
-    );
+    assert_eq!((from_name.as_str(), invited.as_str()), ("Ada", room.as_str()));
     callee.accept(call).await.unwrap();
-    let ServerMessage::Accepted {
-        room: accepted_room,
-        ..
-    } = message(&mut caller_events, "accepted").await
-    else {
+    let ServerMessage::Accepted { room: accepted_room, .. } = message(&mut caller_events, "accepted").await else {
         unreachable!()
     };
     assert_eq!(accepted_room, room.as_str());
@@ -109,14 +84,8 @@ async fn ring_a_contact_and_meet_in_a_room() {
     message(&mut caller_events, "joined").await;
     callee.join(&room, false, None, None).unwrap();
     message(&mut callee_events, "joined").await;
-    callee
-        .signal(Some(caller_peer), SignalKind::Offer, json!({"sdp": "o"}))
-        .await
-        .unwrap();
-    let ServerMessage::Signal { data, kind, .. } = message(&mut caller_events, "signal").await
-    else {
-        unreachable!()
-    };
+    callee.signal(Some(caller_peer), SignalKind::Offer, json!({"sdp": "o"})).await.unwrap();
+    let ServerMessage::Signal { data, kind, .. } = message(&mut caller_events, "signal").await else { unreachable!() };
     assert_eq!((kind, data), (SignalKind::Offer, json!({"sdp": "o"})));
     caller.close();
     callee.close();
@@ -141,31 +110,18 @@ async fn reconnect_re_registers_and_re_joins() {
 
     // The server goes away; the clients notice and say so.
     first.shutdown().await;
-    next(&mut a_events, |e| {
-        matches!(e, ClientEvent::Disconnected { .. }).then_some(())
-    })
-    .await;
-    let err = b
-        .signal(None, SignalKind::Offer, json!({}))
-        .await
-        .unwrap_err();
+    next(&mut a_events, |e| matches!(e, ClientEvent::Disconnected { .. }).then_some(())).await;
+    let err = b.signal(None, SignalKind::Offer, json!({})).await.unwrap_err();
     assert!(matches!(err, Error::NotConnected), "{err}");
 
     // A new server on the same address: both come back by themselves, registered and in the room.
-    let second = server(ServerConfig {
-        listen: addr,
-        ..ServerConfig::loopback_unlimited()
-    })
-    .await;
+    let second = server(ServerConfig { listen: addr, ..ServerConfig::loopback_unlimited() }).await;
     let (a_peer, reconnected) = connected(&mut a_events).await;
     assert!(reconnected);
     message(&mut a_events, "registered").await;
     connected(&mut b_events).await;
     // Whichever re-joins second sees the first in `joined`; both are in the room (created again).
-    next(&mut b_events, |e| {
-        matches!(e, ClientEvent::Message(ServerMessage::Joined { .. })).then_some(())
-    })
-    .await;
+    next(&mut b_events, |e| matches!(e, ClientEvent::Message(ServerMessage::Joined { .. })).then_some(())).await;
     tokio::time::timeout(WAIT, async {
         while second.counts().rooms != 1 || second.counts().connections != 2 {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -173,16 +129,8 @@ async fn reconnect_re_registers_and_re_joins() {
     })
     .await
     .expect("both back in one room");
-    b.signal(
-        Some(a_peer.clone()),
-        SignalKind::IceRestart,
-        json!({"restart": 1}),
-    )
-    .await
-    .unwrap();
-    let ServerMessage::Signal { kind, .. } = message(&mut a_events, "signal").await else {
-        unreachable!()
-    };
+    b.signal(Some(a_peer.clone()), SignalKind::IceRestart, json!({"restart": 1})).await.unwrap();
+    let ServerMessage::Signal { kind, .. } = message(&mut a_events, "signal").await else { unreachable!() };
     assert_eq!(kind, SignalKind::IceRestart);
 
     // And the personal code rings again.
@@ -198,11 +146,7 @@ async fn reconnect_re_registers_and_re_joins() {
 #[tokio::test]
 async fn an_unreachable_server_is_reported_and_retried() {
     // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (client, mut events) = SignalClient::connect(config(&format!("ws://127.0.0.1:{port}/ws")));
     for _ in 0..2 {
         let reason = next(&mut events, |e| match e {
@@ -215,10 +159,7 @@ async fn an_unreachable_server_is_reported_and_retried() {
         .await;
         assert!(reason.to_lowercase().contains("refused"), "{reason}");
     }
-    let err = client
-        .send(tincan_signal::protocol::ClientMessage::Ping { id: None })
-        .await
-        .unwrap_err();
+    let err = client.send(tincan_signal::protocol::ClientMessage::Ping { id: None }).await.unwrap_err();
     assert!(matches!(err, Error::NotConnected));
     client.close();
 }
@@ -231,13 +172,8 @@ async fn tls_with_a_private_certificate() {
     let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
-    let config_tls = ServerConfig {
-        tls: Some(TlsFiles {
-            cert: cert_path,
-            key: key_path,
-        }),
-        ..ServerConfig::loopback_unlimited()
-    };
+    let config_tls =
+        ServerConfig { tls: Some(TlsFiles { cert: cert_path, key: key_path }), ..ServerConfig::loopback_unlimited() };
     let server = SignalServer::start(config_tls).await.unwrap();
     assert!(server.ws_url().starts_with("wss://"));
 
@@ -250,10 +186,7 @@ async fn tls_with_a_private_certificate() {
         .with_root_certificates(roots)
         .with_no_client_auth();
     let url = format!("wss://localhost:{}/ws", server.local_addr().port());
-    let (client, mut events) = SignalClient::connect(ClientConfig {
-        tls: Some(Arc::new(tls)),
-        ..config(&url)
-    });
+    let (client, mut events) = SignalClient::connect(ClientConfig { tls: Some(Arc::new(tls)), ..config(&url) });
     connected(&mut events).await;
     client.close();
 

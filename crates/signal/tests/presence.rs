@@ -12,11 +12,9 @@ use tincan_signal::server::ServerConfig;
 
 async fn register(raw: &mut Raw, welcome: &Value, id: &Identity) {
     let nonce = welcome["nonce"].as_str().unwrap();
-    raw.send(json!({"type": "register", "public_key": id.public_key_b64(), "signature": id.sign_registration(nonce)})).await;
-    assert_eq!(
-        raw.expect("registered").await["code"],
-        id.personal_code().as_str()
-    );
+    raw.send(json!({"type": "register", "public_key": id.public_key_b64(), "signature": id.sign_registration(nonce)}))
+        .await;
+    assert_eq!(raw.expect("registered").await["code"], id.personal_code().as_str());
 }
 
 /// A registered callee and a caller ringing it; returns (callee, caller, call id, room).
@@ -27,16 +25,11 @@ async fn ring(url: &str, callee_id: &Identity) -> (Raw, Raw, String, String) {
     let room = RoomCode::generate().to_string();
     // Personal codes are normalised like room codes: lower case works.
     let to = callee_id.personal_code().as_str().to_lowercase();
-    caller
-        .send(json!({"type": "ring", "to": to, "name": "Grace", "room": room}))
-        .await;
+    caller.send(json!({"type": "ring", "to": to, "name": "Grace", "room": room})).await;
     let ringing = caller.expect("ringing").await;
     let incoming = callee.expect("incoming").await;
     assert_eq!(incoming["call"], ringing["call"]);
-    assert_eq!(
-        (incoming["from_name"].as_str(), incoming["room"].as_str()),
-        (Some("Grace"), Some(room.as_str()))
-    );
+    assert_eq!((incoming["from_name"].as_str(), incoming["room"].as_str()), (Some("Grace"), Some(room.as_str())));
     let call = ringing["call"].as_str().unwrap().to_owned();
     (callee, caller, call, room)
 }
@@ -49,19 +42,10 @@ async fn ring_accepted_then_both_meet_in_the_room() {
     let (mut callee, mut caller, call, room) = ring(&url, &id).await;
     callee.send(json!({"type": "accept", "call": call})).await;
     let accepted = caller.expect("accepted").await;
-    assert_eq!(
-        (accepted["call"].as_str(), accepted["room"].as_str()),
-        (Some(call.as_str()), Some(room.as_str()))
-    );
+    assert_eq!((accepted["call"].as_str(), accepted["room"].as_str()), (Some(call.as_str()), Some(room.as_str())));
     caller.join(&room).await;
     callee.send(json!({"type": "join", "room": room})).await;
-    assert_eq!(
-        callee.expect("joined").await["peers"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(callee.expect("joined").await["peers"].as_array().unwrap().len(), 1);
     // The ring is over: answering again is an error.
     callee.send(json!({"type": "decline", "call": call})).await;
     callee.expect_error("unknown_call").await;
@@ -81,22 +65,17 @@ async fn ring_declined_cancelled_and_unavailable() {
     assert_eq!(caller.expect("declined").await["call"], call.as_str());
 
     let (mut callee2, mut caller2, call2, _) = ring(&url, &Identity::generate()).await;
-    callee2
-        .send(json!({"type": "cancel_ring", "call": call2}))
-        .await;
+    callee2.send(json!({"type": "cancel_ring", "call": call2})).await;
     callee2.expect_error("unknown_call").await;
-    caller2
-        .send(json!({"type": "cancel_ring", "call": call2}))
-        .await;
+    caller2.send(json!({"type": "cancel_ring", "call": call2})).await;
     let ended = callee2.expect("ring_ended").await;
-    assert_eq!(
-        (ended["call"].as_str(), ended["reason"].as_str()),
-        (Some(call2.as_str()), Some("cancelled"))
-    );
+    assert_eq!((ended["call"].as_str(), ended["reason"].as_str()), (Some(call2.as_str()), Some("cancelled")));
 
     // Nobody holds this code.
     let nobody = Identity::generate().personal_code();
-    caller.send(json!({"type": "ring", "to": nobody.as_str(), "name": "Grace", "room": RoomCode::generate().as_str()})).await;
+    caller
+        .send(json!({"type": "ring", "to": nobody.as_str(), "name": "Grace", "room": RoomCode::generate().as_str()}))
+        .await;
     assert_eq!(caller.expect("unavailable").await["to"], nobody.as_str());
     // After the callee disconnects, its code is free again.
     drop(callee);
@@ -106,17 +85,16 @@ async fn ring_declined_cancelled_and_unavailable() {
     // Malformed input.
     caller.send(json!({"type": "ring", "to": "nope", "name": "Grace", "room": RoomCode::generate().as_str()})).await;
     caller.expect_error("bad_personal_code").await;
-    caller.send(json!({"type": "ring", "to": nobody.as_str(), "name": "  ", "room": RoomCode::generate().as_str()})).await;
+    caller
+        .send(json!({"type": "ring", "to": nobody.as_str(), "name": "  ", "room": RoomCode::generate().as_str()}))
+        .await;
     caller.expect_error("bad_name").await;
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn unanswered_ring_is_missed() {
-    let config = ServerConfig {
-        ring_timeout: Duration::from_millis(300),
-        ..ServerConfig::loopback_unlimited()
-    };
+    let config = ServerConfig { ring_timeout: Duration::from_millis(300), ..ServerConfig::loopback_unlimited() };
     let server = server(config).await;
     let (mut callee, mut caller, call, _) = ring(&server.ws_url(), &Identity::generate()).await;
     assert_eq!(caller.expect("missed").await["call"], call.as_str());
@@ -142,13 +120,9 @@ async fn a_wrong_signature_registers_nothing() {
     // A signature over another connection's nonce (a replay) fails too.
     let (_other, other_welcome) = Raw::hello(&url).await;
     let replay = victim.sign_registration(other_welcome["nonce"].as_str().unwrap());
-    raw.send(
-        json!({"type": "register", "public_key": victim.public_key_b64(), "signature": replay}),
-    )
-    .await;
+    raw.send(json!({"type": "register", "public_key": victim.public_key_b64(), "signature": replay})).await;
     raw.expect_error("bad_signature").await;
-    raw.send(json!({"type": "register", "public_key": "%%%", "signature": "%%%"}))
-        .await;
+    raw.send(json!({"type": "register", "public_key": "%%%", "signature": "%%%"})).await;
     raw.expect_error("bad_signature").await;
     assert_eq!(server.counts().registered, 0);
     raw.send(json!({"type": "unregister"})).await;
@@ -170,10 +144,7 @@ async fn a_newer_registration_replaces_the_older() {
     let (mut second, w2) = Raw::hello(&url).await;
     register(&mut second, &w2, &id).await;
     let note = first.expect("unregistered").await;
-    assert_eq!(
-        (note["code"].as_str(), note["reason"].as_str()),
-        (Some(id.personal_code().as_str()), Some("replaced"))
-    );
+    assert_eq!((note["code"].as_str(), note["reason"].as_str()), (Some(id.personal_code().as_str()), Some("replaced")));
     // Rings go to the newer connection, and the older one closing does not release the code.
     drop(first);
     tokio::time::sleep(Duration::from_millis(100)).await;

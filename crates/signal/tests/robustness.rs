@@ -15,10 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn malformed_unknown_and_oversized_messages_get_errors_and_others_keep_working() {
-    let config = ServerConfig {
-        max_message_bytes: 4096,
-        ..ServerConfig::loopback_unlimited()
-    };
+    let config = ServerConfig { max_message_bytes: 4096, ..ServerConfig::loopback_unlimited() };
     let server = server(config).await;
     let url = server.ws_url();
     let (mut a, _, mut b, b_id) = pair(&url, RoomCode::generate().as_str()).await;
@@ -33,18 +30,15 @@ async fn malformed_unknown_and_oversized_messages_get_errors_and_others_keep_wor
     assert!(e["message"].as_str().unwrap().contains("teleport"));
     bad.send(json!({"type": "signal", "kind": "offer"})).await;
     assert_eq!(bad.expect_error("bad_message").await["request"], "signal");
-    bad.send(json!({"type": "signal", "kind": "smoke", "data": {}}))
-        .await;
+    bad.send(json!({"type": "signal", "kind": "smoke", "data": {}})).await;
     bad.expect_error("bad_message").await;
     bad.ws.send(Message::binary(vec![0u8, 1, 2])).await.unwrap();
     bad.expect_error("binary_unsupported").await;
-    bad.send(json!({"type": "hello", "version": 1, "client": "again"}))
-        .await;
+    bad.send(json!({"type": "hello", "version": 1, "client": "again"})).await;
     bad.expect_error("wrong_state").await;
     // Over the limit but within the hard cap: an error, and the connection stays.
     let big = "x".repeat(6000);
-    bad.send(json!({"type": "signal", "kind": "offer", "data": big}))
-        .await;
+    bad.send(json!({"type": "signal", "kind": "offer", "data": big})).await;
     let e = bad.expect_error("too_large").await;
     assert!(e["message"].as_str().unwrap().contains("4096"));
     bad.send(json!({"type": "ping", "id": 9})).await;
@@ -59,26 +53,19 @@ async fn malformed_unknown_and_oversized_messages_get_errors_and_others_keep_wor
     assert_eq!(closed.expect_closed().await, Some(1009));
 
     assert_relays(&mut a, &mut b, &b_id).await;
-    assert!(
-        server.errors_sent(ErrorCode::BadJson) >= 1 && server.errors_sent(ErrorCode::TooLarge) >= 2
-    );
+    assert!(server.errors_sent(ErrorCode::BadJson) >= 1 && server.errors_sent(ErrorCode::TooLarge) >= 2);
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn hello_first_and_in_the_right_version() {
-    let config = ServerConfig {
-        hello_timeout: Duration::from_millis(300),
-        ..ServerConfig::loopback_unlimited()
-    };
+    let config = ServerConfig { hello_timeout: Duration::from_millis(300), ..ServerConfig::loopback_unlimited() };
     let server = server(config).await;
     let url = server.ws_url();
     let mut raw = Raw::connect(&url).await;
-    raw.send(json!({"type": "join", "room": RoomCode::generate().as_str(), "create": true}))
-        .await;
+    raw.send(json!({"type": "join", "room": RoomCode::generate().as_str(), "create": true})).await;
     raw.expect_error("hello_required").await;
-    raw.send(json!({"type": "hello", "version": 99, "client": "future"}))
-        .await;
+    raw.send(json!({"type": "hello", "version": 99, "client": "future"})).await;
     let e = raw.expect_error("unsupported_version").await;
     assert!(e["message"].as_str().unwrap().contains("99"));
     raw.send(json!({"type": "ping"})).await;
@@ -110,8 +97,7 @@ async fn rate_limits_trigger() {
         a.send(json!({"type": "leave"})).await;
         a.expect("left").await;
     }
-    a.send(json!({"type": "join", "room": RoomCode::generate().as_str(), "create": true}))
-        .await;
+    a.send(json!({"type": "join", "room": RoomCode::generate().as_str(), "create": true})).await;
     a.expect_error("rate_limited").await;
 
     // Messages per connection: the burst is 8 (hello, 2 joins, 2 leaves, the refused join used 6).
@@ -173,19 +159,13 @@ async fn a_client_that_stops_reading_does_not_stall_others() {
     let url = server.ws_url();
     let room = RoomCode::generate();
     let (mut sender, _) = Raw::hello(&url).await;
-    sender
-        .send(json!({"type": "join", "room": room.as_str(), "create": true, "capacity": 3}))
-        .await;
+    sender.send(json!({"type": "join", "room": room.as_str(), "create": true, "capacity": 3})).await;
     sender.expect("joined").await;
     let (mut sleepy, _) = Raw::hello(&url).await;
-    sleepy
-        .send(json!({"type": "join", "room": room.as_str()}))
-        .await;
+    sleepy.send(json!({"type": "join", "room": room.as_str()})).await;
     sleepy.expect("joined").await;
     let (mut reader, _) = Raw::hello(&url).await;
-    reader
-        .send(json!({"type": "join", "room": room.as_str()}))
-        .await;
+    reader.send(json!({"type": "join", "room": room.as_str()})).await;
     reader.expect("joined").await;
     sleepy.expect("peer_joined").await;
     sender.expect("peer_joined").await;
@@ -195,11 +175,7 @@ async fn a_client_that_stops_reading_does_not_stall_others() {
     let blob = "z".repeat(32 * 1024);
     let flood = async {
         for i in 0..2000 {
-            sender
-                .send(
-                    json!({"type": "signal", "kind": "candidate", "data": {"i": i, "blob": blob}}),
-                )
-                .await;
+            sender.send(json!({"type": "signal", "kind": "candidate", "data": {"i": i, "blob": blob}})).await;
         }
     };
     let read = async {
@@ -224,8 +200,5 @@ async fn shutdown_tells_every_client() {
     let stopping = tokio::spawn(server.shutdown());
     a.expect_error("shutting_down").await;
     assert_eq!(a.expect_closed().await, Some(1001));
-    tokio::time::timeout(WAIT, stopping)
-        .await
-        .expect("shutdown finishes")
-        .unwrap();
+    tokio::time::timeout(WAIT, stopping).await.expect("shutdown finishes").unwrap();
 }

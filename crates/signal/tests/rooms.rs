@@ -16,35 +16,25 @@ async fn join_relay_leave() {
 
     // Directed relay, both ways, payload untouched.
     let offer = json!({"sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n", "type": "offer"});
-    a.send(json!({"type": "signal", "to": b_id, "kind": "offer", "data": offer}))
-        .await;
+    a.send(json!({"type": "signal", "to": b_id, "kind": "offer", "data": offer})).await;
     let got = b.expect("signal").await;
     assert_eq!(
         (got["from"].as_str(), &got["data"], got["room"].as_str()),
         (Some(a_id.as_str()), &offer, Some(room.as_str()))
     );
-    b.send(json!({"type": "signal", "to": a_id, "kind": "answer", "data": {"sdp": "answer"}}))
-        .await;
+    b.send(json!({"type": "signal", "to": a_id, "kind": "answer", "data": {"sdp": "answer"}})).await;
     assert_eq!(a.expect("signal").await["kind"], "answer");
     // Broadcast (no `to`) reaches the other peer, not the sender.
-    a.send(json!({"type": "signal", "kind": "candidate", "data": {"candidate": "c1"}}))
-        .await;
+    a.send(json!({"type": "signal", "kind": "candidate", "data": {"candidate": "c1"}})).await;
     assert_eq!(b.expect("signal").await["data"]["candidate"], "c1");
-    assert!(
-        a.try_recv(std::time::Duration::from_millis(200))
-            .await
-            .is_none(),
-        "no echo to the sender"
-    );
+    assert!(a.try_recv(std::time::Duration::from_millis(200)).await.is_none(), "no echo to the sender");
 
     b.send(json!({"type": "leave"})).await;
     assert_eq!(b.expect("left").await["room"], room.as_str());
     assert_eq!(a.expect("peer_left").await["peer_id"], b_id);
-    b.send(json!({"type": "signal", "kind": "offer", "data": {}}))
-        .await;
+    b.send(json!({"type": "signal", "kind": "offer", "data": {}})).await;
     b.expect_error("not_in_room").await;
-    a.send(json!({"type": "signal", "to": b_id, "kind": "offer", "data": {}}))
-        .await;
+    a.send(json!({"type": "signal", "to": b_id, "kind": "offer", "data": {}})).await;
     a.expect_error("unknown_peer").await;
     assert_eq!(server.counts().rooms, 1);
     server.shutdown().await;
@@ -57,30 +47,22 @@ async fn room_full_not_found_and_bad_codes() {
     let room = RoomCode::generate();
     let (_a, _, _b, _) = pair(&url, room.as_str()).await;
     let (mut c, _) = Raw::hello(&url).await;
-    c.send(json!({"type": "join", "room": room.as_str(), "create": true}))
-        .await;
+    c.send(json!({"type": "join", "room": room.as_str(), "create": true})).await;
     c.expect_error("room_full").await;
 
     // Joining without create a room nobody is in: the typed code was probably wrong.
-    c.send(json!({"type": "join", "room": RoomCode::generate().as_str()}))
-        .await;
+    c.send(json!({"type": "join", "room": RoomCode::generate().as_str()})).await;
     c.expect_error("room_not_found").await;
     c.send(json!({"type": "join", "room": "ABCD-EFGH"})).await;
     let e = c.expect_error("bad_room_code").await;
     assert!(e["message"].as_str().unwrap().contains("needs 12"), "{e}");
     assert_eq!(e["request"], "join");
-    c.send(json!({"type": "join", "room": "AB!D-EFGH-JKMN"}))
-        .await;
+    c.send(json!({"type": "join", "room": "AB!D-EFGH-JKMN"})).await;
     c.expect_error("bad_room_code").await;
 
     // Typed loosely (lower case, spaces, confusables) it is the same room.
     let (mut d, _) = Raw::hello(&url).await;
-    let loose = room
-        .as_str()
-        .to_lowercase()
-        .replace('-', " ")
-        .replace('0', "o")
-        .replace('1', "l");
+    let loose = room.as_str().to_lowercase().replace('-', " ").replace('0', "o").replace('1', "l");
     d.send(json!({"type": "join", "room": loose})).await;
     d.expect_error("room_full").await;
     server.shutdown().await;
@@ -97,8 +79,7 @@ async fn group_rooms_broadcast_and_say_who_is_there() {
     let mut others = Vec::new();
     for name in ["Bo", "Cy"] {
         let (mut p, _) = Raw::hello(&url).await;
-        p.send(json!({"type": "join", "room": room.as_str(), "name": name}))
-            .await;
+        p.send(json!({"type": "join", "room": room.as_str(), "name": name})).await;
         let joined = p.expect("joined").await;
         assert_eq!(joined["peers"][0]["name"], "Ada");
         others.push(p);
@@ -110,14 +91,10 @@ async fn group_rooms_broadcast_and_say_who_is_there() {
     d.send(json!({"type": "join", "room": room.as_str()})).await;
     d.expect_error("room_full").await;
 
-    a.send(json!({"type": "signal", "kind": "ice_restart", "data": {"n": 1}}))
-        .await;
+    a.send(json!({"type": "signal", "kind": "ice_restart", "data": {"n": 1}})).await;
     for p in &mut others {
         let got = p.expect("signal").await;
-        assert_eq!(
-            (got["kind"].as_str(), got["from"].as_str()),
-            (Some("ice_restart"), wa["peer_id"].as_str())
-        );
+        assert_eq!((got["kind"].as_str(), got["from"].as_str()), (Some("ice_restart"), wa["peer_id"].as_str()));
     }
     // A closed connection leaves its room.
     drop(a);
@@ -129,16 +106,12 @@ async fn group_rooms_broadcast_and_say_who_is_there() {
 
 #[tokio::test]
 async fn requested_capacity_is_capped_by_the_server() {
-    let config = ServerConfig {
-        max_room_capacity: 4,
-        ..ServerConfig::loopback_unlimited()
-    };
+    let config = ServerConfig { max_room_capacity: 4, ..ServerConfig::loopback_unlimited() };
     let server = server(config).await;
     let (mut a, _) = Raw::hello(&server.ws_url()).await;
     a.send(json!({"type": "join", "room": RoomCode::generate().as_str(), "create": true, "capacity": 50})).await;
     assert_eq!(a.expect("joined").await["capacity"], 4);
-    a.send(json!({"type": "join", "room": RoomCode::generate().as_str(), "create": true}))
-        .await;
+    a.send(json!({"type": "join", "room": RoomCode::generate().as_str(), "create": true})).await;
     a.expect_error("already_in_room").await;
     server.shutdown().await;
 }

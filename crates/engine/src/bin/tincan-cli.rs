@@ -1,1 +1,374 @@
-fn main() {}
+//! `tincan-cli`: a headless Tincan peer. It joins a room or rings a contact, sends a test pattern and a
+//! tone (or nothing), can chat and send a file, and prints every event as a JSON line on stdout, ending with
+//! a summary of what it received (frames, gaps, latency, tone frequency) that tests and benchmarks read.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+use tincan_engine::peer::PeerSettings;
+use tincan_engine::{Call, CallConfig, CallState, EngineEvent, Target};
+use tincan_media::analysis::dominant_frequency;
+use tincan_media::codec::VideoCodec;
+use tincan_media::synthetic::{TestPattern, ToneSource, Waveform, read_stamp, wall_clock_us};
+use tincan_signal::client::{ClientConfig, ClientEvent, SignalClient};
+use tincan_signal::code::{PersonalCode, RoomCode};
+use tincan_signal::identity::Identity;
+use tincan_signal::protocol::ServerMessage;
+
+#[derive(Parser)]
+#[command(name = "tincan-cli", version, about = "A headless Tincan peer (events as JSON lines on stdout)")]
+struct Cli {
+    /// Signaling server
+    #[arg(long, env = "TINCAN_SERVER", default_value = "ws://127.0.0.1:7878/ws", global = true)]
+    server: String,
+    /// Display name shown to the other side
+    #[arg(long, default_value = "tincan-cli", global = true)]
+    name: String,
+    /// Identity key file (created if missing) [default: ~/.local/share/tincan/identity.key]
+    #[arg(long, global = true)]
+    identity: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Join a room by code (created if nobody is there)
+    Join {
+        code: String,
+        /// Refuse a room nobody is in instead of creating it
+        #[arg(long)]
+        existing: bool,
+        #[command(flatten)]
+        call: CallArgs,
+    },
+    /// Ring a contact's personal code
+    Call {
+        code: String,
+        #[command(flatten)]
+        call: CallArgs,
+    },
+    /// Register this identity's personal code and answer the next incoming call
+    Listen {
+        /// Decline instead of answering
+        #[arg(long)]
+        decline: bool,
+        #[command(flatten)]
+        call: CallArgs,
+    },
+    /// Print this identity's personal code
+    Whoami,
+    /// Print a fresh room code
+    NewRoom,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum VideoChoice {
+    Test,
+    None,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum AudioChoice {
+    Tone,
+    Chirp,
+    None,
+}
+
+#[derive(Args, Clone)]
+struct CallArgs {
+    #[arg(long, value_enum, default_value_t = VideoChoice::Test)]
+    video: VideoChoice,
+    /// Test pattern size, WIDTHxHEIGHT
+    #[arg(long, default_value = "640x480")]
+    size: String,
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    #[arg(long, value_enum, default_value_t = AudioChoice::Tone)]
+    audio: AudioChoice,
+    /// Frequency of the test tone
+    #[arg(long, default_value_t = 440.0)]
+    tone_hz: f64,
+    /// Preferred video codec (the other is offered second)
+    #[arg(long, default_value = "vp8")]
+    codec: VideoCodec,
+    /// Send this file once the call is up
+    #[arg(long)]
+    send_file: Option<PathBuf>,
+    /// Send this chat message once the call is up
+    #[arg(long)]
+    chat: Option<String>,
+    /// Hang up this many seconds after connecting
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Print stats once a second
+    #[arg(long)]
+    stats: bool,
+    /// Where received files go
+    #[arg(long, default_value = ".")]
+    download_dir: PathBuf,
+    /// Gather ICE candidates on 127.0.0.1 only and skip mDNS (tests, one machine)
+    #[arg(long)]
+    loopback: bool,
+    /// Extra STUN/TURN server URL (repeat)
+    #[arg(long = "ice-server")]
+    ice_servers: Vec<String>,
+}
+
+fn print(value: serde_json::Value) {
+    println!("{value}");
+}
+
+fn identity_path(cli: &Cli) -> PathBuf {
+    cli.identity.clone().unwrap_or_else(|| {
+        let base = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| ".".into())).join(".local/share")
+        });
+        base.join("tincan/identity.key")
+    })
+}
+
+/// Load the identity, or make one and keep it (hex of the 32 secret bytes, readable by the owner only).
+fn load_identity(path: &PathBuf) -> anyhow::Result<Identity> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let hex = text.trim();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("{} is not an identity key", path.display()))?;
+        let secret: [u8; 32] =
+            bytes.try_into().map_err(|_| anyhow::anyhow!("{} is not an identity key", path.display()))?;
+        return Ok(Identity::from_secret_bytes(&secret));
+    }
+    let identity = Identity::generate();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let hex: String = identity.secret_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(path, hex)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(identity)
+}
+
+/// What the sinks saw, for the summary.
+#[derive(Default)]
+struct Received {
+    frames: u64,
+    unreadable: u64,
+    gaps: u64,
+    out_of_order: u64,
+    last_counter: Option<u32>,
+    latencies_us: Vec<u32>,
+    audio: Vec<i16>,
+    audio_frames: u64,
+}
+
+fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
+    let (w, h) = s.split_once('x').context("size is WIDTHxHEIGHT, e.g. 640x480")?;
+    Ok((w.parse()?, h.parse()?))
+}
+
+fn call_config(cli: &Cli, args: &CallArgs, received: &Arc<Mutex<Received>>) -> anyhow::Result<CallConfig> {
+    let mut c = CallConfig::new(cli.server.clone());
+    c.client_name = format!("tincan-cli {}", env!("CARGO_PKG_VERSION"));
+    c.display_name = cli.name.clone();
+    let preferred = args.codec;
+    let other = if preferred == VideoCodec::Vp8 { VideoCodec::H264 } else { VideoCodec::Vp8 };
+    let base = if args.loopback { PeerSettings::loopback() } else { PeerSettings::default() };
+    c.peer = PeerSettings { video_codecs: vec![preferred, other], ..base };
+    c.extra_ice_servers = args
+        .ice_servers
+        .iter()
+        .map(|u| tincan_signal::protocol::IceServer { urls: vec![u.clone()], username: None, credential: None })
+        .collect();
+    c.download_dir = args.download_dir.clone();
+    if args.video == VideoChoice::Test {
+        let (w, h) = parse_size(&args.size)?;
+        c.video_source = Some(Box::new(TestPattern::new(w, h, args.fps, true)?));
+    }
+    c.audio_source = match args.audio {
+        AudioChoice::Tone => Some(Box::new(ToneSource::new(Waveform::Sine { hz: args.tone_hz }, 0.5, true))),
+        AudioChoice::Chirp => Some(Box::new(ToneSource::new(
+            Waveform::Chirp { from_hz: 300.0, to_hz: 3000.0, period: Duration::from_secs(2) },
+            0.5,
+            true,
+        ))),
+        AudioChoice::None => None,
+    };
+    let r = received.clone();
+    c.video_sink = Some(Box::new(move |frame| {
+        let now = wall_clock_us();
+        let mut r = r.lock().expect("lock");
+        r.frames += 1;
+        match read_stamp(&frame) {
+            Some(stamp) => {
+                if let Some(last) = r.last_counter {
+                    if stamp.counter <= last {
+                        r.out_of_order += 1;
+                    } else if stamp.counter != last + 1 {
+                        r.gaps += 1;
+                    }
+                }
+                r.last_counter = Some(stamp.counter);
+                r.latencies_us.push(stamp.age_us(now));
+            }
+            None => r.unreadable += 1,
+        }
+    }));
+    let r = received.clone();
+    c.audio_sink = Some(Box::new(move |frame: tincan_media::AudioFrame| {
+        let mut r = r.lock().expect("lock");
+        r.audio_frames += 1;
+        r.audio.extend_from_slice(&frame.samples);
+        let excess = r.audio.len().saturating_sub(48_000);
+        r.audio.drain(..excess);
+    }));
+    Ok(c)
+}
+
+fn summary(received: &Mutex<Received>) -> serde_json::Value {
+    let mut r = received.lock().expect("lock");
+    r.latencies_us.sort_unstable();
+    let pct = |p: f64| {
+        r.latencies_us.get(((r.latencies_us.len() as f64 - 1.0) * p).round() as usize).map(|v| *v as f64 / 1000.0)
+    };
+    json!({
+        "event": "summary",
+        "frames_decoded": r.frames,
+        "frames_unreadable": r.unreadable,
+        "last_counter": r.last_counter,
+        "gaps": r.gaps,
+        "out_of_order": r.out_of_order,
+        "latency_ms_p50": pct(0.5),
+        "latency_ms_p95": pct(0.95),
+        "audio_frames": r.audio_frames,
+        "audio_hz": dominant_frequency(&r.audio, 48_000),
+    })
+}
+
+/// Run one call to its end; true if it ended the way calls normally end.
+async fn run_call(cli: &Cli, args: &CallArgs, target: Target, identity: Option<Identity>) -> anyhow::Result<bool> {
+    let received = Arc::new(Mutex::new(Received::default()));
+    let mut config = call_config(cli, args, &received)?;
+    config.identity = identity;
+    let (call, mut events) = Call::start(config, target);
+    let mut hang_up_at: Option<tokio::time::Instant> = None;
+    let mut ok = false;
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    loop {
+        let deadline = async {
+            match hang_up_at {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                if !matches!(event, EngineEvent::Stats(_)) || args.stats {
+                    print(serde_json::to_value(&event)?);
+                }
+                match &event {
+                    EngineEvent::State { value: CallState::Connected, .. } if hang_up_at.is_none() => {
+                        hang_up_at = args.duration.map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
+                    }
+                    EngineEvent::DataReady => {
+                        if let Some(text) = &args.chat {
+                            call.send_chat(text.clone()).await?;
+                        }
+                        if let Some(path) = &args.send_file {
+                            call.send_file(path.clone()).await?;
+                        }
+                    }
+                    EngineEvent::State { value: CallState::Ended(reason), .. } => {
+                        use tincan_engine::EndReason as R;
+                        ok = matches!(reason, R::HungUp | R::RemoteHungUp);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            _ = deadline => {
+                hang_up_at = None;
+                call.hang_up();
+            }
+            _ = &mut interrupt => call.hang_up(),
+        }
+    }
+    print(summary(&received));
+    Ok(ok)
+}
+
+async fn listen(cli: &Cli, args: &CallArgs, decline: bool) -> anyhow::Result<bool> {
+    let identity = load_identity(&identity_path(cli))?;
+    let code = identity.personal_code();
+    let config = ClientConfig::new(cli.server.clone(), format!("tincan-cli {}", env!("CARGO_PKG_VERSION")))
+        .with_identity(identity);
+    let (presence, mut events) = SignalClient::connect(config);
+    while let Some(event) = events.recv().await {
+        match event {
+            ClientEvent::Message(ServerMessage::Registered { .. }) => {
+                print(json!({"event": "listening", "code": code.as_str()}))
+            }
+            ClientEvent::Message(ServerMessage::Incoming { call, from_name, from_code, room }) => {
+                print(
+                    json!({"event": "incoming", "call": call, "from_name": from_name, "from_code": from_code, "room": room}),
+                );
+                if decline {
+                    presence.decline(call).await?;
+                    print(json!({"event": "declined"}));
+                    return Ok(true);
+                }
+                presence.accept(call).await?;
+                let room = RoomCode::parse(&room)?;
+                let ok = run_call(cli, args, Target::Room { code: room, create: true }, None).await?;
+                presence.close();
+                return Ok(ok);
+            }
+            ClientEvent::Disconnected { reason, retry_in } => {
+                print(json!({"event": "signaling_lost", "reason": reason, "retry_in_ms": retry_in.as_millis() as u64}))
+            }
+            _ => {}
+        }
+    }
+    bail!("the signaling client stopped")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TINCAN_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let ok = match &cli.command {
+        Command::Join { code, existing, call } => {
+            let code = RoomCode::parse(code)?;
+            run_call(&cli, call, Target::Room { code, create: !existing }, None).await?
+        }
+        Command::Call { code, call } => {
+            let contact = PersonalCode::parse(code)?;
+            let identity = load_identity(&identity_path(&cli))?;
+            run_call(&cli, call, Target::Contact(contact), Some(identity)).await?
+        }
+        Command::Listen { decline, call } => listen(&cli, call, *decline).await?,
+        Command::Whoami => {
+            let identity = load_identity(&identity_path(&cli))?;
+            print(json!({"code": identity.personal_code().as_str()}));
+            true
+        }
+        Command::NewRoom => {
+            print(json!({"room": RoomCode::generate().as_str()}));
+            true
+        }
+    };
+    std::process::exit(if ok { 0 } else { 1 })
+}

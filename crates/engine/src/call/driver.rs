@@ -12,12 +12,11 @@ use tincan_signal::code::RoomCode;
 use tincan_signal::protocol::{ErrorCode, IceServer, PeerId, ServerMessage, SignalKind};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use webrtc::data_channel::RTCDataChannelState;
 use webrtc::peer_connection::{RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription};
 
 use super::session::{ControlEvent, Session};
-use super::{
-    CallAction, CallConfig, CallInput, CallMachine, CallState, Command, EndReason, Target,
-};
+use super::{CallAction, CallConfig, CallInput, CallMachine, CallState, Command, EndReason, Target};
 use crate::data::control::{ControlMessage, MAX_CHAT_CHARS};
 use crate::events::EngineEvent;
 use crate::media::MediaCounters;
@@ -30,6 +29,8 @@ use crate::{EngineError, Result};
 
 /// How long a goodbye may take to leave before the connection is closed anyway.
 const BYE_GRACE: Duration = Duration::from_millis(300);
+/// How long a hang-up waits for a data channel that is still opening, to say goodbye on it.
+const BYE_WAIT_FOR_CHANNEL: Duration = Duration::from_secs(2);
 
 /// Sources and sinks wait here until the call needs them. A mutex makes the driver `Sync` (they are only
 /// `Send`); it is never contended.
@@ -79,10 +80,7 @@ struct Driver {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
 }
 
 async fn next_peer_event(session: &mut Option<Session>) -> Option<PeerEvent> {
@@ -134,14 +132,7 @@ pub async fn run(
         video_sink: Mutex::new(video_sink),
         audio_sink: Mutex::new(audio_sink),
     };
-    let config = Settings {
-        display_name,
-        peer,
-        extra_ice_servers,
-        download_dir,
-        stats_interval,
-        reconnect_timeout,
-    };
+    let config = Settings { display_name, peer, extra_ice_servers, download_dir, stats_interval, reconnect_timeout };
     let mut d = Driver {
         config,
         slots,
@@ -193,9 +184,7 @@ impl Driver {
     }
 
     fn notice(&self, message: impl Into<String>) {
-        self.emit(EngineEvent::Notice {
-            message: message.into(),
-        });
+        self.emit(EngineEvent::Notice { message: message.into() });
     }
 
     async fn input(&mut self, input: CallInput) {
@@ -226,11 +215,7 @@ impl Driver {
                         c.request_keyframe();
                     }
                 }
-                CallState::Ended(_) => {
-                    if self.session.is_some() {
-                        self.tear_down(false).await;
-                    }
-                }
+                CallState::Ended(_) if self.session.is_some() => self.tear_down(false).await,
                 _ => {}
             }
             self.emit(EngineEvent::state(after));
@@ -245,21 +230,15 @@ impl Driver {
                 };
                 let room = RoomCode::generate();
                 self.room = Some(room.clone());
-                self.client
-                    .ring(code, &self.config.display_name, &room)
-                    .await?;
+                self.client.ring(code, &self.config.display_name, &room).await?;
             }
             CallAction::JoinRoom => {
-                let room = self
-                    .room
-                    .clone()
-                    .ok_or_else(|| EngineError::Invalid("no room to join".into()))?;
+                let room = self.room.clone().ok_or_else(|| EngineError::Invalid("no room to join".into()))?;
                 let create = match &self.target {
                     Target::Room { create, .. } => *create,
                     Target::Contact(_) => true,
                 };
-                self.client
-                    .join(&room, create, None, Some(self.config.display_name.clone()))?;
+                self.client.join(&room, create, None, Some(self.config.display_name.clone()))?;
             }
             CallAction::AcceptRing | CallAction::DeclineRing => {}
             CallAction::CancelRing => {
@@ -271,8 +250,7 @@ impl Driver {
             CallAction::RestartIce => {
                 if let Some(s) = &self.session {
                     let offer = s.offer(true).await?;
-                    self.signal(SignalKind::IceRestart, serde_json::to_value(&offer)?)
-                        .await;
+                    self.signal(SignalKind::IceRestart, serde_json::to_value(&offer)?).await;
                 }
             }
             CallAction::TearDown { say_bye } => self.tear_down(say_bye).await,
@@ -291,12 +269,7 @@ impl Driver {
             return Ok(());
         }
         let mut settings = self.config.peer.clone();
-        settings.ice_servers = self
-            .ice_servers
-            .iter()
-            .chain(&self.config.extra_ice_servers)
-            .cloned()
-            .collect();
+        settings.ice_servers = self.ice_servers.iter().chain(&self.config.extra_ice_servers).cloned().collect();
         let session = Session::open(
             &settings,
             self.slots.sends_video,
@@ -309,8 +282,7 @@ impl Driver {
         if offer {
             let description = session.offer(false).await?;
             self.session = Some(session);
-            self.signal(SignalKind::Offer, serde_json::to_value(&description)?)
-                .await;
+            self.signal(SignalKind::Offer, serde_json::to_value(&description)?).await;
         } else {
             self.session = Some(session);
         }
@@ -323,23 +295,11 @@ impl Driver {
             return Ok(());
         };
         if !session.verified {
-            let local = session
-                .pc
-                .local_description()
-                .await
-                .and_then(|d| sdp_fingerprint(&d.sdp));
-            let remote = session
-                .pc
-                .remote_description()
-                .await
-                .and_then(|d| sdp_fingerprint(&d.sdp));
+            let local = session.pc.local_description().await.and_then(|d| sdp_fingerprint(&d.sdp));
+            let remote = session.pc.remote_description().await.and_then(|d| sdp_fingerprint(&d.sdp));
             if let (Some(l), Some(r)) = (local, remote) {
                 session.verified = true;
-                self.events
-                    .send(EngineEvent::Verification {
-                        sas: short_authentication_string(&l, &r),
-                    })
-                    .ok();
+                self.events.send(EngineEvent::Verification { sas: short_authentication_string(&l, &r) }).ok();
             }
         }
         if session.media_started {
@@ -361,11 +321,7 @@ impl Driver {
 
     async fn on_signal(&mut self, event: ClientEvent) {
         match event {
-            ClientEvent::Connected {
-                ice_servers,
-                reconnected,
-                ..
-            } => {
+            ClientEvent::Connected { ice_servers, reconnected, .. } => {
                 self.ice_servers = ice_servers;
                 if reconnected {
                     self.notice("reconnected to the signaling server");
@@ -409,56 +365,39 @@ impl Driver {
                 }
                 self.input(CallInput::RingAccepted).await;
             }
-            ServerMessage::Declined { call } if self.ring_matches(&call) => {
-                self.input(CallInput::RingDeclined).await
-            }
+            ServerMessage::Declined { call } if self.ring_matches(&call) => self.input(CallInput::RingDeclined).await,
             ServerMessage::Unavailable { call, .. } if self.ring_matches(&call) => {
                 self.input(CallInput::RingUnavailable).await
             }
-            ServerMessage::Missed { call } if self.ring_matches(&call) => {
-                self.input(CallInput::RingMissed).await
-            }
+            ServerMessage::Missed { call } if self.ring_matches(&call) => self.input(CallInput::RingMissed).await,
             ServerMessage::Joined { peers, .. } => {
                 if let Some(p) = peers.first() {
                     self.remote = Some(p.id.clone());
                 }
-                self.input(CallInput::Joined {
-                    others: peers.len(),
-                })
-                .await;
+                self.input(CallInput::Joined { others: peers.len() }).await;
             }
             ServerMessage::PeerJoined { peer, .. } => {
                 self.remote = Some(peer.id);
                 self.input(CallInput::PeerArrived).await;
             }
-            ServerMessage::PeerLeft { peer_id, .. } => {
-                if self.remote.as_ref() == Some(&peer_id) {
-                    self.input(CallInput::PeerLeft).await;
-                }
+            ServerMessage::PeerLeft { peer_id, .. } if self.remote.as_ref() == Some(&peer_id) => {
+                self.input(CallInput::PeerLeft).await;
             }
-            ServerMessage::Signal {
-                from, kind, data, ..
-            } => {
+            ServerMessage::Signal { from, kind, data, .. } => {
                 self.remote = Some(from);
                 if let Err(e) = self.on_remote_signal(kind, data).await {
                     tracing::warn!("remote {kind:?} refused: {e}");
                     self.notice(format!("the other side sent an unusable {kind:?}: {e}"));
                 }
             }
-            ServerMessage::Error {
-                code,
-                message,
-                request,
-            } => {
+            ServerMessage::Error { code, message, request } => {
                 let reason = match code {
                     ErrorCode::RoomFull => Some(EndReason::RoomFull),
                     ErrorCode::RoomNotFound => Some(EndReason::RoomNotFound),
                     _ => None,
                 };
                 match (request.as_deref(), reason) {
-                    (Some("join"), Some(reason)) => {
-                        self.input(CallInput::JoinRefused(reason)).await
-                    }
+                    (Some("join"), Some(reason)) => self.input(CallInput::JoinRefused(reason)).await,
                     (Some("join" | "ring"), None) => self.input(CallInput::Fail(message)).await,
                     _ => self.notice(message),
                 }
@@ -479,8 +418,7 @@ impl Driver {
                     return Ok(());
                 };
                 let answer = session.answer(offer).await?;
-                self.signal(SignalKind::Answer, serde_json::to_value(&answer)?)
-                    .await;
+                self.signal(SignalKind::Answer, serde_json::to_value(&answer)?).await;
                 self.negotiated().await?;
             }
             SignalKind::Answer => {
@@ -506,12 +444,8 @@ impl Driver {
         match event {
             PeerEvent::Candidate(json) => self.signal(SignalKind::Candidate, json).await,
             PeerEvent::State(state) => match state {
-                RTCPeerConnectionState::Connected => {
-                    self.input(CallInput::TransportConnected).await
-                }
-                RTCPeerConnectionState::Disconnected => {
-                    self.input(CallInput::TransportInterrupted).await
-                }
+                RTCPeerConnectionState::Connected => self.input(CallInput::TransportConnected).await,
+                RTCPeerConnectionState::Disconnected => self.input(CallInput::TransportInterrupted).await,
                 RTCPeerConnectionState::Failed => self.input(CallInput::TransportFailed).await,
                 _ => {}
             },
@@ -521,12 +455,10 @@ impl Driver {
                     return;
                 };
                 if mime.to_ascii_lowercase().starts_with("video/") {
-                    let sink: Box<dyn VideoSink> =
-                        take(&self.slots.video_sink).unwrap_or_else(|| Box::new(|_| {}));
+                    let sink: Box<dyn VideoSink> = take(&self.slots.video_sink).unwrap_or_else(|| Box::new(|_| {}));
                     tokio::spawn(run_video(track, ssrc, mime, sink, counters));
                 } else {
-                    let sink: Box<dyn AudioSink> =
-                        take(&self.slots.audio_sink).unwrap_or_else(|| Box::new(|_| {}));
+                    let sink: Box<dyn AudioSink> = take(&self.slots.audio_sink).unwrap_or_else(|| Box::new(|_| {}));
                     tokio::spawn(run_audio(track, sink, counters));
                 }
             }
@@ -541,30 +473,18 @@ impl Driver {
                     s.control_open = true;
                 }
                 self.send_media_state().await;
+                self.emit(EngineEvent::DataReady);
             }
             ControlEvent::Message(m) => match m {
-                ControlMessage::Chat {
-                    id,
-                    text,
-                    sent_at_ms,
-                } => {
+                ControlMessage::Chat { id, text, sent_at_ms } => {
                     let text: String = text.chars().take(MAX_CHAT_CHARS).collect();
                     if let Some(s) = &self.session {
-                        let _ = s
-                            .send_control(&ControlMessage::ChatReceived { id: id.clone() })
-                            .await;
+                        let _ = s.send_control(&ControlMessage::ChatReceived { id: id.clone() }).await;
                     }
-                    self.emit(EngineEvent::Chat {
-                        id,
-                        text,
-                        outgoing: false,
-                        sent_at_ms,
-                    });
+                    self.emit(EngineEvent::Chat { id, text, outgoing: false, sent_at_ms });
                 }
                 ControlMessage::ChatReceived { id } => self.emit(EngineEvent::ChatDelivered { id }),
-                ControlMessage::MediaState { audio, video } => {
-                    self.emit(EngineEvent::RemoteMedia { audio, video })
-                }
+                ControlMessage::MediaState { audio, video } => self.emit(EngineEvent::RemoteMedia { audio, video }),
                 ControlMessage::Bye => self.input(CallInput::RemoteBye).await,
             },
             ControlEvent::Closed => {}
@@ -611,10 +531,10 @@ impl Driver {
                 let _ = reply.send(result);
             }
             Command::CancelFile(id) => {
-                if let Some(s) = &self.session {
-                    if let Err(e) = s.files.cancel(id).await {
-                        self.notice(format!("cannot cancel: {e}"));
-                    }
+                if let Some(s) = &self.session
+                    && let Err(e) = s.files.cancel(id).await
+                {
+                    self.notice(format!("cannot cancel: {e}"));
                 }
             }
         }
@@ -625,47 +545,39 @@ impl Driver {
             return Err(EngineError::NotConnected);
         };
         if text.trim().is_empty() || text.chars().count() > MAX_CHAT_CHARS {
-            return Err(EngineError::Invalid(format!(
-                "a chat message has 1 to {MAX_CHAT_CHARS} characters"
-            )));
+            return Err(EngineError::Invalid(format!("a chat message has 1 to {MAX_CHAT_CHARS} characters")));
         }
         let id = format!("{:016x}", rand::random::<u64>());
         let sent_at_ms = now_ms();
-        s.send_control(&ControlMessage::Chat {
-            id: id.clone(),
-            text: text.clone(),
-            sent_at_ms,
-        })
-        .await?;
-        self.emit(EngineEvent::Chat {
-            id: id.clone(),
-            text,
-            outgoing: true,
-            sent_at_ms,
-        });
+        s.send_control(&ControlMessage::Chat { id: id.clone(), text: text.clone(), sent_at_ms }).await?;
+        self.emit(EngineEvent::Chat { id: id.clone(), text, outgoing: true, sent_at_ms });
         Ok(id)
     }
 
     async fn emit_stats(&mut self) {
-        if !matches!(
-            self.machine.state(),
-            CallState::Connected | CallState::Reconnecting
-        ) {
+        if !matches!(self.machine.state(), CallState::Connected | CallState::Reconnecting) {
             return;
         }
         let Some(s) = &self.session else { return };
         let codec = self.video_codec.map(|c| c.name().to_owned());
         let snapshot = self.stats.sample(&s.pc, &self.counters, codec).await;
-        self.emit(EngineEvent::Stats(snapshot));
+        self.emit(EngineEvent::Stats(Box::new(snapshot)));
     }
 
     /// Say goodbye if asked, leave the room, stop the media and close the connection.
     async fn tear_down(&mut self, say_bye: bool) {
         if let Some(s) = self.session.take() {
-            if say_bye && s.control_open && s.send_control(&ControlMessage::Bye).await.is_ok() {
+            // Hanging up right after connecting: the channel may still be opening; the goodbye is worth a wait.
+            let open_by = Instant::now() + BYE_WAIT_FOR_CHANNEL;
+            while say_bye
+                && Instant::now() < open_by
+                && !matches!(s.control.ready_state().await, Ok(RTCDataChannelState::Open))
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            if say_bye && s.send_control(&ControlMessage::Bye).await.is_ok() {
                 let until = Instant::now() + BYE_GRACE;
-                while Instant::now() < until && s.control.outstanding_bytes().await.unwrap_or(0) > 0
-                {
+                while Instant::now() < until && s.control.outstanding_bytes().await.unwrap_or(0) > 0 {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 // The SCTP packet left the buffer; give the network a moment to carry it.

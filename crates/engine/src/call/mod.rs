@@ -89,10 +89,7 @@ pub struct Call {
 
 impl Call {
     /// Start a call in the background; its events arrive on the returned receiver until it has ended.
-    pub fn start(
-        config: CallConfig,
-        target: Target,
-    ) -> (Call, mpsc::UnboundedReceiver<EngineEvent>) {
+    pub fn start(config: CallConfig, target: Target) -> (Call, mpsc::UnboundedReceiver<EngineEvent>) {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::unbounded_channel();
         tokio::spawn(driver::run(config, target, command_rx, events));

@@ -16,9 +16,7 @@ use crate::data::files::Files;
 use crate::data::{CONTROL_STREAM, FILES_STREAM};
 use crate::events::EngineEvent;
 use crate::media::send::Outlet;
-use crate::peer::{
-    PeerEvent, PeerSettings, VideoTrack, add_track, build_peer, codec_parameters, opus_parameters,
-};
+use crate::peer::{PeerEvent, PeerSettings, VideoTrack, add_track, build_peer, codec_parameters, opus_parameters};
 
 /// What the control channel's reader tells the driver.
 pub enum ControlEvent {
@@ -54,11 +52,7 @@ impl Session {
         let channel = |label: &'static str, id: u16| {
             let pc = pc.clone();
             async move {
-                let init = RTCDataChannelInit {
-                    ordered: true,
-                    negotiated: Some(id),
-                    ..Default::default()
-                };
+                let init = RTCDataChannelInit { ordered: true, negotiated: Some(id), ..Default::default() };
                 pc.create_data_channel(label, Some(init)).await
             }
         };
@@ -72,14 +66,12 @@ impl Session {
                     DataChannelEvent::OnOpen => {
                         let _ = control_events.send(ControlEvent::Open);
                     }
-                    DataChannelEvent::OnMessage(m) if m.is_string => {
-                        match serde_json::from_slice(&m.data) {
-                            Ok(msg) => {
-                                let _ = control_events.send(ControlEvent::Message(msg));
-                            }
-                            Err(e) => tracing::warn!("bad control message: {e}"),
+                    DataChannelEvent::OnMessage(m) if m.is_string => match serde_json::from_slice(&m.data) {
+                        Ok(msg) => {
+                            let _ = control_events.send(ControlEvent::Message(msg));
                         }
-                    }
+                        Err(e) => tracing::warn!("bad control message: {e}"),
+                    },
                     DataChannelEvent::OnClose => break,
                     _ => {}
                 }
@@ -88,32 +80,18 @@ impl Session {
         });
 
         let preferred = *settings.video_codecs.first().unwrap_or(&VideoCodec::Vp8);
-        let recvonly = || {
-            Some(RTCRtpTransceiverInit {
-                direction: RTCRtpTransceiverDirection::Recvonly,
-                ..Default::default()
-            })
-        };
+        let recvonly =
+            || Some(RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() });
         let video = if send_video {
-            Some((
-                add_track(
-                    &pc,
-                    RtpCodecKind::Video,
-                    codec_parameters(preferred).rtp_codec,
-                )
-                .await?,
-                preferred,
-            ))
+            Some((add_track(&pc, RtpCodecKind::Video, codec_parameters(preferred).rtp_codec).await?, preferred))
         } else {
-            pc.add_transceiver_from_kind(RtpCodecKind::Video, recvonly())
-                .await?;
+            pc.add_transceiver_from_kind(RtpCodecKind::Video, recvonly()).await?;
             None
         };
         let audio = if send_audio {
             Some(add_track(&pc, RtpCodecKind::Audio, opus_parameters().rtp_codec).await?)
         } else {
-            pc.add_transceiver_from_kind(RtpCodecKind::Audio, recvonly())
-                .await?;
+            pc.add_transceiver_from_kind(RtpCodecKind::Audio, recvonly()).await?;
             None
         };
         Ok(Session {
@@ -184,28 +162,16 @@ impl Session {
             let negotiated = params.rtp_parameters.codecs.first().cloned();
             if let Some(n) = negotiated {
                 let mime = n.rtp_codec.mime_type.to_ascii_lowercase();
-                let wanted = if mime.ends_with("h264") {
-                    VideoCodec::H264
-                } else {
-                    VideoCodec::Vp8
-                };
+                let wanted = if mime.ends_with("h264") { VideoCodec::H264 } else { VideoCodec::Vp8 };
                 if wanted != *codec {
-                    let (new_track, ssrc) =
-                        crate::peer::local_track(RtpCodecKind::Video, n.rtp_codec.clone())?;
-                    track
-                        .sender
-                        .replace_track(new_track.clone() as Arc<dyn TrackLocal>)
-                        .await?;
+                    let (new_track, ssrc) = crate::peer::local_track(RtpCodecKind::Video, n.rtp_codec.clone())?;
+                    track.sender.replace_track(new_track.clone() as Arc<dyn TrackLocal>).await?;
                     track.track = new_track;
                     track.ssrc = ssrc;
                     *codec = wanted;
                 }
                 video_out = Some((
-                    Outlet {
-                        track: track.track.clone(),
-                        ssrc: track.ssrc,
-                        payload_type: n.payload_type,
-                    },
+                    Outlet { track: track.track.clone(), ssrc: track.ssrc, payload_type: n.payload_type },
                     *codec,
                 ));
             }
@@ -214,20 +180,14 @@ impl Session {
         if let Some(track) = &self.audio {
             let params = track.sender.get_parameters().await?;
             if let Some(n) = params.rtp_parameters.codecs.first() {
-                audio_out = Some(Outlet {
-                    track: track.track.clone(),
-                    ssrc: track.ssrc,
-                    payload_type: n.payload_type,
-                });
+                audio_out = Some(Outlet { track: track.track.clone(), ssrc: track.ssrc, payload_type: n.payload_type });
             }
         }
         Ok((video_out, audio_out))
     }
 
     pub async fn send_control(&self, message: &ControlMessage) -> Result<()> {
-        self.control
-            .send_text(&serde_json::to_string(message)?)
-            .await?;
+        self.control.send_text(&serde_json::to_string(message)?).await?;
         Ok(())
     }
 }

@@ -150,10 +150,7 @@ pub struct CallMachine {
 
 impl Default for CallMachine {
     fn default() -> Self {
-        CallMachine {
-            state: CallState::Idle,
-            offerer: false,
-        }
+        CallMachine { state: CallState::Idle, offerer: false }
     }
 }
 
@@ -198,23 +195,13 @@ impl CallMachine {
                 self.state = S::Joining;
                 vec![A::JoinRoom]
             }
-            (S::Ringing { outgoing: true }, I::RingDeclined) => {
-                self.end(EndReason::Declined, vec![])
-            }
+            (S::Ringing { outgoing: true }, I::RingDeclined) => self.end(EndReason::Declined, vec![]),
             (S::Ringing { outgoing: true }, I::RingMissed) => self.end(EndReason::Missed, vec![]),
-            (S::Ringing { outgoing: true }, I::RingUnavailable) => {
-                self.end(EndReason::Unavailable, vec![])
-            }
-            (S::Ringing { outgoing: false }, I::RingCancelled) => {
-                self.end(EndReason::Cancelled, vec![])
-            }
+            (S::Ringing { outgoing: true }, I::RingUnavailable) => self.end(EndReason::Unavailable, vec![]),
+            (S::Ringing { outgoing: false }, I::RingCancelled) => self.end(EndReason::Cancelled, vec![]),
             (S::Ringing { outgoing: false }, I::RingMissed) => self.end(EndReason::Missed, vec![]),
-            (S::Ringing { outgoing: true }, I::HangUp) => {
-                self.end(EndReason::HungUp, vec![A::CancelRing])
-            }
-            (S::Ringing { outgoing: false }, I::HangUp) => {
-                self.end(EndReason::HungUp, vec![A::DeclineRing])
-            }
+            (S::Ringing { outgoing: true }, I::HangUp) => self.end(EndReason::HungUp, vec![A::CancelRing]),
+            (S::Ringing { outgoing: false }, I::HangUp) => self.end(EndReason::HungUp, vec![A::DeclineRing]),
             (S::Joining, I::Joined { others }) if others > 0 => {
                 self.state = S::Connecting;
                 self.offerer = true;
@@ -233,40 +220,21 @@ impl CallMachine {
             }
             (S::Connected, I::TransportInterrupted) => {
                 self.state = S::Reconnecting;
-                if self.offerer {
-                    vec![A::RestartIce]
-                } else {
-                    vec![]
-                }
+                if self.offerer { vec![A::RestartIce] } else { vec![] }
             }
-            (S::Connecting, I::TransportFailed) => self.end(
-                EndReason::ConnectionFailed,
-                vec![A::TearDown { say_bye: false }],
-            ),
-            (S::Connected | S::Reconnecting, I::TransportFailed) => self.end(
-                EndReason::PeerVanished,
-                vec![A::TearDown { say_bye: false }],
-            ),
+            (S::Connecting, I::TransportFailed) => {
+                self.end(EndReason::ConnectionFailed, vec![A::TearDown { say_bye: false }])
+            }
+            (S::Connected | S::Reconnecting, I::TransportFailed) => {
+                self.end(EndReason::PeerVanished, vec![A::TearDown { say_bye: false }])
+            }
             // Before the media path is up, the peer leaving the room ends the attempt; once it is up, media is
             // peer-to-peer and the room no longer matters (the server may even be gone): bye or ICE decide.
-            (S::Connecting, I::PeerLeft) => self.end(
-                EndReason::RemoteHungUp,
-                vec![A::TearDown { say_bye: false }],
-            ),
-            (_, I::RemoteBye) if in_call => self.end(
-                EndReason::RemoteHungUp,
-                vec![A::TearDown { say_bye: false }],
-            ),
-            (S::Joining, I::HangUp) => {
-                self.end(EndReason::HungUp, vec![A::TearDown { say_bye: false }])
-            }
-            (_, I::HangUp) if in_call => {
-                self.end(EndReason::HungUp, vec![A::TearDown { say_bye: true }])
-            }
-            (_, I::Fail(why)) => self.end(
-                EndReason::Failed(why),
-                vec![A::TearDown { say_bye: in_call }],
-            ),
+            (S::Connecting, I::PeerLeft) => self.end(EndReason::RemoteHungUp, vec![A::TearDown { say_bye: false }]),
+            (_, I::RemoteBye) if in_call => self.end(EndReason::RemoteHungUp, vec![A::TearDown { say_bye: false }]),
+            (S::Joining, I::HangUp) => self.end(EndReason::HungUp, vec![A::TearDown { say_bye: false }]),
+            (_, I::HangUp) if in_call => self.end(EndReason::HungUp, vec![A::TearDown { say_bye: true }]),
+            (_, I::Fail(why)) => self.end(EndReason::Failed(why), vec![A::TearDown { say_bye: in_call }]),
             _ => vec![],
         }
     }
@@ -286,19 +254,10 @@ mod tests {
 
     #[test]
     fn second_to_join_offers() {
-        let (m, a) = run(vec![
-            I::Join,
-            I::Joined { others: 1 },
-            I::TransportConnected,
-        ]);
+        let (m, a) = run(vec![I::Join, I::Joined { others: 1 }, I::TransportConnected]);
         assert_eq!(a[1], vec![A::StartPeer { offer: true }]);
         assert_eq!(m.state(), &CallState::Connected);
-        let (m, a) = run(vec![
-            I::Join,
-            I::Joined { others: 0 },
-            I::PeerArrived,
-            I::TransportConnected,
-        ]);
+        let (m, a) = run(vec![I::Join, I::Joined { others: 0 }, I::PeerArrived, I::TransportConnected]);
         assert_eq!(a[2], vec![A::StartPeer { offer: false }]);
         assert!(!m.is_offerer());
         assert_eq!(m.state(), &CallState::Connected);
@@ -318,15 +277,9 @@ mod tests {
             assert_eq!(m.state(), &CallState::Ended(reason));
         }
         let (m, a) = run(vec![I::Dial, I::HangUp]);
-        assert_eq!(
-            (m.state(), &a[1]),
-            (&CallState::Ended(EndReason::HungUp), &vec![A::CancelRing])
-        );
+        assert_eq!((m.state(), &a[1]), (&CallState::Ended(EndReason::HungUp), &vec![A::CancelRing]));
         let (m, a) = run(vec![I::IncomingRing, I::Accept]);
-        assert_eq!(
-            (m.state(), &a[1]),
-            (&CallState::Joining, &vec![A::AcceptRing, A::JoinRoom])
-        );
+        assert_eq!((m.state(), &a[1]), (&CallState::Joining, &vec![A::AcceptRing, A::JoinRoom]));
         let (m, _) = run(vec![I::IncomingRing, I::RingCancelled]);
         assert_eq!(m.state(), &CallState::Ended(EndReason::Cancelled));
     }
@@ -339,10 +292,7 @@ mod tests {
         let (m, a) = run(inputs);
         assert_eq!(
             (m.state(), a.last().unwrap()),
-            (
-                &CallState::Ended(EndReason::HungUp),
-                &vec![A::TearDown { say_bye: true }]
-            )
+            (&CallState::Ended(EndReason::HungUp), &vec![A::TearDown { say_bye: true }])
         );
         let mut inputs = connected();
         inputs.push(I::RemoteBye);
@@ -358,16 +308,8 @@ mod tests {
 
     #[test]
     fn broken_paths_restart_then_vanish() {
-        let (m, a) = run(vec![
-            I::Join,
-            I::Joined { others: 1 },
-            I::TransportConnected,
-            I::TransportInterrupted,
-        ]);
-        assert_eq!(
-            (m.state(), a.last().unwrap()),
-            (&CallState::Reconnecting, &vec![A::RestartIce])
-        );
+        let (m, a) = run(vec![I::Join, I::Joined { others: 1 }, I::TransportConnected, I::TransportInterrupted]);
+        assert_eq!((m.state(), a.last().unwrap()), (&CallState::Reconnecting, &vec![A::RestartIce]));
         let (m, _) = run(vec![
             I::Join,
             I::Joined { others: 1 },
@@ -386,12 +328,7 @@ mod tests {
         ]);
         assert_eq!(m.state(), &CallState::Ended(EndReason::PeerVanished));
         // The room emptying while connected does not end the call.
-        let (m, _) = run(vec![
-            I::Join,
-            I::Joined { others: 1 },
-            I::TransportConnected,
-            I::PeerLeft,
-        ]);
+        let (m, _) = run(vec![I::Join, I::Joined { others: 1 }, I::TransportConnected, I::PeerLeft]);
         assert_eq!(m.state(), &CallState::Connected);
         let (m, _) = run(vec![I::Join, I::JoinRefused(EndReason::RoomFull)]);
         assert_eq!(m.state(), &CallState::Ended(EndReason::RoomFull));

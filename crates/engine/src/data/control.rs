@@ -10,9 +10,14 @@ pub enum ControlMessage {
         sent_at_ms: u64,
     },
     /// Receipt for a chat message.
-    ChatReceived { id: String },
+    ChatReceived {
+        id: String,
+    },
     /// The sender's microphone and camera are on or off.
-    MediaState { audio: bool, video: bool },
+    MediaState {
+        audio: bool,
+        video: bool,
+    },
     /// The sender hangs up.
     Bye,
 }
@@ -26,14 +31,8 @@ mod tests {
 
     #[test]
     fn wire_shape() {
-        let m = ControlMessage::MediaState {
-            audio: false,
-            video: true,
-        };
-        assert_eq!(
-            serde_json::to_string(&m).unwrap(),
-            r#"{"type":"media_state","audio":false,"video":true}"#
-        );
+        let m = ControlMessage::MediaState { audio: false, video: true };
+        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"type":"media_state","audio":false,"video":true}"#);
         assert!(serde_json::from_str::<ControlMessage>(r#"{"type":"teleport"}"#).is_err());
     }
 }

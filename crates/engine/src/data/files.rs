@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,8 +21,9 @@ use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use crate::events::{EngineEvent, FileEvent};
 use crate::{EngineError, Result};
 
-/// Bytes per chunk (browsers accept messages of this size; larger ones are not portable).
-pub const CHUNK: usize = 64 * 1024;
+/// File bytes per message: with the 8-byte header, within the 64 KiB maximum message size that webrtc-rs
+/// (and every browser) accepts.
+pub const CHUNK: usize = 64 * 1024 - 8;
 /// Pause sending above this much buffered data, resume below LOW.
 const HIGH_WATER: usize = 4 << 20;
 const LOW_WATER: usize = 1 << 20;
@@ -54,8 +55,13 @@ pub enum FileMessage {
     },
 }
 
+/// Who stopped an outgoing transfer.
+const RUNNING: u8 = 0;
+const CANCELLED_HERE: u8 = 1;
+const CANCELLED_BY_PEER: u8 = 2;
+
 struct Outgoing {
-    cancel: Arc<AtomicBool>,
+    cancel: Arc<AtomicU8>,
     verdict: Option<oneshot::Sender<FileMessage>>,
 }
 
@@ -74,6 +80,8 @@ pub struct Files {
     channel: Arc<dyn DataChannel>,
     drained: Notify,
     outgoing: Mutex<HashMap<u64, Outgoing>>,
+    /// Incoming transfers live in the serving task; cancelling one goes through it.
+    cancel_incoming: mpsc::UnboundedSender<u64>,
     events: mpsc::UnboundedSender<EngineEvent>,
 }
 
@@ -84,19 +92,10 @@ fn hex(bytes: &[u8]) -> String {
 /// A name safe to create in the download folder: no directories, no hidden-file trick, not empty.
 pub fn safe_file_name(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
-    let cleaned: String = base
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect::<String>()
-        .trim()
-        .trim_start_matches('.')
-        .to_owned();
+    let cleaned: String =
+        base.chars().filter(|c| !c.is_control()).collect::<String>().trim().trim_start_matches('.').to_owned();
     let cleaned: String = cleaned.chars().take(200).collect();
-    if cleaned.is_empty() {
-        "received-file".to_owned()
-    } else {
-        cleaned
-    }
+    if cleaned.is_empty() { "received-file".to_owned() } else { cleaned }
 }
 
 /// `dir/name`, or `dir/name (2)` etc. if that exists.
@@ -109,10 +108,7 @@ fn free_path(dir: &Path, name: &str) -> PathBuf {
         Some((s, e)) if !s.is_empty() => (s.to_owned(), format!(".{e}")),
         _ => (name.to_owned(), String::new()),
     };
-    (2..)
-        .map(|n| dir.join(format!("{stem} ({n}){ext}")))
-        .find(|p| !p.exists())
-        .expect("some name is free")
+    (2..).map(|n| dir.join(format!("{stem} ({n}){ext}"))).find(|p| !p.exists()).expect("some name is free")
 }
 
 impl Files {
@@ -122,13 +118,10 @@ impl Files {
         download_dir: PathBuf,
         events: mpsc::UnboundedSender<EngineEvent>,
     ) -> Arc<Files> {
-        let files = Arc::new(Files {
-            channel,
-            drained: Notify::new(),
-            outgoing: Mutex::default(),
-            events,
-        });
-        tokio::spawn(files.clone().serve(download_dir));
+        let (cancel_incoming, cancels) = mpsc::unbounded_channel();
+        let files =
+            Arc::new(Files { channel, drained: Notify::new(), outgoing: Mutex::default(), cancel_incoming, events });
+        tokio::spawn(files.clone().serve(download_dir, cancels));
         files
     }
 
@@ -143,81 +136,38 @@ impl Files {
 
     /// Send a file; returns its transfer id at once, the transfer runs in the background.
     pub async fn send(self: &Arc<Self>, path: PathBuf) -> Result<u64> {
-        let file = tokio::fs::File::open(&path)
-            .await
-            .map_err(|e| EngineError::File(format!("{}: {e}", path.display())))?;
+        let file =
+            tokio::fs::File::open(&path).await.map_err(|e| EngineError::File(format!("{}: {e}", path.display())))?;
         let size = file.metadata().await?.len();
         let id: u64 = rand::random();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "file".into());
-        let cancel = Arc::new(AtomicBool::new(false));
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
+        let cancel = Arc::new(AtomicU8::new(RUNNING));
         let (verdict_tx, verdict_rx) = oneshot::channel();
-        self.outgoing.lock().expect("lock").insert(
-            id,
-            Outgoing {
-                cancel: cancel.clone(),
-                verdict: Some(verdict_tx),
-            },
-        );
-        self.send_message(&FileMessage::Offer {
-            id,
-            name: name.clone(),
-            size,
-        })
-        .await?;
-        self.emit(FileEvent::Started {
-            id,
-            name,
-            size,
-            outgoing: true,
-        });
+        self.outgoing.lock().expect("lock").insert(id, Outgoing { cancel: cancel.clone(), verdict: Some(verdict_tx) });
+        self.send_message(&FileMessage::Offer { id, name: name.clone(), size }).await?;
+        self.emit(FileEvent::Started { id, name, size, outgoing: true });
         let me = self.clone();
         tokio::spawn(async move {
             let outcome = me.stream(id, file, size, &cancel).await;
             let event = match outcome {
-                Ok(sha) if cancel.load(Ordering::Acquire) => {
-                    let _ = sha;
-                    FileEvent::Cancelled {
-                        id,
-                        outgoing: true,
-                        by_peer: false,
-                    }
-                }
-                Ok(sha256) => match tokio::time::timeout(Duration::from_secs(60), verdict_rx).await
-                {
-                    Ok(Ok(FileMessage::Result {
-                        ok: true,
-                        sha256: theirs,
-                        ..
-                    })) if theirs == sha256 => FileEvent::Completed {
-                        id,
-                        outgoing: true,
-                        path: None,
-                        sha256,
-                    },
-                    Ok(Ok(FileMessage::Cancel { .. })) => FileEvent::Cancelled {
-                        id,
-                        outgoing: true,
-                        by_peer: true,
-                    },
-                    Ok(Ok(other)) => FileEvent::Failed {
-                        id,
-                        outgoing: true,
-                        reason: format!("the receiver reported {other:?}"),
-                    },
-                    Ok(Err(_)) | Err(_) => FileEvent::Failed {
-                        id,
-                        outgoing: true,
-                        reason: "no confirmation from the receiver".into(),
-                    },
-                },
-                Err(e) => FileEvent::Failed {
+                Ok(_) if cancel.load(Ordering::Acquire) != RUNNING => FileEvent::Cancelled {
                     id,
                     outgoing: true,
-                    reason: e.to_string(),
+                    by_peer: cancel.load(Ordering::Acquire) == CANCELLED_BY_PEER,
                 },
+                Ok(sha256) => match tokio::time::timeout(Duration::from_secs(60), verdict_rx).await {
+                    Ok(Ok(FileMessage::Result { ok: true, sha256: theirs, .. })) if theirs == sha256 => {
+                        FileEvent::Completed { id, outgoing: true, path: None, sha256 }
+                    }
+                    Ok(Ok(FileMessage::Cancel { .. })) => FileEvent::Cancelled { id, outgoing: true, by_peer: true },
+                    Ok(Ok(other)) => {
+                        FileEvent::Failed { id, outgoing: true, reason: format!("the receiver reported {other:?}") }
+                    }
+                    Ok(Err(_)) | Err(_) => {
+                        FileEvent::Failed { id, outgoing: true, reason: "no confirmation from the receiver".into() }
+                    }
+                },
+                Err(e) => FileEvent::Failed { id, outgoing: true, reason: e.to_string() },
             };
             me.outgoing.lock().expect("lock").remove(&id);
             me.emit(event);
@@ -225,28 +175,21 @@ impl Files {
         Ok(id)
     }
 
-    async fn stream(
-        &self,
-        id: u64,
-        mut file: tokio::fs::File,
-        size: u64,
-        cancel: &AtomicBool,
-    ) -> Result<String> {
+    async fn stream(&self, id: u64, mut file: tokio::fs::File, size: u64, cancel: &AtomicU8) -> Result<String> {
         let mut hash = Sha256::new();
         let mut sent = 0u64;
         let mut last_progress = Instant::now();
         let mut buf = vec![0u8; CHUNK];
-        self.channel
-            .set_buffered_amount_low_threshold(LOW_WATER as u32)
-            .await?;
+        self.channel.set_buffered_amount_low_threshold(LOW_WATER as u32).await?;
         loop {
-            if cancel.load(Ordering::Acquire) {
-                self.send_message(&FileMessage::Cancel {
-                    id,
-                    reason: "cancelled by the sender".into(),
-                })
-                .await?;
-                return Ok(String::new());
+            match cancel.load(Ordering::Acquire) {
+                RUNNING => {}
+                CANCELLED_HERE => {
+                    let reason = "cancelled by the sender".into();
+                    self.send_message(&FileMessage::Cancel { id, reason }).await?;
+                    return Ok(String::new());
+                }
+                _ => return Ok(String::new()),
             }
             let n = file.read(&mut buf).await?;
             if n == 0 {
@@ -255,8 +198,7 @@ impl Files {
             hash.update(&buf[..n]);
             while self.channel.outstanding_bytes().await? > HIGH_WATER {
                 // Woken by OnBufferedAmountLow; the timeout covers a wake-up that raced the check.
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(50), self.drained.notified()).await;
+                let _ = tokio::time::timeout(Duration::from_millis(50), self.drained.notified()).await;
             }
             let mut chunk = BytesMut::with_capacity(8 + n);
             chunk.put_u64(id);
@@ -265,55 +207,47 @@ impl Files {
             sent += n as u64;
             if last_progress.elapsed() >= PROGRESS_EVERY {
                 last_progress = Instant::now();
-                self.emit(FileEvent::Progress {
-                    id,
-                    outgoing: true,
-                    bytes: sent,
-                    total: size,
-                });
+                self.emit(FileEvent::Progress { id, outgoing: true, bytes: sent, total: size });
             }
         }
         let sha256 = hex(&hash.finalize());
-        self.send_message(&FileMessage::Done {
-            id,
-            sha256: sha256.clone(),
-        })
-        .await?;
+        self.send_message(&FileMessage::Done { id, sha256: sha256.clone() }).await?;
         Ok(sha256)
     }
 
     /// Cancel a transfer in either direction.
     pub async fn cancel(&self, id: u64) -> Result<()> {
-        let outgoing = self
-            .outgoing
-            .lock()
-            .expect("lock")
-            .get(&id)
-            .map(|o| o.cancel.clone());
+        let outgoing = self.outgoing.lock().expect("lock").get(&id).map(|o| o.cancel.clone());
         match outgoing {
-            Some(flag) => flag.store(true, Ordering::Release),
-            None => {
-                self.send_message(&FileMessage::Cancel {
-                    id,
-                    reason: "cancelled by the receiver".into(),
-                })
-                .await?
-            }
+            Some(flag) => flag.store(CANCELLED_HERE, Ordering::Release),
+            None => self.cancel_incoming.send(id).map_err(|_| EngineError::File("the call has ended".into()))?,
         }
         Ok(())
     }
 
-    async fn serve(self: Arc<Self>, download_dir: PathBuf) {
+    async fn serve(self: Arc<Self>, download_dir: PathBuf, mut cancels: mpsc::UnboundedReceiver<u64>) {
         let mut incoming: HashMap<u64, Incoming> = HashMap::new();
-        while let Some(event) = self.channel.poll().await {
+        loop {
+            let event = tokio::select! {
+                event = self.channel.poll() => event,
+                Some(id) = cancels.recv() => {
+                    if let Some(t) = incoming.remove(&id) {
+                        drop(t.file);
+                        let _ = tokio::fs::remove_file(&t.temp).await;
+                        let reason = "cancelled by the receiver".into();
+                        let _ = self.send_message(&FileMessage::Cancel { id, reason }).await;
+                        self.emit(FileEvent::Cancelled { id, outgoing: false, by_peer: false });
+                    }
+                    continue;
+                }
+            };
+            let Some(event) = event else { break };
             match event {
                 DataChannelEvent::OnBufferedAmountLow => self.drained.notify_waiters(),
-                DataChannelEvent::OnMessage(m) if m.is_string => {
-                    match serde_json::from_slice::<FileMessage>(&m.data) {
-                        Ok(msg) => self.on_message(msg, &mut incoming, &download_dir).await,
-                        Err(e) => tracing::warn!("bad file message: {e}"),
-                    }
-                }
+                DataChannelEvent::OnMessage(m) if m.is_string => match serde_json::from_slice::<FileMessage>(&m.data) {
+                    Ok(msg) => self.on_message(msg, &mut incoming, &download_dir).await,
+                    Err(e) => tracing::warn!("bad file message: {e}"),
+                },
                 DataChannelEvent::OnMessage(m) => {
                     if m.data.len() < 8 {
                         continue;
@@ -337,12 +271,7 @@ impl Files {
                     t.received += data.len() as u64;
                     if t.last_progress.elapsed() >= PROGRESS_EVERY {
                         t.last_progress = Instant::now();
-                        self.emit(FileEvent::Progress {
-                            id,
-                            outgoing: false,
-                            bytes: t.received,
-                            total: t.size,
-                        });
+                        self.emit(FileEvent::Progress { id, outgoing: false, bytes: t.received, total: t.size });
                     }
                 }
                 DataChannelEvent::OnClose => break,
@@ -352,51 +281,28 @@ impl Files {
         // The call ended mid-transfer: nothing half-written stays behind.
         for (id, t) in incoming.drain() {
             let _ = tokio::fs::remove_file(&t.temp).await;
-            self.emit(FileEvent::Failed {
-                id,
-                outgoing: false,
-                reason: "the call ended".into(),
-            });
+            self.emit(FileEvent::Failed { id, outgoing: false, reason: "the call ended".into() });
         }
         for (_, o) in self.outgoing.lock().expect("lock").iter() {
-            o.cancel.store(true, Ordering::Release);
+            o.cancel.store(CANCELLED_HERE, Ordering::Release);
         }
     }
 
     async fn abandon(&self, id: u64, t: Incoming, reason: &str) {
         drop(t.file);
         let _ = tokio::fs::remove_file(&t.temp).await;
-        let _ = self
-            .send_message(&FileMessage::Cancel {
-                id,
-                reason: reason.to_owned(),
-            })
-            .await;
-        self.emit(FileEvent::Failed {
-            id,
-            outgoing: false,
-            reason: reason.to_owned(),
-        });
+        let _ = self.send_message(&FileMessage::Cancel { id, reason: reason.to_owned() }).await;
+        self.emit(FileEvent::Failed { id, outgoing: false, reason: reason.to_owned() });
     }
 
-    async fn on_message(
-        &self,
-        msg: FileMessage,
-        incoming: &mut HashMap<u64, Incoming>,
-        dir: &Path,
-    ) {
+    async fn on_message(&self, msg: FileMessage, incoming: &mut HashMap<u64, Incoming>, dir: &Path) {
         match msg {
             FileMessage::Offer { id, name, size } => {
                 let name = safe_file_name(&name);
                 let temp = dir.join(format!(".{name}.{id:016x}.part"));
                 match tokio::fs::File::create(&temp).await {
                     Ok(file) => {
-                        self.emit(FileEvent::Started {
-                            id,
-                            name: name.clone(),
-                            size,
-                            outgoing: false,
-                        });
+                        self.emit(FileEvent::Started { id, name: name.clone(), size, outgoing: false });
                         incoming.insert(
                             id,
                             Incoming {
@@ -412,17 +318,8 @@ impl Files {
                     }
                     Err(e) => {
                         let reason = format!("cannot save in {}: {e}", dir.display());
-                        let _ = self
-                            .send_message(&FileMessage::Cancel {
-                                id,
-                                reason: reason.clone(),
-                            })
-                            .await;
-                        self.emit(FileEvent::Failed {
-                            id,
-                            outgoing: false,
-                            reason,
-                        });
+                        let _ = self.send_message(&FileMessage::Cancel { id, reason: reason.clone() }).await;
+                        self.emit(FileEvent::Failed { id, outgoing: false, reason });
                     }
                 }
             }
@@ -434,33 +331,18 @@ impl Files {
                 drop(t.file);
                 let ours = hex(&t.hash.finalize());
                 let ok = ours == sha256 && t.received == t.size;
-                let _ = self
-                    .send_message(&FileMessage::Result {
-                        id,
-                        ok,
-                        sha256: ours.clone(),
-                    })
-                    .await;
+                let _ = self.send_message(&FileMessage::Result { id, ok, sha256: ours.clone() }).await;
                 if !ok {
                     let _ = tokio::fs::remove_file(&t.temp).await;
                     let reason = format!(
                         "corrupted: got {} of {} bytes, SHA-256 {ours} instead of {sha256}",
                         t.received, t.size
                     );
-                    return self.emit(FileEvent::Failed {
-                        id,
-                        outgoing: false,
-                        reason,
-                    });
+                    return self.emit(FileEvent::Failed { id, outgoing: false, reason });
                 }
                 let path = free_path(dir, &t.name);
                 match tokio::fs::rename(&t.temp, &path).await {
-                    Ok(()) => self.emit(FileEvent::Completed {
-                        id,
-                        outgoing: false,
-                        path: Some(path),
-                        sha256: ours,
-                    }),
+                    Ok(()) => self.emit(FileEvent::Completed { id, outgoing: false, path: Some(path), sha256: ours }),
                     Err(e) => self.emit(FileEvent::Failed {
                         id,
                         outgoing: false,
@@ -472,31 +354,18 @@ impl Files {
                 if let Some(t) = incoming.remove(&id) {
                     drop(t.file);
                     let _ = tokio::fs::remove_file(&t.temp).await;
-                    self.emit(FileEvent::Cancelled {
-                        id,
-                        outgoing: false,
-                        by_peer: true,
-                    });
+                    self.emit(FileEvent::Cancelled { id, outgoing: false, by_peer: true });
                 }
                 let mut out = self.outgoing.lock().expect("lock");
                 if let Some(o) = out.get_mut(&id) {
-                    o.cancel.store(true, Ordering::Release);
+                    o.cancel.store(CANCELLED_BY_PEER, Ordering::Release);
                     if let Some(v) = o.verdict.take() {
-                        let _ = v.send(FileMessage::Cancel {
-                            id,
-                            reason: String::new(),
-                        });
+                        let _ = v.send(FileMessage::Cancel { id, reason: String::new() });
                     }
                 }
             }
             FileMessage::Result { id, .. } => {
-                if let Some(v) = self
-                    .outgoing
-                    .lock()
-                    .expect("lock")
-                    .get_mut(&id)
-                    .and_then(|o| o.verdict.take())
-                {
+                if let Some(v) = self.outgoing.lock().expect("lock").get_mut(&id).and_then(|o| o.verdict.take()) {
                     let _ = v.send(msg);
                 }
             }

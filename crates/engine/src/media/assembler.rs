@@ -53,9 +53,7 @@ pub fn is_keyframe(codec: VideoCodec, frame: &[u8]) -> bool {
         // VP8 frame tag: bit 0 of the first byte is 0 for key frames.
         VideoCodec::Vp8 => frame.first().is_some_and(|b| b & 1 == 0),
         // Annex-B: any IDR slice (5) or SPS (7).
-        VideoCodec::H264 => frame
-            .windows(4)
-            .any(|w| w[..3] == [0, 0, 1] && matches!(w[3] & 0x1f, 5 | 7)),
+        VideoCodec::H264 => frame.windows(4).any(|w| w[..3] == [0, 0, 1] && matches!(w[3] & 0x1f, 5 | 7)),
     }
 }
 
@@ -78,12 +76,7 @@ impl FrameAssembler {
         };
         let base = h & !0xffff;
         let candidates = [base.wrapping_sub(1 << 16), base, base + (1 << 16)];
-        let ext = candidates
-            .into_iter()
-            .map(|c| c | seq as u64)
-            .min_by_key(|c| c.abs_diff(h))
-            .expect("three candidates");
-        ext
+        candidates.into_iter().map(|c| c | seq as u64).min_by_key(|c| c.abs_diff(h)).expect("three candidates")
     }
 
     pub fn push(&mut self, packet: Packet) {
@@ -119,11 +112,7 @@ impl FrameAssembler {
 
     fn give_up(&mut self) {
         let Some(next) = self.next() else { return };
-        let end = self
-            .packets
-            .range(next..)
-            .find(|(_, p)| p.header.marker)
-            .map(|(s, _)| *s);
+        let end = self.packets.range(next..).find(|(_, p)| p.header.marker).map(|(s, _)| *s);
         match end {
             Some(end) => {
                 self.packets = self.packets.split_off(&(end + 1));
@@ -141,60 +130,50 @@ impl FrameAssembler {
 
     /// The next complete frame, a keyframe request, or `None` (wait for more packets).
     pub fn pop(&mut self, now: Instant) -> Option<Assembled> {
-        loop {
-            let next = self.next()?;
-            // Walk the contiguous run from `next` to a marker packet.
-            let mut end = None;
-            let mut seq = next;
-            while let Some(p) = self.packets.get(&seq) {
-                if p.header.marker {
-                    end = Some(seq);
-                    break;
-                }
-                seq += 1;
+        let next = self.next()?;
+        // Walk the contiguous run from `next` to a marker packet.
+        let mut end = None;
+        let mut seq = next;
+        while let Some(p) = self.packets.get(&seq) {
+            if p.header.marker {
+                end = Some(seq);
+                break;
             }
-            let Some(end) = end else {
-                let waiting_for_more = self.highest.is_none_or(|h| h < seq);
-                if waiting_for_more {
-                    return None; // the frame is still arriving in order
-                }
-                // A hole: wait for the retransmission, but not forever.
-                let since = *self.gap_since.get_or_insert(now);
-                if now.duration_since(since) < MAX_WAIT && self.packets.len() < MAX_PACKETS {
-                    return None;
-                }
-                self.give_up();
-                return Some(Assembled::NeedKeyframe);
-            };
-            self.gap_since = None;
-            let frame: Vec<&Packet> = (next..=end).filter_map(|s| self.packets.get(&s)).collect();
-            let rtp_timestamp = frame[0].header.timestamp;
-            let whole = frame.iter().all(|p| p.header.timestamp == rtp_timestamp);
-            let data = if whole {
-                self.depacketize(&frame)
-            } else {
-                None
-            };
-            self.packets = self.packets.split_off(&(end + 1));
-            self.floor = Some(end + 1);
-            let Some(data) = data.filter(|d| !d.is_empty()) else {
-                self.frames_lost += 1;
-                self.awaiting_keyframe = true;
-                return Some(Assembled::NeedKeyframe);
-            };
-            let keyframe = is_keyframe(self.codec, &data);
-            if self.awaiting_keyframe && !keyframe {
-                // Undecodable without the keyframe we missed: drop it and keep asking.
-                self.frames_lost += 1;
-                return Some(Assembled::NeedKeyframe);
-            }
-            self.awaiting_keyframe = false;
-            return Some(Assembled::Frame(AssembledFrame {
-                data,
-                rtp_timestamp,
-                keyframe,
-            }));
+            seq += 1;
         }
+        let Some(end) = end else {
+            let waiting_for_more = self.highest.is_none_or(|h| h < seq);
+            if waiting_for_more {
+                return None; // the frame is still arriving in order
+            }
+            // A hole: wait for the retransmission, but not forever.
+            let since = *self.gap_since.get_or_insert(now);
+            if now.duration_since(since) < MAX_WAIT && self.packets.len() < MAX_PACKETS {
+                return None;
+            }
+            self.give_up();
+            return Some(Assembled::NeedKeyframe);
+        };
+        self.gap_since = None;
+        let frame: Vec<&Packet> = (next..=end).filter_map(|s| self.packets.get(&s)).collect();
+        let rtp_timestamp = frame[0].header.timestamp;
+        let whole = frame.iter().all(|p| p.header.timestamp == rtp_timestamp);
+        let data = if whole { self.depacketize(&frame) } else { None };
+        self.packets = self.packets.split_off(&(end + 1));
+        self.floor = Some(end + 1);
+        let Some(data) = data.filter(|d| !d.is_empty()) else {
+            self.frames_lost += 1;
+            self.awaiting_keyframe = true;
+            return Some(Assembled::NeedKeyframe);
+        };
+        let keyframe = is_keyframe(self.codec, &data);
+        if self.awaiting_keyframe && !keyframe {
+            // Undecodable without the keyframe we missed: drop it and keep asking.
+            self.frames_lost += 1;
+            return Some(Assembled::NeedKeyframe);
+        }
+        self.awaiting_keyframe = false;
+        Some(Assembled::Frame(AssembledFrame { data, rtp_timestamp, keyframe }))
     }
 }
 
@@ -243,9 +222,7 @@ mod tests {
         }
         let out = frames(&mut a, now);
         assert_eq!(out.len(), 2);
-        let Assembled::Frame(f) = &out[0] else {
-            panic!()
-        };
+        let Assembled::Frame(f) = &out[0] else { panic!() };
         assert!(f.keyframe && f.rtp_timestamp == 3000);
         assert_eq!(f.data, vec![0x00, 100, 0, 0xAA, 100, 1, 0xAA, 100, 2, 0xAA]);
     }
@@ -278,20 +255,14 @@ mod tests {
         let mut broken = vp8_frame(11, 3000, false, 3);
         broken.remove(1);
         broken.into_iter().for_each(|p| b.push(p));
-        vp8_frame(14, 6000, false, 1)
-            .into_iter()
-            .for_each(|p| b.push(p));
-        vp8_frame(15, 9000, true, 1)
-            .into_iter()
-            .for_each(|p| b.push(p));
+        vp8_frame(14, 6000, false, 1).into_iter().for_each(|p| b.push(p));
+        vp8_frame(15, 9000, true, 1).into_iter().for_each(|p| b.push(p));
         assert!(matches!(b.pop(t0), Some(Assembled::Frame(_))));
         assert_eq!(b.pop(t0), None);
         assert_eq!(b.pop(t0 + MAX_WAIT), Some(Assembled::NeedKeyframe));
         // The delta frame after the loss is not decodable: skipped (asking again); the keyframe passes.
         assert_eq!(b.pop(t0 + MAX_WAIT), Some(Assembled::NeedKeyframe));
-        let Some(Assembled::Frame(f)) = b.pop(t0 + MAX_WAIT) else {
-            panic!()
-        };
+        let Some(Assembled::Frame(f)) = b.pop(t0 + MAX_WAIT) else { panic!() };
         assert!(f.keyframe && f.rtp_timestamp == 9000);
         assert_eq!(b.frames_lost, 2);
     }
@@ -300,27 +271,18 @@ mod tests {
     fn starts_only_at_a_keyframe_and_ignores_late_packets() {
         let mut a = FrameAssembler::new(VideoCodec::Vp8);
         let now = Instant::now();
-        vp8_frame(1, 0, false, 1)
-            .into_iter()
-            .for_each(|p| a.push(p));
-        vp8_frame(2, 3000, true, 1)
-            .into_iter()
-            .for_each(|p| a.push(p));
+        vp8_frame(1, 0, false, 1).into_iter().for_each(|p| a.push(p));
+        vp8_frame(2, 3000, true, 1).into_iter().for_each(|p| a.push(p));
         let out = frames(&mut a, now);
         assert_eq!(out[0], Assembled::NeedKeyframe);
         assert!(matches!(&out[1], Assembled::Frame(f) if f.keyframe));
-        vp8_frame(1, 0, false, 1)
-            .into_iter()
-            .for_each(|p| a.push(p));
+        vp8_frame(1, 0, false, 1).into_iter().for_each(|p| a.push(p));
         assert!(frames(&mut a, now).is_empty());
     }
 
     #[test]
     fn h264_keyframes_are_recognised() {
-        assert!(is_keyframe(
-            VideoCodec::H264,
-            &[0, 0, 0, 1, 0x67, 1, 0, 0, 1, 0x65]
-        ));
+        assert!(is_keyframe(VideoCodec::H264, &[0, 0, 0, 1, 0x67, 1, 0, 0, 1, 0x65]));
         assert!(!is_keyframe(VideoCodec::H264, &[0, 0, 0, 1, 0x41, 1]));
     }
 }

@@ -48,13 +48,7 @@ pub async fn run_video(
     };
     let want_keyframe = Arc::new(AtomicBool::new(false));
     let (to_decoder, from_receiver) = std_mpsc::sync_channel::<AssembledFrame>(DECODE_QUEUE);
-    let decoder_thread = spawn_decoder(
-        codec,
-        from_receiver,
-        sink,
-        counters.clone(),
-        want_keyframe.clone(),
-    );
+    let decoder_thread = spawn_decoder(codec, from_receiver, sink, counters.clone(), want_keyframe.clone());
     let mut assembler = FrameAssembler::new(codec);
     let mut last_pli: Option<Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(20));
@@ -79,18 +73,12 @@ pub async fn run_video(
                 Assembled::NeedKeyframe => want_keyframe.store(true, Ordering::Relaxed),
             }
         }
-        counters
-            .video_frames_lost
-            .store(assembler.frames_lost, Ordering::Relaxed);
-        if want_keyframe.load(Ordering::Relaxed) && last_pli.is_none_or(|t| now - t >= PLI_INTERVAL)
-        {
+        counters.video_frames_lost.store(assembler.frames_lost, Ordering::Relaxed);
+        if want_keyframe.load(Ordering::Relaxed) && last_pli.is_none_or(|t| now - t >= PLI_INTERVAL) {
             want_keyframe.store(false, Ordering::Relaxed);
             last_pli = Some(now);
             MediaCounters::bump(&counters.keyframe_requests_sent);
-            let pli = PictureLossIndication {
-                sender_ssrc: 0,
-                media_ssrc: ssrc,
-            };
+            let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc };
             if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
                 tracing::debug!("PLI not sent: {e}");
             }
@@ -139,11 +127,7 @@ fn spawn_decoder(
 }
 
 /// Receive audio until the track ends.
-pub async fn run_audio(
-    track: Arc<dyn TrackRemote>,
-    mut sink: Box<dyn AudioSink>,
-    counters: Arc<MediaCounters>,
-) {
+pub async fn run_audio(track: Arc<dyn TrackRemote>, mut sink: Box<dyn AudioSink>, counters: Arc<MediaCounters>) {
     let mut decoder = match OpusDecoder::new() {
         Ok(d) => d,
         Err(e) => return tracing::error!("cannot start the Opus decoder: {e}"),

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rtc::media::Sample;
 use tincan_media::MediaError;
-use tincan_media::codec::{
-    EncoderControl, EncoderSettings, EncoderThread, OpusEncoder, VideoCodec, video_encoder,
-};
+use tincan_media::codec::{EncoderControl, EncoderSettings, EncoderThread, OpusEncoder, VideoCodec, video_encoder};
 use tincan_media::source::{AudioSource, VideoSource};
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
@@ -43,11 +41,7 @@ pub struct SendSwitches {
 
 impl Default for SendSwitches {
     fn default() -> Self {
-        SendSwitches {
-            camera: AtomicBool::new(true),
-            microphone: AtomicBool::new(true),
-            stop: AtomicBool::new(false),
-        }
+        SendSwitches { camera: AtomicBool::new(true), microphone: AtomicBool::new(true), stop: AtomicBool::new(false) }
     }
 }
 
@@ -60,11 +54,7 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(switches: Arc<SendSwitches>) -> Self {
-        Sender {
-            switches,
-            threads: Vec::new(),
-            encoder: Arc::default(),
-        }
+        Sender { switches, threads: Vec::new(), encoder: Arc::default() }
     }
 
     /// Start sending video from `source` encoded with `codec` into `outlet`.
@@ -124,12 +114,8 @@ impl Sender {
                         let _ = control_slot.set(thread.control());
                         encoder = Some(thread);
                     }
-                    thread_counters
-                        .width_out
-                        .store(frame.width, Ordering::Relaxed);
-                    thread_counters
-                        .height_out
-                        .store(frame.height, Ordering::Relaxed);
+                    thread_counters.width_out.store(frame.width, Ordering::Relaxed);
+                    thread_counters.height_out.store(frame.height, Ordering::Relaxed);
                     if let Some(e) = &encoder {
                         e.submit(frame);
                     }
@@ -147,18 +133,10 @@ impl Sender {
             let mut rx = rx;
             let mut last: Option<Duration> = None;
             while let Some(frame) = rx.recv().await {
-                let duration = last.map_or(Duration::from_millis(33), |l| {
-                    frame.timestamp.saturating_sub(l)
-                });
+                let duration = last.map_or(Duration::from_millis(33), |l| frame.timestamp.saturating_sub(l));
                 last = Some(frame.timestamp);
-                let sample = Sample {
-                    data: Bytes::from(frame.data),
-                    duration,
-                    ..Sample::new(Instant::now())
-                };
-                let writer = writer_outlet
-                    .track
-                    .sample_writer(writer_outlet.ssrc, writer_outlet.payload_type);
+                let sample = Sample { data: Bytes::from(frame.data), duration, ..Sample::new(Instant::now()) };
+                let writer = writer_outlet.track.sample_writer(writer_outlet.ssrc, writer_outlet.payload_type);
                 if let Err(e) = writer.write_sample(&sample).await {
                     tracing::debug!("video write ended: {e}");
                     break;
@@ -170,12 +148,12 @@ impl Sender {
         let control_slot = self.encoder.clone();
         tokio::spawn(async move {
             while let Some(event) = outlet.track.poll().await {
-                if let TrackLocalEvent::OnRtcpPacket(packets) = event {
-                    if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
-                        MediaCounters::bump(&counters.keyframe_requests_received);
-                        if let Some(c) = control_slot.get() {
-                            c.request_keyframe();
-                        }
+                if let TrackLocalEvent::OnRtcpPacket(packets) = event
+                    && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
+                {
+                    MediaCounters::bump(&counters.keyframe_requests_received);
+                    if let Some(c) = control_slot.get() {
+                        c.request_keyframe();
                     }
                 }
             }
@@ -183,12 +161,7 @@ impl Sender {
     }
 
     /// Start sending audio from `source` as Opus into `outlet`.
-    pub fn start_audio(
-        &mut self,
-        mut source: Box<dyn AudioSource>,
-        outlet: Outlet,
-        counters: Arc<MediaCounters>,
-    ) {
+    pub fn start_audio(&mut self, mut source: Box<dyn AudioSource>, outlet: Outlet, counters: Arc<MediaCounters>) {
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
         let switches = self.switches.clone();
         let thread = std::thread::Builder::new()
@@ -230,11 +203,7 @@ impl Sender {
                     duration: Duration::from_millis(20),
                     ..Sample::new(Instant::now())
                 };
-                if let Err(e) = outlet
-                    .track
-                    .sample_writer(outlet.ssrc, outlet.payload_type)
-                    .write_sample(&sample)
-                    .await
+                if let Err(e) = outlet.track.sample_writer(outlet.ssrc, outlet.payload_type).write_sample(&sample).await
                 {
                     tracing::debug!("audio write ended: {e}");
                     break;

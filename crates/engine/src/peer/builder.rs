@@ -7,12 +7,9 @@ use std::time::{Duration, Instant};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
-};
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8};
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
-    RtpCodecKind,
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use tincan_media::codec::VideoCodec;
 use tincan_signal::protocol::IceServer;
@@ -20,8 +17,8 @@ use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::peer_connection::{
-    MediaEngine, PeerConnection, PeerConnectionBuilder, RTCConfigurationBuilder, RTCIceServer,
-    RTCIceTransportPolicy, Registry, SettingEngineBuilder, register_default_interceptors,
+    MediaEngine, PeerConnection, PeerConnectionBuilder, RTCConfigurationBuilder, RTCIceServer, RTCIceTransportPolicy,
+    Registry, SettingEngineBuilder, register_default_interceptors,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -76,11 +73,7 @@ impl Default for PeerSettings {
 impl PeerSettings {
     /// Everything on 127.0.0.1, no mDNS: for tests and benchmarks on one machine.
     pub fn loopback() -> Self {
-        PeerSettings {
-            udp_addrs: vec!["127.0.0.1:0".into()],
-            mdns: false,
-            ..Default::default()
-        }
+        PeerSettings { udp_addrs: vec!["127.0.0.1:0".into()], mdns: false, ..Default::default() }
     }
 }
 
@@ -88,11 +81,9 @@ pub fn codec_parameters(codec: VideoCodec) -> RTCRtpCodecParameters {
     let (mime, fmtp, payload_type) = match codec {
         VideoCodec::Vp8 => (MIME_TYPE_VP8, "", 96),
         // Constrained Baseline, non-interleaved: what every browser offers and accepts.
-        VideoCodec::H264 => (
-            MIME_TYPE_H264,
-            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
-            102,
-        ),
+        VideoCodec::H264 => {
+            (MIME_TYPE_H264, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", 102)
+        }
     };
     RTCRtpCodecParameters {
         rtp_codec: RTCRtpCodec {
@@ -103,7 +94,6 @@ pub fn codec_parameters(codec: VideoCodec) -> RTCRtpCodecParameters {
             rtcp_feedback: vec![],
         },
         payload_type,
-        ..Default::default()
     }
 }
 
@@ -117,13 +107,10 @@ pub fn opus_parameters() -> RTCRtpCodecParameters {
             rtcp_feedback: vec![],
         },
         payload_type: OPUS_PAYLOAD_TYPE,
-        ..Default::default()
     }
 }
 
-pub async fn build_peer(
-    s: &PeerSettings,
-) -> Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<PeerEvent>)> {
+pub async fn build_peer(s: &PeerSettings) -> Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<PeerEvent>)> {
     let mut media = MediaEngine::default();
     for codec in &s.video_codecs {
         media.register_codec(codec_parameters(*codec), RtpCodecKind::Video)?;
@@ -133,17 +120,9 @@ pub async fn build_peer(
     let registry = register_default_interceptors(Registry::new(), &mut media)?
         .with(Slot::from(14_000), KeyframeForwarder::default());
     let settings = SettingEngineBuilder::new()
-        .with_multicast_dns_mode(if s.mdns {
-            MulticastDnsMode::QueryOnly
-        } else {
-            MulticastDnsMode::Disabled
-        })
+        .with_multicast_dns_mode(if s.mdns { MulticastDnsMode::QueryOnly } else { MulticastDnsMode::Disabled })
         .with_ice_connection_attempts(Some(s.ice_check_interval), Some(s.ice_max_checks))
-        .with_ice_timeouts(
-            Some(s.ice_disconnected_after),
-            Some(s.ice_failed_after),
-            Some(s.ice_keepalive),
-        )
+        .with_ice_timeouts(Some(s.ice_disconnected_after), Some(s.ice_failed_after), Some(s.ice_keepalive))
         .build();
     let ice_servers = s
         .ice_servers
@@ -154,22 +133,15 @@ pub async fn build_peer(
             credential: i.credential.clone().unwrap_or_default(),
         })
         .collect();
-    let policy = if s.relay_only {
-        RTCIceTransportPolicy::Relay
-    } else {
-        RTCIceTransportPolicy::All
-    };
-    let config = RTCConfigurationBuilder::new()
-        .with_ice_servers(ice_servers)
-        .with_ice_transport_policy(policy)
-        .build();
+    let policy = if s.relay_only { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All };
+    let config = RTCConfigurationBuilder::new().with_ice_servers(ice_servers).with_ice_transport_policy(policy).build();
     let (events, rx) = mpsc::unbounded_channel();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(config)
         .with_media_engine(media)
         .with_setting_engine(settings)
         .with_interceptor_registry(registry)
-        .with_handler(Arc::new(Forwarder { events }))
+        .with_handler(Arc::new(Forwarder::new(events)))
         .with_runtime(Arc::new(BufferedRuntime::new()))
         .with_udp_addrs(s.udp_addrs.clone())
         .build()
@@ -185,19 +157,9 @@ pub struct VideoTrack {
 }
 
 /// Make a local track of `kind` with `codec` parameters (unique ids: keyframe requests are routed by track id).
-pub fn local_track(
-    kind: RtpCodecKind,
-    codec: RTCRtpCodec,
-) -> Result<(Arc<TrackLocalStaticSample>, u32)> {
+pub fn local_track(kind: RtpCodecKind, codec: RTCRtpCodec) -> Result<(Arc<TrackLocalStaticSample>, u32)> {
     let ssrc: u32 = rand::random();
-    let id = format!(
-        "{}-{ssrc:08x}",
-        if kind == RtpCodecKind::Audio {
-            "audio"
-        } else {
-            "video"
-        }
-    );
+    let id = format!("{}-{ssrc:08x}", if kind == RtpCodecKind::Audio { "audio" } else { "video" });
     let track = TrackLocalStaticSample::new(
         Instant::now(),
         MediaStreamTrack::new(
@@ -206,10 +168,7 @@ pub fn local_track(
             id,
             kind,
             vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
+                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
                 codec,
                 ..Default::default()
             }],
@@ -219,16 +178,8 @@ pub fn local_track(
 }
 
 /// Add a sending track to the connection.
-pub async fn add_track(
-    pc: &Arc<dyn PeerConnection>,
-    kind: RtpCodecKind,
-    codec: RTCRtpCodec,
-) -> Result<VideoTrack> {
+pub async fn add_track(pc: &Arc<dyn PeerConnection>, kind: RtpCodecKind, codec: RTCRtpCodec) -> Result<VideoTrack> {
     let (track, ssrc) = local_track(kind, codec)?;
     let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
-    Ok(VideoTrack {
-        track,
-        sender,
-        ssrc,
-    })
+    Ok(VideoTrack { track, sender, ssrc })
 }

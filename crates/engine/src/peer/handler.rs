@@ -3,13 +3,12 @@
 //! the connection alive after `close()` (the shape of webrtc-rs issue 906).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::mpsc::UnboundedSender;
 use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::peer_connection::{
-    PeerConnectionEventHandler, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-};
+use webrtc::peer_connection::{PeerConnectionEventHandler, RTCPeerConnectionIceEvent, RTCPeerConnectionState};
 
 pub enum PeerEvent {
     /// A local ICE candidate to send to the peer, as browser-shaped JSON.
@@ -20,7 +19,28 @@ pub enum PeerEvent {
 }
 
 pub struct Forwarder {
-    pub events: UnboundedSender<PeerEvent>,
+    events: UnboundedSender<PeerEvent>,
+}
+
+/// Handlers alive right now: each one is a peer connection not yet freed. Tests and the cycle benchmark
+/// read it to prove closed calls do not leak (webrtc-rs issue 906 is such a leak through the handler).
+static LIVE_HANDLERS: AtomicUsize = AtomicUsize::new(0);
+
+pub fn live_handlers() -> usize {
+    LIVE_HANDLERS.load(Ordering::SeqCst)
+}
+
+impl Forwarder {
+    pub fn new(events: UnboundedSender<PeerEvent>) -> Self {
+        LIVE_HANDLERS.fetch_add(1, Ordering::SeqCst);
+        Forwarder { events }
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        LIVE_HANDLERS.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 #[async_trait::async_trait]

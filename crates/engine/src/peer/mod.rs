@@ -5,8 +5,6 @@ mod handler;
 mod keyframe;
 mod runtime;
 
-pub use builder::{
-    PeerSettings, VideoTrack, add_track, build_peer, codec_parameters, local_track, opus_parameters,
-};
-pub use handler::PeerEvent;
+pub use builder::{PeerSettings, VideoTrack, add_track, build_peer, codec_parameters, local_track, opus_parameters};
+pub use handler::{PeerEvent, live_handlers};
 pub use keyframe::is_keyframe_request;

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use webrtc::runtime::{
-    AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, Runtime,
-    TokioRuntime,
+    AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, Runtime, TokioRuntime,
 };
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -25,9 +24,7 @@ pub struct BufferedRuntime {
 
 impl BufferedRuntime {
     pub fn new() -> Self {
-        BufferedRuntime {
-            inner: TokioRuntime,
-        }
+        BufferedRuntime { inner: TokioRuntime }
     }
 }
 
@@ -35,11 +32,7 @@ impl Runtime for BufferedRuntime {
     fn spawn(&self, f: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
         self.inner.spawn(f)
     }
-    fn spawn_reactor(
-        &self,
-        n: usize,
-        f: Pin<Box<dyn Future<Output = ()> + Send>>,
-    ) -> Box<dyn JoinHandle> {
+    fn spawn_reactor(&self, n: usize, f: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
         self.inner.spawn_reactor(n, f)
     }
     fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
@@ -52,10 +45,7 @@ impl Runtime for BufferedRuntime {
     fn wrap_tcp_listener(&self, l: std::net::TcpListener) -> io::Result<Arc<dyn AsyncTcpListener>> {
         self.inner.wrap_tcp_listener(l)
     }
-    fn connect_tcp<'a>(
-        &'a self,
-        a: SocketAddr,
-    ) -> BoxFuture<'a, io::Result<Arc<dyn AsyncTcpStream>>> {
+    fn connect_tcp<'a>(&'a self, a: SocketAddr) -> BoxFuture<'a, io::Result<Arc<dyn AsyncTcpStream>>> {
         self.inner.connect_tcp(a)
     }
     fn resolve_host<'a>(&'a self, h: &'a str) -> BoxFuture<'a, io::Result<Vec<SocketAddr>>> {

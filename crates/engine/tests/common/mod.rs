@@ -7,9 +7,7 @@ use std::time::Duration;
 use tincan_engine::peer::PeerSettings;
 use tincan_engine::{Call, CallConfig, EngineEvent, Target};
 use tincan_media::codec::VideoCodec;
-use tincan_media::synthetic::{
-    Stamp, TestPattern, ToneSource, Waveform, read_stamp, wall_clock_us,
-};
+use tincan_media::synthetic::{Stamp, TestPattern, ToneSource, Waveform, read_stamp, wall_clock_us};
 use tincan_signal::code::RoomCode;
 use tincan_signal::server::{ServerConfig, SignalServer};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -18,19 +16,13 @@ pub const WAIT: Duration = Duration::from_secs(20);
 
 /// Logs to the test output when `TINCAN_LOG` is set (e.g. `TINCAN_LOG=tincan_engine=debug`).
 pub fn init_logs() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("TINCAN_LOG").unwrap_or_else(|_| "off".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_test_writer()
-        .try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TINCAN_LOG").unwrap_or_else(|_| "off".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }
 
 pub async fn server() -> SignalServer {
     init_logs();
-    SignalServer::start(ServerConfig::loopback_unlimited())
-        .await
-        .expect("server")
+    SignalServer::start(ServerConfig::loopback_unlimited()).await.expect("server")
 }
 
 /// What a peer's sinks saw.
@@ -65,23 +57,14 @@ impl Default for PeerOptions {
 pub fn config(url: &str, name: &str, o: &PeerOptions) -> (CallConfig, Received) {
     let mut c = CallConfig::new(url);
     c.display_name = name.into();
-    c.peer = PeerSettings {
-        video_codecs: vec![o.codec],
-        ..PeerSettings::loopback()
-    };
+    c.peer = PeerSettings { video_codecs: vec![o.codec], ..PeerSettings::loopback() };
     c.download_dir = o.download_dir.clone();
     c.stats_interval = Duration::from_millis(500);
     if o.video {
-        c.video_source = Some(Box::new(
-            TestPattern::new(o.size.0, o.size.1, 30, true).unwrap(),
-        ));
+        c.video_source = Some(Box::new(TestPattern::new(o.size.0, o.size.1, 30, true).unwrap()));
     }
     if o.audio {
-        c.audio_source = Some(Box::new(ToneSource::new(
-            Waveform::Sine { hz: o.tone_hz },
-            0.5,
-            true,
-        )));
+        c.audio_source = Some(Box::new(ToneSource::new(Waveform::Sine { hz: o.tone_hz }, 0.5, true)));
     }
     let (stamp_tx, stamps) = std_mpsc::channel();
     let (audio_tx, audio) = std_mpsc::channel();
@@ -102,10 +85,7 @@ pub async fn until<T>(
 ) -> T {
     tokio::time::timeout(WAIT, async {
         loop {
-            let e = events
-                .recv()
-                .await
-                .unwrap_or_else(|| panic!("events ended while waiting for {what}"));
+            let e = events.recv().await.unwrap_or_else(|| panic!("events ended while waiting for {what}"));
             if let Some(t) = pick(&e) {
                 return t;
             }
@@ -118,9 +98,28 @@ pub async fn until<T>(
 pub async fn state(events: &mut UnboundedReceiver<EngineEvent>, wanted: &str) -> Option<String> {
     until(events, wanted, |e| match e {
         EngineEvent::State { state, reason, .. } if state == wanted => Some(reason.clone()),
+        EngineEvent::State { state, reason, .. } if state == "ended" => {
+            panic!("ended ({reason:?}) while waiting for {wanted}")
+        }
         _ => None,
     })
     .await
+}
+
+/// Wait for `connected`, returning the verification digits seen on the way.
+pub async fn connected(events: &mut UnboundedReceiver<EngineEvent>) -> String {
+    let mut sas = None;
+    until(events, "connected", |e| match e {
+        EngineEvent::Verification { sas: s } => {
+            sas = Some(s.clone());
+            None
+        }
+        EngineEvent::State { state, .. } if state == "connected" => Some(()),
+        EngineEvent::State { state, reason, .. } if state == "ended" => panic!("ended ({reason:?}) before connecting"),
+        _ => None,
+    })
+    .await;
+    sas.expect("verification digits before connected")
 }
 
 pub struct Pair {
@@ -130,6 +129,8 @@ pub struct Pair {
     pub b: Call,
     pub b_events: UnboundedReceiver<EngineEvent>,
     pub b_got: Received,
+    pub a_sas: String,
+    pub b_sas: String,
 }
 
 /// A and B meet in a fresh room and connect.
@@ -137,38 +138,16 @@ pub async fn connected_pair(url: &str, a: PeerOptions, b: PeerOptions) -> Pair {
     let room = RoomCode::generate();
     let (ca, a_got) = config(url, "Ada", &a);
     let (cb, b_got) = config(url, "Bo", &b);
-    let (a, mut a_events) = Call::start(
-        ca,
-        Target::Room {
-            code: room.clone(),
-            create: true,
-        },
-    );
+    let (a, mut a_events) = Call::start(ca, Target::Room { code: room.clone(), create: true });
     state(&mut a_events, "joining").await;
-    let (b, mut b_events) = Call::start(
-        cb,
-        Target::Room {
-            code: room,
-            create: false,
-        },
-    );
-    state(&mut a_events, "connected").await;
-    state(&mut b_events, "connected").await;
-    Pair {
-        a,
-        a_events,
-        a_got,
-        b,
-        b_events,
-        b_got,
-    }
+    let (b, mut b_events) = Call::start(cb, Target::Room { code: room, create: false });
+    let a_sas = connected(&mut a_events).await;
+    let b_sas = connected(&mut b_events).await;
+    Pair { a, a_events, a_got, b, b_events, b_got, a_sas, b_sas }
 }
 
 /// Collect decoded stamps for `duration`.
-pub fn stamps_for(
-    rx: &std_mpsc::Receiver<(Option<Stamp>, u32)>,
-    duration: Duration,
-) -> Vec<(Option<Stamp>, u32)> {
+pub fn stamps_for(rx: &std_mpsc::Receiver<(Option<Stamp>, u32)>, duration: Duration) -> Vec<(Option<Stamp>, u32)> {
     let end = std::time::Instant::now() + duration;
     let mut out = Vec::new();
     while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {

@@ -104,11 +104,7 @@ impl EncoderThread {
                 }
             })
             .expect("spawning a thread");
-        EncoderThread {
-            slot,
-            control,
-            handle: Some(handle),
-        }
+        EncoderThread { slot, control, handle: Some(handle) }
     }
 
     /// Hand over a frame; a frame still waiting is replaced and counted as dropped.

@@ -6,24 +6,20 @@ use std::time::Duration;
 
 use openh264::decoder::{Decoder, DecoderConfig};
 use openh264::encoder::{
-    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Profile,
-    RateControlMode, UsageType,
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Profile, RateControlMode,
+    UsageType,
 };
 use openh264::formats::{YUVSlices, YUVSource};
 use openh264::{OpenH264API, Timestamp};
 use openh264_sys2::{
-    ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE, SBitrateInfo, SPATIAL_LAYER_0,
-    SPATIAL_LAYER_ALL,
+    ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE, SBitrateInfo, SPATIAL_LAYER_0, SPATIAL_LAYER_ALL,
 };
 
 use super::{EncodedVideo, EncoderSettings, VideoCodec, VideoDecoder, VideoEncoder};
 use crate::{MediaError, Result, VideoFrame};
 
 fn enc_err(e: impl std::fmt::Display) -> MediaError {
-    MediaError::Encoder {
-        codec: "H264",
-        message: e.to_string(),
-    }
+    MediaError::Encoder { codec: "H264", message: e.to_string() }
 }
 
 pub struct H264Encoder {
@@ -45,45 +41,24 @@ impl H264Encoder {
             // Frame skipping is what lets openh264 actually hold the bitrate (it warns otherwise).
             .skip_frames(true)
             .num_threads(1);
-        let encoder =
-            Encoder::with_api_config(OpenH264API::from_source(), config).map_err(enc_err)?;
-        Ok(H264Encoder {
-            encoder,
-            bitrate: s.bitrate_bps,
-            started: false,
-        })
+        let encoder = Encoder::with_api_config(OpenH264API::from_source(), config).map_err(enc_err)?;
+        Ok(H264Encoder { encoder, bitrate: s.bitrate_bps, started: false })
     }
 
     /// openh264 checks the target against a per-layer maximum that starts at the initial bitrate: raise the
     /// maximum first when going up, lower it last when going down.
     fn apply_bitrate(&mut self, new: u32, old: u32) -> Result<()> {
         let bps = new.min(i32::MAX as u32) as i32;
-        let mut max = SBitrateInfo {
-            iLayer: SPATIAL_LAYER_0,
-            iBitrate: bps,
-        };
-        let mut target = SBitrateInfo {
-            iLayer: SPATIAL_LAYER_ALL,
-            iBitrate: bps,
-        };
+        let mut max = SBitrateInfo { iLayer: SPATIAL_LAYER_0, iBitrate: bps };
+        let mut target = SBitrateInfo { iLayer: SPATIAL_LAYER_ALL, iBitrate: bps };
         let steps = if new > old {
-            [
-                (ENCODER_OPTION_MAX_BITRATE, &mut max),
-                (ENCODER_OPTION_BITRATE, &mut target),
-            ]
+            [(ENCODER_OPTION_MAX_BITRATE, &mut max), (ENCODER_OPTION_BITRATE, &mut target)]
         } else {
-            [
-                (ENCODER_OPTION_BITRATE, &mut target),
-                (ENCODER_OPTION_MAX_BITRATE, &mut max),
-            ]
+            [(ENCODER_OPTION_BITRATE, &mut target), (ENCODER_OPTION_MAX_BITRATE, &mut max)]
         };
         for (option, info) in steps {
             // SAFETY: the option takes a pointer to an SBitrateInfo that lives for the call.
-            let rc = unsafe {
-                self.encoder
-                    .raw_api()
-                    .set_option(option, (info as *mut SBitrateInfo).cast())
-            };
+            let rc = unsafe { self.encoder.raw_api().set_option(option, (info as *mut SBitrateInfo).cast()) };
             if rc != 0 {
                 return Err(enc_err(format!("set bitrate {new} failed ({rc})")));
             }
@@ -111,11 +86,7 @@ impl VideoEncoder for H264Encoder {
         if data.is_empty() || kind == FrameType::Skip {
             return Ok(None);
         }
-        Ok(Some(EncodedVideo {
-            data,
-            keyframe: kind == FrameType::IDR,
-            timestamp: frame.timestamp,
-        }))
+        Ok(Some(EncodedVideo { data, keyframe: kind == FrameType::IDR, timestamp: frame.timestamp }))
     }
 
     fn set_bitrate(&mut self, bps: u32) -> Result<()> {
@@ -139,10 +110,7 @@ pub struct H264Decoder {
 impl H264Decoder {
     pub fn new() -> Result<Self> {
         let decoder = Decoder::with_api_config(OpenH264API::from_source(), DecoderConfig::new())
-            .map_err(|e| MediaError::Decoder {
-                codec: "H264",
-                message: e.to_string(),
-            })?;
+            .map_err(|e| MediaError::Decoder { codec: "H264", message: e.to_string() })?;
         Ok(H264Decoder { decoder })
     }
 }
@@ -153,24 +121,11 @@ impl VideoDecoder for H264Decoder {
     }
 
     fn decode(&mut self, data: &[u8], timestamp: Duration) -> Result<Option<VideoFrame>> {
-        let decoded = self.decoder.decode(data).map_err(|e| MediaError::Decoder {
-            codec: "H264",
-            message: e.to_string(),
-        })?;
+        let decoded =
+            self.decoder.decode(data).map_err(|e| MediaError::Decoder { codec: "H264", message: e.to_string() })?;
         let Some(yuv) = decoded else { return Ok(None) };
         let (w, h) = yuv.dimensions();
         let (sy, su, sv) = yuv.strides();
-        VideoFrame::from_planes(
-            w as u32,
-            h as u32,
-            timestamp,
-            yuv.y(),
-            sy,
-            yuv.u(),
-            su,
-            yuv.v(),
-            sv,
-        )
-        .map(Some)
+        VideoFrame::from_planes(w as u32, h as u32, timestamp, yuv.y(), sy, yuv.u(), su, yuv.v(), sv).map(Some)
     }
 }

@@ -79,10 +79,7 @@ pub struct EncoderSettings {
     pub bitrate_bps: u32,
 }
 
-pub fn video_encoder(
-    codec: VideoCodec,
-    settings: EncoderSettings,
-) -> Result<Box<dyn VideoEncoder>> {
+pub fn video_encoder(codec: VideoCodec, settings: EncoderSettings) -> Result<Box<dyn VideoEncoder>> {
     Ok(match codec {
         VideoCodec::Vp8 => Box::new(Vp8Encoder::new(settings)?),
         VideoCodec::H264 => Box::new(H264Encoder::new(settings)?),

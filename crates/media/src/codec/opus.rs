@@ -6,17 +6,11 @@ use crate::frame::{AUDIO_FRAME_SAMPLES, SAMPLE_RATE};
 use crate::{AudioFrame, MediaError, Result};
 
 fn enc_err(e: opus::Error) -> MediaError {
-    MediaError::Encoder {
-        codec: "Opus",
-        message: e.to_string(),
-    }
+    MediaError::Encoder { codec: "Opus", message: e.to_string() }
 }
 
 fn dec_err(e: opus::Error) -> MediaError {
-    MediaError::Decoder {
-        codec: "Opus",
-        message: e.to_string(),
-    }
+    MediaError::Decoder { codec: "Opus", message: e.to_string() }
 }
 
 pub struct OpusEncoder {
@@ -26,39 +20,26 @@ pub struct OpusEncoder {
 
 impl OpusEncoder {
     pub fn new(bitrate_bps: u32) -> Result<Self> {
-        let mut encoder =
-            Encoder::new(SAMPLE_RATE, Channels::Mono, Application::Voip).map_err(enc_err)?;
-        encoder
-            .set_bitrate(Bitrate::Bits(bitrate_bps as i32))
-            .map_err(enc_err)?;
+        let mut encoder = Encoder::new(SAMPLE_RATE, Channels::Mono, Application::Voip).map_err(enc_err)?;
+        encoder.set_bitrate(Bitrate::Bits(bitrate_bps as i32)).map_err(enc_err)?;
         encoder.set_inband_fec(true).map_err(enc_err)?;
         // FEC data is only added when the encoder expects loss.
         encoder.set_packet_loss_perc(10).map_err(enc_err)?;
-        Ok(OpusEncoder {
-            encoder,
-            buf: vec![0; 4000],
-        })
+        Ok(OpusEncoder { encoder, buf: vec![0; 4000] })
     }
 
     pub fn encode(&mut self, frame: &AudioFrame) -> Result<Vec<u8>> {
-        let n = self
-            .encoder
-            .encode(&frame.samples, &mut self.buf)
-            .map_err(enc_err)?;
+        let n = self.encoder.encode(&frame.samples, &mut self.buf).map_err(enc_err)?;
         Ok(self.buf[..n].to_vec())
     }
 
     pub fn set_bitrate(&mut self, bps: u32) -> Result<()> {
-        self.encoder
-            .set_bitrate(Bitrate::Bits(bps.clamp(6_000, 510_000) as i32))
-            .map_err(enc_err)
+        self.encoder.set_bitrate(Bitrate::Bits(bps.clamp(6_000, 510_000) as i32)).map_err(enc_err)
     }
 
     /// Tell the encoder how lossy the path is (percent), so it spends enough on FEC.
     pub fn set_expected_loss(&mut self, percent: u8) -> Result<()> {
-        self.encoder
-            .set_packet_loss_perc(percent.min(100) as i32)
-            .map_err(enc_err)
+        self.encoder.set_packet_loss_perc(percent.min(100) as i32).map_err(enc_err)
     }
 }
 
@@ -69,38 +50,22 @@ pub struct OpusDecoder {
 
 impl OpusDecoder {
     pub fn new() -> Result<Self> {
-        Ok(OpusDecoder {
-            decoder: Decoder::new(SAMPLE_RATE, Channels::Mono).map_err(dec_err)?,
-            buf: vec![0; 5760],
-        })
+        Ok(OpusDecoder { decoder: Decoder::new(SAMPLE_RATE, Channels::Mono).map_err(dec_err)?, buf: vec![0; 5760] })
     }
 
     pub fn decode(&mut self, packet: &[u8], timestamp: std::time::Duration) -> Result<AudioFrame> {
-        let n = self
-            .decoder
-            .decode(packet, &mut self.buf, false)
-            .map_err(dec_err)?;
-        Ok(AudioFrame {
-            timestamp,
-            samples: self.buf[..n].to_vec(),
-        })
+        let n = self.decoder.decode(packet, &mut self.buf, false).map_err(dec_err)?;
+        Ok(AudioFrame { timestamp, samples: self.buf[..n].to_vec() })
     }
 
     /// A lost packet: rebuild it from the FEC data in the `next` packet if that has arrived, else conceal.
-    pub fn conceal(
-        &mut self,
-        next: Option<&[u8]>,
-        timestamp: std::time::Duration,
-    ) -> Result<AudioFrame> {
+    pub fn conceal(&mut self, next: Option<&[u8]>, timestamp: std::time::Duration) -> Result<AudioFrame> {
         let out = &mut self.buf[..AUDIO_FRAME_SAMPLES];
         let n = match next {
             Some(next) => self.decoder.decode(next, out, true),
             None => self.decoder.decode(&[], out, false),
         }
         .map_err(dec_err)?;
-        Ok(AudioFrame {
-            timestamp,
-            samples: out[..n].to_vec(),
-        })
+        Ok(AudioFrame { timestamp, samples: out[..n].to_vec() })
     }
 }

@@ -8,12 +8,7 @@ use crate::analysis::dominant_frequency;
 use crate::synthetic::{TestPattern, ToneSource, Waveform, read_stamp};
 
 fn round_trip(codec: VideoCodec, w: u32, h: u32) {
-    let settings = EncoderSettings {
-        width: w,
-        height: h,
-        fps: 30,
-        bitrate_bps: 1_000_000,
-    };
+    let settings = EncoderSettings { width: w, height: h, fps: 30, bitrate_bps: 1_000_000 };
     let mut enc = video_encoder(codec, settings).unwrap();
     let mut dec = video_decoder(codec).unwrap();
     let pattern = TestPattern::new(w, h, 30, false).unwrap();
@@ -39,17 +34,9 @@ fn round_trip(codec: VideoCodec, w: u32, h: u32) {
             read.push(read_stamp(&d).map(|s| s.counter));
         }
     }
-    assert_eq!(
-        keyframes, 2,
-        "{codec}: the first frame and the requested one"
-    );
+    assert_eq!(keyframes, 2, "{codec}: the first frame and the requested one");
     let good: Vec<u32> = read.iter().flatten().copied().collect();
-    assert!(
-        good.len() >= 38,
-        "{codec} {w}x{h}: only {} of {} stamps read",
-        good.len(),
-        read.len()
-    );
+    assert!(good.len() >= 38, "{codec} {w}x{h}: only {} of {} stamps read", good.len(), read.len());
     assert!(good.windows(2).all(|p| p[1] > p[0]), "{codec}: in order");
 }
 
@@ -81,9 +68,7 @@ fn opus_keeps_the_tone_and_conceals_losses() {
     let mut tone = ToneSource::new(Waveform::Sine { hz: 440.0 }, 0.5, false);
     let mut enc = OpusEncoder::new(32_000).unwrap();
     let mut dec = OpusDecoder::new().unwrap();
-    let packets: Vec<Vec<u8>> = (0..50)
-        .map(|_| enc.encode(&tone.generate(Duration::ZERO)).unwrap())
-        .collect();
+    let packets: Vec<Vec<u8>> = (0..50).map(|_| enc.encode(&tone.generate(Duration::ZERO)).unwrap()).collect();
     let mut out = Vec::new();
     for (i, p) in packets.iter().enumerate() {
         let frame = if i == 30 {
@@ -103,16 +88,9 @@ fn opus_keeps_the_tone_and_conceals_losses() {
 
 #[test]
 fn encoder_thread_drops_old_frames_and_obeys_controls() {
-    let enc = video_encoder(
-        VideoCodec::Vp8,
-        EncoderSettings {
-            width: 320,
-            height: 240,
-            fps: 30,
-            bitrate_bps: 500_000,
-        },
-    )
-    .unwrap();
+    let enc =
+        video_encoder(VideoCodec::Vp8, EncoderSettings { width: 320, height: 240, fps: 30, bitrate_bps: 500_000 })
+            .unwrap();
     let (tx, rx) = mpsc::channel();
     let thread = EncoderThread::spawn(enc, 500_000, move |e| tx.send(e).unwrap());
     let pattern = TestPattern::new(320, 240, 30, false).unwrap();
@@ -128,11 +106,7 @@ fn encoder_thread_drops_old_frames_and_obeys_controls() {
     thread.stop();
     let frames: Vec<EncodedVideo> = rx.try_iter().collect();
     let dropped = control.dropped.load(std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(
-        frames.len() as u64 + dropped,
-        201,
-        "every frame was encoded or dropped"
-    );
+    assert_eq!(frames.len() as u64 + dropped, 201, "every frame was encoded or dropped");
     assert!(dropped > 0);
     assert!(frames.last().unwrap().keyframe, "the requested keyframe");
 }

@@ -20,15 +20,9 @@ const CPU_USED: c_int = -6;
 fn error(codec_err: vpx_codec_err_t, ctx: &mut vpx_codec_ctx_t) -> String {
     // SAFETY: libvpx returns static or context-owned NUL-terminated strings.
     unsafe {
-        let what = CStr::from_ptr(vpx_codec_err_to_string(codec_err))
-            .to_string_lossy()
-            .into_owned();
+        let what = CStr::from_ptr(vpx_codec_err_to_string(codec_err)).to_string_lossy().into_owned();
         let detail = vpx_codec_error_detail(ctx);
-        if detail.is_null() {
-            what
-        } else {
-            format!("{what}: {}", CStr::from_ptr(detail).to_string_lossy())
-        }
+        if detail.is_null() { what } else { format!("{what}: {}", CStr::from_ptr(detail).to_string_lossy()) }
     }
 }
 
@@ -63,10 +57,7 @@ unsafe impl Send for Vp8Encoder {}
 
 impl Vp8Encoder {
     pub fn new(settings: EncoderSettings) -> Result<Self> {
-        let fail = |m: String| MediaError::Encoder {
-            codec: "VP8",
-            message: m,
-        };
+        let fail = |m: String| MediaError::Encoder { codec: "VP8", message: m };
         // SAFETY: the calls follow libvpx's encoder life cycle: default config, init, controls.
         unsafe {
             let iface = vpx_codec_vp8_cx();
@@ -80,10 +71,7 @@ impl Vp8Encoder {
             // One thread: libvpx's VP8 worker threads spin-wait, which on a shared 2-core machine ate 90 % of the
             // CPU of a 320x240 call (measured with perf); one core encodes 720p30 in real time.
             cfg.g_threads = 1;
-            cfg.g_timebase = vpx_rational {
-                num: 1,
-                den: TIMEBASE,
-            };
+            cfg.g_timebase = vpx_rational { num: 1, den: TIMEBASE };
             cfg.rc_end_usage = vpx_rc_mode::VPX_CBR;
             cfg.rc_target_bitrate = (settings.bitrate_bps / 1000).max(1);
             cfg.g_lag_in_frames = 0;
@@ -99,31 +87,13 @@ impl Vp8Encoder {
             cfg.kf_mode = vpx_kf_mode::VPX_KF_AUTO;
             cfg.kf_max_dist = 3000;
             let mut ctx = Context::zeroed();
-            let rc = vpx_codec_enc_init_ver(
-                &mut *ctx.0,
-                iface,
-                &cfg,
-                0,
-                VPX_ENCODER_ABI_VERSION as c_int,
-            );
+            let rc = vpx_codec_enc_init_ver(&mut *ctx.0, iface, &cfg, 0, VPX_ENCODER_ABI_VERSION as c_int);
             if rc != VPX_CODEC_OK {
                 return Err(fail(error(rc, &mut ctx.0)));
             }
-            vpx_codec_control_(
-                &mut *ctx.0,
-                vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int,
-                CPU_USED,
-            );
-            vpx_codec_control_(
-                &mut *ctx.0,
-                vp8e_enc_control_id::VP8E_SET_NOISE_SENSITIVITY as c_int,
-                0 as c_uint,
-            );
-            vpx_codec_control_(
-                &mut *ctx.0,
-                vp8e_enc_control_id::VP8E_SET_STATIC_THRESHOLD as c_int,
-                1 as c_uint,
-            );
+            vpx_codec_control_(&mut *ctx.0, vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int, CPU_USED);
+            vpx_codec_control_(&mut *ctx.0, vp8e_enc_control_id::VP8E_SET_NOISE_SENSITIVITY as c_int, 0 as c_uint);
+            vpx_codec_control_(&mut *ctx.0, vp8e_enc_control_id::VP8E_SET_STATIC_THRESHOLD as c_int, 1 as c_uint);
             vpx_codec_control_(
                 &mut *ctx.0,
                 vp8e_enc_control_id::VP8E_SET_MAX_INTRA_BITRATE_PCT as c_int,
@@ -142,17 +112,10 @@ impl VideoEncoder for Vp8Encoder {
     fn encode(&mut self, frame: &VideoFrame, keyframe: bool) -> Result<Option<EncodedVideo>> {
         if frame.width != self.cfg.g_w || frame.height != self.cfg.g_h {
             // libvpx cannot grow a running encoder: start a new one at the new size.
-            let settings = EncoderSettings {
-                width: frame.width,
-                height: frame.height,
-                ..self.settings
-            };
+            let settings = EncoderSettings { width: frame.width, height: frame.height, ..self.settings };
             *self = Vp8Encoder::new(settings)?;
         }
-        let fail = |m: String| MediaError::Encoder {
-            codec: "VP8",
-            message: m,
-        };
+        let fail = |m: String| MediaError::Encoder { codec: "VP8", message: m };
         let (w, h) = (frame.width, frame.height);
         let pts = (frame.timestamp.as_micros() as i64 * TIMEBASE as i64) / 1_000_000;
         let duration = (TIMEBASE as u32 / self.settings.fps.max(1)) as c_ulong;
@@ -160,16 +123,7 @@ impl VideoEncoder for Vp8Encoder {
         unsafe {
             let mut img = MaybeUninit::<vpx_image_t>::uninit();
             let data = frame.data().as_ptr() as *mut u8;
-            if vpx_img_wrap(
-                img.as_mut_ptr(),
-                vpx_img_fmt::VPX_IMG_FMT_I420,
-                w,
-                h,
-                1,
-                data,
-            )
-            .is_null()
-            {
+            if vpx_img_wrap(img.as_mut_ptr(), vpx_img_fmt::VPX_IMG_FMT_I420, w, h, 1, data).is_null() {
                 return Err(fail("cannot wrap the frame".into()));
             }
             let mut img = img.assume_init();
@@ -179,19 +133,8 @@ impl VideoEncoder for Vp8Encoder {
             img.stride[0] = w as c_int;
             img.stride[1] = (w / 2) as c_int;
             img.stride[2] = (w / 2) as c_int;
-            let flags = if keyframe {
-                VPX_EFLAG_FORCE_KF as vpx_enc_frame_flags_t
-            } else {
-                0
-            };
-            let rc = vpx_codec_encode(
-                &mut *self.ctx.0,
-                &img,
-                pts,
-                duration,
-                flags,
-                VPX_DL_REALTIME as c_ulong,
-            );
+            let flags = if keyframe { VPX_EFLAG_FORCE_KF as vpx_enc_frame_flags_t } else { 0 };
+            let rc = vpx_codec_encode(&mut *self.ctx.0, &img, pts, duration, flags, VPX_DL_REALTIME as c_ulong);
             if rc != VPX_CODEC_OK {
                 return Err(fail(error(rc, &mut self.ctx.0)));
             }
@@ -214,11 +157,7 @@ impl VideoEncoder for Vp8Encoder {
                         o.keyframe |= key;
                     }
                     None => {
-                        out = Some(EncodedVideo {
-                            data: bytes.to_vec(),
-                            keyframe: key,
-                            timestamp: frame.timestamp,
-                        })
+                        out = Some(EncodedVideo { data: bytes.to_vec(), keyframe: key, timestamp: frame.timestamp })
                     }
                 }
             }
@@ -236,10 +175,7 @@ impl VideoEncoder for Vp8Encoder {
         // SAFETY: reconfiguring an initialised encoder with its own (modified) configuration.
         let rc = unsafe { vpx_codec_enc_config_set(&mut *self.ctx.0, &self.cfg) };
         if rc != VPX_CODEC_OK {
-            return Err(MediaError::Encoder {
-                codec: "VP8",
-                message: error(rc, &mut self.ctx.0),
-            });
+            return Err(MediaError::Encoder { codec: "VP8", message: error(rc, &mut self.ctx.0) });
         }
         Ok(())
     }
@@ -252,26 +188,13 @@ pub struct Vp8Decoder {
 impl Vp8Decoder {
     pub fn new() -> Result<Self> {
         let mut ctx = Context::zeroed();
-        let cfg = vpx_codec_dec_cfg_t {
-            threads: 1,
-            w: 0,
-            h: 0,
-        };
+        let cfg = vpx_codec_dec_cfg_t { threads: 1, w: 0, h: 0 };
         // SAFETY: initialising a zeroed context with the VP8 decoder interface.
         let rc = unsafe {
-            vpx_codec_dec_init_ver(
-                &mut *ctx.0,
-                vpx_codec_vp8_dx(),
-                &cfg,
-                0,
-                VPX_DECODER_ABI_VERSION as c_int,
-            )
+            vpx_codec_dec_init_ver(&mut *ctx.0, vpx_codec_vp8_dx(), &cfg, 0, VPX_DECODER_ABI_VERSION as c_int)
         };
         if rc != VPX_CODEC_OK {
-            return Err(MediaError::Decoder {
-                codec: "VP8",
-                message: error(rc, &mut ctx.0),
-            });
+            return Err(MediaError::Decoder { codec: "VP8", message: error(rc, &mut ctx.0) });
         }
         Ok(Vp8Decoder { ctx })
     }
@@ -288,33 +211,19 @@ impl VideoDecoder for Vp8Decoder {
         }
         // SAFETY: libvpx reads `data` during the call; the image it returns is copied before the next decode.
         unsafe {
-            let rc = vpx_codec_decode(
-                &mut *self.ctx.0,
-                data.as_ptr(),
-                data.len() as c_uint,
-                ptr::null_mut(),
-                0,
-            );
+            let rc = vpx_codec_decode(&mut *self.ctx.0, data.as_ptr(), data.len() as c_uint, ptr::null_mut(), 0);
             if rc != VPX_CODEC_OK {
-                return Err(MediaError::Decoder {
-                    codec: "VP8",
-                    message: error(rc, &mut self.ctx.0),
-                });
+                return Err(MediaError::Decoder { codec: "VP8", message: error(rc, &mut self.ctx.0) });
             }
             let mut iter: vpx_codec_iter_t = ptr::null();
             let mut last = None;
             while let Some(img) = vpx_codec_get_frame(&mut *self.ctx.0, &mut iter).as_ref() {
                 let (w, h) = (img.d_w as usize, img.d_h as usize);
                 if !w.is_multiple_of(2) || !h.is_multiple_of(2) {
-                    return Err(MediaError::Decoder {
-                        codec: "VP8",
-                        message: format!("odd frame size {w}x{h}"),
-                    });
+                    return Err(MediaError::Decoder { codec: "VP8", message: format!("odd frame size {w}x{h}") });
                 }
                 let stride = |k: usize| img.stride[k] as usize;
-                let plane = |k: usize, rows: usize| {
-                    std::slice::from_raw_parts(img.planes[k], stride(k) * rows)
-                };
+                let plane = |k: usize, rows: usize| std::slice::from_raw_parts(img.planes[k], stride(k) * rows);
                 last = Some(VideoFrame::from_planes(
                     w as u32,
                     h as u32,

@@ -11,12 +11,7 @@ pub struct FrameClock {
 
 impl FrameClock {
     pub fn new(interval: Duration, paced: bool) -> Self {
-        FrameClock {
-            interval,
-            start: None,
-            next: 0,
-            paced,
-        }
+        FrameClock { interval, start: None, next: 0, paced }
     }
 
     /// Wait until the next frame is due; returns its index and media time.

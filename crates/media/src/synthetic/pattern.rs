@@ -33,16 +33,11 @@ impl Stamp {
 
 /// The wall clock as a stamp carries it.
 pub fn wall_clock_us() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_micros() as u32
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u32
 }
 
 fn block_size(width: u32, height: u32) -> Option<usize> {
-    [16usize, 8]
-        .into_iter()
-        .find(|b| (COLS * b) as u32 <= width && (ROWS * b) as u32 <= height)
+    [16usize, 8].into_iter().find(|b| (COLS * b) as u32 <= width && (ROWS * b) as u32 <= height)
 }
 
 fn fletcher16(bytes: &[u8]) -> u16 {
@@ -79,10 +74,7 @@ pub fn read_stamp(frame: &VideoFrame) -> Option<Stamp> {
         let (lo, hi) = (block / 4, block * 3 / 4);
         let mut sum = 0u32;
         for row in by + lo..by + hi {
-            sum += y[row * width + bx + lo..row * width + bx + hi]
-                .iter()
-                .map(|&p| p as u32)
-                .sum::<u32>();
+            sum += y[row * width + bx + lo..row * width + bx + hi].iter().map(|&p| p as u32).sum::<u32>();
         }
         let mean = sum / ((hi - lo) * (hi - lo)) as u32;
         if mean > (BLACK as u32 + WHITE as u32) / 2 {
@@ -110,23 +102,11 @@ pub struct TestPattern {
 impl TestPattern {
     /// `paced`: `next_frame` waits for each frame's time (what a camera does); unpaced, it returns at once.
     pub fn new(width: u32, height: u32, fps: u32, paced: bool) -> Result<Self> {
-        if block_size(width, height).is_none()
-            || !width.is_multiple_of(2)
-            || !height.is_multiple_of(2)
-        {
-            return Err(MediaError::FrameSize {
-                width,
-                height,
-                reason: "the test pattern needs at least 80x64, even",
-            });
+        if block_size(width, height).is_none() || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
+            return Err(MediaError::FrameSize { width, height, reason: "the test pattern needs at least 80x64, even" });
         }
         let fps = fps.clamp(1, 120);
-        Ok(TestPattern {
-            width,
-            height,
-            fps,
-            clock: FrameClock::new(Duration::from_secs(1) / fps, paced),
-        })
+        Ok(TestPattern { width, height, fps, clock: FrameClock::new(Duration::from_secs(1) / fps, paced) })
     }
 
     /// Draw frame `counter` with the given stamp time.
@@ -144,11 +124,7 @@ impl TestPattern {
         let box_w = w / 6;
         let span = (w - box_w).max(1);
         let phase = (t * 8) % (2 * span);
-        let bx = if phase < span {
-            phase
-        } else {
-            2 * span - phase
-        };
+        let bx = if phase < span { phase } else { 2 * span - phase };
         for row in h / 2..(h / 2 + h / 4).min(h) {
             luma[row * w + bx..row * w + bx + box_w].fill(WHITE);
         }
@@ -159,10 +135,7 @@ impl TestPattern {
             *pv = (96 + ((row + t / 2) % 64)) as u8;
         }
         let block = block_size(self.width, self.height).expect("checked in new");
-        let bits = stamp_bits(Stamp {
-            counter,
-            capture_us,
-        });
+        let bits = stamp_bits(Stamp { counter, capture_us });
         for (i, bit) in bits.iter().enumerate() {
             let (bx, by) = ((i % COLS) * block, (i / COLS) * block);
             for row in by..by + block {
@@ -175,8 +148,7 @@ impl TestPattern {
                 plane[row * (w / 2)..row * (w / 2) + COLS * block / 2].fill(128);
             }
         }
-        VideoFrame::from_i420(self.width, self.height, timestamp, data)
-            .expect("sizes checked in new")
+        VideoFrame::from_i420(self.width, self.height, timestamp, data).expect("sizes checked in new")
     }
 }
 
@@ -200,14 +172,7 @@ mod tests {
         for (w, h) in [(80, 64), (160, 120), (320, 240), (640, 480), (1280, 720)] {
             let p = TestPattern::new(w, h, 30, false).unwrap();
             let f = p.render(123_456, 0xDEAD_BEEF, Duration::ZERO);
-            assert_eq!(
-                read_stamp(&f),
-                Some(Stamp {
-                    counter: 123_456,
-                    capture_us: 0xDEAD_BEEF
-                }),
-                "{w}x{h}"
-            );
+            assert_eq!(read_stamp(&f), Some(Stamp { counter: 123_456, capture_us: 0xDEAD_BEEF }), "{w}x{h}");
         }
         assert!(TestPattern::new(64, 64, 30, false).is_err());
     }
@@ -217,12 +182,8 @@ mod tests {
         let p = TestPattern::new(320, 240, 30, false).unwrap();
         let f = p.render(7, 99, Duration::ZERO);
         // ±40 of noise everywhere (far more than a codec at a sane bitrate adds) still reads.
-        let noisy: Vec<u8> = f
-            .data()
-            .iter()
-            .enumerate()
-            .map(|(i, &p)| p.saturating_add_signed(((i * 7919) % 81) as i8 - 40))
-            .collect();
+        let noisy: Vec<u8> =
+            f.data().iter().enumerate().map(|(i, &p)| p.saturating_add_signed(((i * 7919) % 81) as i8 - 40)).collect();
         let noisy = VideoFrame::from_i420(320, 240, Duration::ZERO, noisy).unwrap();
         assert_eq!(read_stamp(&noisy).map(|s| s.counter), Some(7));
         // Flip one block: the checksum catches it.
@@ -235,13 +196,7 @@ mod tests {
         let damaged = VideoFrame::from_i420(320, 240, Duration::ZERO, data).unwrap();
         assert_eq!(read_stamp(&damaged), None);
         // A frame that is not a pattern at all.
-        let grey = VideoFrame::from_i420(
-            320,
-            240,
-            Duration::ZERO,
-            vec![128; VideoFrame::i420_len(320, 240)],
-        )
-        .unwrap();
+        let grey = VideoFrame::from_i420(320, 240, Duration::ZERO, vec![128; VideoFrame::i420_len(320, 240)]).unwrap();
         assert_eq!(read_stamp(&grey), None);
     }
 
@@ -251,10 +206,7 @@ mod tests {
         let a = p.next_frame().unwrap();
         let b = p.next_frame().unwrap();
         assert_ne!(a.y()[160 * 100..], b.y()[160 * 100..], "the picture moves");
-        assert_eq!(
-            read_stamp(&b).unwrap().counter,
-            read_stamp(&a).unwrap().counter + 1
-        );
+        assert_eq!(read_stamp(&b).unwrap().counter, read_stamp(&a).unwrap().counter + 1);
         assert_eq!(b.timestamp - a.timestamp, Duration::from_secs(1) / 30);
     }
 }

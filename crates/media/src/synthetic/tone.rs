@@ -44,11 +44,7 @@ impl ToneSource {
     fn frequency_at(&self, sample: u64) -> f64 {
         match self.waveform {
             Waveform::Sine { hz } => hz,
-            Waveform::Chirp {
-                from_hz,
-                to_hz,
-                period,
-            } => {
+            Waveform::Chirp { from_hz, to_hz, period } => {
                 let period_samples = (period.as_secs_f64() * SAMPLE_RATE as f64).max(1.0);
                 let x = (sample as f64 % period_samples) / period_samples;
                 from_hz + (to_hz - from_hz) * x

@@ -23,10 +23,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 #[derive(Parser)]
-#[command(
-    name = "tincan-signal-load",
-    about = "Load benchmark for tincan-signal (prints figures)"
-)]
+#[command(name = "tincan-signal-load", about = "Load benchmark for tincan-signal (prints figures)")]
 struct Cli {
     /// Concurrent clients (rounded down to an even number: they are paired in rooms)
     #[arg(long, default_value_t = 10_000)]
@@ -83,14 +80,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let rooms: Vec<RoomCode> = (0..clients / 2).map(|_| RoomCode::generate()).collect();
     let results: Vec<anyhow::Result<(String, Sink)>> = futures_util::stream::iter(0..clients)
-        .map(|i| {
-            connect_client(
-                server.url.clone(),
-                rooms[i / 2].clone(),
-                tally.clone(),
-                epoch,
-            )
-        })
+        .map(|i| connect_client(server.url.clone(), rooms[i / 2].clone(), tally.clone(), epoch))
         .buffered(cli.parallel)
         .collect()
         .await;
@@ -124,10 +114,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // Relay: even clients signal their odd partner, odd clients their even partner, round-robin.
-    let ids: Vec<Option<String>> = peers
-        .iter()
-        .map(|p| p.as_ref().map(|(id, _)| id.clone()))
-        .collect();
+    let ids: Vec<Option<String>> = peers.iter().map(|p| p.as_ref().map(|(id, _)| id.clone())).collect();
     let mut sinks: Vec<Option<Sink>> = peers.into_iter().map(|p| p.map(|(_, s)| s)).collect();
     let total = cli.rate * cli.seconds;
     let batch_every = Duration::from_millis(10);
@@ -160,11 +147,7 @@ async fn main() -> anyhow::Result<()> {
     let received = tally.received.load(Ordering::Relaxed);
     let mut lat = std::mem::take(&mut *tally.latencies_us.lock().unwrap());
     lat.sort_unstable();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 - 1.0) * p) as usize)
-            .map(|v| *v as f64 / 1000.0)
-            .unwrap_or(f64::NAN)
-    };
+    let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p) as usize).map(|v| *v as f64 / 1000.0).unwrap_or(f64::NAN);
     let ticks_per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let cpu_pct = (cpu_after - cpu_before) as f64 / ticks_per_sec / (relay_secs + 1.0) * 100.0;
     println!(
@@ -172,21 +155,13 @@ async fn main() -> anyhow::Result<()> {
         sent as f64 / relay_secs,
         sent.saturating_sub(received)
     );
-    println!(
-        "relay latency     p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        pct(0.50),
-        pct(0.99),
-        pct(1.0)
-    );
+    println!("relay latency     p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms", pct(0.50), pct(0.99), pct(1.0));
     println!("server CPU        {cpu_pct:.0} % of one core during the relay phase");
     let protocol_errors = tally.errors.load(Ordering::Relaxed);
     let held_after = server_gauge(&server.url, "tincan_signal_connections").await?;
     println!(
         "errors            {} (connect {connect_errors}, send {send_errors}, error messages {protocol_errors}, dropped {})",
-        connect_errors as u64
-            + send_errors
-            + protocol_errors
-            + (clients as u64).saturating_sub(held_after),
+        connect_errors as u64 + send_errors + protocol_errors + (clients as u64).saturating_sub(held_after),
         (clients as u64).saturating_sub(held_after)
     );
 
@@ -202,14 +177,7 @@ async fn start_server(cli: &Cli) -> anyhow::Result<Server> {
         None => std::env::current_exe()?.with_file_name("tincan-signal"),
     };
     let mut child = tokio::process::Command::new(&bin)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--connect-per-minute",
-            "0",
-            "--join-per-minute",
-            "0",
-        ])
+        .args(["--listen", "127.0.0.1:0", "--connect-per-minute", "0", "--join-per-minute", "0"])
         .args(["--messages-per-second", "0"])
         .env("TINCAN_LOG", "warn")
         .stdout(Stdio::piped())
@@ -222,10 +190,7 @@ async fn start_server(cli: &Cli) -> anyhow::Result<Server> {
         .await
         .context("server did not start in 10 s")??
         .context("server exited")?;
-    let url = line
-        .strip_prefix("listening on ")
-        .context("unexpected first line")?
-        .to_owned();
+    let url = line.strip_prefix("listening on ").context("unexpected first line")?.to_owned();
     Ok(Server { child, pid, url })
 }
 
@@ -234,10 +199,7 @@ async fn stop_server(mut server: Server) -> anyhow::Result<()> {
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(server.pid as i32, libc::SIGTERM) };
     let status = tokio::time::timeout(Duration::from_secs(15), server.child.wait()).await??;
-    println!(
-        "shutdown          {:.2} s after SIGTERM ({status})",
-        started.elapsed().as_secs_f64()
-    );
+    println!("shutdown          {:.2} s after SIGTERM ({status})", started.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -247,25 +209,13 @@ async fn connect_client(
     tally: Arc<Tally>,
     epoch: Instant,
 ) -> anyhow::Result<(String, Sink)> {
-    let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0);
-    let (ws, _) =
-        tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true).await?;
+    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true).await?;
     let (mut sink, mut stream) = ws.split();
-    sink.send(Message::text(
-        json!({"type": "hello", "version": 1, "client": "load"}).to_string(),
-    ))
-    .await?;
+    sink.send(Message::text(json!({"type": "hello", "version": 1, "client": "load"}).to_string())).await?;
     let welcome = next_json(&mut stream).await?;
-    let id = welcome["peer_id"]
-        .as_str()
-        .context("welcome has a peer id")?
-        .to_owned();
-    sink.send(Message::text(
-        json!({"type": "join", "room": room.as_str(), "create": true}).to_string(),
-    ))
-    .await?;
+    let id = welcome["peer_id"].as_str().context("welcome has a peer id")?.to_owned();
+    sink.send(Message::text(json!({"type": "join", "room": room.as_str(), "create": true}).to_string())).await?;
     let joined = next_json(&mut stream).await?;
     if joined["type"] != "joined" {
         bail!("join answered {joined}");
@@ -280,11 +230,7 @@ async fn connect_client(
                 Some("signal") => {
                     if let Some(t) = v["data"]["t"].as_u64() {
                         let now = epoch.elapsed().as_micros() as u64;
-                        tally
-                            .latencies_us
-                            .lock()
-                            .unwrap()
-                            .push(now.saturating_sub(t) as u32);
+                        tally.latencies_us.lock().unwrap().push(now.saturating_sub(t) as u32);
                     }
                     tally.received.fetch_add(1, Ordering::Relaxed);
                 }
@@ -303,10 +249,7 @@ where
     S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
     loop {
-        match tokio::time::timeout(Duration::from_secs(30), stream.next())
-            .await
-            .context("no answer in 30 s")?
-        {
+        match tokio::time::timeout(Duration::from_secs(30), stream.next()).await.context("no answer in 30 s")? {
             Some(Ok(Message::Text(t))) => return Ok(serde_json::from_str(&t)?),
             Some(Ok(_)) => continue,
             Some(Err(e)) => return Err(e.into()),
@@ -317,15 +260,8 @@ where
 
 fn rss_kb(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .context("VmRSS")?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .context("VmRSS value")?
-        .parse()?)
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("VmRSS")?;
+    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
 }
 
 /// utime + stime of a process, in clock ticks.
@@ -341,17 +277,9 @@ async fn server_gauge(ws_url: &str, name: &str) -> anyhow::Result<u64> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = ws_url.trim_start_matches("ws://").trim_end_matches("/ws");
     let mut tcp = TcpStream::connect(addr).await?;
-    tcp.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await?;
+    tcp.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await?;
     let mut body = String::new();
     tcp.read_to_string(&mut body).await?;
-    let line = body
-        .lines()
-        .find(|l| l.starts_with(&format!("{name} ")))
-        .context("gauge in /metrics")?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .context("gauge value")?
-        .parse()?)
+    let line = body.lines().find(|l| l.starts_with(&format!("{name} "))).context("gauge in /metrics")?;
+    Ok(line.split_whitespace().nth(1).context("gauge value")?.parse()?)
 }

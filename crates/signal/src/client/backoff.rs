@@ -11,11 +11,7 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(min: Duration, max: Duration) -> Self {
-        Backoff {
-            min,
-            max: max.max(min),
-            attempt: 0,
-        }
+        Backoff { min, max: max.max(min), attempt: 0 }
     }
 
     pub fn reset(&mut self) {
@@ -23,13 +19,9 @@ impl Backoff {
     }
 
     pub fn next_delay(&mut self) -> Duration {
-        let base = self
-            .min
-            .saturating_mul(1u32 << self.attempt.min(16))
-            .min(self.max);
+        let base = self.min.saturating_mul(1u32 << self.attempt.min(16)).min(self.max);
         self.attempt = self.attempt.saturating_add(1);
-        base.mul_f64(rand::thread_rng().gen_range(0.75..1.25))
-            .min(self.max)
+        base.mul_f64(rand::thread_rng().gen_range(0.75..1.25)).min(self.max)
     }
 }
 

@@ -5,9 +5,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{
-    Connector, MaybeTlsStream, WebSocketStream, connect_async_tls_with_config,
-};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, connect_async_tls_with_config};
 
 use super::backoff::Backoff;
 use super::{ClientConfig, ClientEvent, Command, RoomWish};
@@ -42,34 +40,15 @@ pub(super) async fn run(
         let reason = match dial(&config).await {
             Ok((ws, welcome)) => {
                 backoff.reset();
-                let ServerMessage::Welcome {
-                    ice_servers,
-                    limits,
-                    ..
-                } = welcome.message
-                else {
+                let ServerMessage::Welcome { ice_servers, limits, .. } = welcome.message else {
                     unreachable!("dial returns a welcome")
                 };
-                let connected = ClientEvent::Connected {
-                    peer_id: welcome.peer_id,
-                    ice_servers,
-                    limits,
-                    reconnected,
-                };
+                let connected = ClientEvent::Connected { peer_id: welcome.peer_id, ice_servers, limits, reconnected };
                 if events.send(connected).await.is_err() {
                     return;
                 }
                 reconnected = true;
-                match session(
-                    &config,
-                    ws,
-                    &welcome.nonce,
-                    &mut wish,
-                    &mut commands,
-                    &events,
-                )
-                .await
-                {
+                match session(&config, ws, &welcome.nonce, &mut wish, &mut commands, &events).await {
                     Exit::Closed => return,
                     Exit::Lost(reason) => reason,
                 }
@@ -78,11 +57,7 @@ pub(super) async fn run(
         };
         let retry_in = backoff.next_delay();
         tracing::debug!(%reason, ?retry_in, "signaling connection lost");
-        if events
-            .send(ClientEvent::Disconnected { reason, retry_in })
-            .await
-            .is_err()
-        {
+        if events.send(ClientEvent::Disconnected { reason, retry_in }).await.is_err() {
             return;
         }
         let pause = tokio::time::sleep(retry_in);
@@ -111,27 +86,15 @@ async fn dial(config: &ClientConfig) -> Result<(Ws, Welcome)> {
     }
     let connector = config.tls.clone().map(Connector::Rustls);
     let connecting = connect_async_tls_with_config(config.url.as_str(), None, true, connector);
-    let (mut ws, _) = tokio::time::timeout(config.hello_timeout, connecting)
-        .await
-        .map_err(|_| Error::Timeout)??;
-    ws.send(text(&ClientMessage::Hello {
-        version: PROTOCOL_VERSION,
-        client: config.client_name.clone(),
-    }))
-    .await?;
+    let (mut ws, _) = tokio::time::timeout(config.hello_timeout, connecting).await.map_err(|_| Error::Timeout)??;
+    ws.send(text(&ClientMessage::Hello { version: PROTOCOL_VERSION, client: config.client_name.clone() })).await?;
     let welcome = async {
         loop {
             match ws.next().await {
                 Some(Ok(Message::Text(t))) => match serde_json::from_str::<ServerMessage>(&t)? {
                     m @ ServerMessage::Welcome { .. } => return Ok(m),
-                    ServerMessage::Error {
-                        code: ErrorCode::UnsupportedVersion,
-                        ..
-                    } => {
-                        return Err(Error::Version {
-                            server: 0,
-                            client: PROTOCOL_VERSION,
-                        });
+                    ServerMessage::Error { code: ErrorCode::UnsupportedVersion, .. } => {
+                        return Err(Error::Version { server: 0, client: PROTOCOL_VERSION });
                     }
                     ServerMessage::Error { code, message, .. } => {
                         return Err(Error::Server { code, message });
@@ -144,29 +107,12 @@ async fn dial(config: &ClientConfig) -> Result<(Ws, Welcome)> {
             }
         }
     };
-    let message = tokio::time::timeout(config.hello_timeout, welcome)
-        .await
-        .map_err(|_| Error::Timeout)??;
-    let ServerMessage::Welcome {
-        peer_id,
-        nonce,
-        version,
-        ..
-    } = &message
-    else {
-        unreachable!()
-    };
+    let message = tokio::time::timeout(config.hello_timeout, welcome).await.map_err(|_| Error::Timeout)??;
+    let ServerMessage::Welcome { peer_id, nonce, version, .. } = &message else { unreachable!() };
     if *version != PROTOCOL_VERSION {
-        return Err(Error::Version {
-            server: *version,
-            client: PROTOCOL_VERSION,
-        });
+        return Err(Error::Version { server: *version, client: PROTOCOL_VERSION });
     }
-    let welcome = Welcome {
-        peer_id: peer_id.clone(),
-        nonce: nonce.clone(),
-        message,
-    };
+    let welcome = Welcome { peer_id: peer_id.clone(), nonce: nonce.clone(), message };
     Ok((ws, welcome))
 }
 
@@ -187,16 +133,12 @@ async fn session(
     }
     if let Some(identity) = &config.identity {
         let signature = identity.sign_registration(nonce);
-        send_or_lose!(ClientMessage::Register {
-            public_key: identity.public_key_b64(),
-            signature
-        });
+        send_or_lose!(ClientMessage::Register { public_key: identity.public_key_b64(), signature });
     }
     if let Some(w) = wish.as_ref() {
         send_or_lose!(w.message());
     }
-    let mut keepalive =
-        tokio::time::interval_at(Instant::now() + config.keepalive, config.keepalive);
+    let mut keepalive = tokio::time::interval_at(Instant::now() + config.keepalive, config.keepalive);
     let mut last_heard = Instant::now();
     loop {
         tokio::select! {
@@ -262,11 +204,9 @@ fn follow_room(wish: &mut Option<RoomWish>, message: &ServerMessage) {
                 w.create = true;
             }
         }
-        ServerMessage::Error {
-            code,
-            request: Some(request),
-            ..
-        } if request == "join" && *code != ErrorCode::AlreadyInRoom => {
+        ServerMessage::Error { code, request: Some(request), .. }
+            if request == "join" && *code != ErrorCode::AlreadyInRoom =>
+        {
             *wish = None;
         }
         _ => {}

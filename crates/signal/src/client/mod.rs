@@ -12,9 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::code::{PersonalCode, RoomCode};
 use crate::identity::Identity;
-use crate::protocol::{
-    CallId, ClientMessage, IceServer, Limits, PeerId, ServerMessage, SignalKind,
-};
+use crate::protocol::{CallId, ClientMessage, IceServer, Limits, PeerId, ServerMessage, SignalKind};
 use crate::{Error, Result};
 
 #[derive(Clone, Debug)]
@@ -59,12 +57,7 @@ impl ClientConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ClientEvent {
     /// Said hello; `reconnected` after the first time.
-    Connected {
-        peer_id: PeerId,
-        ice_servers: Vec<IceServer>,
-        limits: Limits,
-        reconnected: bool,
-    },
+    Connected { peer_id: PeerId, ice_servers: Vec<IceServer>, limits: Limits, reconnected: bool },
     /// The connection is gone; the next attempt is in `retry_in`.
     Disconnected { reason: String, retry_in: Duration },
     /// Anything the server said after `welcome`.
@@ -119,19 +112,8 @@ impl SignalClient {
 
     /// Join `room` now if connected, and again after every reconnect until [`leave`](Self::leave).
     /// A refused join (`room_full`, `room_not_found`, …) arrives as an error event and is not retried.
-    pub fn join(
-        &self,
-        room: &RoomCode,
-        create: bool,
-        capacity: Option<usize>,
-        name: Option<String>,
-    ) -> Result<()> {
-        self.command(Command::Join(RoomWish {
-            room: room.clone(),
-            create,
-            capacity,
-            name,
-        }))
+    pub fn join(&self, room: &RoomCode, create: bool, capacity: Option<usize>, name: Option<String>) -> Result<()> {
+        self.command(Command::Join(RoomWish { room: room.clone(), create, capacity, name }))
     }
 
     pub fn leave(&self) -> Result<()> {
@@ -145,22 +127,12 @@ impl SignalClient {
         rx.await.map_err(|_| Error::Closed)?
     }
 
-    pub async fn signal(
-        &self,
-        to: Option<PeerId>,
-        kind: SignalKind,
-        data: serde_json::Value,
-    ) -> Result<()> {
+    pub async fn signal(&self, to: Option<PeerId>, kind: SignalKind, data: serde_json::Value) -> Result<()> {
         self.send(ClientMessage::Signal { to, kind, data }).await
     }
 
     pub async fn ring(&self, to: &PersonalCode, name: &str, room: &RoomCode) -> Result<()> {
-        self.send(ClientMessage::Ring {
-            to: to.to_string(),
-            name: name.into(),
-            room: room.to_string(),
-        })
-        .await
+        self.send(ClientMessage::Ring { to: to.to_string(), name: name.into(), room: room.to_string() }).await
     }
 
     pub async fn accept(&self, call: CallId) -> Result<()> {

@@ -112,12 +112,8 @@ impl ErrorCode {
             Self::BadMessage => "That message is missing fields or has fields of the wrong kind.",
             Self::UnknownType => "This server does not know that message type.",
             Self::TooLarge => "That message is larger than this server accepts.",
-            Self::BinaryUnsupported => {
-                "Binary messages are not part of the protocol; send JSON text."
-            }
-            Self::UnsupportedVersion => {
-                "This server speaks another protocol version; update the app."
-            }
+            Self::BinaryUnsupported => "Binary messages are not part of the protocol; send JSON text.",
+            Self::UnsupportedVersion => "This server speaks another protocol version; update the app.",
             Self::HelloRequired => "Say hello first.",
             Self::WrongState => "That message does not fit the connection's state.",
             Self::BadRoomCode => "That is not a valid room code.",
@@ -153,10 +149,7 @@ mod tests {
     #[test]
     fn wire_names_match_serde() {
         for code in ErrorCode::ALL {
-            assert_eq!(
-                serde_json::to_value(code).unwrap(),
-                serde_json::Value::String(code.as_str().into())
-            );
+            assert_eq!(serde_json::to_value(code).unwrap(), serde_json::Value::String(code.as_str().into()));
             assert!(code.sentence().ends_with('.'));
         }
     }

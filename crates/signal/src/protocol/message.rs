@@ -251,11 +251,7 @@ impl ServerMessage {
             Some(d) => format!("{} {}", code.sentence(), as_sentence(d)),
             None => code.sentence().to_owned(),
         };
-        ServerMessage::Error {
-            code,
-            message,
-            request: request.map(str::to_owned),
-        }
+        ServerMessage::Error { code, message, request: request.map(str::to_owned) }
     }
 
     pub fn to_json(&self) -> String {

@@ -47,61 +47,25 @@ mod tests {
 
     #[test]
     fn classifies_bad_input() {
-        assert_eq!(
-            parse_client_message("{nope").unwrap_err().code,
-            ErrorCode::BadJson
-        );
-        assert_eq!(
-            parse_client_message("[1,2]").unwrap_err().code,
-            ErrorCode::BadMessage
-        );
-        assert_eq!(
-            parse_client_message(r#"{"type":"dance"}"#)
-                .unwrap_err()
-                .code,
-            ErrorCode::UnknownType
-        );
+        assert_eq!(parse_client_message("{nope").unwrap_err().code, ErrorCode::BadJson);
+        assert_eq!(parse_client_message("[1,2]").unwrap_err().code, ErrorCode::BadMessage);
+        assert_eq!(parse_client_message(r#"{"type":"dance"}"#).unwrap_err().code, ErrorCode::UnknownType);
         let e = parse_client_message(r#"{"type":"join"}"#).unwrap_err();
-        assert_eq!(
-            (e.code, e.request.as_deref()),
-            (ErrorCode::BadMessage, Some("join"))
-        );
+        assert_eq!((e.code, e.request.as_deref()), (ErrorCode::BadMessage, Some("join")));
         // Unknown fields are ignored, so newer clients can add optional fields.
-        assert_eq!(
-            parse_client_message(r#"{"type":"ping","surprise":1}"#).unwrap(),
-            ClientMessage::Ping { id: None }
-        );
+        assert_eq!(parse_client_message(r#"{"type":"ping","surprise":1}"#).unwrap(), ClientMessage::Ping { id: None });
     }
 
     #[test]
     fn every_listed_type_round_trips() {
         let msgs = [
-            ClientMessage::Hello {
-                version: 1,
-                client: "t".into(),
-            },
-            ClientMessage::Join {
-                room: "r".into(),
-                create: true,
-                capacity: Some(3),
-                name: None,
-            },
+            ClientMessage::Hello { version: 1, client: "t".into() },
+            ClientMessage::Join { room: "r".into(), create: true, capacity: Some(3), name: None },
             ClientMessage::Leave,
-            ClientMessage::Signal {
-                to: None,
-                kind: SignalKind::IceRestart,
-                data: serde_json::json!({"sdp": "x"}),
-            },
-            ClientMessage::Register {
-                public_key: "k".into(),
-                signature: "s".into(),
-            },
+            ClientMessage::Signal { to: None, kind: SignalKind::IceRestart, data: serde_json::json!({"sdp": "x"}) },
+            ClientMessage::Register { public_key: "k".into(), signature: "s".into() },
             ClientMessage::Unregister,
-            ClientMessage::Ring {
-                to: "c".into(),
-                name: "n".into(),
-                room: "r".into(),
-            },
+            ClientMessage::Ring { to: "c".into(), name: "n".into(), room: "r".into() },
             ClientMessage::Accept { call: "c".into() },
             ClientMessage::Decline { call: "c".into() },
             ClientMessage::CancelRing { call: "c".into() },
@@ -110,10 +74,7 @@ mod tests {
         assert_eq!(msgs.len(), ClientMessage::TYPES.len());
         for m in msgs {
             let json = m.to_json();
-            assert!(
-                json.contains(&format!("\"type\":\"{}\"", m.type_name())),
-                "{json}"
-            );
+            assert!(json.contains(&format!("\"type\":\"{}\"", m.type_name())), "{json}");
             assert_eq!(parse_client_message(&json).unwrap(), m, "{json}");
         }
     }

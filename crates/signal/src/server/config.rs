@@ -118,10 +118,10 @@ impl ServerConfig {
         if self.heartbeat.is_zero() || self.idle_timeout <= self.heartbeat {
             return bad("idle-timeout must be longer than the heartbeat interval");
         }
-        if let Some(turn) = &self.turn {
-            if turn.urls.is_empty() || turn.secret.is_empty() {
-                return bad("TURN needs both --turn-url and a secret (TINCAN_TURN_SECRET)");
-            }
+        if let Some(turn) = &self.turn
+            && (turn.urls.is_empty() || turn.secret.is_empty())
+        {
+            return bad("TURN needs both --turn-url and a secret (TINCAN_TURN_SECRET)");
         }
         Ok(self)
     }
@@ -207,10 +207,7 @@ impl ServerArgs {
     }
 
     fn from_file(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile {
-            path: path.into(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadFile { path: path.into(), source })?;
         toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
     }
 
@@ -248,9 +245,7 @@ impl ServerArgs {
             (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
             (None, None) => None,
             _ => {
-                return Err(Error::Config(
-                    "TLS needs both a certificate and a key".into(),
-                ));
+                return Err(Error::Config("TLS needs both a certificate and a key".into()));
             }
         };
         let turn = match (self.turn_urls.is_empty(), self.turn_secret) {
@@ -303,13 +298,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("signal.toml");
         std::fs::write(&file, "room_capacity = 4\nmax_message_bytes = 2048\nturn_urls = [\"turn:127.0.0.1:3478\"]\nturn_secret = \"s3cret\"\n").unwrap();
-        let cli = Cli::parse_from([
-            "x",
-            "--config",
-            file.to_str().unwrap(),
-            "--room-capacity",
-            "3",
-        ]);
+        let cli = Cli::parse_from(["x", "--config", file.to_str().unwrap(), "--room-capacity", "3"]);
         let config = cli.args.resolve().unwrap();
         assert_eq!(config.room_capacity, 3);
         assert_eq!(config.max_message_bytes, 2048);
@@ -321,32 +310,14 @@ mod tests {
     #[test]
     fn bad_settings_are_refused_with_a_reason() {
         let cli = Cli::parse_from(["x", "--room-capacity", "1"]);
-        assert!(
-            cli.args
-                .resolve()
-                .unwrap_err()
-                .to_string()
-                .contains("capacity")
-        );
+        assert!(cli.args.resolve().unwrap_err().to_string().contains("capacity"));
         let cli = Cli::parse_from(["x", "--turn-url", "turn:127.0.0.1"]);
-        assert!(
-            cli.args
-                .resolve()
-                .unwrap_err()
-                .to_string()
-                .contains("secret")
-        );
+        assert!(cli.args.resolve().unwrap_err().to_string().contains("secret"));
         let dir = std::env::temp_dir().join(format!("tincan-config-typo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("signal.toml");
         std::fs::write(&file, "room_capacty = 4\n").unwrap();
         let cli = Cli::parse_from(["x", "--config", file.to_str().unwrap()]);
-        assert!(
-            cli.args
-                .resolve()
-                .unwrap_err()
-                .to_string()
-                .contains("room_capacty")
-        );
+        assert!(cli.args.resolve().unwrap_err().to_string().contains("room_capacty"));
     }
 }

@@ -49,18 +49,12 @@ impl Sink {
     }
 
     async fn message(&mut self, message: &ServerMessage) -> Sent {
-        self.frame(Message::Text(Utf8Bytes::from(message.to_json())))
-            .await
+        self.frame(Message::Text(Utf8Bytes::from(message.to_json()))).await
     }
 
     async fn error(&mut self, s: &Shared, reject: Reject, request: Option<&str>) -> Sent {
         s.metrics.error(reject.code);
-        self.message(&ServerMessage::error(
-            reject.code,
-            reject.detail.as_deref(),
-            request,
-        ))
-        .await
+        self.message(&ServerMessage::error(reject.code, reject.detail.as_deref(), request)).await
     }
 }
 
@@ -72,13 +66,9 @@ pub async fn run(socket: WebSocket, s: Arc<Shared>, ip: IpAddr) {
     tracing::debug!(peer = %session.peer, %ip, "connected");
 
     let (sink, mut stream) = socket.split();
-    let mut sink = Sink {
-        inner: sink,
-        timeout: s.config.idle_timeout,
-    };
+    let mut sink = Sink { inner: sink, timeout: s.config.idle_timeout };
     let limit = MessageLimit::per_second(s.config.messages_per_second, s.config.message_burst);
-    let mut heartbeat =
-        tokio::time::interval_at(Instant::now() + s.config.heartbeat, s.config.heartbeat);
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + s.config.heartbeat, s.config.heartbeat);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let hello_deadline = tokio::time::sleep(s.config.hello_timeout);
     tokio::pin!(hello_deadline);
@@ -125,15 +115,8 @@ pub async fn run(socket: WebSocket, s: Arc<Shared>, ip: IpAddr) {
         tracing::debug!(peer = %session.peer, %code, "closing");
         s.metrics.error(code);
         sink.timeout = GOODBYE_TIMEOUT;
-        if sink
-            .message(&ServerMessage::error(code, None, None))
-            .await
-            .is_ok()
-        {
-            let frame = CloseFrame {
-                code: close,
-                reason: Utf8Bytes::from_static(code.sentence()),
-            };
+        if sink.message(&ServerMessage::error(code, None, None)).await.is_ok() {
+            let frame = CloseFrame { code: close, reason: Utf8Bytes::from_static(code.sentence()) };
             if sink.frame(Message::Close(Some(frame))).await.is_ok() {
                 linger(&mut stream).await;
             }
@@ -158,58 +141,21 @@ async fn linger(stream: &mut futures_util::stream::SplitStream<WebSocket>) {
 }
 
 /// Handle one text frame; false if the answer could not be written in time.
-async fn on_text(
-    s: &Arc<Shared>,
-    session: &mut Session,
-    limit: &MessageLimit,
-    sink: &mut Sink,
-    text: &str,
-) -> Sent {
+async fn on_text(s: &Arc<Shared>, session: &mut Session, limit: &MessageLimit, sink: &mut Sink, text: &str) -> Sent {
     if text.len() > s.config.max_message_bytes {
-        let detail = format!(
-            "The limit is {} bytes; this one has {}.",
-            s.config.max_message_bytes,
-            text.len()
-        );
-        return sink
-            .error(
-                s,
-                Reject {
-                    code: ErrorCode::TooLarge,
-                    detail: Some(detail),
-                },
-                None,
-            )
-            .await;
+        let detail = format!("The limit is {} bytes; this one has {}.", s.config.max_message_bytes, text.len());
+        return sink.error(s, Reject { code: ErrorCode::TooLarge, detail: Some(detail) }, None).await;
     }
     let message = match parse_client_message(text) {
         Ok(m) => m,
         Err(e) => {
             let request = e.request.clone();
-            return sink
-                .error(
-                    s,
-                    Reject {
-                        code: e.code,
-                        detail: Some(e.detail),
-                    },
-                    request.as_deref(),
-                )
-                .await;
+            return sink.error(s, Reject { code: e.code, detail: Some(e.detail) }, request.as_deref()).await;
         }
     };
     let request = Some(message.type_name());
     if !limit.check() {
-        return sink
-            .error(
-                s,
-                Reject {
-                    code: ErrorCode::RateLimited,
-                    detail: None,
-                },
-                request,
-            )
-            .await;
+        return sink.error(s, Reject { code: ErrorCode::RateLimited, detail: None }, request).await;
     }
     match session.handle(s, message).await {
         Ok(replies) => {

@@ -29,18 +29,11 @@ async fn websocket(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     if s.shutdown.is_cancelled() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The server is shutting down; reconnect shortly.\n",
-        )
-            .into_response();
+        return (StatusCode::SERVICE_UNAVAILABLE, "The server is shutting down; reconnect shortly.\n").into_response();
     }
     if !s.connect_limit.check(addr.ip()) {
         s.metrics.rejected_connections.inc();
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many connections from your address; try again shortly.\n",
-        )
+        return (StatusCode::TOO_MANY_REQUESTS, "Too many connections from your address; try again shortly.\n")
             .into_response();
     }
     let hard_limit = s.config.max_message_bytes * HARD_LIMIT_FACTOR;
@@ -67,12 +60,5 @@ async fn healthz(State(s): State<Arc<Shared>>) -> Response {
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     let body = s.metrics.render(s.backend.counts());
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }

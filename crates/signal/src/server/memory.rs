@@ -37,9 +37,7 @@ impl MemoryBackend {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the maps half-updated in a harmful way; keep serving.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -80,10 +78,7 @@ impl Backend for MemoryBackend {
         let mut inner = self.lock();
         let entry = match inner.rooms.get_mut(room) {
             Some(r) => r,
-            None if create => inner.rooms.entry(room.clone()).or_insert(Room {
-                capacity,
-                members: Vec::new(),
-            }),
+            None if create => inner.rooms.entry(room.clone()).or_insert(Room { capacity, members: Vec::new() }),
             None => return Err(JoinRefusal::NotFound),
         };
         if entry.members.len() >= entry.capacity {
@@ -109,18 +104,11 @@ impl Backend for MemoryBackend {
 
     async fn room_members(&self, room: &RoomCode) -> Vec<PeerId> {
         let inner = self.lock();
-        inner
-            .rooms
-            .get(room)
-            .map(|r| r.members.iter().map(|m| m.id.clone()).collect())
-            .unwrap_or_default()
+        inner.rooms.get(room).map(|r| r.members.iter().map(|m| m.id.clone()).collect()).unwrap_or_default()
     }
 
     async fn register(&self, code: &PersonalCode, peer: &PeerId) -> Option<PeerId> {
-        self.lock()
-            .codes
-            .insert(code.clone(), peer.clone())
-            .filter(|old| old != peer)
+        self.lock().codes.insert(code.clone(), peer.clone()).filter(|old| old != peer)
     }
 
     async fn unregister(&self, code: &PersonalCode, peer: &PeerId) {
@@ -146,11 +134,7 @@ impl Backend for MemoryBackend {
             Some((p, RingParty::Caller)) => &ring.caller == p,
             Some((p, RingParty::Callee)) => &ring.callee == p,
         };
-        if allowed {
-            inner.rings.remove(call)
-        } else {
-            None
-        }
+        if allowed { inner.rings.remove(call) } else { None }
     }
 
     fn counts(&self) -> Counts {

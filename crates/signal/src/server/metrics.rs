@@ -37,28 +37,12 @@ impl Default for Metrics {
             errors: Family::default(),
             registry: Registry::default(),
         };
-        registry.register(
-            "connections",
-            "Open WebSocket connections",
-            m.connections.clone(),
-        );
+        registry.register("connections", "Open WebSocket connections", m.connections.clone());
         registry.register("rooms", "Rooms with at least one peer", m.rooms.clone());
-        registry.register(
-            "registered_codes",
-            "Personal codes registered right now",
-            m.registered.clone(),
-        );
+        registry.register("registered_codes", "Personal codes registered right now", m.registered.clone());
         registry.register("rings", "Rings waiting for an answer", m.ringing.clone());
-        registry.register(
-            "connections_opened",
-            "WebSocket connections accepted",
-            m.connections_total.clone(),
-        );
-        registry.register(
-            "messages_relayed",
-            "Signals delivered to a peer",
-            m.relayed.clone(),
-        );
+        registry.register("connections_opened", "WebSocket connections accepted", m.connections_total.clone());
+        registry.register("messages_relayed", "Signals delivered to a peer", m.relayed.clone());
         registry.register(
             "connections_rejected",
             "Upgrades refused by the per-IP rate limit",
@@ -71,15 +55,11 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn error(&self, code: ErrorCode) {
-        self.errors
-            .get_or_create(&vec![("code", code.as_str())])
-            .inc();
+        self.errors.get_or_create(&vec![("code", code.as_str())]).inc();
     }
 
     pub fn errors_of(&self, code: ErrorCode) -> u64 {
-        self.errors
-            .get_or_create(&vec![("code", code.as_str())])
-            .get()
+        self.errors.get_or_create(&vec![("code", code.as_str())]).get()
     }
 
     /// The text exposition, with gauges read from the backend now.

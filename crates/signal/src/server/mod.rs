@@ -49,10 +49,7 @@ impl SignalServer {
         Self::start_with_backend(config, Arc::new(MemoryBackend::new())).await
     }
 
-    pub async fn start_with_backend(
-        config: ServerConfig,
-        backend: Arc<dyn Backend>,
-    ) -> Result<Self> {
+    pub async fn start_with_backend(config: ServerConfig, backend: Arc<dyn Backend>) -> Result<Self> {
         let listener = std::net::TcpListener::bind(config.listen)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -66,31 +63,15 @@ impl SignalServer {
                 let _ = rustls::crypto::ring::default_provider().install_default();
                 let rustls = RustlsConfig::from_pem_file(&files.cert, &files.key)
                     .await
-                    .map_err(|e| {
-                        Error::Tls(format!(
-                            "{} / {}: {e}",
-                            files.cert.display(),
-                            files.key.display()
-                        ))
-                    })?;
+                    .map_err(|e| Error::Tls(format!("{} / {}: {e}", files.cert.display(), files.key.display())))?;
                 let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
                 tokio::spawn(server.serve(app))
             }
-            None => tokio::spawn(
-                axum_server::from_tcp(listener)?
-                    .handle(handle.clone())
-                    .serve(app),
-            ),
+            None => tokio::spawn(axum_server::from_tcp(listener)?.handle(handle.clone()).serve(app)),
         };
         tokio::spawn(janitor(shared.clone()));
         tracing::info!(%addr, tls = tls.is_some(), "signaling server listening");
-        Ok(SignalServer {
-            addr,
-            tls: tls.is_some(),
-            shared,
-            handle,
-            task,
-        })
+        Ok(SignalServer { addr, tls: tls.is_some(), shared, handle, task })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -104,11 +85,7 @@ impl SignalServer {
 
     /// `http://ADDR` or `https://ADDR`.
     pub fn http_url(&self) -> String {
-        format!(
-            "{}://{}",
-            if self.tls { "https" } else { "http" },
-            self.addr
-        )
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
     }
 
     pub fn counts(&self) -> Counts {
@@ -125,10 +102,7 @@ impl SignalServer {
         self.shared.shutdown.cancel();
         self.handle.graceful_shutdown(Some(Duration::from_secs(5)));
         self.shared.connections.close();
-        if tokio::time::timeout(Duration::from_secs(10), self.shared.connections.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(Duration::from_secs(10), self.shared.connections.wait()).await.is_err() {
             tracing::warn!("connections still open after 10 s; stopping anyway");
         }
         match self.task.await {

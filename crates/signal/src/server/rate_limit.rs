@@ -8,11 +8,7 @@ use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLim
 fn quota(per_period: u32, burst: u32, per_second: bool) -> Option<Quota> {
     let rate = NonZeroU32::new(per_period)?;
     let burst = NonZeroU32::new(burst.max(1)).expect("max(1) is non-zero");
-    let q = if per_second {
-        Quota::per_second(rate)
-    } else {
-        Quota::per_minute(rate)
-    };
+    let q = if per_second { Quota::per_second(rate) } else { Quota::per_minute(rate) };
     Some(q.allow_burst(burst))
 }
 
@@ -63,10 +59,7 @@ mod tests {
         assert!((0..3).all(|_| limit.check(a)));
         assert!(!limit.check(a));
         assert!(limit.check(b), "another address has its own bucket");
-        assert!(
-            (0..1000).all(|_| IpLimit::per_minute(0, 0).check(a)),
-            "0 means unlimited"
-        );
+        assert!((0..1000).all(|_| IpLimit::per_minute(0, 0).check(a)), "0 means unlimited");
     }
 
     #[test]

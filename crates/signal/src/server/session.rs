@@ -14,8 +14,8 @@ use super::turn;
 use crate::code::{PersonalCode, RoomCode};
 use crate::identity::verify_registration;
 use crate::protocol::{
-    CallId, ClientMessage, ErrorCode, Limits, PROTOCOL_VERSION, PeerId, PeerInfo, RingEndReason,
-    ServerMessage, UnregisterReason,
+    CallId, ClientMessage, ErrorCode, Limits, PROTOCOL_VERSION, PeerId, PeerInfo, RingEndReason, ServerMessage,
+    UnregisterReason,
 };
 
 /// A refused request: the error code and a detail for the person reading it.
@@ -30,10 +30,7 @@ fn reject(code: ErrorCode) -> Reject {
 }
 
 fn reject_with(code: ErrorCode, detail: impl std::fmt::Display) -> Reject {
-    Reject {
-        code,
-        detail: Some(detail.to_string()),
-    }
+    Reject { code, detail: Some(detail.to_string()) }
 }
 
 pub type Outcome = Result<Vec<ServerMessage>, Reject>;
@@ -44,9 +41,7 @@ const MAX_NAME_CHARS: usize = 64;
 
 fn random_token(bytes: usize) -> String {
     let mut rng = rand::thread_rng();
-    (0..bytes)
-        .map(|_| format!("{:02x}", rng.r#gen::<u8>()))
-        .collect()
+    (0..bytes).map(|_| format!("{:02x}", rng.r#gen::<u8>())).collect()
 }
 
 fn check_name(name: &str) -> Result<String, Reject> {
@@ -101,26 +96,14 @@ impl Session {
             };
         }
         match message {
-            M::Hello { .. } => Err(reject_with(
-                ErrorCode::WrongState,
-                "This connection already said hello.",
-            )),
-            M::Join {
-                room,
-                create,
-                capacity,
-                name,
-            } => self.join(s, &room, create, capacity, name).await,
+            M::Hello { .. } => Err(reject_with(ErrorCode::WrongState, "This connection already said hello.")),
+            M::Join { room, create, capacity, name } => self.join(s, &room, create, capacity, name).await,
             M::Leave => self.leave(s).await,
             M::Signal { to, kind, data } => {
                 let room = self.room.clone().ok_or(reject(ErrorCode::NotInRoom))?;
                 let members = s.backend.room_members(&room).await;
-                let message = encode(&ServerMessage::Signal {
-                    room: room.to_string(),
-                    from: self.peer.clone(),
-                    kind,
-                    data,
-                });
+                let message =
+                    encode(&ServerMessage::Signal { room: room.to_string(), from: self.peer.clone(), kind, data });
                 let targets: Vec<&PeerId> = match &to {
                     Some(to) if to != &self.peer && members.contains(to) => vec![to],
                     Some(_) => return Err(reject(ErrorCode::UnknownPeer)),
@@ -133,32 +116,20 @@ impl Session {
                 }
                 Ok(vec![])
             }
-            M::Register {
-                public_key,
-                signature,
-            } => self.register(s, &public_key, &signature).await,
+            M::Register { public_key, signature } => self.register(s, &public_key, &signature).await,
             M::Unregister => {
                 let code = self.code.take().ok_or(reject(ErrorCode::NotRegistered))?;
                 s.backend.unregister(&code, &self.peer).await;
-                Ok(vec![ServerMessage::Unregistered {
-                    code: code.to_string(),
-                    reason: UnregisterReason::Requested,
-                }])
+                Ok(vec![ServerMessage::Unregistered { code: code.to_string(), reason: UnregisterReason::Requested }])
             }
             M::Ring { to, name, room } => self.ring(s, &to, &name, &room).await,
             M::Accept { call } => self.answer(s, call, true).await,
             M::Decline { call } => self.answer(s, call, false).await,
             M::CancelRing { call } => {
-                let ring = s
-                    .backend
-                    .take_ring(&call, Some((&self.peer, RingParty::Caller)))
-                    .await;
+                let ring = s.backend.take_ring(&call, Some((&self.peer, RingParty::Caller))).await;
                 let ring = ring.ok_or(reject(ErrorCode::UnknownCall))?;
                 self.outgoing.retain(|c| c != &call);
-                let ended = ServerMessage::RingEnded {
-                    call,
-                    reason: RingEndReason::Cancelled,
-                };
+                let ended = ServerMessage::RingEnded { call, reason: RingEndReason::Cancelled };
                 s.backend.deliver(&ring.callee, encode(&ended)).await;
                 Ok(vec![])
             }
@@ -170,9 +141,7 @@ impl Session {
         if version != PROTOCOL_VERSION {
             return Err(reject_with(
                 ErrorCode::UnsupportedVersion,
-                format!(
-                    "This server speaks version {PROTOCOL_VERSION}; the client asked for {version}."
-                ),
+                format!("This server speaks version {PROTOCOL_VERSION}; the client asked for {version}."),
             ));
         }
         self.greeted = true;
@@ -211,50 +180,29 @@ impl Session {
         if !s.join_limit.check(self.ip) {
             return Err(reject(ErrorCode::RateLimited));
         }
-        let capacity = capacity
-            .unwrap_or(s.config.room_capacity)
-            .clamp(2, s.config.max_room_capacity);
-        let me = PeerInfo {
-            id: self.peer.clone(),
-            name,
-        };
-        let (others, capacity) = s
-            .backend
-            .join_room(&room, me.clone(), capacity, create)
-            .await
-            .map_err(|r| match r {
+        let capacity = capacity.unwrap_or(s.config.room_capacity).clamp(2, s.config.max_room_capacity);
+        let me = PeerInfo { id: self.peer.clone(), name };
+        let (others, capacity) =
+            s.backend.join_room(&room, me.clone(), capacity, create).await.map_err(|r| match r {
                 JoinRefusal::NotFound => reject(ErrorCode::RoomNotFound),
                 JoinRefusal::Full => reject(ErrorCode::RoomFull),
             })?;
         self.room = Some(room.clone());
-        let joined = encode(&ServerMessage::PeerJoined {
-            room: room.to_string(),
-            peer: me,
-        });
+        let joined = encode(&ServerMessage::PeerJoined { room: room.to_string(), peer: me });
         for other in &others {
             s.backend.deliver(&other.id, joined.clone()).await;
         }
-        Ok(vec![ServerMessage::Joined {
-            room: room.to_string(),
-            peer_id: self.peer.clone(),
-            peers: others,
-            capacity,
-        }])
+        Ok(vec![ServerMessage::Joined { room: room.to_string(), peer_id: self.peer.clone(), peers: others, capacity }])
     }
 
     async fn leave(&mut self, s: &Shared) -> Outcome {
         let room = self.room.take().ok_or(reject(ErrorCode::NotInRoom))?;
         let rest = s.backend.leave_room(&room, &self.peer).await;
-        let left = encode(&ServerMessage::PeerLeft {
-            room: room.to_string(),
-            peer_id: self.peer.clone(),
-        });
+        let left = encode(&ServerMessage::PeerLeft { room: room.to_string(), peer_id: self.peer.clone() });
         for other in &rest {
             s.backend.deliver(other, left.clone()).await;
         }
-        Ok(vec![ServerMessage::Left {
-            room: room.to_string(),
-        }])
+        Ok(vec![ServerMessage::Left { room: room.to_string() }])
     }
 
     async fn register(&mut self, s: &Shared, public_key: &str, signature: &str) -> Outcome {
@@ -264,17 +212,12 @@ impl Session {
             s.backend.unregister(&old, &self.peer).await;
         }
         if let Some(previous) = s.backend.register(&code, &self.peer).await {
-            let replaced = ServerMessage::Unregistered {
-                code: code.to_string(),
-                reason: UnregisterReason::Replaced,
-            };
+            let replaced = ServerMessage::Unregistered { code: code.to_string(), reason: UnregisterReason::Replaced };
             s.backend.deliver(&previous, encode(&replaced)).await;
         }
         tracing::debug!(peer = %self.peer, %code, "registered");
         self.code = Some(code.clone());
-        Ok(vec![ServerMessage::Registered {
-            code: code.to_string(),
-        }])
+        Ok(vec![ServerMessage::Registered { code: code.to_string() }])
     }
 
     async fn ring(&mut self, s: &Arc<Shared>, to: &str, name: &str, room: &str) -> Outcome {
@@ -286,10 +229,7 @@ impl Session {
         }
         let call = random_token(8);
         let Some(callee) = s.backend.lookup(&to).await else {
-            return Ok(vec![ServerMessage::Unavailable {
-                call,
-                to: to.to_string(),
-            }]);
+            return Ok(vec![ServerMessage::Unavailable { call, to: to.to_string() }]);
         };
         let ring = Ring {
             call: call.clone(),
@@ -307,10 +247,7 @@ impl Session {
         };
         if !s.backend.deliver(&callee, encode(&incoming)).await {
             s.backend.take_ring(&call, None).await;
-            return Ok(vec![ServerMessage::Unavailable {
-                call,
-                to: to.to_string(),
-            }]);
+            return Ok(vec![ServerMessage::Unavailable { call, to: to.to_string() }]);
         }
         self.outgoing.push(call.clone());
         if self.outgoing.len() > MAX_OUTGOING_RINGS {
@@ -318,23 +255,14 @@ impl Session {
             cancel_ring(s, &oldest, &self.peer).await;
         }
         tokio::spawn(expire_ring(s.clone(), call.clone()));
-        Ok(vec![ServerMessage::Ringing {
-            call,
-            to: to.to_string(),
-        }])
+        Ok(vec![ServerMessage::Ringing { call, to: to.to_string() }])
     }
 
     async fn answer(&mut self, s: &Shared, call: CallId, accept: bool) -> Outcome {
-        let ring = s
-            .backend
-            .take_ring(&call, Some((&self.peer, RingParty::Callee)))
-            .await;
+        let ring = s.backend.take_ring(&call, Some((&self.peer, RingParty::Callee))).await;
         let ring = ring.ok_or(reject(ErrorCode::UnknownCall))?;
         let answer = if accept {
-            ServerMessage::Accepted {
-                call,
-                room: ring.room.to_string(),
-            }
+            ServerMessage::Accepted { call, room: ring.room.to_string() }
         } else {
             ServerMessage::Declined { call }
         };
@@ -358,15 +286,8 @@ impl Session {
 }
 
 async fn cancel_ring(s: &Shared, call: &CallId, caller: &PeerId) {
-    if let Some(ring) = s
-        .backend
-        .take_ring(call, Some((caller, RingParty::Caller)))
-        .await
-    {
-        let ended = ServerMessage::RingEnded {
-            call: call.clone(),
-            reason: RingEndReason::Cancelled,
-        };
+    if let Some(ring) = s.backend.take_ring(call, Some((caller, RingParty::Caller))).await {
+        let ended = ServerMessage::RingEnded { call: call.clone(), reason: RingEndReason::Cancelled };
         s.backend.deliver(&ring.callee, encode(&ended)).await;
     }
 }
@@ -378,16 +299,8 @@ async fn expire_ring(s: Arc<Shared>, call: CallId) {
         _ = s.shutdown.cancelled() => return,
     }
     if let Some(ring) = s.backend.take_ring(&call, None).await {
-        s.backend
-            .deliver(
-                &ring.caller,
-                encode(&ServerMessage::Missed { call: call.clone() }),
-            )
-            .await;
-        let ended = ServerMessage::RingEnded {
-            call,
-            reason: RingEndReason::Missed,
-        };
+        s.backend.deliver(&ring.caller, encode(&ServerMessage::Missed { call: call.clone() })).await;
+        let ended = ServerMessage::RingEnded { call, reason: RingEndReason::Missed };
         s.backend.deliver(&ring.callee, encode(&ended)).await;
     }
 }

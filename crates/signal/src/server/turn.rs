@@ -12,16 +12,10 @@ use super::config::TurnConfig;
 use crate::protocol::IceServer;
 
 /// Username and password valid until `now + ttl`.
-pub fn rest_credentials(
-    secret: &str,
-    ttl: Duration,
-    id: &str,
-    now: SystemTime,
-) -> (String, String) {
+pub fn rest_credentials(secret: &str, ttl: Duration, id: &str, now: SystemTime) -> (String, String) {
     let expiry = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() + ttl.as_secs();
     let username = format!("{expiry}:{id}");
-    let mut mac =
-        Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(username.as_bytes());
     (username, B64.encode(mac.finalize().into_bytes()))
 }
@@ -30,20 +24,11 @@ pub fn rest_credentials(
 pub fn ice_servers(stun_urls: &[String], turn: Option<&TurnConfig>, peer: &str) -> Vec<IceServer> {
     let mut servers = Vec::new();
     if !stun_urls.is_empty() {
-        servers.push(IceServer {
-            urls: stun_urls.to_vec(),
-            username: None,
-            credential: None,
-        });
+        servers.push(IceServer { urls: stun_urls.to_vec(), username: None, credential: None });
     }
     if let Some(turn) = turn {
-        let (username, credential) =
-            rest_credentials(&turn.secret, turn.ttl, peer, SystemTime::now());
-        servers.push(IceServer {
-            urls: turn.urls.clone(),
-            username: Some(username),
-            credential: Some(credential),
-        });
+        let (username, credential) = rest_credentials(&turn.secret, turn.ttl, peer, SystemTime::now());
+        servers.push(IceServer { urls: turn.urls.clone(), username: Some(username), credential: Some(credential) });
     }
     servers
 }
@@ -63,11 +48,8 @@ mod tests {
 
     #[test]
     fn stun_and_turn_entries() {
-        let turn = TurnConfig {
-            urls: vec!["turn:127.0.0.1:3478".into()],
-            secret: "s".into(),
-            ttl: Duration::from_secs(60),
-        };
+        let turn =
+            TurnConfig { urls: vec!["turn:127.0.0.1:3478".into()], secret: "s".into(), ttl: Duration::from_secs(60) };
         let servers = ice_servers(&["stun:127.0.0.1:3478".into()], Some(&turn), "p1");
         assert_eq!(servers.len(), 2);
         assert_eq!(servers[0].username, None);

@@ -27,17 +27,14 @@ pub struct Raw {
 
 impl Raw {
     pub async fn connect(url: &str) -> Raw {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("websocket connects");
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
         Raw { ws }
     }
 
     /// Connect and say hello; returns the `welcome`.
     pub async fn hello(url: &str) -> (Raw, Value) {
         let mut raw = Raw::connect(url).await;
-        raw.send(json!({"type": "hello", "version": 1, "client": "test"}))
-            .await;
+        raw.send(json!({"type": "hello", "version": 1, "client": "test"})).await;
         let welcome = raw.expect("welcome").await;
         (raw, welcome)
     }
@@ -52,18 +49,14 @@ impl Raw {
 
     /// The next JSON message (pings and pongs skipped); panics after `WAIT` or on close.
     pub async fn recv(&mut self) -> Value {
-        self.try_recv(WAIT)
-            .await
-            .expect("a message within the wait")
+        self.try_recv(WAIT).await.expect("a message within the wait")
     }
 
     /// The next JSON message within `wait`, or `None` if nothing came or the connection closed.
     pub async fn try_recv(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let frame = tokio::time::timeout_at(deadline, self.ws.next())
-                .await
-                .ok()??;
+            let frame = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()??;
             match frame {
                 Ok(Message::Text(t)) => {
                     return Some(serde_json::from_str(&t).expect("server sends JSON"));
@@ -83,10 +76,7 @@ impl Raw {
     pub async fn expect_error(&mut self, code: &str) -> Value {
         let v = self.expect("error").await;
         assert_eq!(v["code"], code, "{v}");
-        assert!(
-            v["message"].as_str().is_some_and(|m| m.len() > 5),
-            "a human sentence: {v}"
-        );
+        assert!(v["message"].as_str().is_some_and(|m| m.len() > 5), "a human sentence: {v}");
         v
     }
 
@@ -94,10 +84,7 @@ impl Raw {
     pub async fn expect_closed(&mut self) -> Option<u16> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            match tokio::time::timeout_at(deadline, self.ws.next())
-                .await
-                .expect("closed within the wait")
-            {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await.expect("closed within the wait") {
                 Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code.into()),
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => return None,
@@ -107,8 +94,7 @@ impl Raw {
 
     /// Join a room (creating it) and return the `joined` message.
     pub async fn join(&mut self, room: &str) -> Value {
-        self.send(json!({"type": "join", "room": room, "create": true}))
-            .await;
+        self.send(json!({"type": "join", "room": room, "create": true})).await;
         self.expect("joined").await
     }
 }
@@ -129,8 +115,7 @@ pub async fn pair(url: &str, room: &str) -> (Raw, String, Raw, String) {
 /// A relay round trip that proves a pair is still served.
 pub async fn assert_relays(a: &mut Raw, b: &mut Raw, b_id: &str) {
     let data = json!({"sdp": format!("v=0 {}", rand_token())});
-    a.send(json!({"type": "signal", "to": b_id, "kind": "offer", "data": data}))
-        .await;
+    a.send(json!({"type": "signal", "to": b_id, "kind": "offer", "data": data})).await;
     let got = b.expect("signal").await;
     assert_eq!(got["data"], data);
     assert_eq!(got["kind"], "offer");
@@ -138,8 +123,5 @@ pub async fn assert_relays(a: &mut Raw, b: &mut Raw, b_id: &str) {
 
 pub fn rand_token() -> u64 {
     use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
 }
