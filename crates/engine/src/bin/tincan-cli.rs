@@ -347,7 +347,8 @@ async fn listen(cli: &Cli, args: &CallArgs, decline: bool) -> anyhow::Result<boo
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TINCAN_LOG").unwrap_or_else(|_| "warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TINCAN_LOG")
+        .unwrap_or_else(|_| "warn,rtc=error,rtc_ice=error,rtc_dtls=error,rtc_sctp=error,webrtc=error".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let ok = match &cli.command {
         Command::Join { code, existing, call } => {

@@ -210,7 +210,10 @@ impl Driver {
                 }
                 CallState::Connected => {
                     self.reconnect_deadline = None;
-                    // Frames encoded before the path was up went nowhere: start the picture afresh.
+                    if let Err(e) = self.start_media().await {
+                        self.notice(format!("cannot start sending media: {e}"));
+                    }
+                    // After a reconnect the peer's decoder may have lost its reference: start afresh.
                     if let Some(c) = self.sender.as_ref().and_then(|s| s.encoder.get()) {
                         c.request_keyframe();
                     }
@@ -289,7 +292,8 @@ impl Driver {
         Ok(())
     }
 
-    /// Negotiation finished (answer applied): start sending, and compute the verification digits.
+    /// Negotiation finished (answer applied): compute the verification digits; start sending once the path
+    /// is up (RTP written before DTLS finishes is thrown away, keyframe included).
     async fn negotiated(&mut self) -> Result<()> {
         let Some(session) = self.session.as_mut() else {
             return Ok(());
@@ -302,7 +306,16 @@ impl Driver {
                 self.events.send(EngineEvent::Verification { sas: short_authentication_string(&l, &r) }).ok();
             }
         }
-        if session.media_started {
+        session.negotiated = true;
+        if matches!(self.machine.state(), CallState::Connected) {
+            self.start_media().await?;
+        }
+        Ok(())
+    }
+
+    async fn start_media(&mut self) -> Result<()> {
+        let Some(session) = self.session.as_mut() else { return Ok(()) };
+        if session.media_started || !session.negotiated {
             return Ok(());
         }
         session.media_started = true;

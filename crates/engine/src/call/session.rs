@@ -35,6 +35,8 @@ pub struct Session {
     pub audio: Option<VideoTrack>,
     pub remote_description: bool,
     pub pending_candidates: Vec<RTCIceCandidateInit>,
+    /// Offer and answer are both applied.
+    pub negotiated: bool,
     pub media_started: bool,
     pub verified: bool,
 }
@@ -104,6 +106,7 @@ impl Session {
             audio,
             remote_description: false,
             pending_candidates: Vec::new(),
+            negotiated: false,
             media_started: false,
             verified: false,
         })
