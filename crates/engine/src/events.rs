@@ -53,6 +53,7 @@ impl EngineEvent {
             CallState::Ringing { outgoing: true } => ("ringing_out", None),
             CallState::Ringing { outgoing: false } => ("ringing_in", None),
             CallState::Joining => ("joining", None),
+            CallState::Waiting => ("waiting", None),
             CallState::Connecting => ("connecting", None),
             CallState::Connected => ("connected", None),
             CallState::Reconnecting => ("reconnecting", None),

@@ -11,8 +11,10 @@ pub enum CallState {
     Ringing {
         outgoing: bool,
     },
-    /// In the signaling room, waiting for the other peer.
+    /// Entering the signaling room.
     Joining,
+    /// In the room, alone: waiting for the other peer.
+    Waiting,
     /// Both peers present; offer/answer and ICE/DTLS under way.
     Connecting,
     Connected,
@@ -207,8 +209,11 @@ impl CallMachine {
                 self.offerer = true;
                 vec![A::StartPeer { offer: true }]
             }
-            (S::Joining, I::Joined { .. }) => vec![],
-            (S::Joining, I::PeerArrived) => {
+            (S::Joining, I::Joined { .. }) => {
+                self.state = S::Waiting;
+                vec![]
+            }
+            (S::Joining | S::Waiting, I::PeerArrived) => {
                 self.state = S::Connecting;
                 self.offerer = false;
                 vec![A::StartPeer { offer: false }]
@@ -232,7 +237,7 @@ impl CallMachine {
             // peer-to-peer and the room no longer matters (the server may even be gone): bye or ICE decide.
             (S::Connecting, I::PeerLeft) => self.end(EndReason::RemoteHungUp, vec![A::TearDown { say_bye: false }]),
             (_, I::RemoteBye) if in_call => self.end(EndReason::RemoteHungUp, vec![A::TearDown { say_bye: false }]),
-            (S::Joining, I::HangUp) => self.end(EndReason::HungUp, vec![A::TearDown { say_bye: false }]),
+            (S::Joining | S::Waiting, I::HangUp) => self.end(EndReason::HungUp, vec![A::TearDown { say_bye: false }]),
             (_, I::HangUp) if in_call => self.end(EndReason::HungUp, vec![A::TearDown { say_bye: true }]),
             (_, I::Fail(why)) => self.end(EndReason::Failed(why), vec![A::TearDown { say_bye: in_call }]),
             _ => vec![],
@@ -257,6 +262,8 @@ mod tests {
         let (m, a) = run(vec![I::Join, I::Joined { others: 1 }, I::TransportConnected]);
         assert_eq!(a[1], vec![A::StartPeer { offer: true }]);
         assert_eq!(m.state(), &CallState::Connected);
+        let (m, a) = run(vec![I::Join, I::Joined { others: 0 }]);
+        assert_eq!((m.state(), &a[1]), (&CallState::Waiting, &vec![]));
         let (m, a) = run(vec![I::Join, I::Joined { others: 0 }, I::PeerArrived, I::TransportConnected]);
         assert_eq!(a[2], vec![A::StartPeer { offer: false }]);
         assert!(!m.is_offerer());

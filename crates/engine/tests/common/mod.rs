@@ -12,7 +12,7 @@ use tincan_signal::code::RoomCode;
 use tincan_signal::server::{ServerConfig, SignalServer};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-pub const WAIT: Duration = Duration::from_secs(20);
+pub const WAIT: Duration = Duration::from_secs(15);
 
 /// Logs to the test output when `TINCAN_LOG` is set (e.g. `TINCAN_LOG=tincan_engine=debug`).
 pub fn init_logs() {
@@ -109,16 +109,27 @@ pub async fn state(events: &mut UnboundedReceiver<EngineEvent>, wanted: &str) ->
 /// Wait for `connected`, returning the verification digits seen on the way.
 pub async fn connected(events: &mut UnboundedReceiver<EngineEvent>) -> String {
     let mut sas = None;
-    until(events, "connected", |e| match e {
-        EngineEvent::Verification { sas: s } => {
-            sas = Some(s.clone());
-            None
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let e = match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(e)) => e,
+            Ok(None) => panic!("events ended before connecting; states seen: {seen:?}"),
+            Err(_) => panic!("not connected within {WAIT:?}; states seen: {seen:?}"),
+        };
+        match e {
+            EngineEvent::Verification { sas: s } => sas = Some(s),
+            EngineEvent::State { state, reason, .. } => {
+                seen.push(state.clone());
+                match state.as_str() {
+                    "connected" => break,
+                    "ended" => panic!("ended ({reason:?}) before connecting"),
+                    _ => {}
+                }
+            }
+            _ => {}
         }
-        EngineEvent::State { state, .. } if state == "connected" => Some(()),
-        EngineEvent::State { state, reason, .. } if state == "ended" => panic!("ended ({reason:?}) before connecting"),
-        _ => None,
-    })
-    .await;
+    }
     sas.expect("verification digits before connected")
 }
 
@@ -139,7 +150,8 @@ pub async fn connected_pair(url: &str, a: PeerOptions, b: PeerOptions) -> Pair {
     let (ca, a_got) = config(url, "Ada", &a);
     let (cb, b_got) = config(url, "Bo", &b);
     let (a, mut a_events) = Call::start(ca, Target::Room { code: room.clone(), create: true });
-    state(&mut a_events, "joining").await;
+    // In the room for real (not just asked to be), so B finds A there.
+    state(&mut a_events, "waiting").await;
     let (b, mut b_events) = Call::start(cb, Target::Room { code: room, create: false });
     let a_sas = connected(&mut a_events).await;
     let b_sas = connected(&mut b_events).await;
