@@ -319,11 +319,12 @@ impl Driver {
             return Ok(());
         }
         session.media_started = true;
+        let bandwidth = session.bandwidth.clone();
         let (video, audio) = session.outlets().await?;
         let mut sender = Sender::new(self.switches.clone());
         if let (Some((outlet, codec)), Some(source)) = (video, take(&self.slots.video_source)) {
             self.video_codec = Some(codec);
-            sender.start_video(source, codec, outlet, self.counters.clone());
+            sender.start_video(source, codec, outlet, bandwidth, self.counters.clone());
         }
         if let (Some(outlet), Some(source)) = (audio, take(&self.slots.audio_source)) {
             sender.start_audio(source, outlet, self.counters.clone());

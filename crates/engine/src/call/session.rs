@@ -16,7 +16,10 @@ use crate::data::files::Files;
 use crate::data::{CONTROL_STREAM, FILES_STREAM};
 use crate::events::EngineEvent;
 use crate::media::send::Outlet;
-use crate::peer::{PeerEvent, PeerSettings, VideoTrack, add_track, build_peer, codec_parameters, opus_parameters};
+use crate::peer::{
+    BandwidthTarget, Peer, PeerEvent, PeerSettings, VideoTrack, add_track, build_peer, codec_parameters,
+    opus_parameters,
+};
 
 /// What the control channel's reader tells the driver.
 pub enum ControlEvent {
@@ -27,6 +30,7 @@ pub enum ControlEvent {
 
 pub struct Session {
     pub pc: Arc<dyn PeerConnection>,
+    pub bandwidth: BandwidthTarget,
     pub events: mpsc::UnboundedReceiver<PeerEvent>,
     pub control: Arc<dyn DataChannel>,
     pub control_open: bool,
@@ -50,7 +54,7 @@ impl Session {
         control_events: mpsc::UnboundedSender<ControlEvent>,
         engine_events: mpsc::UnboundedSender<EngineEvent>,
     ) -> Result<Session> {
-        let (pc, events) = build_peer(settings).await?;
+        let Peer { pc, events, bandwidth } = build_peer(settings).await?;
         let channel = |label: &'static str, id: u16| {
             let pc = pc.clone();
             async move {
@@ -98,6 +102,7 @@ impl Session {
         };
         Ok(Session {
             pc,
+            bandwidth,
             events,
             control,
             control_open: false,

@@ -16,12 +16,20 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 
 use super::MediaCounters;
-use crate::peer::is_keyframe_request;
+use crate::peer::{BandwidthTarget, is_keyframe_request};
 
 /// Encoded frames waiting for the RTP writer; past this the encoder output is dropped (and a keyframe
 /// follows), never queued without bound.
 const WRITE_QUEUE: usize = 16;
-pub const START_BITRATE: u32 = 1_500_000;
+/// Where the encoder starts: what the bandwidth estimate starts at, less room for audio and overhead.
+pub const START_BITRATE: u32 = 800_000;
+/// How often the encoder's target follows the bandwidth estimate.
+const FOLLOW_EVERY: Duration = Duration::from_millis(250);
+/// Video gets this share of the estimate, less what audio needs.
+const VIDEO_SHARE: f64 = 0.9;
+const AUDIO_RESERVE_BPS: f64 = 40_000.0;
+const MAX_VIDEO_BPS: f64 = 2_500_000.0;
+const MIN_VIDEO_BPS: f64 = 60_000.0;
 
 /// Where a sending track writes: the negotiated SSRC and payload type.
 #[derive(Clone)]
@@ -63,6 +71,7 @@ impl Sender {
         mut source: Box<dyn VideoSource>,
         codec: VideoCodec,
         outlet: Outlet,
+        bandwidth: BandwidthTarget,
         counters: Arc<MediaCounters>,
     ) {
         let (tx, rx) = mpsc::channel::<tincan_media::codec::EncodedVideo>(WRITE_QUEUE);
@@ -140,6 +149,21 @@ impl Sender {
                 if let Err(e) = writer.write_sample(&sample).await {
                     tracing::debug!("video write ended: {e}");
                     break;
+                }
+            }
+        });
+
+        // The encoder follows the bandwidth estimate.
+        let (control_slot, switches, follow_counters) = (self.encoder.clone(), self.switches.clone(), counters.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(FOLLOW_EVERY);
+            while !switches.stop.load(Ordering::Acquire) {
+                tick.tick().await;
+                let estimate = bandwidth.bps();
+                follow_counters.target_bitrate.store(estimate as u32, Ordering::Relaxed);
+                if let Some(c) = control_slot.get() {
+                    let video = (estimate * VIDEO_SHARE - AUDIO_RESERVE_BPS).clamp(MIN_VIDEO_BPS, MAX_VIDEO_BPS);
+                    c.set_bitrate(video as u32);
                 }
             }
         });

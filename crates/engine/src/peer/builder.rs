@@ -17,11 +17,12 @@ use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::peer_connection::{
-    MediaEngine, PeerConnection, PeerConnectionBuilder, RTCConfigurationBuilder, RTCIceServer, RTCIceTransportPolicy,
-    Registry, SettingEngineBuilder, register_default_interceptors,
+    CongestionFeedback, MediaEngine, PeerConnection, PeerConnectionBuilder, RTCConfigurationBuilder, RTCIceServer,
+    RTCIceTransportPolicy, Registry, SettingEngineBuilder, configure_congestion_control, register_default_interceptors,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
+use super::bandwidth::{BandwidthTarget, ReportingEstimator};
 use super::handler::{Forwarder, PeerEvent};
 use super::keyframe::KeyframeForwarder;
 use super::runtime::BufferedRuntime;
@@ -110,15 +111,25 @@ pub fn opus_parameters() -> RTCRtpCodecParameters {
     }
 }
 
-pub async fn build_peer(s: &PeerSettings) -> Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<PeerEvent>)> {
+/// A built peer connection: the connection, its events, and its bandwidth estimate.
+pub struct Peer {
+    pub pc: Arc<dyn PeerConnection>,
+    pub events: mpsc::UnboundedReceiver<PeerEvent>,
+    pub bandwidth: BandwidthTarget,
+}
+
+pub async fn build_peer(s: &PeerSettings) -> Result<Peer> {
     let mut media = MediaEngine::default();
     for codec in &s.video_codecs {
         media.register_codec(codec_parameters(*codec), RtpCodecKind::Video)?;
     }
     media.register_codec(opus_parameters(), RtpCodecKind::Audio)?;
-    // After the codecs: the default interceptors add their RTCP feedback to the codecs registered so far.
-    let registry = register_default_interceptors(Registry::new(), &mut media)?
-        .with(Slot::from(14_000), KeyframeForwarder::default());
+    // After the codecs: these add their RTCP feedback to the codecs registered so far. Congestion control
+    // first (GCC over TWCC, with its pacer); the defaults then add NACK, RTCP reports and the TWCC receiver.
+    let (estimator, bandwidth) = ReportingEstimator::gcc();
+    let registry = configure_congestion_control(Registry::new(), estimator, CongestionFeedback::Twcc, &mut media)?;
+    let registry =
+        register_default_interceptors(registry, &mut media)?.with(Slot::from(14_000), KeyframeForwarder::default());
     let settings = SettingEngineBuilder::new()
         .with_multicast_dns_mode(if s.mdns { MulticastDnsMode::QueryOnly } else { MulticastDnsMode::Disabled })
         .with_ice_connection_attempts(Some(s.ice_check_interval), Some(s.ice_max_checks))
@@ -146,7 +157,7 @@ pub async fn build_peer(s: &PeerSettings) -> Result<(Arc<dyn PeerConnection>, mp
         .with_udp_addrs(s.udp_addrs.clone())
         .build()
         .await?;
-    Ok((Arc::new(pc), rx))
+    Ok(Peer { pc: Arc::new(pc), events: rx, bandwidth })
 }
 
 /// A sending track with one codec (webrtc-rs fixes the packetizer per SSRC when the track is made).

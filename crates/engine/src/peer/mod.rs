@@ -1,10 +1,14 @@
 //! The WebRTC peer connection (webrtc 0.21): how it is built, and its events as a channel.
 
+mod bandwidth;
 mod builder;
 mod handler;
 mod keyframe;
 mod runtime;
 
-pub use builder::{PeerSettings, VideoTrack, add_track, build_peer, codec_parameters, local_track, opus_parameters};
+pub use bandwidth::BandwidthTarget;
+pub use builder::{
+    Peer, PeerSettings, VideoTrack, add_track, build_peer, codec_parameters, local_track, opus_parameters,
+};
 pub use handler::{PeerEvent, live_handlers};
 pub use keyframe::is_keyframe_request;

@@ -1,0 +1,405 @@
+//! `tincan-bench`: figures for the call engine on this machine — call setup, capture-to-decoded latency,
+//! CPU and memory of a peer, data channel open time and throughput, and memory across call cycles. It
+//! starts what it needs (the signaling server in-process, `tincan-cli` peers as processes) and prints
+//! figures; it asserts nothing. Build it in release: `cargo build --release -p tincan-engine --bins`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::BytesMut;
+use clap::{Parser, Subcommand};
+use tincan_engine::peer::{PeerEvent, PeerSettings, build_peer, live_handlers};
+use tincan_engine::{Call, CallConfig, EngineEvent, Target};
+use tincan_media::codec::VideoCodec;
+use tincan_media::synthetic::{TestPattern, ToneSource, Waveform, read_stamp, wall_clock_us};
+use tincan_signal::code::RoomCode;
+use tincan_signal::server::{ServerConfig, SignalServer};
+use tokio::sync::mpsc::UnboundedReceiver;
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::peer_connection::PeerConnection;
+
+#[derive(Parser)]
+#[command(name = "tincan-bench", about = "Call engine benchmarks (prints figures)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Bench>,
+}
+
+#[derive(Subcommand, Clone)]
+enum Bench {
+    /// Join of the second peer → first decoded remote video frame
+    Setup {
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+    },
+    /// Capture → decoded latency at 640x480 and 1280x720, 30 fps, VP8 and H.264
+    Latency {
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
+    /// CPU and memory of one peer (a tincan-cli process) in a two-way call
+    Cpu {
+        #[arg(long, default_value = "1280x720")]
+        size: String,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value = "vp8")]
+        codec: VideoCodec,
+    },
+    /// Data channel: time to open and reliable throughput
+    Datachannel {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[arg(long, default_value_t = 100)]
+        megabytes: usize,
+    },
+    /// Memory across call/hang-up cycles in one process
+    Cycles {
+        #[arg(long, default_value_t = 50)]
+        count: usize,
+    },
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn summary(mut values: Vec<f64>) -> String {
+    values.sort_by(f64::total_cmp);
+    format!("p50 {:.1} ms, p95 {:.1} ms (n={})", percentile(&values, 0.5), percentile(&values, 0.95), values.len())
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn pss_mb(pid: u32) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with("Pss:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// A call config for a benchmark peer; decoded stamps go to `frames` as (counter, age in µs, when).
+fn peer_config(
+    url: &str,
+    codec: VideoCodec,
+    size: (u32, u32),
+    frames: Arc<Mutex<Vec<(u32, u32, Instant)>>>,
+) -> anyhow::Result<CallConfig> {
+    let mut c = CallConfig::new(url);
+    c.peer = PeerSettings { video_codecs: vec![codec], ..PeerSettings::loopback() };
+    c.video_source = Some(Box::new(TestPattern::new(size.0, size.1, 30, true)?));
+    c.audio_source = Some(Box::new(ToneSource::new(Waveform::Sine { hz: 440.0 }, 0.5, true)));
+    c.video_sink = Some(Box::new(move |f| {
+        let now = wall_clock_us();
+        if let Some(s) = read_stamp(&f) {
+            frames.lock().expect("lock").push((s.counter, s.age_us(now), Instant::now()));
+        }
+    }));
+    Ok(c)
+}
+
+async fn wait_state(events: &mut UnboundedReceiver<EngineEvent>, wanted: &str) -> anyhow::Result<()> {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(e) = events.recv().await {
+            if let EngineEvent::State { state, reason, .. } = &e {
+                if state == wanted {
+                    return Ok(());
+                }
+                if state == "ended" {
+                    bail!("call ended ({reason:?}) while waiting for {wanted}");
+                }
+            }
+        }
+        bail!("events ended")
+    })
+    .await
+    .context("timed out")?
+}
+
+async fn hang_up_both(a: &Call, ae: &mut UnboundedReceiver<EngineEvent>, be: &mut UnboundedReceiver<EngineEvent>) {
+    a.hang_up();
+    let _ = wait_state(ae, "ended").await;
+    let _ = wait_state(be, "ended").await;
+}
+
+async fn setup(url: &str, runs: usize) -> anyhow::Result<()> {
+    for codec in [VideoCodec::Vp8, VideoCodec::H264] {
+        let (mut at_joiner, mut at_first) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let room = RoomCode::generate();
+            let fa = Arc::new(Mutex::new(Vec::new()));
+            let fb = Arc::new(Mutex::new(Vec::new()));
+            let (a, mut ae) = Call::start(
+                peer_config(url, codec, (640, 480), fa.clone())?,
+                Target::Room { code: room.clone(), create: true },
+            );
+            wait_state(&mut ae, "waiting").await?;
+            let t0 = Instant::now();
+            let (_b, mut be) = Call::start(
+                peer_config(url, codec, (640, 480), fb.clone())?,
+                Target::Room { code: room, create: true },
+            );
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while (fa.lock().expect("lock").is_empty() || fb.lock().expect("lock").is_empty())
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            if let Some(f) = fb.lock().expect("lock").first() {
+                at_joiner.push(f.2.duration_since(t0).as_secs_f64() * 1000.0);
+            }
+            if let Some(f) = fa.lock().expect("lock").first() {
+                at_first.push(f.2.duration_since(t0).as_secs_f64() * 1000.0);
+            }
+            hang_up_both(&a, &mut ae, &mut be).await;
+        }
+        println!("setup {codec:<5}      joiner's first decoded frame {}", summary(at_joiner));
+        println!("setup {codec:<5}      first peer's first decoded frame {}", summary(at_first));
+    }
+    Ok(())
+}
+
+async fn latency(url: &str, seconds: u64) -> anyhow::Result<()> {
+    for size in [(640, 480), (1280, 720)] {
+        for codec in [VideoCodec::Vp8, VideoCodec::H264] {
+            let room = RoomCode::generate();
+            let fa = Arc::new(Mutex::new(Vec::new()));
+            let fb = Arc::new(Mutex::new(Vec::new()));
+            let (a, mut ae) = Call::start(
+                peer_config(url, codec, size, fa.clone())?,
+                Target::Room { code: room.clone(), create: true },
+            );
+            wait_state(&mut ae, "waiting").await?;
+            let (_b, mut be) =
+                Call::start(peer_config(url, codec, size, fb.clone())?, Target::Room { code: room, create: true });
+            wait_state(&mut be, "connected").await?;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            fb.lock().expect("lock").clear();
+            tokio::time::sleep(Duration::from_secs(seconds)).await;
+            let frames = std::mem::take(&mut *fb.lock().expect("lock"));
+            let ages: Vec<f64> = frames.iter().map(|f| f.1 as f64 / 1000.0).collect();
+            let gaps = frames.windows(2).filter(|w| w[1].0 != w[0].0 + 1).count();
+            println!(
+                "latency {codec:<5} {}x{}  capture→decoded {}, {:.1} fps, {gaps} gaps",
+                size.0,
+                size.1,
+                summary(ages),
+                frames.len() as f64 / seconds as f64
+            );
+            hang_up_both(&a, &mut ae, &mut be).await;
+        }
+    }
+    Ok(())
+}
+
+async fn cpu(url: &str, size: &str, seconds: u64, codec: VideoCodec) -> anyhow::Result<()> {
+    let cli = std::env::current_exe()?.with_file_name("tincan-cli");
+    let room = RoomCode::generate();
+    let spawn = |name: &str| {
+        std::process::Command::new(&cli)
+            .args(["--server", url, "--name", name, "join", room.as_str(), "--loopback", "--size", size])
+            .args(["--codec", &codec.name().to_lowercase(), "--duration", &(seconds + 4).to_string()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", cli.display()))
+    };
+    let mut a = spawn("A")?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut b = spawn("B")?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (t0, c0) = (Instant::now(), cpu_seconds(a.id()));
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let cpu_pct = (cpu_seconds(a.id()) - c0) / t0.elapsed().as_secs_f64() * 100.0;
+    println!(
+        "peer {codec:<5} {size} two-way  CPU {cpu_pct:.0} % of one core, RSS {:.1} MB, PSS {:.1} MB (one tincan-cli process)",
+        rss_mb(a.id()),
+        pss_mb(a.id())
+    );
+    let _ = a.wait();
+    let _ = b.wait();
+    Ok(())
+}
+
+/// Two peer connections in this process, signaled directly, with one negotiated data channel.
+async fn dc_pair() -> anyhow::Result<(
+    Arc<dyn PeerConnection>,
+    Arc<dyn PeerConnection>,
+    Arc<dyn DataChannel>,
+    Arc<dyn DataChannel>,
+    Duration,
+)> {
+    let settings = PeerSettings::loopback();
+    let a = build_peer(&settings).await?;
+    let b = build_peer(&settings).await?;
+    let (pa, ea, pb, eb) = (a.pc, a.events, b.pc, b.events);
+    let init = || Some(RTCDataChannelInit { ordered: true, negotiated: Some(0), ..Default::default() });
+    let started = Instant::now();
+    let da = pa.create_data_channel("bench", init()).await?;
+    let db = pb.create_data_channel("bench", init()).await?;
+    let offer = pa.create_offer(None).await?;
+    pa.set_local_description(offer.clone()).await?;
+    pb.set_remote_description(offer).await?;
+    let answer = pb.create_answer(None).await?;
+    pb.set_local_description(answer.clone()).await?;
+    pa.set_remote_description(answer).await?;
+    // Trickle candidates across.
+    for (mut events, other) in [(ea, pb.clone()), (eb, pa.clone())] {
+        tokio::spawn(async move {
+            while let Some(e) = events.recv().await {
+                if let PeerEvent::Candidate(json) = e {
+                    if let Ok(c) = serde_json::from_value(json) {
+                        let _ = other.add_ice_candidate(c).await;
+                    }
+                }
+            }
+        });
+    }
+    for dc in [&da, &db] {
+        loop {
+            match dc.poll().await {
+                Some(DataChannelEvent::OnOpen) => break,
+                Some(_) => continue,
+                None => bail!("channel closed before opening"),
+            }
+        }
+    }
+    let open = started.elapsed();
+    Ok((pa, pb, da, db, open))
+}
+
+async fn datachannel(runs: usize, megabytes: usize) -> anyhow::Result<()> {
+    let (mut opens, mut rates) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let (pa, pb, da, db, open) = dc_pair().await?;
+        opens.push(open.as_secs_f64() * 1000.0);
+        let total = megabytes * 1024 * 1024;
+        let chunk = 64 * 1024 - 8;
+        let receiver = tokio::spawn(async move {
+            let mut got = 0usize;
+            while got < total {
+                match db.poll().await {
+                    Some(DataChannelEvent::OnMessage(m)) => got += m.data.len(),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            (Instant::now(), got)
+        });
+        da.set_buffered_amount_low_threshold(1 << 20).await?;
+        let started = Instant::now();
+        let payload = vec![0x5au8; chunk];
+        let mut sent = 0usize;
+        while sent < total {
+            while da.outstanding_bytes().await? > 4 << 20 {
+                tokio::time::sleep(Duration::from_micros(500)).await;
+            }
+            let n = chunk.min(total - sent);
+            da.send(BytesMut::from(&payload[..n])).await?;
+            sent += n;
+        }
+        let (done, got) = receiver.await?;
+        let secs = done.duration_since(started).as_secs_f64();
+        rates.push(got as f64 / 1e6 / secs);
+        pa.close().await?;
+        pb.close().await?;
+    }
+    rates.sort_by(f64::total_cmp);
+    println!("datachannel        open (offer → both open) {}", summary(opens));
+    println!(
+        "datachannel        reliable throughput {megabytes} MB: median {:.0} MB/s (min {:.0}, max {:.0}, n={})",
+        percentile(&rates, 0.5),
+        rates.first().copied().unwrap_or(f64::NAN),
+        rates.last().copied().unwrap_or(f64::NAN),
+        rates.len()
+    );
+    Ok(())
+}
+
+async fn cycles(url: &str, count: usize) -> anyhow::Result<()> {
+    let pid = std::process::id();
+    let mut baseline = None;
+    for i in 1..=count {
+        let room = RoomCode::generate();
+        let f = Arc::new(Mutex::new(Vec::new()));
+        let (a, mut ae) = Call::start(
+            peer_config(url, VideoCodec::Vp8, (320, 240), f.clone())?,
+            Target::Room { code: room.clone(), create: true },
+        );
+        wait_state(&mut ae, "waiting").await?;
+        let (_b, mut be) = Call::start(
+            peer_config(url, VideoCodec::Vp8, (320, 240), f.clone())?,
+            Target::Room { code: room, create: true },
+        );
+        wait_state(&mut be, "connected").await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        hang_up_both(&a, &mut ae, &mut be).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if i == 1 || i % 10 == 0 || i == count {
+            let rss = rss_mb(pid);
+            let base = *baseline.get_or_insert(rss);
+            println!(
+                "cycles {i:>4}        RSS {rss:.1} MB ({:+.1} MB since cycle 1), live peer connections {}",
+                rss - base,
+                live_handlers()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TINCAN_LOG").unwrap_or_else(|_| "error".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let server = SignalServer::start(ServerConfig::loopback_unlimited()).await?;
+    let url = server.ws_url();
+    let all = [
+        Bench::Datachannel { runs: 5, megabytes: 100 },
+        Bench::Setup { runs: 10 },
+        Bench::Latency { seconds: 5 },
+        Bench::Cpu { size: "1280x720".into(), seconds: 10, codec: VideoCodec::Vp8 },
+        Bench::Cpu { size: "1280x720".into(), seconds: 10, codec: VideoCodec::H264 },
+        Bench::Cycles { count: 50 },
+    ];
+    let benches: Vec<Bench> = match cli.command {
+        Some(b) => vec![b],
+        None => all.to_vec(),
+    };
+    for bench in benches {
+        match bench {
+            Bench::Setup { runs } => setup(&url, runs).await?,
+            Bench::Latency { seconds } => latency(&url, seconds).await?,
+            Bench::Cpu { size, seconds, codec } => cpu(&url, &size, seconds, codec).await?,
+            Bench::Datachannel { runs, megabytes } => datachannel(runs, megabytes).await?,
+            Bench::Cycles { count } => cycles(&url, count).await?,
+        }
+    }
+    server.shutdown().await;
+    Ok(())
+}
