@@ -59,6 +59,7 @@ async fn call_carries_pattern_and_tone(codec: VideoCodec) {
     })
     .await;
     assert_eq!(stats.video_codec.as_deref(), Some(codec.name()));
+    assert!(stats.target_kbps.is_some_and(|k| (100..=4000).contains(&k)), "a bandwidth estimate: {stats:?}");
     let pair = stats.candidate_pair.expect("a selected pair");
     assert_eq!((pair.local_type.as_str(), pair.remote_type.as_str()), ("host", "host"));
     p.a.hang_up();
@@ -73,4 +74,39 @@ async fn call_carries_pattern_and_tone(codec: VideoCodec) {
 async fn calls_carry_pattern_and_tone_with_each_codec() {
     call_carries_pattern_and_tone(VideoCodec::Vp8).await;
     call_carries_pattern_and_tone(VideoCodec::H264).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn muting_stops_sending_and_the_other_side_is_told() {
+    let server = server().await;
+    let mut p = connected_pair(&server.ws_url(), PeerOptions::default(), PeerOptions::default()).await;
+    let remote_media = |want: (bool, bool)| {
+        move |e: &tincan_engine::EngineEvent| match e {
+            tincan_engine::EngineEvent::RemoteMedia { audio, video } if (*audio, *video) == want => Some(()),
+            _ => None,
+        }
+    };
+    until(&mut p.b_events, "A's media on", remote_media((true, true))).await;
+    p.a.set_microphone(false).unwrap();
+    p.a.set_camera(false).unwrap();
+    until(&mut p.b_events, "A muted", remote_media((false, false))).await;
+    let b_got = p.b_got;
+    let (b_got, frames, audio) = tokio::task::spawn_blocking(move || {
+        // Let what was in flight arrive, then listen: nothing more may come.
+        std::thread::sleep(Duration::from_millis(300));
+        while b_got.stamps.try_recv().is_ok() || b_got.audio.try_recv().is_ok() {}
+        let frames = stamps_for(&b_got.stamps, Duration::from_secs(1)).len();
+        let audio = audio_for(&b_got.audio, Duration::from_millis(10)).len();
+        (b_got, frames, audio)
+    })
+    .await
+    .unwrap();
+    assert_eq!((frames, audio), (0, 0), "muted media must not be sent");
+    p.a.set_camera(true).unwrap();
+    until(&mut p.b_events, "camera back", remote_media((false, true))).await;
+    let resumed = tokio::task::spawn_blocking(move || stamps_for(&b_got.stamps, Duration::from_secs(1))).await.unwrap();
+    assert!(resumed.iter().filter(|(s, _)| s.is_some()).count() >= 15, "video resumes after the camera is back");
+    p.a.hang_up();
+    state(&mut p.b_events, "ended").await;
+    server.shutdown().await;
 }

@@ -271,10 +271,10 @@ async fn dc_pair() -> anyhow::Result<(
     for (mut events, other) in [(ea, pb.clone()), (eb, pa.clone())] {
         tokio::spawn(async move {
             while let Some(e) = events.recv().await {
-                if let PeerEvent::Candidate(json) = e {
-                    if let Ok(c) = serde_json::from_value(json) {
-                        let _ = other.add_ice_candidate(c).await;
-                    }
+                if let PeerEvent::Candidate(json) = e
+                    && let Ok(c) = serde_json::from_value(json)
+                {
+                    let _ = other.add_ice_candidate(c).await;
                 }
             }
         });

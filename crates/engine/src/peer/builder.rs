@@ -50,6 +50,13 @@ pub struct PeerSettings {
     /// ICE reports `disconnected` after this long without traffic, `failed` after the second.
     pub ice_disconnected_after: Duration,
     pub ice_failed_after: Duration,
+    /// How long ICE waits for a better pair before accepting one whose remote candidate was learned from a
+    /// check (peer-reflexive), or a server-reflexive / relayed one. webrtc-rs waits 1 s / 0.5 s / 2 s by
+    /// default; a peer-reflexive pair is routine on a fast path (the check overtakes the trickled
+    /// candidate), so waiting there cost every call setup a second.
+    pub prflx_wait: Duration,
+    pub srflx_wait: Duration,
+    pub relay_wait: Duration,
     /// Video codecs in order of preference (the offer lists them in this order).
     pub video_codecs: Vec<VideoCodec>,
 }
@@ -66,6 +73,9 @@ impl Default for PeerSettings {
             ice_max_checks: 50,
             ice_disconnected_after: Duration::from_secs(3),
             ice_failed_after: Duration::from_secs(15),
+            prflx_wait: Duration::ZERO,
+            srflx_wait: Duration::from_millis(100),
+            relay_wait: Duration::from_millis(500),
             video_codecs: vec![VideoCodec::Vp8, VideoCodec::H264],
         }
     }
@@ -134,6 +144,9 @@ pub async fn build_peer(s: &PeerSettings) -> Result<Peer> {
         .with_multicast_dns_mode(if s.mdns { MulticastDnsMode::QueryOnly } else { MulticastDnsMode::Disabled })
         .with_ice_connection_attempts(Some(s.ice_check_interval), Some(s.ice_max_checks))
         .with_ice_timeouts(Some(s.ice_disconnected_after), Some(s.ice_failed_after), Some(s.ice_keepalive))
+        .with_prflx_acceptance_min_wait(Some(s.prflx_wait))
+        .with_srflx_acceptance_min_wait(Some(s.srflx_wait))
+        .with_relay_acceptance_min_wait(Some(s.relay_wait))
         .build();
     let ice_servers = s
         .ice_servers
