@@ -73,25 +73,23 @@ fn summary(mut values: Vec<f64>) -> String {
     format!("p50 {:.1} ms, p95 {:.1} ms (n={})", percentile(&values, 0.5), percentile(&values, 0.95), values.len())
 }
 
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+/// A `Key:   N kB` figure of a /proc file, in MB.
+fn proc_mb(pid: u32, file: &str, key: &str) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with(key))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(0.0)
         / 1024.0
 }
 
+fn rss_mb(pid: u32) -> f64 {
+    proc_mb(pid, "status", "VmRSS:")
+}
+
 fn pss_mb(pid: u32) -> f64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    text.lines()
-        .find(|l| l.starts_with("Pss:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
+    proc_mb(pid, "smaps_rollup", "Pss:")
 }
 
 fn cpu_seconds(pid: u32) -> f64 {

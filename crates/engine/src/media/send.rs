@@ -82,53 +82,51 @@ impl Sender {
             .name("video-capture".into())
             .spawn(move || {
                 let mut encoder: Option<EncoderThread> = None;
-                while !switches.stop.load(Ordering::Acquire) {
-                    let frame = match source.next_frame() {
-                        Ok(f) => f,
-                        Err(MediaError::Ended) => break,
-                        Err(e) => {
-                            tracing::warn!("video source: {e}");
-                            std::thread::sleep(Duration::from_millis(100));
-                            continue;
+                let mut broken = false;
+                pump(
+                    &switches,
+                    "video source",
+                    || source.next_frame(),
+                    |frame| {
+                        if broken || !switches.camera.load(Ordering::Relaxed) {
+                            return;
                         }
-                    };
-                    if !switches.camera.load(Ordering::Relaxed) {
-                        continue;
-                    }
-                    if encoder.is_none() {
-                        let settings = EncoderSettings {
-                            width: frame.width,
-                            height: frame.height,
-                            fps: 30,
-                            bitrate_bps: START_BITRATE,
-                        };
-                        let made = match video_encoder(codec, settings) {
-                            Ok(e) => e,
-                            Err(e) => {
-                                tracing::error!("cannot start the {codec} encoder: {e}");
-                                break;
-                            }
-                        };
-                        let tx = tx.clone();
-                        let counters = thread_counters.clone();
-                        let thread = EncoderThread::spawn(made, START_BITRATE, move |encoded| {
-                            MediaCounters::bump(&counters.video_frames_sent);
-                            if encoded.keyframe {
-                                MediaCounters::bump(&counters.video_keyframes_sent);
-                            }
-                            if tx.try_send(encoded).is_err() {
-                                tracing::debug!("RTP writer behind; frame dropped");
-                            }
-                        });
-                        let _ = control_slot.set(thread.control());
-                        encoder = Some(thread);
-                    }
-                    thread_counters.width_out.store(frame.width, Ordering::Relaxed);
-                    thread_counters.height_out.store(frame.height, Ordering::Relaxed);
-                    if let Some(e) = &encoder {
-                        e.submit(frame);
-                    }
-                }
+                        if encoder.is_none() {
+                            let settings = EncoderSettings {
+                                width: frame.width,
+                                height: frame.height,
+                                fps: 30,
+                                bitrate_bps: START_BITRATE,
+                            };
+                            let made = match video_encoder(codec, settings) {
+                                Ok(e) => e,
+                                Err(e) => {
+                                    tracing::error!("cannot start the {codec} encoder: {e}");
+                                    broken = true;
+                                    return;
+                                }
+                            };
+                            let tx = tx.clone();
+                            let counters = thread_counters.clone();
+                            let thread = EncoderThread::spawn(made, START_BITRATE, move |encoded| {
+                                MediaCounters::bump(&counters.video_frames_sent);
+                                if encoded.keyframe {
+                                    MediaCounters::bump(&counters.video_keyframes_sent);
+                                }
+                                if tx.try_send(encoded).is_err() {
+                                    tracing::debug!("RTP writer behind; frame dropped");
+                                }
+                            });
+                            let _ = control_slot.set(thread.control());
+                            encoder = Some(thread);
+                        }
+                        thread_counters.width_out.store(frame.width, Ordering::Relaxed);
+                        thread_counters.height_out.store(frame.height, Ordering::Relaxed);
+                        if let Some(e) = &encoder {
+                            e.submit(frame);
+                        }
+                    },
+                );
                 if let Some(e) = encoder {
                     e.stop();
                 }
@@ -195,28 +193,24 @@ impl Sender {
                     Ok(e) => e,
                     Err(e) => return tracing::error!("cannot start the Opus encoder: {e}"),
                 };
-                while !switches.stop.load(Ordering::Acquire) {
-                    let frame = match source.next_frame() {
-                        Ok(f) => f,
-                        Err(MediaError::Ended) => break,
-                        Err(e) => {
-                            tracing::warn!("audio source: {e}");
-                            std::thread::sleep(Duration::from_millis(100));
-                            continue;
+                pump(
+                    &switches,
+                    "audio source",
+                    || source.next_frame(),
+                    |frame| {
+                        // Muted means nothing leaves this machine, not silence sent.
+                        if !switches.microphone.load(Ordering::Relaxed) {
+                            return;
                         }
-                    };
-                    // Muted means nothing leaves this machine, not silence sent.
-                    if !switches.microphone.load(Ordering::Relaxed) {
-                        continue;
-                    }
-                    match encoder.encode(&frame) {
-                        Ok(packet) => {
-                            MediaCounters::bump(&counters.audio_frames_sent);
-                            let _ = tx.try_send(packet);
+                        match encoder.encode(&frame) {
+                            Ok(packet) => {
+                                MediaCounters::bump(&counters.audio_frames_sent);
+                                let _ = tx.try_send(packet);
+                            }
+                            Err(e) => tracing::warn!("{e}"),
                         }
-                        Err(e) => tracing::warn!("{e}"),
-                    }
-                }
+                    },
+                );
             })
             .expect("spawning a thread");
         self.threads.push(thread);
@@ -240,6 +234,26 @@ impl Sender {
     pub fn set_video_bitrate(&self, bps: u32) {
         if let Some(c) = self.encoder.get() {
             c.set_bitrate(bps);
+        }
+    }
+}
+
+/// Pull frames until the sender stops or the source ends. A failing source is retried after a pause: a
+/// device may come back.
+fn pump<T>(
+    switches: &SendSwitches,
+    what: &str,
+    mut next: impl FnMut() -> tincan_media::Result<T>,
+    mut each: impl FnMut(T),
+) {
+    while !switches.stop.load(Ordering::Acquire) {
+        match next() {
+            Ok(frame) => each(frame),
+            Err(MediaError::Ended) => break,
+            Err(e) => {
+                tracing::warn!("{what}: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
     }
 }
