@@ -3,7 +3,14 @@
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
-packages=(build-essential pkg-config ca-certificates curl nasm libopus-dev libvpx-dev)
+packages=(
+  build-essential pkg-config ca-certificates curl file
+  nasm libopus-dev libvpx-dev                                      # codecs
+  libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev  # the desktop app (Tauri 2)
+  libxdo-dev libssl-dev
+  xvfb xdotool dbus-x11 xauth                                       # a real window without a display
+  nodejs                                                            # the UI's logic tests
+)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -14,5 +14,7 @@ echo "== signaling load benchmark (short run; the full one is in the README)"
 cargo build --release --locked -p tincan-signal --bins
 target_dir="${CARGO_TARGET_DIR:-target}"
 "$target_dir/release/tincan-signal-load" --clients 1000 --rate 500 --seconds 3
+echo "== UI logic tests"
+node --test ui/
 echo "== tests"
 cargo test --workspace --locked

@@ -1,0 +1,64 @@
+//! Decoded frames to the window. The decoder thread drops each frame into a one-frame slot; a task sends
+//! the newest one to the webview (I420 with an 8-byte header: width, height as little-endian u32) once the
+//! UI says it drew the previous one. A slow UI therefore skips frames; nothing queues.
+
+use std::sync::{Arc, Mutex};
+
+use tauri::ipc::{Channel, InvokeResponseBody};
+use tincan_media::VideoFrame;
+use tincan_media::source::VideoSink;
+use tokio::sync::{Notify, Semaphore};
+
+#[derive(Clone)]
+pub struct FramePump {
+    slot: Arc<Mutex<Option<VideoFrame>>>,
+    ready: Arc<Notify>,
+    shown: Arc<Semaphore>,
+}
+
+impl FramePump {
+    pub fn start(channel: Channel<InvokeResponseBody>) -> FramePump {
+        let pump = FramePump { slot: Arc::default(), ready: Arc::default(), shown: Arc::new(Semaphore::new(1)) };
+        let p = pump.clone();
+        tauri::async_runtime::spawn(async move {
+            loop {
+                // Wait for the UI to have drawn the last frame, then for a frame.
+                let Ok(permit) = p.shown.acquire().await else { return };
+                permit.forget();
+                let frame = loop {
+                    if let Some(f) = p.slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                        break f;
+                    }
+                    p.ready.notified().await;
+                };
+                let mut bytes = Vec::with_capacity(8 + frame.data().len());
+                bytes.extend_from_slice(&frame.width.to_le_bytes());
+                bytes.extend_from_slice(&frame.height.to_le_bytes());
+                bytes.extend_from_slice(frame.data());
+                if channel.send(InvokeResponseBody::Raw(bytes)).is_err() {
+                    return;
+                }
+            }
+        });
+        pump
+    }
+
+    /// The UI drew a frame: the next one may go.
+    pub fn shown(&self) {
+        if self.shown.available_permits() == 0 {
+            self.shown.add_permits(1);
+        }
+    }
+
+    pub fn stop(&self) {
+        self.shown.close();
+    }
+
+    pub fn sink(&self) -> Box<dyn VideoSink> {
+        let (slot, ready) = (self.slot.clone(), self.ready.clone());
+        Box::new(move |frame: VideoFrame| {
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(frame);
+            ready.notify_one();
+        })
+    }
+}
