@@ -15,6 +15,6 @@ cargo build --release --locked -p tincan-signal --bins
 target_dir="${CARGO_TARGET_DIR:-target}"
 "$target_dir/release/tincan-signal-load" --clients 1000 --rate 500 --seconds 3
 echo "== UI logic tests"
-node --test ui/
+node --test ui/*.test.mjs
 echo "== tests"
 cargo test --workspace --locked

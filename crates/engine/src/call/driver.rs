@@ -243,6 +243,8 @@ impl Driver {
                 };
                 self.client.join(&room, create, None, Some(self.config.display_name.clone()))?;
             }
+            // Answering is done on the registered presence connection that received the ring (the CLI's
+            // `listen`, the app's tray connection), not on the call's own connection.
             CallAction::AcceptRing | CallAction::DeclineRing => {}
             CallAction::CancelRing => {
                 if let Some(call) = self.ring.clone() {
