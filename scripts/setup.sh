@@ -8,7 +8,7 @@ packages=(
   nasm libopus-dev libvpx-dev                                      # codecs
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev  # the desktop app (Tauri 2)
   libxdo-dev libssl-dev
-  xvfb xdotool dbus-x11 xauth                                       # a real window without a display
+  xvfb xdotool dbus-x11 xauth webkit2gtk-driver                    # a real window without a display, WebDriver
   nodejs                                                            # the UI's logic tests
 )
 
@@ -28,6 +28,12 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo is missing; install Rust with rustup (https://rustup.rs) and run this again" >&2
   exit 1
+fi
+# WebDriver front for the app's webview, for the end-to-end tests (pinned to the 2.x line like Tauri);
+# test.sh asks for it with TINCAN_SETUP_TESTS=1.
+if [ "${TINCAN_SETUP_TESTS:-}" = 1 ] && ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
+  echo "setup: installing tauri-driver"
+  cargo install tauri-driver --version '^2' --locked --quiet
 fi
 if command -v rustup >/dev/null 2>&1; then
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt

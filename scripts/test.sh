@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./scripts/setup.sh
+TINCAN_SETUP_TESTS=1 ./scripts/setup.sh
 
 echo "== format"
 cargo fmt --all --check
@@ -16,5 +16,6 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 "$target_dir/release/tincan-signal-load" --clients 1000 --rate 500 --seconds 3
 echo "== UI logic tests"
 node --test ui/*.test.mjs
-echo "== tests"
+echo "== tests (the end-to-end ones run the built binaries: the app under Xvfb, tincan-cli peers)"
+cargo build --workspace --bins --locked
 cargo test --workspace --locked

@@ -36,13 +36,16 @@ async function join(code, create) {
     }
     invoke("frame_shown");
   };
+  // Reset the call screen before joining: the call's first events can arrive before the reply.
+  $("messages").replaceChildren();
+  $("sas").textContent = "";
+  $("call-state").textContent = "";
+  $("stats").textContent = "";
+  micOn = camOn = true;
+  updateToggles();
   try {
     const room = await invoke("join_room", { code, create, frames });
     $("room-code").textContent = room;
-    $("messages").replaceChildren();
-    $("sas").textContent = "";
-    micOn = camOn = true;
-    updateToggles();
     show("call");
   } catch (e) {
     say(String(e));

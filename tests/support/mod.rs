@@ -1,0 +1,48 @@
+//! What end-to-end scenarios need: the built binaries, a display, WebDriver for the app, processes that are
+//! stopped when the test ends.
+
+pub mod display;
+pub mod process;
+pub mod webdriver;
+
+use std::path::PathBuf;
+
+/// The workspace's target directory (honours `CARGO_TARGET_DIR`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// A built binary of the workspace; fails with what to do if it is missing.
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let path = target_dir().join("debug").join(name);
+    anyhow::ensure!(
+        path.exists(),
+        "{} is missing: build the workspace binaries first (cargo build --workspace --bins)",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// A fresh directory for one scenario (HOME, XDG dirs, downloads).
+pub fn scratch(name: &str) -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("tincan-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for sub in ["home", "config", "data", "cache", "runtime", "downloads"] {
+        std::fs::create_dir_all(dir.join(sub))?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("runtime"), std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(dir)
+}
+
+/// Where screenshots go.
+pub fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
