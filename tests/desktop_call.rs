@@ -97,7 +97,7 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     });
 
     let session = driver.session(&binary("tincan")?, &[])?;
-    session.wait_for("the lobby", WAIT, "return !document.getElementById('lobby').classList.contains('hidden')")?;
+    session.wait_for("the UI to be ready", WAIT, "return window.tincan && window.tincan.ready === true")?;
     // Typed the way people type codes: lower case, spaces.
     let typed = room.as_str().to_lowercase().replace('-', " ");
     session.run(

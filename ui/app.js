@@ -130,3 +130,4 @@ invoke("app_info").then((info) => {
 });
 show("lobby");
 invoke("startup_room").then((code) => code && join(code, true));
+window.tincan.ready = true; // every handler is attached (tests wait for this before acting)
