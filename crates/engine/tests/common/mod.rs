@@ -158,27 +158,25 @@ pub async fn connected_pair(url: &str, a: PeerOptions, b: PeerOptions) -> Pair {
     Pair { a, a_events, a_got, b, b_events, b_got, a_sas, b_sas }
 }
 
-/// Collect decoded stamps for `duration`.
-pub fn stamps_for(rx: &std_mpsc::Receiver<(Option<Stamp>, u32)>, duration: Duration) -> Vec<(Option<Stamp>, u32)> {
+/// Everything `rx` yields during `duration`.
+fn drain_for<T>(rx: &std_mpsc::Receiver<T>, duration: Duration) -> Vec<T> {
     let end = std::time::Instant::now() + duration;
     let mut out = Vec::new();
     while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
         match rx.recv_timeout(left) {
-            Ok(s) => out.push(s),
+            Ok(item) => out.push(item),
             Err(_) => break,
         }
     }
     out
 }
 
+/// Decoded stamps during `duration`.
+pub fn stamps_for(rx: &std_mpsc::Receiver<(Option<Stamp>, u32)>, duration: Duration) -> Vec<(Option<Stamp>, u32)> {
+    drain_for(rx, duration)
+}
+
+/// Decoded audio samples during `duration`.
 pub fn audio_for(rx: &std_mpsc::Receiver<Vec<i16>>, duration: Duration) -> Vec<i16> {
-    let end = std::time::Instant::now() + duration;
-    let mut out = Vec::new();
-    while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(s) => out.extend(s),
-            Err(_) => break,
-        }
-    }
-    out
+    drain_for(rx, duration).into_iter().flatten().collect()
 }
