@@ -79,7 +79,13 @@ async fn ring_declined_cancelled_and_unavailable() {
     assert_eq!(caller.expect("unavailable").await["to"], nobody.as_str());
     // After the callee disconnects, its code is free again.
     drop(callee);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::timeout(WAIT, async {
+        while server.counts().registered > 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the closed connection's code is released");
     caller.send(json!({"type": "ring", "to": id.personal_code().as_str(), "name": "Grace", "room": RoomCode::generate().as_str()})).await;
     caller.expect("unavailable").await;
     // Malformed input.
