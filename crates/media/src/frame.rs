@@ -111,10 +111,6 @@ pub struct AudioFrame {
 }
 
 impl AudioFrame {
-    pub fn silence(timestamp: Duration) -> Self {
-        AudioFrame { timestamp, samples: vec![0; AUDIO_FRAME_SAMPLES] }
-    }
-
     pub fn duration(&self) -> Duration {
         Duration::from_micros(self.samples.len() as u64 * 1_000_000 / SAMPLE_RATE as u64)
     }

@@ -36,11 +36,6 @@ impl OpusEncoder {
     pub fn set_bitrate(&mut self, bps: u32) -> Result<()> {
         self.encoder.set_bitrate(Bitrate::Bits(bps.clamp(6_000, 510_000) as i32)).map_err(enc_err)
     }
-
-    /// Tell the encoder how lossy the path is (percent), so it spends enough on FEC.
-    pub fn set_expected_loss(&mut self, percent: u8) -> Result<()> {
-        self.encoder.set_packet_loss_perc(percent.min(100) as i32).map_err(enc_err)
-    }
 }
 
 pub struct OpusDecoder {

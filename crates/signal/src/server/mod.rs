@@ -83,11 +83,6 @@ impl SignalServer {
         format!("{}://{}/ws", if self.tls { "wss" } else { "ws" }, self.addr)
     }
 
-    /// `http://ADDR` or `https://ADDR`.
-    pub fn http_url(&self) -> String {
-        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
-    }
-
     pub fn counts(&self) -> Counts {
         self.shared.backend.counts()
     }
