@@ -8,7 +8,7 @@ packages=(
   nasm libopus-dev libvpx-dev                                      # codecs
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev  # the desktop app (Tauri 2)
   libxdo-dev libssl-dev
-  xvfb xdotool dbus-x11 xauth webkit2gtk-driver                    # a real window without a display, WebDriver
+  xvfb xdotool dbus-x11 xauth webkit2gtk-driver imagemagick        # a real window without a display, WebDriver, screenshots
   nodejs                                                            # the UI's logic tests
 )
 

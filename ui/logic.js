@@ -4,6 +4,15 @@ const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /** Room code as typed → canonical `XXXX-XXXX-XXXX`, or null while incomplete/invalid (the app re-checks). */
 export function normalizeRoomCode(input) {
+  return normalizeCode(input, 3);
+}
+
+/** Personal code as typed → canonical `XXXX-XXXX-XXXX-XXXX`, or null. */
+export function normalizePersonalCode(input) {
+  return normalizeCode(input, 4);
+}
+
+function normalizeCode(input, groups) {
   let chars = "";
   for (const raw of input.toUpperCase()) {
     if (/[\s\-_.]/.test(raw)) continue;
@@ -11,12 +20,13 @@ export function normalizeRoomCode(input) {
     if (!ALPHABET.includes(c)) return null;
     chars += c;
   }
-  if (chars.length !== 12) return null;
-  return `${chars.slice(0, 4)}-${chars.slice(4, 8)}-${chars.slice(8)}`;
+  if (chars.length !== groups * 4) return null;
+  return chars.match(/.{4}/g).join("-");
 }
 
 const STATE_LABELS = {
   idle: "Starting…",
+  ringing_out: "Ringing…",
   joining: "Joining…",
   waiting: "Waiting for the other person",
   connecting: "Connecting…",
@@ -31,6 +41,11 @@ const END_LABELS = {
   room_not_found: "Nobody is in that room. Check the code.",
   peer_vanished: "The other person disappeared.",
   connection_failed: "Could not connect to the other person.",
+  declined: "They declined the call.",
+  unavailable: "They are not online.",
+  missed: "No answer.",
+  cancelled: "The caller hung up.",
+  failed: "The call failed.",
 };
 
 /** A sentence for a call state event (`{state, reason}`). */
@@ -56,4 +71,60 @@ export function quality(s) {
   if (s.loss_percent > 5 || (s.rtt_ms ?? 0) > 400) return "poor";
   if (s.loss_percent > 1 || (s.rtt_ms ?? 0) > 150) return "fair";
   return "good";
+}
+
+/** Rows for the stats panel: [label, value]. */
+export function statsRows(s) {
+  const pair = s.candidate_pair;
+  const res = (r) => (r ? `${r[0]}×${r[1]}` : "–");
+  return [
+    ["RTT", s.rtt_ms != null ? `${s.rtt_ms.toFixed(1)} ms` : "–"],
+    ["Loss", `${s.loss_percent.toFixed(1)} % (${s.packets_lost} packets)`],
+    ["Jitter", s.jitter_ms != null ? `${s.jitter_ms.toFixed(1)} ms` : "–"],
+    ["Sending", `${Math.round(s.kbps_out)} kbps · ${res(s.resolution_out)} @ ${Math.round(s.fps_out)} fps`],
+    ["Receiving", `${Math.round(s.kbps_in)} kbps · ${res(s.resolution_in)} @ ${Math.round(s.fps_in)} fps`],
+    ["Target", s.target_kbps != null ? `${s.target_kbps} kbps` : "–"],
+    ["Codec", s.video_codec ?? "–"],
+    ["Path", pair ? `${pair.local_type} → ${pair.remote_type} (${pair.remote_address})` : "–"],
+  ];
+}
+
+/** "2:05", "1:02:03". */
+export function formatDuration(secs) {
+  const h = Math.floor(secs / 3600), m = Math.floor((secs % 3600) / 60), s = secs % 60;
+  const mm = h ? String(m).padStart(2, "0") : String(m);
+  return `${h ? `${h}:` : ""}${mm}:${String(s).padStart(2, "0")}`;
+}
+
+/** "512 B", "1.5 MB". */
+export function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  const units = ["KB", "MB", "GB", "TB"];
+  let v = n, i = -1;
+  do { v /= 1024; i++; } while (v >= 1024 && i < units.length - 1);
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+const OUTCOMES = {
+  declined: "declined", unavailable: "not online", missed: "no answer", cancelled: "cancelled",
+  busy: "while you were in a call", do_not_disturb: "do not disturb", room_not_found: "nobody there",
+  room_full: "room full", connection_failed: "could not connect", failed: "failed",
+};
+
+/** One line for a recent call, relative to `now` (ms). */
+export function recentLabel(c, now = Date.now()) {
+  const when = new Date(c.at_ms);
+  const sameDay = new Date(now).toDateString() === when.toDateString();
+  const time = `${String(when.getHours()).padStart(2, "0")}:${String(when.getMinutes()).padStart(2, "0")}`;
+  const at = sameDay ? time : `${MONTHS[when.getMonth()]} ${when.getDate()} ${time}`;
+  const arrow = c.direction === "incoming" ? "↙" : c.direction === "outgoing" ? "↗" : "✕";
+  const what = c.connected_secs > 0 ? formatDuration(c.connected_secs) : OUTCOMES[c.outcome] ?? (c.direction === "missed" ? "missed" : "not connected");
+  return `${arrow} ${c.name} · ${what} · ${at}`;
+}
+
+/** The lobby's reachability line. */
+export function presenceLabel(status) {
+  return { online: "Online", offline: "Offline", in_call: "In a call" }[status] ?? status;
 }

@@ -1,6 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { normalizeRoomCode, stateLabel, statsLine, quality } from "./logic.js";
+import {
+  normalizeRoomCode, normalizePersonalCode, stateLabel, statsLine, quality, statsRows, formatDuration, formatBytes,
+  recentLabel, presenceLabel,
+} from "./logic.js";
 
 test("room codes are normalised like the server does", () => {
   assert.equal(normalizeRoomCode(" 7kq2 m9xd-4htb "), "7KQ2-M9XD-4HTB");
@@ -21,4 +24,49 @@ test("stats line and quality", () => {
   assert.equal(quality(s), "good");
   assert.equal(quality({ ...s, loss_percent: 3 }), "fair");
   assert.equal(quality({ ...s, rtt_ms: 500 }), "poor");
+});
+
+test("personal codes have four groups", () => {
+  assert.equal(normalizePersonalCode("7kq2m9xd4htbpa3e"), "7KQ2-M9XD-4HTB-PA3E");
+  assert.equal(normalizePersonalCode("7KQ2-M9XD-4HTB"), null);
+});
+
+test("contact call outcomes read as sentences", () => {
+  assert.equal(stateLabel({ state: "ringing_out" }), "Ringing…");
+  assert.equal(stateLabel({ state: "ended", reason: "declined" }), "They declined the call.");
+  assert.equal(stateLabel({ state: "ended", reason: "unavailable" }), "They are not online.");
+});
+
+test("stats panel rows", () => {
+  const s = { rtt_ms: 1.25, loss_percent: 0.5, packets_lost: 3, jitter_ms: null, kbps_out: 900, kbps_in: 800.6, fps_out: 30, fps_in: 29.6,
+    resolution_out: [640, 480], resolution_in: null, target_kbps: 1200, video_codec: "H264",
+    candidate_pair: { local_type: "relay", remote_type: "srflx", remote_address: "203.0.113.5:3478" } };
+  const rows = Object.fromEntries(statsRows(s));
+  assert.equal(rows.RTT, "1.3 ms");
+  assert.equal(rows.Loss, "0.5 % (3 packets)");
+  assert.equal(rows.Jitter, "–");
+  assert.equal(rows.Receiving, "801 kbps · – @ 30 fps");
+  assert.equal(rows.Path, "relay → srflx (203.0.113.5:3478)");
+});
+
+test("durations and sizes", () => {
+  assert.equal(formatDuration(5), "0:05");
+  assert.equal(formatDuration(125), "2:05");
+  assert.equal(formatDuration(3723), "1:02:03");
+  assert.equal(formatBytes(512), "512 B");
+  assert.equal(formatBytes(1536), "1.5 KB");
+  assert.equal(formatBytes(20 * 1024 * 1024), "20 MB");
+});
+
+test("recent calls and presence", () => {
+  const now = new Date(2026, 10, 24, 15, 0).getTime();
+  const at = new Date(2026, 10, 24, 14, 5).getTime();
+  const line = (c) => recentLabel({ at_ms: at, name: "Bob", connected_secs: 0, outcome: "", ...c }, now);
+  assert.match(line({ direction: "outgoing", connected_secs: 125 }), /^↗ Bob · 2:05 · 14:05$/);
+  assert.match(line({ direction: "outgoing", outcome: "declined" }), /^↗ Bob · declined/);
+  assert.match(line({ direction: "missed", outcome: "missed" }), /^✕ Bob · no answer/);
+  assert.match(line({ direction: "missed", outcome: "busy" }), /while you were in a call/);
+  // Another day shows its date.
+  assert.match(recentLabel({ at_ms: at - 86400000 * 3, name: "A", direction: "incoming", connected_secs: 1 }, now), /^↙ A · 0:01 · Nov 21 14:05$/);
+  assert.equal(presenceLabel("in_call"), "In a call");
 });

@@ -1,37 +1,111 @@
 //! `tincan`: the desktop app. A Tauri shell: commands and events are thin adapters over the call engine
-//! (`tincan-engine`); the web UI in `ui/` only presents.
+//! (`tincan-engine`); the web UI in `ui/` only presents. The app lives in the tray: closing the window
+//! hides it, and it stays registered under its personal code so contacts can ring it.
+//!
+//! Flags: `--hidden` starts in the tray; `--join ROOM`, `--call CODE` and `tincan://…` links open a screen.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod calls;
 mod commands;
+mod error;
+mod lan;
+mod links;
+mod presence;
 mod server;
 mod state;
+mod store;
+mod tray;
 mod video;
+mod window;
 
-use tauri::Manager;
+use tauri::{Emitter, Manager, WindowEvent};
+use tauri_plugin_deep_link::DeepLinkExt;
+
+fn open_links(app: &tauri::AppHandle, args: &[String]) {
+    crate::window::show(app);
+    if let Some(open) = links::from_args(args) {
+        let _ = app.emit("open", &open);
+    }
+}
 
 fn main() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TINCAN_LOG")
         .unwrap_or_else(|_| "warn,tincan=info,rtc=error,rtc_ice=error,rtc_dtls=error,webrtc=error".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = tauri::Builder::default()
+        // First: a second launch hands its arguments (and deep links) to this one and exits.
+        .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| open_links(app, &args)))
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec!["--hidden"]),
+        ))
         .setup(|app| {
-            let state = tauri::async_runtime::block_on(state::AppState::start())?;
-            app.manage(state);
+            let store = store::Store::open(&app.path().app_config_dir()?, &app.path().app_data_dir()?);
+            let hidden = std::env::args().any(|a| a == "--hidden") || store.settings().start_hidden;
+            app.manage(state::AppState::new(store));
+            let handle = app.handle().clone();
+            tauri::async_runtime::block_on(server::apply(&handle))?;
+            presence::spawn(handle.clone());
+            match tray::build(&handle) {
+                Ok(t) => {
+                    app.manage(t);
+                }
+                Err(e) => tracing::warn!("no tray icon: {e}"),
+            }
+            // Development builds are not installed: tell the desktop which binary opens tincan:// links.
+            #[cfg(all(debug_assertions, target_os = "linux"))]
+            if std::env::var_os("TINCAN_LOOPBACK").is_none()
+                && let Err(e) = app.deep_link().register_all()
+            {
+                tracing::warn!("tincan:// links: {e}");
+            }
+            let links = handle.clone();
+            app.deep_link().on_open_url(move |event| {
+                let urls: Vec<String> = event.urls().iter().map(|u| u.to_string()).collect();
+                open_links(&links, &urls);
+            });
+            if hidden {
+                window::hide(&handle);
+            } else {
+                window::show(&handle);
+            }
             Ok(())
+        })
+        .on_window_event(|window, event| {
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                // Closing hides to the tray; Quit is in the tray menu.
+                api.prevent_close();
+                window::hide(window.app_handle());
+            }
         })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
-            commands::new_room,
-            commands::startup_room,
-            commands::normalize_room,
-            commands::join_room,
-            commands::hang_up,
-            commands::set_microphone,
-            commands::set_camera,
-            commands::send_chat,
-            commands::frame_shown,
             commands::ui_log,
+            commands::call::new_room,
+            commands::call::normalize_room,
+            commands::call::startup_target,
+            commands::call::join_room,
+            commands::call::call_contact,
+            commands::call::accept_call,
+            commands::call::decline_call,
+            commands::call::hang_up,
+            commands::call::set_microphone,
+            commands::call::set_camera,
+            commands::call::send_chat,
+            commands::call::send_file,
+            commands::call::cancel_file,
+            commands::call::frame_shown,
+            commands::contacts::contacts,
+            commands::contacts::save_contact,
+            commands::contacts::delete_contact,
+            commands::contacts::recent_calls,
+            commands::settings::get_settings,
+            commands::settings::save_settings,
+            commands::settings::autostart_enabled,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

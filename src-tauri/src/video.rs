@@ -1,7 +1,9 @@
 //! Decoded frames to the window. The decoder thread drops each frame into a one-frame slot; a task sends
 //! the newest one to the webview (I420 with an 8-byte header: width, height as little-endian u32) once the
-//! UI says it drew the previous one. A slow UI therefore skips frames; nothing queues.
+//! UI says it drew the previous one. A slow UI therefore skips frames; nothing queues. While the window is
+//! hidden nothing is sent at all.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tauri::ipc::{Channel, InvokeResponseBody};
@@ -17,7 +19,7 @@ pub struct FramePump {
 }
 
 impl FramePump {
-    pub fn start(channel: Channel<InvokeResponseBody>) -> FramePump {
+    pub fn start(channel: Channel<InvokeResponseBody>, visible: Arc<AtomicBool>) -> FramePump {
         let pump = FramePump { slot: Arc::default(), ready: Arc::default(), shown: Arc::new(Semaphore::new(1)) };
         let p = pump.clone();
         tauri::async_runtime::spawn(async move {
@@ -31,6 +33,11 @@ impl FramePump {
                     }
                     p.ready.notified().await;
                 };
+                if !visible.load(Ordering::Relaxed) {
+                    // Hidden: drop it, keep the permit for the next one.
+                    p.shown.add_permits(1);
+                    continue;
+                }
                 let mut bytes = Vec::with_capacity(8 + frame.data().len());
                 bytes.extend_from_slice(&frame.width.to_le_bytes());
                 bytes.extend_from_slice(&frame.height.to_le_bytes());

@@ -30,4 +30,16 @@ impl Display {
         }
         Ok(Display { name, _xvfb: Some(xvfb) })
     }
+
+    /// The whole screen as a PNG, as a user would see it (ImageMagick's `import`). WebDriver's own
+    /// screenshot can hang for tens of seconds on a window that was hidden and shown again.
+    pub fn screenshot(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        let status = Command::new("import")
+            .args(["-display", &self.name, "-window", "root"])
+            .arg(path)
+            .stderr(Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "import could not take a screenshot of {}", self.name);
+        Ok(())
+    }
 }

@@ -1,6 +1,7 @@
 //! What end-to-end scenarios need: the built binaries, a display, WebDriver for the app, processes that are
 //! stopped when the test ends.
 
+pub mod app;
 pub mod display;
 pub mod process;
 pub mod webdriver;
@@ -25,7 +26,7 @@ pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// A fresh directory for one scenario (HOME, XDG dirs, downloads).
+/// A fresh directory for one scenario (HOME, XDG dirs, downloads, logs); scenarios remove it when they pass.
 pub fn scratch(name: &str) -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("tincan-e2e-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -2,10 +2,9 @@
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use serde_json::{Value, json};
 
 use super::process::Guard;
@@ -31,8 +30,8 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Driver {
-    /// Start tauri-driver; `env` reaches the app it launches.
-    pub fn start(display: &str, env: &[(&str, String)]) -> anyhow::Result<Driver> {
+    /// Start tauri-driver; `env` reaches the app it launches, whose output (and the driver's) goes to `log`.
+    pub fn start(display: &str, env: &[(&str, String)], log: &Path) -> anyhow::Result<Driver> {
         let (port, native) = (free_port()?, free_port()?);
         let mut command = Command::new(tauri_driver()?);
         command
@@ -40,8 +39,8 @@ impl Driver {
             .env("DISPLAY", display)
             .env("TAURI_WEBVIEW_AUTOMATION", "true")
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdout(std::fs::File::create(log)?)
+            .stderr(std::fs::File::create(log.with_extension("err.log"))?);
         for (k, v) in env {
             command.env(k, v);
         }
@@ -87,7 +86,17 @@ impl Session {
             .http
             .post(&format!("{}/execute/sync", self.url))
             .send_json(json!({"script": script, "args": args}))
-            .map_err(|e| anyhow::anyhow!("script failed: {e}"))?
+            .map_err(|e| match e {
+                ureq::Error::Status(code, reply) => {
+                    let body = reply.into_string().unwrap_or_default();
+                    anyhow::anyhow!(
+                        "script failed ({code}): {} — in: {}",
+                        body.chars().take(400).collect::<String>(),
+                        script.chars().take(120).collect::<String>()
+                    )
+                }
+                other => anyhow::anyhow!("script failed: {other}"),
+            })?
             .into_json()?;
         Ok(reply["value"].clone())
     }
@@ -103,13 +112,6 @@ impl Session {
             anyhow::ensure!(started.elapsed() < timeout, "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-
-    pub fn screenshot(&self, path: &Path) -> anyhow::Result<()> {
-        let reply: Value = self.http.get(&format!("{}/screenshot", self.url)).call()?.into_json()?;
-        let png = base64::engine::general_purpose::STANDARD.decode(reply["value"].as_str().unwrap_or_default())?;
-        std::fs::write(path, png)?;
-        Ok(())
     }
 }
 

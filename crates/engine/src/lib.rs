@@ -5,6 +5,7 @@
 //! * [`peer`] — building the webrtc-rs peer connection.
 //! * [`media`] — sending and receiving audio and video through it.
 //! * [`data`] — chat and file transfer on data channels.
+//! * [`presence`] — staying reachable under the personal code between calls; rings.
 //! * [`stats`], [`sas`] — the once-a-second stats and the verification digits.
 
 pub mod call;
@@ -13,6 +14,7 @@ mod error;
 pub mod events;
 pub mod media;
 pub mod peer;
+pub mod presence;
 pub mod sas;
 pub mod stats;
 

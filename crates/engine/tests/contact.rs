@@ -26,7 +26,7 @@ fn listener(
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(v["event"], "listening", "{line}");
+    assert_eq!(v["event"], "online", "{line}");
     let code = PersonalCode::parse(v["code"].as_str().unwrap()).unwrap();
     (child, code, out)
 }

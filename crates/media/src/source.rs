@@ -36,3 +36,28 @@ impl<F: FnMut(AudioFrame) + Send> AudioSink for F {
         self(frame)
     }
 }
+
+/// A video source that also hands each frame to a sink (a local preview). Frames share their pixels, so
+/// the copy costs a reference count.
+pub struct Tee<S> {
+    source: S,
+    sink: Box<dyn VideoSink>,
+}
+
+impl<S: VideoSource> Tee<S> {
+    pub fn new(source: S, sink: Box<dyn VideoSink>) -> Self {
+        Tee { source, sink }
+    }
+}
+
+impl<S: VideoSource> VideoSource for Tee<S> {
+    fn next_frame(&mut self) -> Result<VideoFrame> {
+        let frame = self.source.next_frame()?;
+        self.sink.on_frame(frame.clone());
+        Ok(frame)
+    }
+
+    fn describe(&self) -> String {
+        self.source.describe()
+    }
+}

@@ -9,6 +9,8 @@ pub enum Error {
     CodeLength { expected: usize, got: usize },
     #[error("the public key is not a valid Ed25519 key")]
     BadPublicKey,
+    #[error("not an identity key (it must be 64 hexadecimal digits)")]
+    BadSecretKey,
     #[error("the signature does not match the public key and the server's nonce")]
     BadSignature,
     #[error("invalid base64: {0}")]

@@ -38,6 +38,25 @@ impl Identity {
         self.key.to_bytes()
     }
 
+    /// The secret as it is kept on disk: 64 lower-case hex digits.
+    pub fn to_hex(&self) -> String {
+        self.secret_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Read a key kept with [`Identity::to_hex`] (surrounding whitespace allowed).
+    pub fn from_hex(text: &str) -> Result<Self, Error> {
+        let hex = text.trim().as_bytes();
+        if hex.len() != 64 {
+            return Err(Error::BadSecretKey);
+        }
+        let mut secret = [0u8; 32];
+        for (byte, pair) in secret.iter_mut().zip(hex.chunks(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| Error::BadSecretKey)?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| Error::BadSecretKey)?;
+        }
+        Ok(Identity::from_secret_bytes(&secret))
+    }
+
     pub fn public_key(&self) -> [u8; 32] {
         self.key.verifying_key().to_bytes()
     }
@@ -102,5 +121,10 @@ mod tests {
         let id = Identity::generate();
         let again = Identity::from_secret_bytes(&id.secret_bytes());
         assert_eq!(id.personal_code(), again.personal_code());
+        let from_text = Identity::from_hex(&format!("{}\n", id.to_hex())).unwrap();
+        assert_eq!(id.personal_code(), from_text.personal_code());
+        assert!(matches!(Identity::from_hex("abc"), Err(Error::BadSecretKey)));
+        assert!(matches!(Identity::from_hex(&"zz".repeat(32)), Err(Error::BadSecretKey)));
+        assert!(matches!(Identity::from_hex(&"é".repeat(32)), Err(Error::BadSecretKey)));
     }
 }

@@ -10,14 +10,13 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 use tincan_engine::peer::PeerSettings;
+use tincan_engine::presence::{Presence, PresenceEvent};
 use tincan_engine::{Call, CallConfig, CallState, EngineEvent, Target};
 use tincan_media::analysis::dominant_frequency;
 use tincan_media::codec::VideoCodec;
 use tincan_media::synthetic::{TestPattern, ToneSource, Waveform, read_stamp, wall_clock_us};
-use tincan_signal::client::{ClientConfig, ClientEvent, SignalClient};
 use tincan_signal::code::{PersonalCode, RoomCode};
 use tincan_signal::identity::Identity;
-use tincan_signal::protocol::ServerMessage;
 
 #[derive(Parser)]
 #[command(name = "tincan-cli", version, about = "A headless Tincan peer (events as JSON lines on stdout)")]
@@ -135,22 +134,13 @@ fn identity_path(cli: &Cli) -> PathBuf {
 /// Load the identity, or make one and keep it (hex of the 32 secret bytes, readable by the owner only).
 fn load_identity(path: &PathBuf) -> anyhow::Result<Identity> {
     if let Ok(text) = std::fs::read_to_string(path) {
-        let hex = text.trim();
-        let bytes: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("zz"), 16))
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("{} is not an identity key", path.display()))?;
-        let secret: [u8; 32] =
-            bytes.try_into().map_err(|_| anyhow::anyhow!("{} is not an identity key", path.display()))?;
-        return Ok(Identity::from_secret_bytes(&secret));
+        return Identity::from_hex(&text).with_context(|| format!("{} is not an identity key", path.display()));
     }
     let identity = Identity::generate();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let hex: String = identity.secret_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::write(path, hex)?;
+    std::fs::write(path, identity.to_hex())?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -311,34 +301,20 @@ async fn run_call(cli: &Cli, args: &CallArgs, target: Target, identity: Option<I
 
 async fn listen(cli: &Cli, args: &CallArgs, decline: bool) -> anyhow::Result<bool> {
     let identity = load_identity(&identity_path(cli))?;
-    let code = identity.personal_code();
-    let config = ClientConfig::new(cli.server.clone(), format!("tincan-cli {}", env!("CARGO_PKG_VERSION")))
-        .with_identity(identity);
-    let (presence, mut events) = SignalClient::connect(config);
+    let (presence, mut events) =
+        Presence::start(&cli.server, &format!("tincan-cli {}", env!("CARGO_PKG_VERSION")), identity);
     while let Some(event) = events.recv().await {
-        match event {
-            ClientEvent::Message(ServerMessage::Registered { .. }) => {
-                print(json!({"event": "listening", "code": code.as_str()}))
+        print(serde_json::to_value(&event)?);
+        if let PresenceEvent::Incoming { call, .. } = event {
+            if decline {
+                presence.decline(&call).await?;
+                print(json!({"event": "declined"}));
+                return Ok(true);
             }
-            ClientEvent::Message(ServerMessage::Incoming { call, from_name, from_code, room }) => {
-                print(
-                    json!({"event": "incoming", "call": call, "from_name": from_name, "from_code": from_code, "room": room}),
-                );
-                if decline {
-                    presence.decline(call).await?;
-                    print(json!({"event": "declined"}));
-                    return Ok(true);
-                }
-                presence.accept(call).await?;
-                let room = RoomCode::parse(&room)?;
-                let ok = run_call(cli, args, Target::Room { code: room, create: true }, None).await?;
-                presence.close();
-                return Ok(ok);
-            }
-            ClientEvent::Disconnected { reason, retry_in } => {
-                print(json!({"event": "signaling_lost", "reason": reason, "retry_in_ms": retry_in.as_millis() as u64}))
-            }
-            _ => {}
+            let room = presence.accept(&call).await?;
+            let ok = run_call(cli, args, Target::Room { code: room, create: true }, None).await?;
+            presence.stop();
+            return Ok(ok);
         }
     }
     bail!("the signaling client stopped")

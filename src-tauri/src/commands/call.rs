@@ -1,0 +1,161 @@
+//! Rooms, contacts' calls, rings and what happens in a call.
+
+use tauri::ipc::{Channel, InvokeResponseBody};
+use tauri::{AppHandle, Emitter, Manager, State};
+use tauri_plugin_dialog::DialogExt;
+use tincan_engine::{Call, Target};
+use tincan_signal::code::{PersonalCode, RoomCode};
+
+use crate::calls::CallRecord;
+use crate::error::{AppError, Result};
+use crate::links::Open;
+use crate::state::{AppState, lock};
+use crate::store::recents::Direction;
+
+fn room(code: &str) -> Result<RoomCode> {
+    RoomCode::parse(code).map_err(|e| AppError::Invalid(format!("That room code does not work: {e}.")))
+}
+
+#[tauri::command]
+pub fn new_room() -> String {
+    RoomCode::generate().to_string()
+}
+
+/// The canonical form of a typed room code, or a sentence saying what is wrong with it.
+#[tauri::command]
+pub fn normalize_room(code: String) -> Result<String> {
+    room(&code).map(|c| c.to_string())
+}
+
+/// What the app was started to open (`tincan://join/CODE`, `--call CODE`, …). Later requests arrive as
+/// `open` events.
+#[tauri::command]
+pub fn startup_target() -> Option<Open> {
+    crate::links::from_args(&std::env::args().skip(1).collect::<Vec<_>>())
+}
+
+/// Join (or create) a room; engine events arrive as `engine` events, remote video on `frames`.
+#[tauri::command]
+pub async fn join_room(
+    app: AppHandle,
+    code: String,
+    create: bool,
+    frames: Channel<InvokeResponseBody>,
+    preview: Channel<InvokeResponseBody>,
+) -> Result<String> {
+    let code = room(&code)?;
+    let record =
+        CallRecord { direction: Direction::Outgoing, name: code.to_string(), code: None, room: Some(code.to_string()) };
+    crate::calls::start(&app, Target::Room { code: code.clone(), create }, record, frames, preview)?;
+    Ok(code.to_string())
+}
+
+/// Ring a personal code (a contact's, or one typed in).
+#[tauri::command]
+pub async fn call_contact(
+    app: AppHandle,
+    code: String,
+    frames: Channel<InvokeResponseBody>,
+    preview: Channel<InvokeResponseBody>,
+) -> Result<()> {
+    let code =
+        PersonalCode::parse(&code).map_err(|e| AppError::Invalid(format!("That personal code does not work: {e}.")))?;
+    let state = app.state::<AppState>();
+    if code == state.store.identity.personal_code() {
+        return Err(AppError::Invalid("That is your own code.".into()));
+    }
+    let name = state.store.contacts().name_of(code.as_str()).map(str::to_owned).unwrap_or_else(|| code.to_string());
+    let record = CallRecord { direction: Direction::Outgoing, name, code: Some(code.to_string()), room: None };
+    crate::calls::start(&app, Target::Contact(code), record, frames, preview)
+}
+
+/// Answer the ringing call.
+#[tauri::command]
+pub async fn accept_call(
+    app: AppHandle,
+    call: String,
+    frames: Channel<InvokeResponseBody>,
+    preview: Channel<InvokeResponseBody>,
+) -> Result<()> {
+    let state = app.state::<AppState>();
+    let ring = lock(&state.incoming).take_if(|r| r.call == call).ok_or(AppError::NoIncoming)?;
+    let presence = lock(&state.presence).clone().ok_or(AppError::NoIncoming)?;
+    let room = presence.accept(&call).await?;
+    let record = CallRecord {
+        direction: Direction::Incoming,
+        name: ring.from_name,
+        code: ring.from_code,
+        room: Some(room.to_string()),
+    };
+    crate::calls::start(&app, Target::Room { code: room, create: true }, record, frames, preview)
+}
+
+#[tauri::command]
+pub async fn decline_call(app: AppHandle, call: String) -> Result<()> {
+    let state = app.state::<AppState>();
+    let ring = lock(&state.incoming).take_if(|r| r.call == call).ok_or(AppError::NoIncoming)?;
+    let presence = lock(&state.presence).clone().ok_or(AppError::NoIncoming)?;
+    presence.decline(&ring.call).await?;
+    let _ = app.emit("ring_ended", serde_json::json!({"call": call, "reason": "declined"}));
+    Ok(())
+}
+
+fn current(state: &State<'_, AppState>) -> Result<Call> {
+    state.call().ok_or(AppError::NoCall)
+}
+
+#[tauri::command]
+pub fn hang_up(state: State<'_, AppState>) {
+    if let Some(call) = state.call() {
+        call.hang_up();
+    }
+}
+
+#[tauri::command]
+pub fn set_microphone(state: State<'_, AppState>, on: bool) -> Result<()> {
+    Ok(current(&state)?.set_microphone(on)?)
+}
+
+#[tauri::command]
+pub fn set_camera(state: State<'_, AppState>, on: bool) -> Result<()> {
+    Ok(current(&state)?.set_camera(on)?)
+}
+
+#[tauri::command]
+pub async fn send_chat(state: State<'_, AppState>, text: String) -> Result<String> {
+    Ok(current(&state)?.send_chat(text).await?)
+}
+
+/// Send a file: `path`, or (without one) what the user picks in the system's file dialog. Returns the
+/// transfer id, or nothing if the dialog was cancelled.
+#[tauri::command]
+pub async fn send_file(app: AppHandle, path: Option<String>) -> Result<Option<u64>> {
+    let call = current(&app.state::<AppState>())?;
+    let path = match path {
+        Some(p) => std::path::PathBuf::from(p),
+        None => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            app.dialog().file().set_title("Send a file").pick_file(move |f| {
+                let _ = tx.send(f.and_then(|f| f.into_path().ok()));
+            });
+            match rx.await.ok().flatten() {
+                Some(p) => p,
+                None => return Ok(None),
+            }
+        }
+    };
+    Ok(Some(call.send_file(path).await?))
+}
+
+#[tauri::command]
+pub fn cancel_file(state: State<'_, AppState>, id: u64) -> Result<()> {
+    Ok(current(&state)?.cancel_file(id)?)
+}
+
+/// The UI drew the last frame it got on the remote video (`preview: false`) or the preview.
+#[tauri::command]
+pub fn frame_shown(state: State<'_, AppState>, preview: bool) {
+    if let Some(c) = lock(&state.call).as_ref() {
+        if preview { c.preview.shown() } else { c.video.shown() }
+    }
+}

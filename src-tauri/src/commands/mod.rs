@@ -1,0 +1,60 @@
+//! Commands the UI invokes. Each is a thin adapter: parse, call the store or the engine, and report errors
+//! as sentences ([`AppError`](crate::error::AppError) serialises to its message).
+
+pub mod call;
+pub mod contacts;
+pub mod settings;
+#[cfg(test)]
+mod tests;
+
+use serde::Serialize;
+use tauri::State;
+
+use crate::presence::is_online;
+use crate::state::{AppState, IncomingRing, Status, lock};
+
+#[derive(Serialize)]
+pub struct AppInfo {
+    version: &'static str,
+    server_url: String,
+    embedded_server: bool,
+    /// Empty until the user has picked a name (the first-start screen shows).
+    display_name: String,
+    code: String,
+    link: String,
+    status: Status,
+    in_call: bool,
+    incoming: Option<IncomingRing>,
+    /// Damaged files set aside at start, said once.
+    notices: Vec<String>,
+}
+
+#[tauri::command]
+pub fn app_info(state: State<'_, AppState>) -> AppInfo {
+    let code = state.store.identity.personal_code().to_string();
+    let in_call = lock(&state.call).is_some();
+    AppInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        server_url: state.server_url(),
+        embedded_server: lock(&state.embedded).is_some(),
+        display_name: state.store.settings().display_name,
+        link: format!("tincan://call/{code}"),
+        code,
+        status: if in_call {
+            Status::InCall
+        } else if is_online(&state) {
+            Status::Online
+        } else {
+            Status::Offline
+        },
+        in_call,
+        incoming: lock(&state.incoming).clone(),
+        notices: state.store.notices.clone(),
+    }
+}
+
+/// The UI reports what it sees (its errors included) to the log.
+#[tauri::command]
+pub fn ui_log(message: String) {
+    tracing::info!(target: "tincan::ui", "{}", message.chars().take(500).collect::<String>());
+}

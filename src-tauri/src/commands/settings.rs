@@ -1,0 +1,40 @@
+//! Settings: read, validate and save, then apply (server, autostart, tray).
+
+use tauri::{AppHandle, Emitter, Manager, Runtime, State};
+use tauri_plugin_autostart::AutoLaunchManager;
+
+use crate::error::Result;
+use crate::state::AppState;
+use crate::store::settings::Settings;
+
+#[tauri::command]
+pub fn get_settings(state: State<'_, AppState>) -> Settings {
+    state.store.settings()
+}
+
+#[tauri::command]
+pub async fn save_settings<R: Runtime>(app: AppHandle<R>, settings: Settings) -> Result<Settings> {
+    let state = app.state::<AppState>();
+    let before = state.store.settings();
+    let saved = state.store.set_settings(settings)?;
+    if saved.server_url != before.server_url {
+        crate::server::apply(&app).await?;
+    }
+    if saved.start_at_login != before.start_at_login
+        && let Some(autostart) = app.try_state::<AutoLaunchManager>()
+    {
+        let result = if saved.start_at_login { autostart.enable() } else { autostart.disable() };
+        if let Err(e) = result {
+            tracing::warn!("start at login: {e}");
+        }
+    }
+    crate::tray::set_dnd(&app, saved.do_not_disturb);
+    let _ = app.emit("settings_changed", &saved);
+    Ok(saved)
+}
+
+/// Whether the app starts at login, as the system has it.
+#[tauri::command]
+pub fn autostart_enabled<R: Runtime>(app: AppHandle<R>) -> bool {
+    app.try_state::<AutoLaunchManager>().is_some_and(|a| a.is_enabled().unwrap_or(false))
+}

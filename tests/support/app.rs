@@ -1,0 +1,119 @@
+//! The desktop app as a test drives it: its environment (HOME and XDG dirs in the scenario's scratch
+//! directory, the test's signaling server, ICE on loopback), files seeded before it starts, and the peer's
+//! JSON output.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::ChildStdout;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::webdriver::Session;
+
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// The app's identifier: its config and data live in `XDG_*_HOME/<this>`.
+pub const APP_ID: &str = "app.tincan.desktop";
+
+/// Environment for the app under test.
+pub fn env(dir: &Path, server_url: &str) -> Vec<(&'static str, String)> {
+    let path = |sub: &str| dir.join(sub).to_string_lossy().into_owned();
+    vec![
+        ("TINCAN_SERVER", server_url.to_owned()),
+        ("TINCAN_LOOPBACK", "1".to_owned()),
+        ("HOME", path("home")),
+        ("XDG_CONFIG_HOME", path("config")),
+        ("XDG_DATA_HOME", path("data")),
+        ("XDG_CACHE_HOME", path("cache")),
+        ("XDG_RUNTIME_DIR", path("runtime")),
+        ("XDG_DOWNLOAD_DIR", path("downloads")),
+    ]
+}
+
+/// Write a file the app will find at start (settings, identity) under its config or data dir.
+pub fn seed(dir: &Path, xdg: &str, name: &str, contents: &str) -> anyhow::Result<()> {
+    let app_dir = dir.join(xdg).join(APP_ID);
+    std::fs::create_dir_all(&app_dir)?;
+    std::fs::write(app_dir.join(name), contents)?;
+    Ok(())
+}
+
+/// A DOM script's answer, for failure messages.
+pub fn what_the_app_says(session: &Session) -> String {
+    let script = "return ['call-state', 'lobby-error', 'server-info', 'presence'].map(id => document.getElementById(id).textContent).join(' | ')";
+    session.run(script, json!([])).map(|v| v.to_string()).unwrap_or_else(|e| e.to_string())
+}
+
+/// Click through the first-start screen with `name`.
+pub fn first_start(session: &Session, name: &str) -> anyhow::Result<()> {
+    session.wait_for(
+        "the first-start screen",
+        WAIT,
+        "return !document.getElementById('welcome').classList.contains('hidden')",
+    )?;
+    session.run(
+        "document.getElementById('welcome-name').value = arguments[0]; document.getElementById('welcome-form').requestSubmit(); return true;",
+        json!([name]),
+    )?;
+    session.wait_for("the lobby", WAIT, "return !document.getElementById('lobby').classList.contains('hidden')")?;
+    Ok(())
+}
+
+/// The JSON lines a `tincan-cli` prints, on a channel.
+pub fn json_lines(stdout: ChildStdout) -> mpsc::Receiver<Value> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    rx
+}
+
+/// The next line `pick` accepts, within `WAIT`.
+pub fn next_line(lines: &mpsc::Receiver<Value>, what: &str, pick: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(v) if pick(&v) => return Ok(v),
+            Ok(_) => continue,
+            Err(_) => anyhow::bail!("no {what} within {WAIT:?}"),
+        }
+    }
+}
+
+/// Reads the stamp the test pattern carries (see `tincan_media::synthetic`) from the app's video canvas:
+/// the frame counter, or null if the pixels do not hold a valid stamp.
+pub const READ_STAMP: &str = r#"
+const src = document.getElementById('remote');
+if (!src.width) return null;
+const c = document.createElement('canvas'); c.width = src.width; c.height = src.height;
+const ctx = c.getContext('2d'); ctx.drawImage(src, 0, 0);
+const block = src.width >= 160 && src.height >= 128 ? 16 : 8, cols = 10;
+const bytes = new Uint8Array(10);
+for (let i = 0; i < 80; i++) {
+  const bx = (i % cols) * block, by = Math.floor(i / cols) * block;
+  const d = ctx.getImageData(bx + block / 4, by + block / 4, block / 2, block / 2).data;
+  let sum = 0;
+  for (let k = 0; k < d.length; k += 4) sum += (d[k] + d[k + 1] + d[k + 2]) / 3;
+  if (sum / (d.length / 4) > 128) bytes[i >> 3] |= 0x80 >> (i & 7);
+}
+let a = 0, b = 0;
+for (let k = 0; k < 8; k++) { a = (a + bytes[k]) % 255; b = (b + a) % 255; }
+if (((b << 8) | a) !== ((bytes[8] << 8) | bytes[9])) return null;
+return ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0;
+"#;
+
+/// The remote video shows the peer's pattern, live: the stamp's counter advances ~30 a second.
+pub fn assert_live_pattern(session: &Session) -> anyhow::Result<()> {
+    session.wait_for("30 frames drawn", WAIT, "return window.tincan.framesDrawn() > 30")?;
+    let first = session.wait_for("a readable stamp", WAIT, READ_STAMP)?.as_u64().unwrap_or(0);
+    std::thread::sleep(Duration::from_secs(1));
+    let second = session.wait_for("a readable stamp", WAIT, READ_STAMP)?.as_u64().unwrap_or(0);
+    anyhow::ensure!(second > first + 10, "the counter should advance ~30 per second: {first} then {second}");
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! The app lives in the tray: started hidden (`--hidden`, as at login) with a saved identity, it stays
+//! registered on the signaling server; `tincan-cli call` rings its personal code; the window comes up with
+//! the incoming call, Accept connects the call, the peer's pattern shows, and when the caller hangs up the
+//! app returns to the lobby and lists the call as incoming.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use tincan_e2e::app::{WAIT, assert_live_pattern, json_lines, next_line, seed, what_the_app_says};
+use tincan_e2e::display::Display;
+use tincan_e2e::process::Guard;
+use tincan_e2e::webdriver::Driver;
+use tincan_e2e::{artifacts, binary, scratch};
+use tincan_signal::identity::Identity;
+use tincan_signal::server::{ServerConfig, SignalServer};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_in_the_tray_is_rung_accepts_and_connects() -> anyhow::Result<()> {
+    let server = SignalServer::start(ServerConfig::loopback_unlimited()).await?;
+    let url = server.ws_url();
+    let dir = scratch("tray-ring")?;
+    let keep = dir.clone();
+    let result = tokio::task::spawn_blocking(move || scenario(&url, &dir)).await?;
+    server.shutdown().await;
+    // Logs stay for a failed run.
+    if result.is_ok() {
+        let _ = std::fs::remove_dir_all(keep);
+    }
+    result
+}
+
+/// Windows of the app that are mapped on the display.
+fn visible_windows(display: &str) -> usize {
+    Command::new("xdotool")
+        .args(["search", "--onlyvisible", "--name", "^Tincan$"])
+        .env("DISPLAY", display)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+        .unwrap_or(0)
+}
+
+fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+    let display = Display::start()?;
+    // A returning user: name and identity on disk.
+    let identity = Identity::generate();
+    let code = identity.personal_code();
+    seed(dir, "config", "settings.json", r#"{"display_name": "Ana"}"#)?;
+    seed(dir, "data", "identity.key", &identity.to_hex())?;
+    let driver = Driver::start(&display.name, &tincan_e2e::app::env(dir, url), &dir.join("app.log"))?;
+    let session = driver.session(&binary("tincan")?, &["--hidden"])?;
+    session.wait_for("the UI to be ready", WAIT, "return window.tincan && window.tincan.ready === true")?;
+    session.wait_for("online", WAIT, "return document.getElementById('presence').dataset.status === 'online'")?;
+    anyhow::ensure!(visible_windows(&display.name) == 0, "the window should start hidden");
+    let shown = session.run("return document.getElementById('my-code').textContent", json!([]))?;
+    assert_eq!(shown.as_str(), Some(code.as_str()), "the lobby shows the saved identity's code");
+
+    // Ring it.
+    let mut cli = Guard::spawn(
+        Command::new(binary("tincan-cli")?)
+            .args(["--server", url, "--name", "Cli", "--identity"])
+            .arg(dir.join("cli.key"))
+            .args(["call", code.as_str(), "--loopback", "--size", "640x480", "--duration", "6"])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("cli.log"))?),
+    )?;
+    let lines = json_lines(cli.0.stdout.take().expect("piped"));
+    next_line(&lines, "ringing at the caller", |v| v["event"] == "state" && v["state"] == "ringing_out")?;
+    session.wait_for(
+        "the incoming-call screen",
+        WAIT,
+        "return !document.getElementById('incoming').classList.contains('hidden') && document.getElementById('incoming-name').textContent === 'Cli'",
+    )?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while visible_windows(&display.name) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    anyhow::ensure!(visible_windows(&display.name) == 1, "a ring should bring the window up");
+    display.screenshot(&artifacts().join("tray-ring-incoming.png"))?;
+
+    session.run("document.getElementById('accept').click(); return true;", json!([]))?;
+    if let Err(e) =
+        session.wait_for("connected", WAIT, "return document.getElementById('call-state').textContent === 'Connected'")
+    {
+        anyhow::bail!("{e}; the app says: {}", what_the_app_says(&session));
+    }
+    next_line(&lines, "the caller connected", |v| v["event"] == "state" && v["state"] == "connected")?;
+    assert_live_pattern(&session)?;
+    display.screenshot(&artifacts().join("tray-ring-call.png"))?;
+
+    // The caller hangs up after its six seconds.
+    session.wait_for(
+        "the lobby after the caller hung up",
+        WAIT,
+        "return !document.getElementById('lobby').classList.contains('hidden') && document.getElementById('lobby-error').textContent === 'The other person hung up.'",
+    )?;
+    session.wait_for(
+        "the call in the recent calls",
+        WAIT,
+        "return document.getElementById('recents').textContent.includes('↙ Cli')",
+    )?;
+    Ok(())
+}

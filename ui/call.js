@@ -1,0 +1,164 @@
+// The call screen: remote video and preview, controls, chat and files, stats.
+import { $, invoke, Channel, listen, show } from "./dom.js";
+import { stateLabel, statsLine, statsRows, quality, formatBytes } from "./logic.js";
+import { I420Renderer } from "./render.js";
+
+let micOn = true, camOn = true;
+let framesDrawn = 0;
+const renderers = {};
+const transfers = new Map(); // id → {li, bar}
+let onEnded = () => {};
+
+export const framesDrawnCount = () => framesDrawn;
+
+function videoChannel(canvasId, preview) {
+  const channel = new Channel();
+  channel.onmessage = (buffer) => {
+    try {
+      renderers[canvasId] ??= new I420Renderer($(canvasId));
+      renderers[canvasId].draw(buffer);
+      if (!preview) framesDrawn++;
+    } catch (e) {
+      console.error(e);
+    }
+    invoke("frame_shown", { preview });
+  };
+  return channel;
+}
+
+/** Start a call with `command` (`join_room`, `call_contact`, `accept_call`) and show the call screen. */
+export async function startCall(command, args, title) {
+  // Reset first: the call's first events can arrive before the command's reply.
+  $("messages").replaceChildren();
+  transfers.clear();
+  for (const id of ["sas", "call-state", "stats"]) $(id).textContent = "";
+  $("stats-panel").replaceChildren();
+  $("remote-muted").classList.add("hidden");
+  micOn = camOn = true;
+  updateToggles();
+  const reply = await invoke(command, { ...args, frames: videoChannel("remote", false), preview: videoChannel("preview", true) });
+  $("room-code").textContent = typeof reply === "string" ? reply : title;
+  show("call");
+}
+
+/** Called with the end sentence when a call ends. */
+export function whenEnded(f) {
+  onEnded = f;
+}
+
+function updateToggles() {
+  $("mic").setAttribute("aria-pressed", String(micOn));
+  $("mic").textContent = micOn ? "Mic on" : "Mic off";
+  $("cam").setAttribute("aria-pressed", String(camOn));
+  $("cam").textContent = camOn ? "Camera on" : "Camera off";
+  $("preview").classList.toggle("hidden", !camOn);
+}
+
+function addMessage(text, mine) {
+  const li = document.createElement("li");
+  li.textContent = text;
+  if (mine) li.className = "mine";
+  $("messages").append(li);
+  li.scrollIntoView();
+  return li;
+}
+
+function onFile(e) {
+  let t = transfers.get(e.id + (e.outgoing ? "o" : "i"));
+  if (e.file === "started") {
+    const li = addMessage(`${e.outgoing ? "Sending" : "Receiving"} ${e.name} (${formatBytes(e.size)})`, e.outgoing);
+    li.classList.add("file");
+    const bar = document.createElement("progress");
+    bar.max = e.size || 1;
+    bar.value = 0;
+    li.append(bar);
+    const cancel = document.createElement("button");
+    cancel.className = "small";
+    cancel.textContent = "Cancel";
+    cancel.addEventListener("click", () => invoke("cancel_file", { id: e.id }).catch(() => {}));
+    li.append(cancel);
+    t = { li, bar, cancel, name: e.name };
+    transfers.set(e.id + (e.outgoing ? "o" : "i"), t);
+    return;
+  }
+  if (!t) return;
+  const done = (text) => {
+    t.bar.remove();
+    t.cancel.remove();
+    t.li.firstChild.textContent = text;
+  };
+  switch (e.file) {
+    case "progress":
+      t.bar.value = e.bytes;
+      break;
+    case "completed":
+      done(e.outgoing ? `Sent ${t.name} ✓` : `Saved ${t.name} to ${e.path} ✓`);
+      break;
+    case "cancelled":
+      done(`${t.name}: cancelled${e.by_peer ? " by the other person" : ""}`);
+      break;
+    case "failed":
+      done(`${t.name}: failed (${e.reason})`);
+      break;
+  }
+}
+
+listen("engine", ({ payload: e }) => {
+  switch (e.event) {
+    case "state":
+      $("call-state").textContent = stateLabel(e);
+      if (e.state === "ended") onEnded(stateLabel(e));
+      break;
+    case "verification":
+      $("sas").textContent = `Verify: ${e.sas}`;
+      break;
+    case "chat":
+      addMessage(e.text, e.outgoing);
+      break;
+    case "remote_media":
+      $("remote-muted").classList.toggle("hidden", e.video);
+      break;
+    case "file":
+      onFile(e);
+      break;
+    case "stats": {
+      $("stats").textContent = statsLine(e);
+      $("quality").dataset.quality = quality(e);
+      const rows = statsRows(e).flatMap(([k, v]) => {
+        const dt = document.createElement("dt");
+        dt.textContent = k;
+        const dd = document.createElement("dd");
+        dd.textContent = v;
+        return [dt, dd];
+      });
+      $("stats-panel").replaceChildren(...rows);
+      break;
+    }
+    case "notice":
+      addMessage(e.message, false);
+      break;
+  }
+});
+
+$("hangup").addEventListener("click", () => invoke("hang_up"));
+$("quality").addEventListener("click", () => $("stats-panel").classList.toggle("hidden"));
+$("mic").addEventListener("click", async () => { micOn = !micOn; updateToggles(); await invoke("set_microphone", { on: micOn }); });
+$("cam").addEventListener("click", async () => { camOn = !camOn; updateToggles(); await invoke("set_camera", { on: camOn }); });
+$("send-file").addEventListener("click", () => invoke("send_file", {}).catch((e) => addMessage(`Not sent: ${e}`, true)));
+$("chat-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const text = $("chat-text").value.trim();
+  if (!text) return;
+  try {
+    await invoke("send_chat", { text });
+    $("chat-text").value = "";
+  } catch (e) {
+    addMessage(`Not sent: ${e}`, true);
+  }
+});
+document.addEventListener("keydown", (ev) => {
+  if ($("call").classList.contains("hidden") || ev.target.tagName === "INPUT") return;
+  if (ev.key === "m") $("mic").click();
+  if (ev.key === "v") $("cam").click();
+  if (ev.key === "e" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); $("hangup").click(); }
+});

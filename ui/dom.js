@@ -1,0 +1,42 @@
+// Small DOM helpers shared by the screens.
+export const $ = (id) => document.getElementById(id);
+export const { invoke, Channel } = window.__TAURI__.core;
+export const { listen } = window.__TAURI__.event;
+
+const SCREENS = ["welcome", "lobby", "incoming", "settings", "call"];
+
+export function show(screen) {
+  for (const s of SCREENS) $(s).classList.toggle("hidden", s !== screen);
+}
+
+export function current() {
+  return SCREENS.find((s) => !$(s).classList.contains("hidden"));
+}
+
+/** A list item with text and optional buttons `[label, onClick]`. */
+export function item(text, buttons = [], className = "") {
+  const li = document.createElement("li");
+  if (className) li.className = className;
+  const span = document.createElement("span");
+  span.className = "grow";
+  span.textContent = text;
+  span.title = text;
+  li.append(span);
+  for (const [label, onClick] of buttons) {
+    const b = document.createElement("button");
+    b.className = "small";
+    b.textContent = label;
+    b.addEventListener("click", onClick);
+    li.append(b);
+  }
+  return li;
+}
+
+let bannerTimer = null;
+/** A passing message at the top (copied, saved, notices). */
+export function banner(text, ms = 6000) {
+  $("banner").textContent = text;
+  $("banner").classList.remove("hidden");
+  clearTimeout(bannerTimer);
+  if (ms) bannerTimer = setTimeout(() => $("banner").classList.add("hidden"), ms);
+}

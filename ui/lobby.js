@@ -1,0 +1,96 @@
+// The lobby: your code, rooms, contacts, recent calls.
+import { $, invoke, item, banner } from "./dom.js";
+import { normalizeRoomCode, normalizePersonalCode, recentLabel, presenceLabel } from "./logic.js";
+
+let actions = { join: () => {}, callContact: () => {} };
+
+/** `join(code, create)` and `callContact(code, name)` start calls. */
+export function initLobby(a) {
+  actions = a;
+}
+
+export function say(message) {
+  $("lobby-error").textContent = message ?? "";
+}
+
+export function showInfo(info) {
+  $("my-code").textContent = info.code;
+  $("my-link").textContent = info.link;
+  $("server-info").textContent = info.embedded_server
+    ? `Tincan ${info.version} · built-in server, ${info.server_url}`
+    : `Tincan ${info.version} · server ${info.server_url}`;
+  showPresence({ status: info.status, detail: "" });
+}
+
+export function showPresence(p) {
+  $("presence").dataset.status = p.status;
+  $("presence").textContent = presenceLabel(p.status);
+  $("presence").title = p.detail ?? "";
+}
+
+export async function refreshContacts() {
+  const contacts = await invoke("contacts");
+  $("contacts").replaceChildren(
+    ...contacts.map((c) =>
+      item(`${c.name} · ${c.code}`, [
+        ["Call", () => actions.callContact(c.code, c.name)],
+        ["Edit", () => editContact(c)],
+        ["Delete", async () => { await invoke("delete_contact", { id: c.id }); refreshContacts(); }],
+      ]),
+    ),
+  );
+  if (!contacts.length) $("contacts").replaceChildren(item("No contacts yet: add a name and their personal code."));
+}
+
+export async function refreshRecents() {
+  const calls = await invoke("recent_calls");
+  $("recents").replaceChildren(
+    ...calls.slice(0, 20).map((c) => {
+      const again = c.code ? [["Call", () => actions.callContact(c.code, c.name)]] : c.room ? [["Join", () => actions.join(c.room, true)]] : [];
+      return item(recentLabel(c), again, c.direction === "missed" ? "missed" : "");
+    }),
+  );
+  if (!calls.length) $("recents").replaceChildren(item("No calls yet."));
+}
+
+function editContact(c) {
+  $("contact-id").value = c?.id ?? "";
+  $("contact-name").value = c?.name ?? "";
+  $("contact-code").value = c?.code ?? "";
+  $("contact-save").textContent = c ? "Save" : "Add";
+  $("contact-cancel").classList.toggle("hidden", !c);
+  if (c) $("contact-name").focus();
+}
+
+$("contact-cancel").addEventListener("click", () => editContact(null));
+$("contact-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const code = normalizePersonalCode($("contact-code").value) ?? $("contact-code").value;
+  try {
+    await invoke("save_contact", { id: $("contact-id").value || null, name: $("contact-name").value, code });
+    editContact(null);
+    say("");
+    refreshContacts();
+  } catch (e) {
+    say(String(e));
+  }
+});
+
+$("create").addEventListener("click", async () => actions.join(await invoke("new_room"), true));
+$("join-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const code = normalizeRoomCode($("join-code").value);
+  if (!code) return say("A room code has 12 letters and digits, like 7KQ2-M9XD-4HTB.");
+  actions.join(code, false);
+});
+
+async function copy(text, what) {
+  try {
+    await navigator.clipboard.writeText(text);
+    banner(`${what} copied.`, 2500);
+  } catch {
+    banner(`Select and copy it: ${text}`);
+  }
+}
+$("copy-code").addEventListener("click", () => copy($("my-code").textContent, "Your code"));
+$("copy-link").addEventListener("click", () => copy($("my-link").textContent, "Your link"));

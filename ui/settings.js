@@ -1,0 +1,50 @@
+// The settings screen and the theme.
+import { $, invoke, banner } from "./dom.js";
+
+let saved = null;
+let back = () => {};
+
+export function applyTheme(theme) {
+  if (theme === "system") document.documentElement.removeAttribute("data-theme");
+  else document.documentElement.dataset.theme = theme;
+}
+
+export async function openSettings(onBack) {
+  back = onBack;
+  saved = await invoke("get_settings");
+  const ice = saved.ice_servers[0] ?? { urls: [""], username: "", credential: "" };
+  $("set-name").value = saved.display_name;
+  $("set-server").value = saved.server_url;
+  $("set-ice-url").value = ice.urls[0] ?? "";
+  $("set-ice-user").value = ice.username ?? "";
+  $("set-ice-pass").value = ice.credential ?? "";
+  $("set-theme").value = saved.theme;
+  $("set-login").checked = await invoke("autostart_enabled").catch(() => saved.start_at_login);
+  $("set-hidden").checked = saved.start_hidden;
+  $("set-dnd").checked = saved.do_not_disturb;
+  $("settings-error").textContent = "";
+}
+
+$("settings-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const url = $("set-ice-url").value.trim();
+  const settings = {
+    ...saved,
+    display_name: $("set-name").value,
+    server_url: $("set-server").value,
+    ice_servers: url ? [{ urls: [url], username: $("set-ice-user").value || null, credential: $("set-ice-pass").value || null }] : [],
+    theme: $("set-theme").value,
+    start_at_login: $("set-login").checked,
+    start_hidden: $("set-hidden").checked,
+    do_not_disturb: $("set-dnd").checked,
+  };
+  try {
+    saved = await invoke("save_settings", { settings });
+    applyTheme(saved.theme);
+    banner("Settings saved.", 2500);
+    back();
+  } catch (e) {
+    $("settings-error").textContent = String(e);
+  }
+});
+$("close-settings").addEventListener("click", () => back());
