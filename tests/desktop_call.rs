@@ -1,7 +1,7 @@
 //! The desktop app in a real window (Xvfb), driven through WebDriver: it joins a room where a `tincan-cli`
 //! peer sends the stamped test pattern; the app's canvas shows that pattern (its counter is read back from
 //! the pixels and advances), chat goes both ways, and hanging up returns to the lobby with a reason and a
-//! recent call. On the way: the first-start screen and the address book.
+//! recent call. On the way: the first-start screen, the address book and the settings.
 
 use std::process::{Command, Stdio};
 
@@ -65,6 +65,29 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     )?;
     let saved = std::fs::read_to_string(dir.join("data").join(tincan_e2e::app::APP_ID).join("contacts.json"))?;
     assert!(saved.contains("7KQ2-M9XD-4HTB-PA3E"), "{saved}");
+
+    // Settings: a bad server address is refused in words; start at login (hidden) and the dark theme apply.
+    session.run("document.getElementById('open-settings').click(); return true;", json!([]))?;
+    session.wait_for("settings", WAIT, "return !document.getElementById('settings').classList.contains('hidden')")?;
+    let save = "document.getElementById('set-server').value = arguments[0]; document.getElementById('set-login').checked = true; document.getElementById('set-theme').value = 'dark'; document.getElementById('settings-form').requestSubmit(); return true;";
+    session.run(save, json!(["http://wrong"]))?;
+    session.wait_for(
+        "the refusal",
+        WAIT,
+        "return document.getElementById('settings-error').textContent.includes('wss://')",
+    )?;
+    session.run(save, json!([""]))?;
+    session.wait_for(
+        "the lobby, dark",
+        WAIT,
+        "return !document.getElementById('lobby').classList.contains('hidden') && document.documentElement.dataset.theme === 'dark'",
+    )?;
+    // (The autostart plugin writes to ~/.config/autostart, not $XDG_CONFIG_HOME/autostart.)
+    let autostart = std::fs::read_dir(dir.join("home/.config/autostart"))?
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(autostart.contains("--hidden"), "the login entry starts the app in the tray: {autostart}");
     // Typed the way people type codes: lower case, spaces.
     let typed = room.as_str().to_lowercase().replace('-', " ");
     session.run(

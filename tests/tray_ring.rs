@@ -1,7 +1,8 @@
 //! The app lives in the tray: started hidden (`--hidden`, as at login) with a saved identity, it stays
 //! registered on the signaling server; `tincan-cli call` rings its personal code; the window comes up with
-//! the incoming call, Accept connects the call, the peer's pattern shows, and when the caller hangs up the
-//! app returns to the lobby and lists the call as incoming.
+//! the incoming call (under the caller's name in the address book, whose online state follows the caller),
+//! Accept connects the call, the peer's pattern shows, and when the caller hangs up the app returns to the
+//! lobby and lists the call as incoming.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -47,6 +48,11 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let code = identity.personal_code();
     seed(dir, "config", "settings.json", r#"{"display_name": "Ana"}"#)?;
     seed(dir, "data", "identity.key", &identity.to_hex())?;
+    // The caller is in Ana's address book as "Carla".
+    let caller = Identity::generate();
+    std::fs::write(dir.join("cli.key"), caller.to_hex())?;
+    let contacts = json!({"contacts": [{"id": "c1", "name": "Carla", "code": caller.personal_code().as_str()}]});
+    seed(dir, "data", "contacts.json", &contacts.to_string())?;
     let driver = Driver::start(&display.name, &tincan_e2e::app::env(dir, url), &dir.join("app.log"))?;
     let session = driver.session(&binary("tincan")?, &["--hidden"])?;
     session.wait_for("the UI to be ready", WAIT, "return window.tincan && window.tincan.ready === true")?;
@@ -54,6 +60,11 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     anyhow::ensure!(visible_windows(&display.name) == 0, "the window should start hidden");
     let shown = session.run("return document.getElementById('my-code').textContent", json!([]))?;
     assert_eq!(shown.as_str(), Some(code.as_str()), "the lobby shows the saved identity's code");
+    session.wait_for(
+        "Carla shown offline",
+        WAIT,
+        "return document.getElementById('contacts').textContent.includes('○ Carla')",
+    )?;
 
     // Ring it.
     let mut cli = Guard::spawn(
@@ -69,7 +80,13 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     session.wait_for(
         "the incoming-call screen",
         WAIT,
-        "return !document.getElementById('incoming').classList.contains('hidden') && document.getElementById('incoming-name').textContent === 'Cli'",
+        "return !document.getElementById('incoming').classList.contains('hidden') && document.getElementById('incoming-name').textContent === 'Carla'",
+    )?;
+    // Carla's app registered her code to call: the address book follows it.
+    session.wait_for(
+        "Carla shown online",
+        WAIT,
+        "return document.getElementById('contacts').textContent.includes('● Carla')",
     )?;
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while visible_windows(&display.name) == 0 && std::time::Instant::now() < deadline {
@@ -97,7 +114,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     session.wait_for(
         "the call in the recent calls",
         WAIT,
-        "return document.getElementById('recents').textContent.includes('↙ Cli')",
+        "return document.getElementById('recents').textContent.includes('↙ Carla')",
     )?;
     Ok(())
 }

@@ -49,6 +49,7 @@ listen("ring_ended", ({ payload }) => {
 });
 listen("presence", ({ payload }) => showPresence(payload));
 listen("recents_changed", () => refreshRecents());
+listen("contacts_changed", () => refreshContacts());
 listen("settings_changed", ({ payload }) => applyTheme(payload.theme));
 listen("open", ({ payload }) => openTarget(payload));
 

@@ -32,7 +32,7 @@ export async function refreshContacts() {
   const contacts = await invoke("contacts");
   $("contacts").replaceChildren(
     ...contacts.map((c) =>
-      item(`${c.name} · ${c.code}`, [
+      item(`${c.online === true ? "● " : c.online === false ? "○ " : ""}${c.name} · ${c.code}`, [
         ["Call", () => actions.callContact(c.code, c.name)],
         ["Edit", () => editContact(c)],
         ["Delete", async () => { await invoke("delete_contact", { id: c.id }); refreshContacts(); }],

@@ -46,6 +46,7 @@ const END_LABELS = {
   missed: "No answer.",
   cancelled: "The caller hung up.",
   failed: "The call failed.",
+  server_unreachable: "The signaling server cannot be reached. Check your network, or the server in Settings.",
 };
 
 /** A sentence for a call state event (`{state, reason}`). */
@@ -111,6 +112,7 @@ const OUTCOMES = {
   declined: "declined", unavailable: "not online", missed: "no answer", cancelled: "cancelled",
   busy: "while you were in a call", do_not_disturb: "do not disturb", room_not_found: "nobody there",
   room_full: "room full", connection_failed: "could not connect", failed: "failed",
+  server_unreachable: "server unreachable",
 };
 
 /** One line for a recent call, relative to `now` (ms). */

@@ -35,6 +35,7 @@ test("contact call outcomes read as sentences", () => {
   assert.equal(stateLabel({ state: "ringing_out" }), "Ringing…");
   assert.equal(stateLabel({ state: "ended", reason: "declined" }), "They declined the call.");
   assert.equal(stateLabel({ state: "ended", reason: "unavailable" }), "They are not online.");
+  assert.match(stateLabel({ state: "ended", reason: "server_unreachable" }), /cannot be reached/);
 });
 
 test("stats panel rows", () => {

@@ -81,8 +81,8 @@ pub fn start(
                 }
             }
         }
-        pump.stop();
-        preview.stop();
+        tracing::info!(target: "tincan::display", "remote video display path: {}", pump.stop());
+        tracing::info!(target: "tincan::display", "preview display path: {}", preview.stop());
         let state = app.state::<AppState>();
         lock(&state.call).take();
         let online = crate::presence::is_online(&state);

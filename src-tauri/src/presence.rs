@@ -8,6 +8,7 @@ use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_notification::NotificationExt;
 use tincan_engine::presence::{Presence, PresenceEvent};
+use tincan_signal::code::PersonalCode;
 
 use crate::calls::now_ms;
 use crate::state::{AppState, IncomingRing, Status, lock};
@@ -40,6 +41,7 @@ pub fn spawn(app: AppHandle) {
             let client = format!("tincan {}", env!("CARGO_PKG_VERSION"));
             let (presence, mut events) = Presence::start(&url, &client, state.store.identity.clone());
             *lock(&state.presence) = Some(Arc::new(presence));
+            watch_contacts(&state);
             loop {
                 tokio::select! {
                     event = events.recv() => match event {
@@ -60,10 +62,26 @@ pub fn spawn(app: AppHandle) {
     });
 }
 
+/// Follow the contacts' codes on the server (after connecting and after the address book changes).
+pub fn watch_contacts(state: &AppState) {
+    let codes: Vec<PersonalCode> =
+        state.store.contacts().contacts.iter().filter_map(|c| PersonalCode::parse(&c.code).ok()).collect();
+    lock(&state.contacts_online).retain(|code, _| codes.iter().any(|c| c.as_str() == code));
+    if let Some(p) = lock(&state.presence).as_ref()
+        && let Err(e) = p.watch(&codes)
+    {
+        tracing::warn!("cannot follow the contacts' presence: {e}");
+    }
+}
+
 fn report(app: &AppHandle, status: Status, detail: String) {
     let state = app.state::<AppState>();
     let in_call = lock(&state.call).is_some();
     *lock(&state.status) = status;
+    if status == Status::Offline {
+        lock(&state.contacts_online).clear();
+        let _ = app.emit("contacts_changed", ());
+    }
     crate::tray::set_status(app, if in_call { Status::InCall } else { status });
     let _ = app.emit("presence", PresenceInfo { status, detail });
 }
@@ -72,6 +90,10 @@ async fn handle(app: &AppHandle, event: PresenceEvent) {
     let state = app.state::<AppState>();
     match event {
         PresenceEvent::Online { .. } => report(app, Status::Online, "Contacts can call you.".into()),
+        PresenceEvent::Contact { code, online } => {
+            lock(&state.contacts_online).insert(code, online);
+            let _ = app.emit("contacts_changed", ());
+        }
         PresenceEvent::Offline { reason, retry_in_ms } => report(
             app,
             Status::Offline,

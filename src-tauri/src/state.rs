@@ -1,5 +1,6 @@
 //! What the app keeps between commands.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -49,6 +50,8 @@ pub struct AppState {
     pub call: Mutex<Option<ActiveCall>>,
     pub presence: Mutex<Option<Arc<Presence>>>,
     pub incoming: Mutex<Option<IncomingRing>>,
+    /// What the server says about the contacts' codes (absent: not known).
+    pub contacts_online: Mutex<HashMap<String, bool>>,
     pub status: Mutex<Status>,
     /// Frames go to the window only while it is shown.
     pub visible: Arc<AtomicBool>,
@@ -69,6 +72,7 @@ impl AppState {
             call: Mutex::default(),
             presence: Mutex::default(),
             incoming: Mutex::default(),
+            contacts_online: Mutex::default(),
             status: Mutex::new(Status::Offline),
             visible: Arc::new(AtomicBool::new(true)),
         }

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod display;
 pub mod process;
+pub mod procfs;
 pub mod webdriver;
 
 use std::path::PathBuf;
@@ -15,9 +16,11 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
-/// A built binary of the workspace; fails with what to do if it is missing.
+/// A built binary of the workspace (`TINCAN_PROFILE=release` for release builds; debug by default); fails
+/// with what to do if it is missing.
 pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
-    let path = target_dir().join("debug").join(name);
+    let profile = std::env::var("TINCAN_PROFILE").unwrap_or_else(|_| "debug".into());
+    let path = target_dir().join(profile).join(name);
     anyhow::ensure!(
         path.exists(),
         "{} is missing: build the workspace binaries first (cargo build --workspace --bins)",

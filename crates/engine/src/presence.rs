@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use tincan_signal::client::{ClientConfig, ClientEvent, SignalClient};
-use tincan_signal::code::RoomCode;
+use tincan_signal::code::{PersonalCode, RoomCode};
 use tincan_signal::identity::Identity;
 use tincan_signal::protocol::{CallId, RingEndReason, ServerMessage, UnregisterReason};
 use tokio::sync::mpsc;
@@ -28,6 +28,8 @@ pub enum PresenceEvent {
     RingEnded { call: CallId, reason: String },
     /// Another device registered this code; this one no longer receives rings.
     Replaced,
+    /// A watched personal code (see [`Presence::watch`]) is online or not.
+    Contact { code: String, online: bool },
 }
 
 /// The rings waiting for an answer.
@@ -91,6 +93,9 @@ impl Presence {
                     ClientEvent::Message(ServerMessage::Unregistered {
                         reason: UnregisterReason::Replaced, ..
                     }) => Some(PresenceEvent::Replaced),
+                    ClientEvent::Message(ServerMessage::Presence { code, online }) => {
+                        Some(PresenceEvent::Contact { code, online })
+                    }
                     ClientEvent::Message(ServerMessage::Error { message, .. }) => {
                         tracing::warn!("presence: {message}");
                         None
@@ -118,6 +123,11 @@ impl Presence {
         lock(&self.rings).pending.remove(call).ok_or(EngineError::RingGone)?;
         self.client.decline(call.to_owned()).await?;
         Ok(())
+    }
+
+    /// Follow whether these codes are online (`Contact` events), also across reconnects.
+    pub fn watch(&self, codes: &[PersonalCode]) -> Result<()> {
+        Ok(self.client.watch(codes)?)
     }
 
     /// Unregister and disconnect.

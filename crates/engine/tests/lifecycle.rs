@@ -56,6 +56,17 @@ async fn refused_rooms_end_the_call_with_a_reason() {
     server.shutdown().await;
 }
 
+/// No server at the address: the call ends at once, saying so, instead of waiting forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_ends_the_call_with_a_reason() {
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let (config, _) = common::config(&url, "X", &PeerOptions { video: false, audio: false, ..Default::default() });
+    let (_call, mut events) = Call::start(config, Target::Room { code: RoomCode::generate(), create: true });
+    assert_eq!(state(&mut events, "ended").await.as_deref(), Some("server_unreachable"));
+}
+
 /// A peer that disappears without hanging up (its process is killed) is noticed through ICE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_peer_is_detected() {

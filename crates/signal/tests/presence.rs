@@ -172,3 +172,48 @@ async fn a_caller_that_hangs_up_cancels_its_ring() {
     assert_eq!(callee.expect("ring_ended").await["reason"], "cancelled");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn watchers_see_codes_come_online_and_go_offline() {
+    let server = default_server().await;
+    let url = server.ws_url();
+    let bob = Identity::generate();
+    let carol = Identity::generate();
+    let (mut alice, _) = Raw::hello(&url).await;
+    alice
+        .send(json!({"type": "watch", "codes": [bob.personal_code().as_str().to_lowercase(), carol.personal_code().as_str()]}))
+        .await;
+    // Where each stands now, in the order asked.
+    for id in [&bob, &carol] {
+        let p = alice.expect("presence").await;
+        assert_eq!((p["code"].as_str(), p["online"].as_bool()), (Some(id.personal_code().as_str()), Some(false)));
+    }
+    let (mut bob_conn, w) = Raw::hello(&url).await;
+    register(&mut bob_conn, &w, &bob).await;
+    let p = alice.expect("presence").await;
+    assert_eq!((p["code"].as_str(), p["online"].as_bool()), (Some(bob.personal_code().as_str()), Some(true)));
+    // A second device takes the code over: still online, watchers hear nothing; the replaced device leaving
+    // changes nothing either; the device holding the code leaving makes it offline.
+    let (mut bob_phone, w2) = Raw::hello(&url).await;
+    register(&mut bob_phone, &w2, &bob).await;
+    bob_conn.expect("unregistered").await;
+    drop(bob_conn);
+    assert!(alice.try_recv(Duration::from_millis(200)).await.is_none(), "still online on the other device");
+    drop(bob_phone);
+    let p = alice.expect("presence").await;
+    assert_eq!((p["code"].as_str(), p["online"].as_bool()), (Some(bob.personal_code().as_str()), Some(false)));
+
+    // Replacing the list: Carol is no longer followed.
+    alice.send(json!({"type": "watch", "codes": []})).await;
+    let (mut carol_conn, w3) = Raw::hello(&url).await;
+    register(&mut carol_conn, &w3, &carol).await;
+    assert!(alice.try_recv(Duration::from_millis(200)).await.is_none(), "nobody follows Carol now");
+
+    // Bad input is refused in words and changes nothing.
+    alice.send(json!({"type": "watch", "codes": ["nope"]})).await;
+    alice.expect_error("bad_personal_code").await;
+    let many: Vec<String> = (0..257).map(|_| Identity::generate().personal_code().to_string()).collect();
+    alice.send(json!({"type": "watch", "codes": many})).await;
+    alice.expect_error("too_large").await;
+    server.shutdown().await;
+}

@@ -356,6 +356,10 @@ impl Driver {
             ClientEvent::Disconnected { reason, .. } => {
                 if self.started {
                     self.notice(format!("signaling connection lost ({reason}); retrying"));
+                } else {
+                    // Never reached: say so now rather than spin (presence keeps retrying in the background).
+                    tracing::info!("signaling server unreachable: {reason}");
+                    self.input(CallInput::ServerUnreachable).await;
                 }
             }
             ClientEvent::Message(m) => self.on_server(m).await,

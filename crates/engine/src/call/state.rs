@@ -44,6 +44,8 @@ pub enum EndReason {
     PeerVanished,
     /// The connection could not be established.
     ConnectionFailed,
+    /// The signaling server did not answer when the call began.
+    ServerUnreachable,
     /// A local failure, described.
     Failed(String),
 }
@@ -61,6 +63,7 @@ impl fmt::Display for EndReason {
             EndReason::RoomNotFound => "nobody is in that room",
             EndReason::PeerVanished => "the other side disappeared",
             EndReason::ConnectionFailed => "could not connect",
+            EndReason::ServerUnreachable => "the signaling server cannot be reached",
             EndReason::Failed(why) => return write!(f, "failed: {why}"),
         };
         f.write_str(s)
@@ -81,6 +84,7 @@ impl EndReason {
             EndReason::RoomNotFound => "room_not_found",
             EndReason::PeerVanished => "peer_vanished",
             EndReason::ConnectionFailed => "connection_failed",
+            EndReason::ServerUnreachable => "server_unreachable",
             EndReason::Failed(_) => "failed",
         }
     }
@@ -118,6 +122,8 @@ pub enum CallInput {
     TransportFailed,
     /// The other side said goodbye on the data channel.
     RemoteBye,
+    /// The signaling server could not be reached (before the call began; later losses are retried).
+    ServerUnreachable,
     HangUp,
     Fail(String),
 }
@@ -197,6 +203,7 @@ impl CallMachine {
                 self.state = S::Joining;
                 vec![A::JoinRoom]
             }
+            (S::Idle, I::ServerUnreachable) => self.end(EndReason::ServerUnreachable, vec![]),
             (S::Ringing { outgoing: true }, I::RingDeclined) => self.end(EndReason::Declined, vec![]),
             (S::Ringing { outgoing: true }, I::RingMissed) => self.end(EndReason::Missed, vec![]),
             (S::Ringing { outgoing: true }, I::RingUnavailable) => self.end(EndReason::Unavailable, vec![]),
@@ -289,6 +296,14 @@ mod tests {
         assert_eq!((m.state(), &a[1]), (&CallState::Joining, &vec![A::AcceptRing, A::JoinRoom]));
         let (m, _) = run(vec![I::IncomingRing, I::RingCancelled]);
         assert_eq!(m.state(), &CallState::Ended(EndReason::Cancelled));
+    }
+
+    #[test]
+    fn an_unreachable_server_ends_a_call_only_before_it_began() {
+        let (m, _) = run(vec![I::ServerUnreachable]);
+        assert_eq!(m.state(), &CallState::Ended(EndReason::ServerUnreachable));
+        let (m, _) = run(vec![I::Join, I::Joined { others: 1 }, I::TransportConnected, I::ServerUnreachable]);
+        assert_eq!(m.state(), &CallState::Connected);
     }
 
     #[test]

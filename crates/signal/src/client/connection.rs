@@ -8,7 +8,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, connect_async_tls_with_config};
 
 use super::backoff::Backoff;
-use super::{ClientConfig, ClientEvent, Command, RoomWish};
+use super::{ClientConfig, ClientEvent, Command, RoomWish, Wishes};
 use crate::protocol::{ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage};
 use crate::{Error, Result};
 
@@ -33,7 +33,7 @@ pub(super) async fn run(
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Sender<ClientEvent>,
 ) {
-    let mut wish: Option<RoomWish> = None;
+    let mut wishes = Wishes::default();
     let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
     let mut reconnected = false;
     loop {
@@ -48,7 +48,7 @@ pub(super) async fn run(
                     return;
                 }
                 reconnected = true;
-                match session(&config, ws, &welcome.nonce, &mut wish, &mut commands, &events).await {
+                match session(&config, ws, &welcome.nonce, &mut wishes, &mut commands, &events).await {
                     Exit::Closed => return,
                     Exit::Lost(reason) => reason,
                 }
@@ -67,8 +67,9 @@ pub(super) async fn run(
                 _ = &mut pause => break,
                 command = commands.recv() => match command {
                     None | Some(Command::Close) => return,
-                    Some(Command::Join(w)) => wish = Some(w),
-                    Some(Command::Leave) => wish = None,
+                    Some(Command::Join(w)) => wishes.room = Some(w),
+                    Some(Command::Leave) => wishes.room = None,
+                    Some(Command::Watch(codes)) => wishes.watch = Some(codes),
                     Some(Command::Send(_, reply)) => { let _ = reply.send(Err(Error::NotConnected)); }
                 },
             }
@@ -120,7 +121,7 @@ async fn session(
     config: &ClientConfig,
     mut ws: Ws,
     nonce: &str,
-    wish: &mut Option<RoomWish>,
+    wishes: &mut Wishes,
     commands: &mut mpsc::UnboundedReceiver<Command>,
     events: &mpsc::Sender<ClientEvent>,
 ) -> Exit {
@@ -135,8 +136,11 @@ async fn session(
         let signature = identity.sign_registration(nonce);
         send_or_lose!(ClientMessage::Register { public_key: identity.public_key_b64(), signature });
     }
-    if let Some(w) = wish.as_ref() {
+    if let Some(w) = wishes.room.as_ref() {
         send_or_lose!(w.message());
+    }
+    if let Some(codes) = wishes.watch.clone() {
+        send_or_lose!(ClientMessage::Watch { codes });
     }
     let mut keepalive = tokio::time::interval_at(Instant::now() + config.keepalive, config.keepalive);
     let mut last_heard = Instant::now();
@@ -147,7 +151,7 @@ async fn session(
                 match frame {
                     Some(Ok(Message::Text(t))) => match serde_json::from_str::<ServerMessage>(&t) {
                         Ok(message) => {
-                            follow_room(wish, &message);
+                            follow_room(&mut wishes.room, &message);
                             if events.send(ClientEvent::Message(message)).await.is_err() {
                                 let _ = ws.close(None).await;
                                 return Exit::Closed;
@@ -170,11 +174,15 @@ async fn session(
                 }
                 Some(Command::Join(w)) => {
                     send_or_lose!(w.message());
-                    *wish = Some(w);
+                    wishes.room = Some(w);
                 }
                 Some(Command::Leave) => {
-                    *wish = None;
+                    wishes.room = None;
                     send_or_lose!(ClientMessage::Leave);
+                }
+                Some(Command::Watch(codes)) => {
+                    wishes.watch = Some(codes.clone());
+                    send_or_lose!(ClientMessage::Watch { codes });
                 }
                 Some(Command::Send(message, reply)) => {
                     let result = ws.send(text(&message)).await;

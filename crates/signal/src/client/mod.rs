@@ -64,6 +64,13 @@ pub enum ClientEvent {
     Message(ServerMessage),
 }
 
+/// What the client re-establishes after every reconnect.
+#[derive(Default)]
+struct Wishes {
+    room: Option<RoomWish>,
+    watch: Option<Vec<String>>,
+}
+
 /// The room the application wants to be in; re-joined after reconnects.
 #[derive(Clone, Debug)]
 struct RoomWish {
@@ -86,6 +93,7 @@ impl RoomWish {
 
 enum Command {
     Join(RoomWish),
+    Watch(Vec<String>),
     Leave,
     Send(ClientMessage, oneshot::Sender<Result<()>>),
     Close,
@@ -114,6 +122,12 @@ impl SignalClient {
     /// A refused join (`room_full`, `room_not_found`, …) arrives as an error event and is not retried.
     pub fn join(&self, room: &RoomCode, create: bool, capacity: Option<usize>, name: Option<String>) -> Result<()> {
         self.command(Command::Join(RoomWish { room: room.clone(), create, capacity, name }))
+    }
+
+    /// Follow whether these personal codes are online, now and after every reconnect (`presence` messages
+    /// arrive as events). An empty list stops following.
+    pub fn watch(&self, codes: &[PersonalCode]) -> Result<()> {
+        self.command(Command::Watch(codes.iter().map(ToString::to_string).collect()))
     }
 
     pub fn leave(&self) -> Result<()> {

@@ -8,6 +8,9 @@ pub type PeerId = String;
 /// The id of one ring (a call attempt to a personal code).
 pub type CallId = String;
 
+/// The most personal codes one connection may watch.
+pub const MAX_WATCHED: usize = 256;
+
 /// What a signal carries; the payload (`data`) is opaque to the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -68,6 +71,11 @@ pub enum ClientMessage {
     CancelRing {
         call: CallId,
     },
+    /// Follow whether these personal codes are online (replaces the previous list; at most
+    /// [`MAX_WATCHED`] codes). The server answers with a `presence` for each, then one per change.
+    Watch {
+        codes: Vec<String>,
+    },
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<u64>,
@@ -76,7 +84,7 @@ pub enum ClientMessage {
 
 impl ClientMessage {
     /// Every `type` a client may send (for telling `unknown_type` from `bad_message`).
-    pub const TYPES: [&'static str; 11] = [
+    pub const TYPES: [&'static str; 12] = [
         "hello",
         "join",
         "leave",
@@ -88,6 +96,7 @@ impl ClientMessage {
         "decline",
         "cancel_ring",
         "ping",
+        "watch",
     ];
 
     /// The wire `type` of this message.
@@ -104,6 +113,7 @@ impl ClientMessage {
             Self::Decline { .. } => 8,
             Self::CancelRing { .. } => 9,
             Self::Ping { .. } => 10,
+            Self::Watch { .. } => 11,
         };
         Self::TYPES[i]
     }
@@ -231,6 +241,11 @@ pub enum ServerMessage {
     RingEnded {
         call: CallId,
         reason: RingEndReason,
+    },
+    /// A watched personal code came online or went offline (and, after `watch`, where each stands now).
+    Presence {
+        code: String,
+        online: bool,
     },
     Pong {
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -70,6 +70,7 @@ mod tests {
             ClientMessage::Decline { call: "c".into() },
             ClientMessage::CancelRing { call: "c".into() },
             ClientMessage::Ping { id: Some(7) },
+            ClientMessage::Watch { codes: vec!["c".into()] },
         ];
         assert_eq!(msgs.len(), ClientMessage::TYPES.len());
         for m in msgs {

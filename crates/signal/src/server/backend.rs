@@ -51,7 +51,7 @@ pub struct Counts {
 pub trait Backend: Send + Sync + 'static {
     /// A connection arrived; messages for `peer` go to `mailbox`.
     async fn attach(&self, peer: &PeerId, mailbox: Mailbox);
-    /// The connection is gone; drop its mailbox.
+    /// The connection is gone; drop its mailbox and what it watched.
     async fn detach(&self, peer: &PeerId);
     /// Queue a message for `to`. False if `to` is unknown or was dropped for not reading (slow consumer).
     async fn deliver(&self, to: &PeerId, message: Utf8Bytes) -> bool;
@@ -73,6 +73,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Release `code` if `peer` holds it.
     async fn unregister(&self, code: &PersonalCode, peer: &PeerId);
     async fn lookup(&self, code: &PersonalCode) -> Option<PeerId>;
+
+    /// `peer` now follows exactly `codes` (replacing what it followed); returns whether each is online.
+    async fn watch(&self, peer: &PeerId, codes: Vec<PersonalCode>) -> Vec<(PersonalCode, bool)>;
+    /// The peers following `code`.
+    async fn watchers(&self, code: &PersonalCode) -> Vec<PeerId>;
 
     async fn put_ring(&self, ring: Ring);
     /// Remove and return the ring if `peer` is its `party` (or, with `None`, unconditionally: the timeout).

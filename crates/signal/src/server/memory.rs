@@ -1,7 +1,7 @@
 //! The default backend: all state in this process, behind one mutex (every operation is a few map lookups;
 //! nothing awaits while holding it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -23,6 +23,22 @@ struct Inner {
     rooms: HashMap<RoomCode, Room>,
     codes: HashMap<PersonalCode, PeerId>,
     rings: HashMap<CallId, Ring>,
+    /// Who follows which code, both ways.
+    watching: HashMap<PeerId, Vec<PersonalCode>>,
+    watchers: HashMap<PersonalCode, HashSet<PeerId>>,
+}
+
+impl Inner {
+    fn unwatch_all(&mut self, peer: &PeerId) {
+        for code in self.watching.remove(peer).unwrap_or_default() {
+            if let Some(set) = self.watchers.get_mut(&code) {
+                set.remove(peer);
+                if set.is_empty() {
+                    self.watchers.remove(&code);
+                }
+            }
+        }
+    }
 }
 
 struct Room {
@@ -48,7 +64,9 @@ impl Backend for MemoryBackend {
     }
 
     async fn detach(&self, peer: &PeerId) {
-        self.lock().mailboxes.remove(peer);
+        let mut inner = self.lock();
+        inner.mailboxes.remove(peer);
+        inner.unwatch_all(peer);
     }
 
     async fn deliver(&self, to: &PeerId, message: Utf8Bytes) -> bool {
@@ -120,6 +138,23 @@ impl Backend for MemoryBackend {
 
     async fn lookup(&self, code: &PersonalCode) -> Option<PeerId> {
         self.lock().codes.get(code).cloned()
+    }
+
+    async fn watch(&self, peer: &PeerId, codes: Vec<PersonalCode>) -> Vec<(PersonalCode, bool)> {
+        let mut inner = self.lock();
+        inner.unwatch_all(peer);
+        for code in &codes {
+            inner.watchers.entry(code.clone()).or_default().insert(peer.clone());
+        }
+        let states = codes.iter().map(|c| (c.clone(), inner.codes.contains_key(c))).collect();
+        if !codes.is_empty() {
+            inner.watching.insert(peer.clone(), codes);
+        }
+        states
+    }
+
+    async fn watchers(&self, code: &PersonalCode) -> Vec<PeerId> {
+        self.lock().watchers.get(code).map(|s| s.iter().cloned().collect()).unwrap_or_default()
     }
 
     async fn put_ring(&self, ring: Ring) {

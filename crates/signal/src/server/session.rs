@@ -14,8 +14,8 @@ use super::turn;
 use crate::code::{PersonalCode, RoomCode};
 use crate::identity::verify_registration;
 use crate::protocol::{
-    CallId, ClientMessage, ErrorCode, Limits, PROTOCOL_VERSION, PeerId, PeerInfo, RingEndReason, ServerMessage,
-    UnregisterReason,
+    CallId, ClientMessage, ErrorCode, Limits, MAX_WATCHED, PROTOCOL_VERSION, PeerId, PeerInfo, RingEndReason,
+    ServerMessage, UnregisterReason,
 };
 
 /// A refused request: the error code and a detail for the person reading it.
@@ -119,8 +119,24 @@ impl Session {
             M::Register { public_key, signature } => self.register(s, &public_key, &signature).await,
             M::Unregister => {
                 let code = self.code.take().ok_or(reject(ErrorCode::NotRegistered))?;
-                s.backend.unregister(&code, &self.peer).await;
+                release(s, &code, &self.peer).await;
                 Ok(vec![ServerMessage::Unregistered { code: code.to_string(), reason: UnregisterReason::Requested }])
+            }
+            M::Watch { codes } => {
+                if codes.len() > MAX_WATCHED {
+                    return Err(reject_with(ErrorCode::TooLarge, format!("Watch at most {MAX_WATCHED} codes.")));
+                }
+                let codes = codes
+                    .iter()
+                    .map(|c| {
+                        PersonalCode::parse(c).map_err(|e| reject_with(ErrorCode::BadPersonalCode, format!("{c}: {e}")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let states = s.backend.watch(&self.peer, codes).await;
+                Ok(states
+                    .into_iter()
+                    .map(|(code, online)| ServerMessage::Presence { code: code.to_string(), online })
+                    .collect())
             }
             M::Ring { to, name, room } => self.ring(s, &to, &name, &room).await,
             M::Accept { call } => self.answer(s, call, true).await,
@@ -209,11 +225,15 @@ impl Session {
         let code = verify_registration(public_key, signature, &self.nonce)
             .map_err(|e| reject_with(ErrorCode::BadSignature, e))?;
         if let Some(old) = self.code.take().filter(|old| old != &code) {
-            s.backend.unregister(&old, &self.peer).await;
+            release(s, &old, &self.peer).await;
         }
+        let was_online = s.backend.lookup(&code).await.is_some();
         if let Some(previous) = s.backend.register(&code, &self.peer).await {
             let replaced = ServerMessage::Unregistered { code: code.to_string(), reason: UnregisterReason::Replaced };
             s.backend.deliver(&previous, encode(&replaced)).await;
+        }
+        if !was_online {
+            tell_watchers(s, &code, true).await;
         }
         tracing::debug!(peer = %self.peer, %code, "registered");
         self.code = Some(code.clone());
@@ -276,12 +296,34 @@ impl Session {
             let _ = self.leave(s).await;
         }
         if let Some(code) = self.code.take() {
-            s.backend.unregister(&code, &self.peer).await;
+            release(s, &code, &self.peer).await;
         }
         for call in std::mem::take(&mut self.outgoing) {
             cancel_ring(s, &call, &self.peer).await;
         }
         s.backend.detach(&self.peer).await;
+    }
+}
+
+/// Give up `code` (if `peer` still holds it) and, if nobody holds it now, tell its watchers.
+async fn release(s: &Shared, code: &PersonalCode, peer: &PeerId) {
+    if s.backend.lookup(code).await.as_ref() != Some(peer) {
+        return; // another device took it over: still online
+    }
+    s.backend.unregister(code, peer).await;
+    if s.backend.lookup(code).await.is_none() {
+        tell_watchers(s, code, false).await;
+    }
+}
+
+async fn tell_watchers(s: &Shared, code: &PersonalCode, online: bool) {
+    let watchers = s.backend.watchers(code).await;
+    if watchers.is_empty() {
+        return;
+    }
+    let message = encode(&ServerMessage::Presence { code: code.to_string(), online });
+    for w in watchers {
+        s.backend.deliver(&w, message.clone()).await;
     }
 }
 

@@ -11,16 +11,25 @@ use tincan_media::VideoFrame;
 use tincan_media::source::VideoSink;
 use tokio::sync::{Notify, Semaphore};
 
+use super::stats::DisplayStats;
+use crate::state::lock;
+
 #[derive(Clone)]
 pub struct FramePump {
     slot: Arc<Mutex<Option<VideoFrame>>>,
     ready: Arc<Notify>,
     shown: Arc<Semaphore>,
+    stats: Arc<Mutex<DisplayStats>>,
 }
 
 impl FramePump {
     pub fn start(channel: Channel<InvokeResponseBody>, visible: Arc<AtomicBool>) -> FramePump {
-        let pump = FramePump { slot: Arc::default(), ready: Arc::default(), shown: Arc::new(Semaphore::new(1)) };
+        let pump = FramePump {
+            slot: Arc::default(),
+            ready: Arc::default(),
+            shown: Arc::new(Semaphore::new(1)),
+            stats: Arc::default(),
+        };
         let p = pump.clone();
         tauri::async_runtime::spawn(async move {
             loop {
@@ -28,13 +37,14 @@ impl FramePump {
                 let Ok(permit) = p.shown.acquire().await else { return };
                 permit.forget();
                 let frame = loop {
-                    if let Some(f) = p.slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                    if let Some(f) = lock(&p.slot).take() {
                         break f;
                     }
                     p.ready.notified().await;
                 };
                 if !visible.load(Ordering::Relaxed) {
                     // Hidden: drop it, keep the permit for the next one.
+                    lock(&p.stats).hidden += 1;
                     p.shown.add_permits(1);
                     continue;
                 }
@@ -42,6 +52,7 @@ impl FramePump {
                 bytes.extend_from_slice(&frame.width.to_le_bytes());
                 bytes.extend_from_slice(&frame.height.to_le_bytes());
                 bytes.extend_from_slice(frame.data());
+                lock(&p.stats).on_sent(&frame);
                 if channel.send(InvokeResponseBody::Raw(bytes)).is_err() {
                     return;
                 }
@@ -52,19 +63,23 @@ impl FramePump {
 
     /// The UI drew a frame: the next one may go.
     pub fn shown(&self) {
+        lock(&self.stats).on_drawn();
         if self.shown.available_permits() == 0 {
             self.shown.add_permits(1);
         }
     }
 
-    pub fn stop(&self) {
+    /// Stop sending; returns the display path's figures.
+    pub fn stop(&self) -> String {
         self.shown.close();
+        lock(&self.stats).summary()
     }
 
     pub fn sink(&self) -> Box<dyn VideoSink> {
-        let (slot, ready) = (self.slot.clone(), self.ready.clone());
+        let (slot, ready, stats) = (self.slot.clone(), self.ready.clone(), self.stats.clone());
         Box::new(move |frame: VideoFrame| {
-            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(frame);
+            lock(&stats).decoded += 1;
+            *lock(&slot) = Some(frame);
             ready.notify_one();
         })
     }

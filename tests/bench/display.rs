@@ -1,0 +1,134 @@
+//! `tincan-display-bench`: what the desktop app's display path costs. The app runs in Xvfb and joins a room
+//! (`--join`) where a `tincan-cli` peer sends the stamped pattern at 640x480 and 1280x720, 30 fps, once
+//! with its window shown and once hidden in the tray (then no frame goes to the webview): the CPU
+//! difference is the display path's cost. The app's own figures (frames drawn or skipped, send → drawn,
+//! capture → drawn) come from its log. Also: memory (PSS) of the app and its WebKit processes idle in the
+//! tray and in the calls.
+//!
+//! Run with release builds: `cargo build --release -p tincan-app -p tincan-engine --bins` then
+//! `TINCAN_PROFILE=release cargo run -p tincan-e2e --bin tincan-display-bench -- --seconds 10`.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tincan_e2e::app::{json_lines, next_line, seed};
+use tincan_e2e::display::Display;
+use tincan_e2e::process::Guard;
+use tincan_e2e::procfs::{cpu_percent, cpu_ticks, pss_mb, tree};
+use tincan_e2e::{binary, scratch};
+use tincan_signal::code::RoomCode;
+use tincan_signal::server::{ServerConfig, SignalServer};
+
+struct Figures {
+    cpu: f64,
+    pss: BTreeMap<String, f64>,
+    display: Option<String>,
+}
+
+fn measure(pid: u32, secs: f64) -> (f64, BTreeMap<String, f64>) {
+    let procs = tree(pid);
+    let before = cpu_ticks(&procs);
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    let after = cpu_ticks(&procs);
+    (cpu_percent(&before, &after, secs), pss_mb(&tree(pid)))
+}
+
+/// One run of the app: `size` None = idle in the tray, no call.
+fn run(url: &str, display: &Display, size: Option<&str>, hidden: bool, secs: f64) -> anyhow::Result<Figures> {
+    let dir = scratch(&format!("display-bench-{}-{hidden}", size.unwrap_or("idle")))?;
+    seed(&dir, "config", "settings.json", r#"{"display_name": "Bench"}"#)?;
+    let room = RoomCode::generate();
+    let log = dir.join("app.log");
+    let mut app = Command::new(binary("tincan")?);
+    app.env("DISPLAY", &display.name).env("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
+    for (k, v) in tincan_e2e::app::env(&dir, url) {
+        app.env(k, v);
+    }
+    if hidden {
+        app.arg("--hidden");
+    }
+    if size.is_some() {
+        app.args(["--join", room.as_str()]);
+    }
+    let app = Guard::spawn(app.stdout(Stdio::null()).stderr(std::fs::File::create(&log)?))?;
+    let pid = app.0.id();
+    let Some(size) = size else {
+        std::thread::sleep(Duration::from_secs(5));
+        let (cpu, pss) = measure(pid, secs);
+        return Ok(Figures { cpu, pss, display: None });
+    };
+    let mut cli = Guard::spawn(
+        Command::new(binary("tincan-cli")?)
+            .args(["--server", url, "--name", "Peer", "join", room.as_str(), "--loopback", "--size", size])
+            .args(["--duration", &format!("{}", secs as u64 + 8)])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )?;
+    let lines = json_lines(cli.0.stdout.take().context("piped")?);
+    next_line(&lines, "the call to connect", |v| v["event"] == "state" && v["state"] == "connected")?;
+    std::thread::sleep(Duration::from_secs(3)); // warm-up: bandwidth estimate ramps, resolution settles
+    let (cpu, pss) = measure(pid, secs);
+    next_line(&lines, "the call to end", |v| v["event"] == "state" && v["state"] == "ended")?;
+    // The app logs its display figures when the call ends.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let display = loop {
+        let text = std::fs::read_to_string(&log)?;
+        if let Some(line) = text.lines().find(|l| l.contains("remote video display path: ")) {
+            break line.split("remote video display path: ").nth(1).map(str::to_owned);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the app logged no display figures (see {})", log.display());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Figures { cpu, pss, display })
+}
+
+fn pss_line(pss: &BTreeMap<String, f64>) -> String {
+    let total: f64 = pss.values().sum();
+    let parts: Vec<String> = pss.iter().map(|(n, mb)| format!("{n} {mb:.1}")).collect();
+    format!("PSS {total:.1} MB ({})", parts.join(", "))
+}
+
+fn field(line: &str, key: &str) -> f64 {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let secs: f64 =
+        std::env::args().skip_while(|a| a != "--seconds").nth(1).map(|s| s.parse()).transpose()?.unwrap_or(10.0);
+    let server = SignalServer::start(ServerConfig::loopback_unlimited()).await?;
+    let url = server.ws_url();
+    let report = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let display = Display::start()?;
+        let idle = run(&url, &display, None, true, secs)?;
+        println!("idle in the tray: CPU {:.1} % of a core, {}", idle.cpu, pss_line(&idle.pss));
+        for size in ["640x480", "1280x720"] {
+            let shown = run(&url, &display, Some(size), false, secs)?;
+            let hidden = run(&url, &display, Some(size), true, secs)?;
+            let d = shown.display.clone().unwrap_or_default();
+            let drawn_fps = field(&d, "drawn") / (secs + 8.0);
+            println!("{size} call, window shown:  CPU {:.1} %, {}; remote video: {d}", shown.cpu, pss_line(&shown.pss));
+            println!("{size} call, window hidden: CPU {:.1} %, {}", hidden.cpu, pss_line(&hidden.pss));
+            println!(
+                "{size} display path: +{:.1} % CPU (app + WebKit), send -> drawn p50 {:.1} / p95 {:.1} ms, capture -> \
+                 drawn p50 {:.1} / p95 {:.1} ms, ~{drawn_fps:.1} frames drawn per second of call",
+                shown.cpu - hidden.cpu,
+                field(&d, "send_to_drawn_ms_p50"),
+                field(&d, "send_to_drawn_ms_p95"),
+                field(&d, "capture_to_drawn_ms_p50"),
+                field(&d, "capture_to_drawn_ms_p95"),
+            );
+        }
+        Ok(())
+    })
+    .await?;
+    server.shutdown().await;
+    report
+}
