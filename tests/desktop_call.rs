@@ -6,7 +6,9 @@
 use std::process::{Command, Stdio};
 
 use serde_json::json;
-use tincan_e2e::app::{WAIT, assert_live_pattern, first_start, json_lines, next_line, what_the_app_says};
+use tincan_e2e::app::{
+    ALL_REACHABLE, WAIT, assert_live_pattern, first_start, json_lines, next_line, what_the_app_says,
+};
 use tincan_e2e::display::Display;
 use tincan_e2e::process::Guard;
 use tincan_e2e::webdriver::Driver;
@@ -101,6 +103,13 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     }
     assert_live_pattern(&session)?;
 
+    // Usable at 800x600: every control of the call is on screen and clickable.
+    session.set_window_size(800, 600)?;
+    session.wait_for("the window at 800x600", WAIT, "return window.innerWidth <= 800 && window.innerHeight <= 600")?;
+    let controls = json!([["remote", "preview", "mic", "cam", "send-file", "hangup", "chat-text", "sas", "quality"]]);
+    let reachable = session.run(ALL_REACHABLE, controls)?;
+    assert_eq!(reachable, "ok", "at 800x600");
+
     // Chat both ways.
     session.wait_for(
         "the peer's chat message",
@@ -132,6 +141,8 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
         WAIT,
         &format!("return document.getElementById('recents').textContent.includes('↗ {}')", room.as_str()),
     )?;
+    let lobby = json!([["create", "join-code", "copy-code", "contact-name", "contact-code", "open-settings"]]);
+    assert_eq!(session.run(ALL_REACHABLE, lobby)?, "ok", "the lobby at 800x600");
     display.screenshot(&artifacts().join("desktop-lobby-after-call.png"))?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The app lives in the tray: started hidden (`--hidden`, as at login) with a saved identity, it stays
 //! registered on the signaling server; `tincan-cli call` rings its personal code; the window comes up with
-//! the incoming call (under the caller's name in the address book, whose online state follows the caller),
+//! the incoming call (under the caller's name in the address book, which also follows whether she is online),
 //! Accept connects the call, the peer's pattern shows, and when the caller hangs up the app returns to the
 //! lobby and lists the call as incoming.
 
@@ -60,11 +60,27 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     anyhow::ensure!(visible_windows(&display.name) == 0, "the window should start hidden");
     let shown = session.run("return document.getElementById('my-code').textContent", json!([]))?;
     assert_eq!(shown.as_str(), Some(code.as_str()), "the lobby shows the saved identity's code");
-    session.wait_for(
-        "Carla shown offline",
-        WAIT,
-        "return document.getElementById('contacts').textContent.includes('○ Carla')",
+    let carla_is = |state: &str| {
+        let mark = if state == "online" { "●" } else { "○" };
+        session.wait_for(
+            &format!("Carla shown {state}"),
+            WAIT,
+            &format!("return document.getElementById('contacts').textContent.includes('{mark} Carla')"),
+        )
+    };
+    carla_is("offline")?;
+    // Carla's app comes online (a listening tincan-cli with her key), then goes away.
+    let carla_app = Guard::spawn(
+        Command::new(binary("tincan-cli")?)
+            .args(["--server", url, "--identity"])
+            .arg(dir.join("cli.key"))
+            .arg("listen")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
     )?;
+    carla_is("online")?;
+    drop(carla_app);
+    carla_is("offline")?;
 
     // Ring it.
     let mut cli = Guard::spawn(
@@ -81,12 +97,6 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
         "the incoming-call screen",
         WAIT,
         "return !document.getElementById('incoming').classList.contains('hidden') && document.getElementById('incoming-name').textContent === 'Carla'",
-    )?;
-    // Carla's app registered her code to call: the address book follows it.
-    session.wait_for(
-        "Carla shown online",
-        WAIT,
-        "return document.getElementById('contacts').textContent.includes('● Carla')",
     )?;
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while visible_windows(&display.name) == 0 && std::time::Instant::now() < deadline {

@@ -8,6 +8,7 @@ let framesDrawn = 0;
 const renderers = {};
 const transfers = new Map(); // id → {li, bar}
 let onEnded = () => {};
+let ended = false; // the current call has ended (its end can arrive before the command's reply)
 
 export const framesDrawnCount = () => framesDrawn;
 
@@ -36,9 +37,10 @@ export async function startCall(command, args, title) {
   $("remote-muted").classList.add("hidden");
   micOn = camOn = true;
   updateToggles();
+  ended = false;
   const reply = await invoke(command, { ...args, frames: videoChannel("remote", false), preview: videoChannel("preview", true) });
   $("room-code").textContent = typeof reply === "string" ? reply : title;
-  show("call");
+  if (!ended) show("call");
 }
 
 /** Called with the end sentence when a call ends. */
@@ -107,7 +109,10 @@ listen("engine", ({ payload: e }) => {
   switch (e.event) {
     case "state":
       $("call-state").textContent = stateLabel(e);
-      if (e.state === "ended") onEnded(stateLabel(e));
+      if (e.state === "ended") {
+        ended = true;
+        onEnded(stateLabel(e));
+      }
       break;
     case "verification":
       $("sas").textContent = `Verify: ${e.sas}`;

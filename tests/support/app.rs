@@ -117,3 +117,17 @@ pub fn assert_live_pattern(session: &Session) -> anyhow::Result<()> {
     anyhow::ensure!(second > first + 10, "the counter should advance ~30 per second: {first} then {second}");
     Ok(())
 }
+
+/// Every element named by id is inside the window and not covered by anything (at its centre).
+pub const ALL_REACHABLE: &str = r#"
+const bad = [];
+for (const id of arguments[0]) {
+  const el = document.getElementById(id);
+  const r = el.getBoundingClientRect();
+  const x = r.left + r.width / 2, y = r.top + r.height / 2;
+  const inside = r.width > 0 && r.height > 0 && r.left >= 0 && r.top >= 0 && r.right <= innerWidth && r.bottom <= innerHeight;
+  const top = document.elementFromPoint(x, y);
+  if (!inside || !(top === el || el.contains(top))) bad.push(`${id} ${Math.round(r.left)},${Math.round(r.top)} ${Math.round(r.width)}x${Math.round(r.height)}`);
+}
+return bad.length ? `${innerWidth}x${innerHeight}: ` + bad.join('; ') : 'ok';
+"#;

@@ -101,6 +101,15 @@ impl Session {
         Ok(reply["value"].clone())
     }
 
+    /// Resize the app's window (WebDriver "set window rect").
+    pub fn set_window_size(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        self.http
+            .post(&format!("{}/window/rect", self.url))
+            .send_json(json!({"width": width, "height": height}))
+            .map_err(|e| anyhow::anyhow!("set window rect: {e}"))?;
+        Ok(())
+    }
+
     /// Poll `script` until it returns something truthy; that value, or an error naming `what`.
     pub fn wait_for(&self, what: &str, timeout: Duration, script: &str) -> anyhow::Result<Value> {
         let started = Instant::now();

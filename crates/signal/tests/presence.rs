@@ -217,3 +217,48 @@ async fn watchers_see_codes_come_online_and_go_offline() {
     alice.expect_error("too_large").await;
     server.shutdown().await;
 }
+
+/// A call's own connection proves who rings without taking the code from the caller's presence connection.
+#[tokio::test]
+async fn a_ring_can_prove_the_callers_code_without_registering_it() {
+    let server = default_server().await;
+    let url = server.ws_url();
+    let callee_id = Identity::generate();
+    let caller_id = Identity::generate();
+    let (mut callee, w) = Raw::hello(&url).await;
+    register(&mut callee, &w, &callee_id).await;
+    let (mut presence, w) = Raw::hello(&url).await;
+    register(&mut presence, &w, &caller_id).await;
+
+    let (mut call, w) = Raw::hello(&url).await;
+    let nonce = w["nonce"].as_str().unwrap();
+    let ring = |key: Option<String>, sig: Option<String>| {
+        let mut m = json!({"type": "ring", "to": callee_id.personal_code().as_str(), "name": "Carla", "room": RoomCode::generate().as_str()});
+        if let Some(k) = key {
+            m["public_key"] = json!(k);
+        }
+        if let Some(s) = sig {
+            m["signature"] = json!(s);
+        }
+        m
+    };
+    call.send(ring(Some(caller_id.public_key_b64()), Some(caller_id.sign_registration(nonce)))).await;
+    call.expect("ringing").await;
+    let incoming = callee.expect("incoming").await;
+    assert_eq!(incoming["from_code"], caller_id.personal_code().as_str());
+    // The presence connection still holds the code.
+    assert!(presence.try_recv(Duration::from_millis(200)).await.is_none(), "not replaced");
+    assert_eq!(server.counts().registered, 2);
+
+    // A proof over another connection's nonce, or half a proof, is refused.
+    call.send(ring(Some(caller_id.public_key_b64()), Some(caller_id.sign_registration("other nonce")))).await;
+    call.expect_error("bad_signature").await;
+    call.send(ring(Some(caller_id.public_key_b64()), None)).await;
+    call.expect_error("bad_message").await;
+    // Without a proof (and unregistered), the callee learns no code.
+    call.send(ring(None, None)).await;
+    call.expect("ringing").await;
+    let incoming = callee.expect("incoming").await;
+    assert!(incoming.get("from_code").is_none(), "{incoming}");
+    server.shutdown().await;
+}

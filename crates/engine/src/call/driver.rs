@@ -120,7 +120,8 @@ pub async fn run(
     } = config;
     let mut client_config = ClientConfig::new(server_url, client_name);
     if let Some(identity) = identity {
-        client_config = client_config.with_identity(identity);
+        // The identity proves who rings; the code stays registered with the front end's presence connection.
+        client_config = client_config.with_caller_identity(identity);
     }
     let (client, mut signal_events) = SignalClient::connect(client_config);
     let (control_tx, mut control_rx) = mpsc::unbounded_channel();

@@ -132,7 +132,7 @@ async fn session(
             }
         };
     }
-    if let Some(identity) = &config.identity {
+    if let Some(identity) = config.identity.as_ref().filter(|_| config.register) {
         let signature = identity.sign_registration(nonce);
         send_or_lose!(ClientMessage::Register { public_key: identity.public_key_b64(), signature });
     }
@@ -184,7 +184,8 @@ async fn session(
                     wishes.watch = Some(codes.clone());
                     send_or_lose!(ClientMessage::Watch { codes });
                 }
-                Some(Command::Send(message, reply)) => {
+                Some(Command::Send(mut message, reply)) => {
+                    prove_caller(config, nonce, &mut message);
                     let result = ws.send(text(&message)).await;
                     let lost = result.as_ref().err().map(ToString::to_string);
                     let _ = reply.send(result.map_err(Error::from));
@@ -200,6 +201,16 @@ async fn session(
                 send_or_lose!(ClientMessage::Ping { id: None });
             }
         }
+    }
+}
+
+/// A ring says who rings: sign this connection's nonce with the identity, if there is one.
+fn prove_caller(config: &ClientConfig, nonce: &str, message: &mut ClientMessage) {
+    if let (Some(identity), ClientMessage::Ring { public_key: key @ None, signature: sig @ None, .. }) =
+        (&config.identity, message)
+    {
+        *key = Some(identity.public_key_b64());
+        *sig = Some(identity.sign_registration(nonce));
     }
 }
 

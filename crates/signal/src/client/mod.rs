@@ -21,8 +21,12 @@ pub struct ClientConfig {
     pub url: String,
     /// Reported in `hello` (e.g. `tincan-cli 0.1.0`).
     pub client_name: String,
-    /// With an identity, the client registers its personal code on every connection.
+    /// With an identity, rings carry proof of its personal code, and (if `register`) the client registers
+    /// the code on every connection.
     pub identity: Option<Identity>,
+    /// Hold the identity's code on the server (receive rings). A call's own connection does not: the code
+    /// stays with the app's presence connection.
+    pub register: bool,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
     /// How long to wait for `welcome`.
@@ -39,6 +43,7 @@ impl ClientConfig {
             url: url.into(),
             client_name: client_name.into(),
             identity: None,
+            register: false,
             backoff_min: Duration::from_millis(250),
             backoff_max: Duration::from_secs(15),
             hello_timeout: Duration::from_secs(10),
@@ -47,8 +52,17 @@ impl ClientConfig {
         }
     }
 
+    /// Register `identity`'s personal code (and prove it in rings).
     pub fn with_identity(mut self, identity: Identity) -> Self {
         self.identity = Some(identity);
+        self.register = true;
+        self
+    }
+
+    /// Prove `identity`'s personal code in rings without registering it.
+    pub fn with_caller_identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self.register = false;
         self
     }
 }
@@ -146,7 +160,15 @@ impl SignalClient {
     }
 
     pub async fn ring(&self, to: &PersonalCode, name: &str, room: &RoomCode) -> Result<()> {
-        self.send(ClientMessage::Ring { to: to.to_string(), name: name.into(), room: room.to_string() }).await
+        // The connection task adds the proof of our code (it knows the nonce of the connection it sends on).
+        let ring = ClientMessage::Ring {
+            to: to.to_string(),
+            name: name.into(),
+            room: room.to_string(),
+            public_key: None,
+            signature: None,
+        };
+        self.send(ring).await
     }
 
     pub async fn accept(&self, call: CallId) -> Result<()> {

@@ -61,6 +61,13 @@ pub enum ClientMessage {
         to: String,
         name: String,
         room: String,
+        /// With `signature`: proves the caller's personal code (as in `register`, over this connection's
+        /// nonce) without registering it, so the callee sees `from_code` while the caller's presence stays
+        /// where it is (e.g. the app's background connection).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        public_key: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<String>,
     },
     Accept {
         call: CallId,

@@ -138,7 +138,17 @@ impl Session {
                     .map(|(code, online)| ServerMessage::Presence { code: code.to_string(), online })
                     .collect())
             }
-            M::Ring { to, name, room } => self.ring(s, &to, &name, &room).await,
+            M::Ring { to, name, room, public_key, signature } => {
+                let from = match (public_key, signature) {
+                    (Some(key), Some(sig)) => Some(
+                        verify_registration(&key, &sig, &self.nonce)
+                            .map_err(|e| reject_with(ErrorCode::BadSignature, e))?,
+                    ),
+                    (None, None) => self.code.clone(),
+                    _ => return Err(reject_with(ErrorCode::BadMessage, "public_key and signature go together.")),
+                };
+                self.ring(s, &to, &name, &room, from).await
+            }
             M::Accept { call } => self.answer(s, call, true).await,
             M::Decline { call } => self.answer(s, call, false).await,
             M::CancelRing { call } => {
@@ -240,7 +250,7 @@ impl Session {
         Ok(vec![ServerMessage::Registered { code: code.to_string() }])
     }
 
-    async fn ring(&mut self, s: &Arc<Shared>, to: &str, name: &str, room: &str) -> Outcome {
+    async fn ring(&mut self, s: &Arc<Shared>, to: &str, name: &str, room: &str, from: Option<PersonalCode>) -> Outcome {
         let to = PersonalCode::parse(to).map_err(|e| reject_with(ErrorCode::BadPersonalCode, e))?;
         let room = RoomCode::parse(room).map_err(|e| reject_with(ErrorCode::BadRoomCode, e))?;
         let name = check_name(name)?;
@@ -262,7 +272,7 @@ impl Session {
         let incoming = ServerMessage::Incoming {
             call: call.clone(),
             from_name: name,
-            from_code: self.code.as_ref().map(ToString::to_string),
+            from_code: from.as_ref().map(ToString::to_string),
             room: room.to_string(),
         };
         if !s.backend.deliver(&callee, encode(&incoming)).await {
