@@ -41,7 +41,22 @@ export async function startCall(command, args, title) {
   const reply = await invoke(command, { ...args, frames: videoChannel("remote", false), preview: videoChannel("preview", true) });
   $("room-code").textContent = typeof reply === "string" ? reply : title;
   if (!ended) show("call");
+  reportSizes();
 }
+
+/** Tell the app how many device pixels the videos are shown at: it sends nothing bigger. */
+function reportSizes() {
+  const dpr = window.devicePixelRatio || 1;
+  const stage = document.querySelector(".stage");
+  if (stage.clientWidth > 0) {
+    invoke("set_video_size", { preview: false, width: Math.round(stage.clientWidth * dpr), height: Math.round(stage.clientHeight * dpr) });
+  }
+  const p = $("preview");
+  if (p.clientWidth > 0) {
+    invoke("set_video_size", { preview: true, width: Math.round(p.clientWidth * dpr), height: Math.round(p.clientHeight * dpr) });
+  }
+}
+new ResizeObserver(() => reportSizes()).observe(document.querySelector(".stage"));
 
 /** Called with the end sentence when a call ends. */
 export function whenEnded(f) {

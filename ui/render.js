@@ -44,10 +44,12 @@ export class I420Renderer {
     const head = new DataView(buffer, 0, 8);
     const w = head.getUint32(0, true), h = head.getUint32(4, true);
     const gl = this.gl;
-    if (this.canvas.width !== w || this.canvas.height !== h) {
+    const resized = this.canvas.width !== w || this.canvas.height !== h || !this.allocated;
+    if (resized) {
       this.canvas.width = w;
       this.canvas.height = h;
       gl.viewport(0, 0, w, h);
+      this.allocated = true;
     }
     const ySize = w * h, cSize = (w / 2) * (h / 2);
     const planes = [
@@ -58,7 +60,9 @@ export class I420Renderer {
     planes.forEach(([data, pw, ph], i) => {
       gl.activeTexture(gl.TEXTURE0 + i);
       gl.bindTexture(gl.TEXTURE_2D, this.textures[i]);
-      gl.texImage2D(gl.TEXTURE_2D, 0, gl.LUMINANCE, pw, ph, 0, gl.LUMINANCE, gl.UNSIGNED_BYTE, data);
+      // Allocate on a size change, then only upload into the existing texture.
+      if (resized) gl.texImage2D(gl.TEXTURE_2D, 0, gl.LUMINANCE, pw, ph, 0, gl.LUMINANCE, gl.UNSIGNED_BYTE, data);
+      else gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, pw, ph, gl.LUMINANCE, gl.UNSIGNED_BYTE, data);
     });
     gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
   }

@@ -1,7 +1,7 @@
 //! Starting calls from the app and following them: engine events go to the UI (`engine` events), remote
 //! video to the UI's frame channel, the tray follows, and the call is written to the recent calls when it ends.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tauri::ipc::{Channel, InvokeResponseBody};
 use tauri::{AppHandle, Emitter, Manager};
@@ -40,8 +40,9 @@ pub fn start(
         return Err(AppError::Busy);
     }
     let settings = state.store.settings();
-    let pump = FramePump::start(frames, state.visible.clone());
-    let preview = FramePump::start(preview, state.visible.clone());
+    // Remote video at up to 1280x720 until the UI reports its canvas; the 160x120 preview at 15 fps.
+    let pump = FramePump::start(frames, state.visible.clone(), (1280, 720), Duration::ZERO);
+    let preview = FramePump::start(preview, state.visible.clone(), (320, 240), Duration::from_millis(66));
     let mut config = CallConfig::new(state.server_url());
     config.client_name = format!("tincan {}", env!("CARGO_PKG_VERSION"));
     config.display_name = if settings.display_name.is_empty() { "Tincan".into() } else { settings.display_name };

@@ -99,6 +99,7 @@ fn main() {
             commands::call::send_file,
             commands::call::cancel_file,
             commands::call::frame_shown,
+            commands::call::set_video_size,
             commands::contacts::contacts,
             commands::contacts::save_contact,
             commands::contacts::delete_contact,

@@ -16,23 +16,26 @@ use anyhow::Context;
 use tincan_e2e::app::{json_lines, next_line, seed};
 use tincan_e2e::display::Display;
 use tincan_e2e::process::Guard;
-use tincan_e2e::procfs::{cpu_percent, cpu_ticks, pss_mb, tree};
+use tincan_e2e::procfs::{cpu_percent, cpu_percent_by_name, cpu_ticks, pss_mb, tree};
 use tincan_e2e::{binary, scratch};
 use tincan_signal::code::RoomCode;
 use tincan_signal::server::{ServerConfig, SignalServer};
 
 struct Figures {
     cpu: f64,
+    cpu_by_process: BTreeMap<String, f64>,
     pss: BTreeMap<String, f64>,
     display: Option<String>,
 }
 
-fn measure(pid: u32, secs: f64) -> (f64, BTreeMap<String, f64>) {
+/// CPU (total and per process) over `secs`, then PSS.
+fn measure(pid: u32, secs: f64) -> (f64, BTreeMap<String, f64>, BTreeMap<String, f64>) {
     let procs = tree(pid);
     let before = cpu_ticks(&procs);
     std::thread::sleep(Duration::from_secs_f64(secs));
     let after = cpu_ticks(&procs);
-    (cpu_percent(&before, &after, secs), pss_mb(&tree(pid)))
+    let by_process = cpu_percent_by_name(&procs, &before, &after, secs);
+    (cpu_percent(&before, &after, secs), by_process, pss_mb(&tree(pid)))
 }
 
 /// One run of the app: `size` None = idle in the tray, no call.
@@ -56,8 +59,8 @@ fn run(url: &str, display: &Display, size: Option<&str>, hidden: bool, secs: f64
     let pid = app.0.id();
     let Some(size) = size else {
         std::thread::sleep(Duration::from_secs(5));
-        let (cpu, pss) = measure(pid, secs);
-        return Ok(Figures { cpu, pss, display: None });
+        let (cpu, cpu_by_process, pss) = measure(pid, secs);
+        return Ok(Figures { cpu, cpu_by_process, pss, display: None });
     };
     let mut cli = Guard::spawn(
         Command::new(binary("tincan-cli")?)
@@ -69,7 +72,7 @@ fn run(url: &str, display: &Display, size: Option<&str>, hidden: bool, secs: f64
     let lines = json_lines(cli.0.stdout.take().context("piped")?);
     next_line(&lines, "the call to connect", |v| v["event"] == "state" && v["state"] == "connected")?;
     std::thread::sleep(Duration::from_secs(3)); // warm-up: bandwidth estimate ramps, resolution settles
-    let (cpu, pss) = measure(pid, secs);
+    let (cpu, cpu_by_process, pss) = measure(pid, secs);
     next_line(&lines, "the call to end", |v| v["event"] == "state" && v["state"] == "ended")?;
     // The app logs its display figures when the call ends.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -83,13 +86,18 @@ fn run(url: &str, display: &Display, size: Option<&str>, hidden: bool, secs: f64
     };
     drop(app);
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(Figures { cpu, pss, display })
+    Ok(Figures { cpu, cpu_by_process, pss, display })
 }
 
 fn pss_line(pss: &BTreeMap<String, f64>) -> String {
     let total: f64 = pss.values().sum();
     let parts: Vec<String> = pss.iter().map(|(n, mb)| format!("{n} {mb:.1}")).collect();
     format!("PSS {total:.1} MB ({})", parts.join(", "))
+}
+
+fn cpu_line(f: &Figures) -> String {
+    let parts: Vec<String> = f.cpu_by_process.iter().map(|(n, c)| format!("{n} {c:.1}")).collect();
+    format!("CPU {:.1} % of a core ({})", f.cpu, parts.join(", "))
 }
 
 fn field(line: &str, key: &str) -> f64 {
@@ -108,14 +116,14 @@ async fn main() -> anyhow::Result<()> {
     let report = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let display = Display::start()?;
         let idle = run(&url, &display, None, true, secs)?;
-        println!("idle in the tray: CPU {:.1} % of a core, {}", idle.cpu, pss_line(&idle.pss));
+        println!("idle in the tray: {}, {}", cpu_line(&idle), pss_line(&idle.pss));
         for size in ["640x480", "1280x720"] {
             let shown = run(&url, &display, Some(size), false, secs)?;
             let hidden = run(&url, &display, Some(size), true, secs)?;
             let d = shown.display.clone().unwrap_or_default();
             let drawn_fps = field(&d, "drawn") / (secs + 8.0);
-            println!("{size} call, window shown:  CPU {:.1} %, {}; remote video: {d}", shown.cpu, pss_line(&shown.pss));
-            println!("{size} call, window hidden: CPU {:.1} %, {}", hidden.cpu, pss_line(&hidden.pss));
+            println!("{size} call, window shown:  {}, {}; remote video: {d}", cpu_line(&shown), pss_line(&shown.pss));
+            println!("{size} call, window hidden: {}, {}", cpu_line(&hidden), pss_line(&hidden.pss));
             println!(
                 "{size} display path: +{:.1} % CPU (app + WebKit), send -> drawn p50 {:.1} / p95 {:.1} ms, capture -> \
                  drawn p50 {:.1} / p95 {:.1} ms, ~{drawn_fps:.1} frames drawn per second of call",

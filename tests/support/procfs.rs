@@ -64,6 +64,23 @@ pub fn cpu_percent(before: &BTreeMap<u32, u64>, after: &BTreeMap<u32, u64>, secs
     ticks as f64 / hz / secs * 100.0
 }
 
+/// Percent of one core per process name between two samples `secs` apart.
+pub fn cpu_percent_by_name(
+    pids: &BTreeMap<u32, String>,
+    before: &BTreeMap<u32, u64>,
+    after: &BTreeMap<u32, u64>,
+    secs: f64,
+) -> BTreeMap<String, f64> {
+    let mut by_name = BTreeMap::new();
+    for (pid, name) in pids {
+        let (Some(b), Some(a)) = (before.get(pid), after.get(pid)) else { continue };
+        let one = BTreeMap::from([(*pid, *b)]);
+        let two = BTreeMap::from([(*pid, *a)]);
+        *by_name.entry(name.clone()).or_insert(0.0) += cpu_percent(&one, &two, secs);
+    }
+    by_name
+}
+
 /// Proportional set size in MB (shared pages split among their users), per process name.
 pub fn pss_mb(pids: &BTreeMap<u32, String>) -> BTreeMap<String, f64> {
     let mut by_name = BTreeMap::new();

@@ -11,6 +11,8 @@ pub enum MediaError {
     Encoder { codec: &'static str, message: String },
     #[error("{codec} decoder: {message}")]
     Decoder { codec: &'static str, message: String },
+    #[error("scaling: {0}")]
+    Scale(String),
 }
 
 pub type Result<T, E = MediaError> = std::result::Result<T, E>;

@@ -4,12 +4,14 @@
 //! * [`source`] — the source and sink traits that the camera, microphone and speaker (and the tests) implement.
 //! * [`synthetic`] — a moving test pattern that carries a frame counter and capture time in its pixels, and
 //!   tones/chirps, for tests, demos and the headless CLI.
+//! * [`scale`] — shrinking frames to the size they are shown at.
 //! * [`analysis`] — reading those back: the dominant frequency of received audio.
 
 pub mod analysis;
 pub mod codec;
 mod error;
 pub mod frame;
+pub mod scale;
 pub mod source;
 pub mod synthetic;
 

@@ -152,6 +152,14 @@ pub fn cancel_file(state: State<'_, AppState>, id: u64) -> Result<()> {
     Ok(current(&state)?.cancel_file(id)?)
 }
 
+/// The remote video's (or the preview's) canvas shows this many device pixels: larger frames are shrunk.
+#[tauri::command]
+pub fn set_video_size(state: State<'_, AppState>, preview: bool, width: u32, height: u32) {
+    if let Some(c) = lock(&state.call).as_ref() {
+        if preview { c.preview.set_max_size(width, height) } else { c.video.set_max_size(width, height) }
+    }
+}
+
 /// The UI drew the last frame it got on the remote video (`preview: false`) or the preview.
 #[tauri::command]
 pub fn frame_shown(state: State<'_, AppState>, preview: bool) {

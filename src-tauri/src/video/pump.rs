@@ -1,13 +1,16 @@
 //! Decoded frames to the window. The decoder thread drops each frame into a one-frame slot; a task sends
 //! the newest one to the webview (I420 with an 8-byte header: width, height as little-endian u32) once the
 //! UI says it drew the previous one. A slow UI therefore skips frames; nothing queues. While the window is
-//! hidden nothing is sent at all.
+//! hidden nothing is sent at all. Frames larger than the canvas shows them are shrunk first (the UI reports
+//! its size), and a pump may be capped in rate (the small local preview needs no 30 fps).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tauri::ipc::{Channel, InvokeResponseBody};
 use tincan_media::VideoFrame;
+use tincan_media::scale::Scaler;
 use tincan_media::source::VideoSink;
 use tokio::sync::{Notify, Semaphore};
 
@@ -20,18 +23,29 @@ pub struct FramePump {
     ready: Arc<Notify>,
     shown: Arc<Semaphore>,
     stats: Arc<Mutex<DisplayStats>>,
+    /// The largest frame worth sending: the canvas's size in device pixels.
+    max_size: Arc<Mutex<(u32, u32)>>,
 }
 
 impl FramePump {
-    pub fn start(channel: Channel<InvokeResponseBody>, visible: Arc<AtomicBool>) -> FramePump {
+    /// `max_size` until the UI says otherwise; at most one frame per `min_interval`.
+    pub fn start(
+        channel: Channel<InvokeResponseBody>,
+        visible: Arc<AtomicBool>,
+        max_size: (u32, u32),
+        min_interval: Duration,
+    ) -> FramePump {
         let pump = FramePump {
             slot: Arc::default(),
             ready: Arc::default(),
             shown: Arc::new(Semaphore::new(1)),
             stats: Arc::default(),
+            max_size: Arc::new(Mutex::new(max_size)),
         };
         let p = pump.clone();
         tauri::async_runtime::spawn(async move {
+            let mut scaler = Scaler::default();
+            let mut last_sent: Option<Instant> = None;
             loop {
                 // Wait for the UI to have drawn the last frame, then for a frame.
                 let Ok(permit) = p.shown.acquire().await else { return };
@@ -48,17 +62,35 @@ impl FramePump {
                     p.shown.add_permits(1);
                     continue;
                 }
+                if last_sent.is_some_and(|t| t.elapsed() < min_interval) {
+                    p.shown.add_permits(1);
+                    continue;
+                }
+                last_sent = Some(Instant::now());
+                lock(&p.stats).on_sent(&frame);
+                let (max_w, max_h) = *lock(&p.max_size);
+                let frame = match scaler.fit(&frame, max_w, max_h) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::warn!("cannot shrink a frame for the window: {e}");
+                        frame
+                    }
+                };
                 let mut bytes = Vec::with_capacity(8 + frame.data().len());
                 bytes.extend_from_slice(&frame.width.to_le_bytes());
                 bytes.extend_from_slice(&frame.height.to_le_bytes());
                 bytes.extend_from_slice(frame.data());
-                lock(&p.stats).on_sent(&frame);
                 if channel.send(InvokeResponseBody::Raw(bytes)).is_err() {
                     return;
                 }
             }
         });
         pump
+    }
+
+    /// The canvas now shows `width`×`height` device pixels.
+    pub fn set_max_size(&self, width: u32, height: u32) {
+        *lock(&self.max_size) = (width.clamp(16, 7680), height.clamp(16, 4320));
     }
 
     /// The UI drew a frame: the next one may go.
