@@ -60,6 +60,8 @@ fn run(url: &str, display: &Display, size: Option<&str>, hidden: bool, secs: f64
     let Some(size) = size else {
         std::thread::sleep(Duration::from_secs(5));
         let (cpu, cpu_by_process, pss) = measure(pid, secs);
+        drop(app);
+        let _ = std::fs::remove_dir_all(&dir);
         return Ok(Figures { cpu, cpu_by_process, pss, display: None });
     };
     let mut cli = Guard::spawn(

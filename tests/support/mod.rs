@@ -2,6 +2,7 @@
 //! stopped when the test ends.
 
 pub mod app;
+pub mod dbus;
 pub mod display;
 pub mod process;
 pub mod procfs;

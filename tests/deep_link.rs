@@ -1,0 +1,109 @@
+//! One Tincan at a time, and links open the right screen: with the app running (on a D-Bus session bus,
+//! where the single-instance plugin finds it), a second launch `tincan tincan://join/ROOM` hands the link
+//! to the running app and exits; the running app joins that room, where a `tincan-cli` peer shows the
+//! pattern. Then `tincan tincan://call/CODE` rings a listening `tincan-cli`, which answers.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tincan_e2e::app::{WAIT, assert_live_pattern, json_lines, next_line, seed, what_the_app_says};
+use tincan_e2e::dbus::SessionBus;
+use tincan_e2e::display::Display;
+use tincan_e2e::process::Guard;
+use tincan_e2e::webdriver::{Driver, Session};
+use tincan_e2e::{binary, scratch};
+use tincan_signal::code::RoomCode;
+use tincan_signal::identity::Identity;
+use tincan_signal::server::{ServerConfig, SignalServer};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_launch_hands_its_link_to_the_running_app() -> anyhow::Result<()> {
+    let server = SignalServer::start(ServerConfig::loopback_unlimited()).await?;
+    let url = server.ws_url();
+    let dir = scratch("deep-link")?;
+    let keep = dir.clone();
+    let result = tokio::task::spawn_blocking(move || scenario(&url, &dir)).await?;
+    server.shutdown().await;
+    if result.is_ok() {
+        let _ = std::fs::remove_dir_all(keep);
+    }
+    result
+}
+
+/// Launch the app a second time with `link`; it must hand the link over and exit soon.
+fn second_launch(env: &[(&str, String)], display: &str, link: &str) -> anyhow::Result<()> {
+    let mut command = Command::new(binary("tincan")?);
+    command.arg(link).env("DISPLAY", display).stdout(Stdio::null()).stderr(Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut second = Guard::spawn(&mut command)?;
+    let started = Instant::now();
+    loop {
+        if let Some(status) = second.0.try_wait()? {
+            anyhow::ensure!(status.success(), "the second launch exited with {status}");
+            return Ok(());
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(20), "the second launch did not exit: two apps run");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn connected(session: &Session) -> anyhow::Result<()> {
+    if let Err(e) =
+        session.wait_for("connected", WAIT, "return document.getElementById('call-state').textContent === 'Connected'")
+    {
+        anyhow::bail!("{e}; the app says: {}", what_the_app_says(session));
+    }
+    Ok(())
+}
+
+fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+    let display = Display::start()?;
+    let bus = SessionBus::start()?;
+    seed(dir, "config", "settings.json", r#"{"display_name": "Ana"}"#)?;
+    let mut env = tincan_e2e::app::env(dir, url);
+    env.push(("DBUS_SESSION_BUS_ADDRESS", bus.address.clone()));
+    let driver = Driver::start(&display.name, &env, &dir.join("app.log"))?;
+    let session = driver.session(&binary("tincan")?, &[])?;
+    session.wait_for("the UI to be ready", WAIT, "return window.tincan && window.tincan.ready === true")?;
+
+    // tincan://join/ROOM from a second launch.
+    let room = RoomCode::generate();
+    let mut peer = Guard::spawn(
+        Command::new(binary("tincan-cli")?)
+            .args(["--server", url, "--name", "Peer", "join", room.as_str(), "--loopback", "--size", "640x480"])
+            .args(["--duration", "30"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )?;
+    let lines = json_lines(peer.0.stdout.take().expect("piped"));
+    next_line(&lines, "the peer waiting", |v| v["event"] == "state" && v["state"] == "waiting")?;
+    second_launch(&env, &display.name, &format!("tincan://join/{}", room.as_str().to_lowercase()))?;
+    connected(&session)?;
+    assert_live_pattern(&session)?;
+    session.run("document.getElementById('hangup').click(); return true;", json!([]))?;
+    session.wait_for("the lobby", WAIT, "return !document.getElementById('lobby').classList.contains('hidden')")?;
+    drop(peer);
+
+    // tincan://call/CODE rings that code.
+    let callee = Identity::generate();
+    let key = dir.join("callee.key");
+    std::fs::write(&key, callee.to_hex())?;
+    let mut listener = Guard::spawn(
+        Command::new(binary("tincan-cli")?)
+            .args(["--server", url, "--identity"])
+            .arg(&key)
+            .args(["listen", "--loopback", "--size", "320x240", "--duration", "30"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )?;
+    let lines = json_lines(listener.0.stdout.take().expect("piped"));
+    next_line(&lines, "the callee online", |v| v["event"] == "online")?;
+    second_launch(&env, &display.name, &format!("tincan://call/{}", callee.personal_code().as_str()))?;
+    let incoming = next_line(&lines, "the ring", |v| v["event"] == "incoming")?;
+    assert_eq!(incoming["from_name"], "Ana");
+    connected(&session)?;
+    Ok(())
+}
