@@ -10,6 +10,7 @@ packages=(
   libxdo-dev libssl-dev
   xvfb xdotool dbus-x11 xauth webkit2gtk-driver imagemagick        # a real window without a display, WebDriver, screenshots
   nodejs                                                            # the UI's logic tests
+  coturn                                                            # TURN server the relay tests start
 )
 
 missing=()

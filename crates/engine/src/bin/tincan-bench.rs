@@ -10,11 +10,11 @@ use anyhow::{Context, bail};
 use bytes::BytesMut;
 use clap::{Parser, Subcommand};
 use tincan_engine::peer::{PeerEvent, PeerSettings, build_peer, live_handlers};
-use tincan_engine::{Call, CallConfig, EngineEvent, Target};
+use tincan_engine::{Call, CallConfig, EngineEvent, FileEvent, Target};
 use tincan_media::codec::VideoCodec;
 use tincan_media::synthetic::{TestPattern, ToneSource, Waveform, read_stamp, wall_clock_us};
 use tincan_signal::code::RoomCode;
-use tincan_signal::server::{ServerConfig, SignalServer};
+use tincan_signal::server::{ServerConfig, SignalServer, TurnConfig};
 use tokio::sync::mpsc::UnboundedReceiver;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::PeerConnection;
@@ -52,6 +52,14 @@ enum Bench {
         #[arg(long, default_value_t = 5)]
         runs: usize,
         #[arg(long, default_value_t = 100)]
+        megabytes: usize,
+    },
+    /// Through TURN (a coturn this starts): call setup with relay-only peers for several relay waits, and
+    /// file throughput relayed vs direct
+    Relay {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[arg(long, default_value_t = 20)]
         megabytes: usize,
     },
     /// Memory across call/hang-up cycles in one process
@@ -338,6 +346,103 @@ async fn datachannel(runs: usize, megabytes: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Join of the second peer → its first decoded frame, `runs` times, with `settings` on both peers.
+async fn setup_with(url: &str, runs: usize, settings: &PeerSettings) -> anyhow::Result<Vec<f64>> {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let room = RoomCode::generate();
+        let config = |f: Arc<Mutex<Vec<(u32, u32, Instant)>>>| -> anyhow::Result<CallConfig> {
+            let mut c = peer_config(url, VideoCodec::Vp8, (640, 480), f)?;
+            c.peer = PeerSettings { video_codecs: vec![VideoCodec::Vp8], ..settings.clone() };
+            Ok(c)
+        };
+        let (fa, fb) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+        let (a, mut ae) = Call::start(config(fa)?, Target::Room { code: room.clone(), create: true });
+        wait_state(&mut ae, "waiting").await?;
+        let t0 = Instant::now();
+        let (_b, mut be) = Call::start(config(fb.clone())?, Target::Room { code: room, create: true });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while fb.lock().expect("lock").is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if let Some(f) = fb.lock().expect("lock").first() {
+            times.push(f.2.duration_since(t0).as_secs_f64() * 1000.0);
+        }
+        hang_up_both(&a, &mut ae, &mut be).await;
+    }
+    Ok(times)
+}
+
+/// Seconds to move a `megabytes` file from A to B (sent → verified at B).
+async fn file_seconds(url: &str, settings: &PeerSettings, megabytes: usize) -> anyhow::Result<f64> {
+    let dir = std::env::temp_dir().join(format!("tincan-bench-relay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("payload.bin");
+    std::fs::write(&path, vec![0xa5u8; megabytes * 1024 * 1024])?;
+    let room = RoomCode::generate();
+    let config = || -> CallConfig {
+        let mut c = CallConfig::new(url);
+        c.peer = settings.clone();
+        c.download_dir = dir.join("in");
+        c
+    };
+    std::fs::create_dir_all(dir.join("in"))?;
+    let (a, mut ae) = Call::start(config(), Target::Room { code: room.clone(), create: true });
+    wait_state(&mut ae, "waiting").await?;
+    let (_b, mut be) = Call::start(config(), Target::Room { code: room, create: true });
+    wait_state(&mut be, "connected").await?;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !matches!(ae.recv().await, Some(EngineEvent::DataReady) | None) {}
+    })
+    .await
+    .context("the data channel did not open")?;
+    let started = Instant::now();
+    a.send_file(&path).await?;
+    let secs = tokio::time::timeout(Duration::from_secs(600), async {
+        loop {
+            match be.recv().await {
+                Some(EngineEvent::File(FileEvent::Completed { outgoing: false, .. })) => {
+                    return Ok(started.elapsed().as_secs_f64());
+                }
+                Some(EngineEvent::File(FileEvent::Failed { reason, .. })) => bail!("transfer failed: {reason}"),
+                Some(_) => {}
+                None => bail!("call ended"),
+            }
+        }
+    })
+    .await
+    .context("file transfer timed out")??;
+    hang_up_both(&a, &mut ae, &mut be).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(secs)
+}
+
+async fn relay(runs: usize, megabytes: usize) -> anyhow::Result<()> {
+    let turn = tincan_rig::coturn::Coturn::start()?;
+    let config = ServerConfig {
+        turn: Some(TurnConfig { urls: vec![turn.url()], secret: turn.secret.clone(), ttl: Duration::from_secs(600) }),
+        ..ServerConfig::loopback_unlimited()
+    };
+    let server = SignalServer::start(config).await?;
+    let url = server.ws_url();
+    let relayed = PeerSettings { relay_only: true, ..PeerSettings::loopback() };
+    let times = setup_with(&url, runs, &relayed).await?;
+    println!("relay setup        relay-only (no relay wait): join → first decoded frame {}", summary(times));
+    // (Relay-only peers skip the relay wait; what the wait costs when direct paths fail is in the builder's
+    // comment.)
+    let direct = setup_with(&url, runs, &PeerSettings::loopback()).await?;
+    println!("relay setup        direct (host candidates) for comparison: {}", summary(direct));
+    for (name, settings) in [("relayed", &relayed), ("direct", &PeerSettings::loopback())] {
+        let secs = file_seconds(&url, settings, megabytes).await?;
+        println!(
+            "relay throughput   {name:<8} {megabytes} MB file in {secs:.2} s = {:.1} MB/s",
+            megabytes as f64 * 1.048_576 / secs
+        );
+    }
+    server.shutdown().await;
+    Ok(())
+}
+
 async fn cycles(url: &str, count: usize) -> anyhow::Result<()> {
     let pid = std::process::id();
     let mut baseline = None;
@@ -383,6 +488,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Latency { seconds: 5 },
         Bench::Cpu { size: "1280x720".into(), seconds: 10, codec: VideoCodec::Vp8 },
         Bench::Cpu { size: "1280x720".into(), seconds: 10, codec: VideoCodec::H264 },
+        Bench::Relay { runs: 5, megabytes: 20 },
         Bench::Cycles { count: 50 },
     ];
     let benches: Vec<Bench> = match cli.command {
@@ -395,6 +501,7 @@ async fn main() -> anyhow::Result<()> {
             Bench::Latency { seconds } => latency(&url, seconds).await?,
             Bench::Cpu { size, seconds, codec } => cpu(&url, &size, seconds, codec).await?,
             Bench::Datachannel { runs, megabytes } => datachannel(runs, megabytes).await?,
+            Bench::Relay { runs, megabytes } => relay(runs, megabytes).await?,
             Bench::Cycles { count } => cycles(&url, count).await?,
         }
     }

@@ -146,7 +146,9 @@ pub async fn build_peer(s: &PeerSettings) -> Result<Peer> {
         .with_ice_timeouts(Some(s.ice_disconnected_after), Some(s.ice_failed_after), Some(s.ice_keepalive))
         .with_prflx_acceptance_min_wait(Some(s.prflx_wait))
         .with_srflx_acceptance_min_wait(Some(s.srflx_wait))
-        .with_relay_acceptance_min_wait(Some(s.relay_wait))
+        // Relay-only: every pair is relayed, so waiting for a better one only delays the call (measured through
+        // coturn on loopback: join → first frame 444 ms with no wait, 841 ms with 500 ms, 2,333 ms with 2 s).
+        .with_relay_acceptance_min_wait(Some(if s.relay_only { Duration::ZERO } else { s.relay_wait }))
         .build();
     let ice_servers = s
         .ice_servers

@@ -1,0 +1,106 @@
+//! coturn on 127.0.0.1: a TURN server that accepts time-limited REST credentials (`use-auth-secret`), the
+//! kind `tincan-signal --turn-secret` mints, and relays between loopback addresses. Its files (log, pid,
+//! user db) live in a scratch directory that is removed with it.
+
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::process::{Guard, find};
+use crate::{Result, RigError};
+
+pub struct Coturn {
+    /// UDP (and TCP) listening port on 127.0.0.1.
+    pub port: u16,
+    /// The shared secret for REST credentials.
+    pub secret: String,
+    pub realm: String,
+    dir: PathBuf,
+    process: Option<Guard>,
+}
+
+impl Coturn {
+    pub fn start() -> Result<Coturn> {
+        let program = find("turnserver")
+            .ok_or(RigError::Missing { program: "turnserver", hint: "apt install coturn; scripts/setup.sh does" })?;
+        let port = free_udp_port()?;
+        // Relay ports: a random window, so parallel tests do not collide.
+        let min_port = 20_000 + (rand::random::<u16>() % 400) * 100;
+        let secret = format!("{:032x}", rand::random::<u128>());
+        let realm = "tincan.test".to_owned();
+        let dir = std::env::temp_dir().join(format!("tincan-coturn-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let log = dir.join("turnserver.log");
+        let process = Guard::spawn(
+            "turnserver",
+            Command::new(program)
+                .args(["-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1"])
+                .arg(format!("--listening-port={port}"))
+                .arg(format!("--min-port={min_port}"))
+                .arg(format!("--max-port={}", min_port + 99))
+                .arg("--use-auth-secret")
+                .arg(format!("--static-auth-secret={secret}"))
+                .arg(format!("--realm={realm}"))
+                .args(["--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls", "--simple-log"])
+                .args(["--no-software-attribute", "--fingerprint"])
+                .arg(format!("--log-file={}", log.display()))
+                .arg(format!("--userdb={}", dir.join("turndb").display()))
+                .arg(format!("--pidfile={}", dir.join("turnserver.pid").display()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )?;
+        let coturn = Coturn { port, secret, realm, dir, process: Some(process) };
+        coturn.wait_ready(Duration::from_secs(10))?;
+        Ok(coturn)
+    }
+
+    /// `turn:127.0.0.1:PORT?transport=udp` (webrtc-rs relays over UDP only).
+    pub fn url(&self) -> String {
+        format!("turn:127.0.0.1:{}?transport=udp", self.port)
+    }
+
+    /// What coturn logged so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".log"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect()
+    }
+
+    /// Ready when it answers a STUN binding request.
+    fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        socket.set_read_timeout(Some(Duration::from_millis(100)))?;
+        let started = Instant::now();
+        // Binding request: type 0x0001, length 0, magic cookie, 12-byte transaction id.
+        let mut request = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        request.extend_from_slice(&rand::random::<[u8; 12]>());
+        let mut buf = [0u8; 512];
+        while started.elapsed() < timeout {
+            socket.send_to(&request, ("127.0.0.1", self.port))?;
+            if let Ok(n) = socket.recv(&mut buf)
+                && n >= 20
+                && buf[0..2] == [0x01, 0x01]
+                && buf[8..20] == request[8..20]
+            {
+                return Ok(());
+            }
+        }
+        Err(RigError::NotReady { program: "turnserver", seconds: timeout.as_secs(), log: self.log() })
+    }
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        drop(self.process.take());
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_udp_port() -> Result<u16> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}

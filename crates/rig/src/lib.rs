@@ -1,0 +1,22 @@
+//! Real components for tests and benchmarks, each started by the code that needs it and stopped when its
+//! handle is dropped — tests never assume anything is already running.
+//!
+//! * [`coturn`] — a TURN server (coturn's `turnserver`) on loopback with time-limited REST credentials.
+
+pub mod coturn;
+mod process;
+
+/// What can go wrong starting a component.
+#[derive(Debug, thiserror::Error)]
+pub enum RigError {
+    #[error("{program} is not installed ({hint})")]
+    Missing { program: &'static str, hint: &'static str },
+    #[error("cannot start {program}: {source}")]
+    Spawn { program: &'static str, source: std::io::Error },
+    #[error("{program} did not become ready within {seconds} s; its log: {log}")]
+    NotReady { program: &'static str, seconds: u64, log: String },
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = RigError> = std::result::Result<T, E>;
