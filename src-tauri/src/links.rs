@@ -28,7 +28,8 @@ pub fn from_args(args: &[String]) -> Option<Open> {
 
 fn from_url_path(rest: &str) -> Option<Open> {
     let (kind, code) = rest.trim_end_matches('/').split_once('/')?;
-    let code = percent_decode(code);
+    // Links typed or pasted may carry `%20` for the spaces people put in codes.
+    let code = percent_encoding::percent_decode_str(code).decode_utf8_lossy();
     match kind {
         "join" => join(&code),
         "call" => call(&code),
@@ -42,11 +43,6 @@ fn join(code: &str) -> Option<Open> {
 
 fn call(code: &str) -> Option<Open> {
     PersonalCode::parse(code).ok().map(|c| Open::Call(c.to_string()))
-}
-
-/// Links typed or pasted may have `%20` for spaces; codes have nothing else worth decoding.
-fn percent_decode(s: &str) -> String {
-    s.replace("%20", " ").replace("%2D", "-").replace("%2d", "-")
 }
 
 #[cfg(test)]

@@ -113,6 +113,9 @@ struct CallArgs {
     /// Gather ICE candidates on 127.0.0.1 only and skip mDNS (tests, one machine)
     #[arg(long)]
     loopback: bool,
+    /// Use only relayed (TURN) candidates: the other side never learns this machine's addresses
+    #[arg(long)]
+    relay_only: bool,
     /// Extra STUN/TURN server URL (repeat)
     #[arg(long = "ice-server")]
     ice_servers: Vec<String>,
@@ -174,7 +177,7 @@ fn call_config(cli: &Cli, args: &CallArgs, received: &Arc<Mutex<Received>>) -> a
     let preferred = args.codec;
     let other = if preferred == VideoCodec::Vp8 { VideoCodec::H264 } else { VideoCodec::Vp8 };
     let base = if args.loopback { PeerSettings::loopback() } else { PeerSettings::default() };
-    c.peer = PeerSettings { video_codecs: vec![preferred, other], ..base };
+    c.peer = PeerSettings { video_codecs: vec![preferred, other], relay_only: args.relay_only, ..base };
     c.extra_ice_servers = args
         .ice_servers
         .iter()
