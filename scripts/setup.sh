@@ -11,6 +11,7 @@ packages=(
   xvfb xdotool dbus-x11 xauth webkit2gtk-driver imagemagick        # a real window without a display, WebDriver, screenshots
   nodejs                                                            # the UI's logic tests
   coturn                                                            # TURN server the relay tests start
+  iptables iproute2                                                 # lossy paths in network namespaces (benchmarks)
 )
 
 missing=()

@@ -62,6 +62,14 @@ enum Bench {
         #[arg(long, default_value_t = 20)]
         megabytes: usize,
     },
+    /// A 640x480 VP8 call with random UDP loss (iptables in a network namespace of its own: needs root,
+    /// unshare and iptables): fps, freezes, audio concealment and frequency
+    Loss {
+        #[arg(long, default_value_t = 10.0)]
+        percent: f64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Memory across call/hang-up cycles in one process
     Cycles {
         #[arg(long, default_value_t = 50)]
@@ -443,6 +451,96 @@ async fn relay(runs: usize, megabytes: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs the loss benchmark in a fresh network namespace (only `lo`, which drops `percent` % of UDP).
+fn loss_in_namespace(percent: f64, seconds: u64) -> anyhow::Result<()> {
+    let script = format!(
+        "ip link set lo up && iptables -A INPUT -p udp -m statistic --mode random --probability {} -j DROP && \
+         exec \"$0\" loss --percent {percent} --seconds {seconds}",
+        percent / 100.0
+    );
+    let status = std::process::Command::new("unshare")
+        .args(["--net", "--", "sh", "-c", &script])
+        .arg(std::env::current_exe()?)
+        .env("TINCAN_BENCH_IN_NETNS", "1")
+        .status()
+        .context("unshare")?;
+    anyhow::ensure!(status.success(), "the loss benchmark failed in its namespace ({status})");
+    Ok(())
+}
+
+async fn loss(url: &str, percent: f64, seconds: u64) -> anyhow::Result<()> {
+    let room = RoomCode::generate();
+    let (fa, fb) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
+    let audio = Arc::new(Mutex::new(Vec::<i16>::new()));
+    let (a, mut ae) = Call::start(
+        peer_config(url, VideoCodec::Vp8, (640, 480), fa)?,
+        Target::Room { code: room.clone(), create: true },
+    );
+    wait_state(&mut ae, "waiting").await?;
+    let mut cb = peer_config(url, VideoCodec::Vp8, (640, 480), fb.clone())?;
+    let sink = audio.clone();
+    cb.audio_sink = Some(Box::new(move |f: tincan_media::AudioFrame| sink.lock().expect("lock").extend(f.samples)));
+    let (_b, mut be) = Call::start(cb, Target::Room { code: room, create: true });
+    wait_state(&mut be, "connected").await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    fb.lock().expect("lock").clear();
+    audio.lock().expect("lock").clear();
+    let started = Instant::now();
+    let mut last_stats = None;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        if let Ok(Some(EngineEvent::Stats(s))) = tokio::time::timeout(Duration::from_millis(100), be.recv()).await {
+            last_stats = Some(s);
+        }
+    }
+    let frames = fb.lock().expect("lock").clone();
+    let times: Vec<Instant> = frames.iter().map(|f| f.2).collect();
+    // A freeze, as WebRTC counts them: a gap between frames over max(3 × the mean interval, mean + 150 ms).
+    let mean = if times.len() > 1 {
+        times.last().map(|l| l.duration_since(times[0]).as_secs_f64()).unwrap_or(0.0) / (times.len() - 1) as f64
+    } else {
+        f64::NAN
+    };
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1].duration_since(w[0]).as_secs_f64()).collect();
+    let threshold = (3.0 * mean).max(mean + 0.150);
+    let freezes: Vec<f64> = gaps.iter().copied().filter(|g| *g > threshold).collect();
+    let samples = audio.lock().expect("lock").clone();
+    let hz = tincan_media::analysis::dominant_frequency(&samples, tincan_media::frame::SAMPLE_RATE);
+    let (lost, concealed, decoded) = last_stats
+        .as_ref()
+        .map(|s| (s.loss_percent, s.audio_frames_concealed, s.audio_frames_decoded))
+        .unwrap_or_default();
+    let mut sender_stats = None;
+    while let Ok(e) = ae.try_recv() {
+        if let EngineEvent::Stats(s) = e {
+            sender_stats = Some(s);
+        }
+    }
+    if let (Some(r), Some(t)) = (&last_stats, &sender_stats) {
+        println!(
+            "loss {percent:>4.1} %        receiver: frames lost {} (assembler gave up), keyframe requests sent {}, \
+             {:.0} kbps in; sender: {:.1} fps out, {:.0} kbps out, target {:?} kbps, keyframe requests received {}",
+            r.frames_lost,
+            r.keyframe_requests_sent,
+            r.kbps_in,
+            t.fps_out,
+            t.kbps_out,
+            t.target_kbps,
+            t.keyframe_requests_received
+        );
+    }
+    println!(
+        "loss {percent:>4.1} %        video {:.1} fps over {seconds} s, {} freezes ({:.0} ms frozen, longest {:.0} ms); \
+         receiver-measured loss {lost:.1} %; audio {concealed} of {decoded} frames concealed, tone {}",
+        frames.len() as f64 / seconds as f64,
+        freezes.len(),
+        freezes.iter().sum::<f64>() * 1000.0,
+        freezes.iter().copied().fold(0.0, f64::max) * 1000.0,
+        hz.map(|h| format!("{h:.0} Hz (sent 440)")).unwrap_or_else(|| "not found".into()),
+    );
+    hang_up_both(&a, &mut ae, &mut be).await;
+    Ok(())
+}
+
 async fn cycles(url: &str, count: usize) -> anyhow::Result<()> {
     let pid = std::process::id();
     let mut baseline = None;
@@ -502,6 +600,13 @@ async fn main() -> anyhow::Result<()> {
             Bench::Cpu { size, seconds, codec } => cpu(&url, &size, seconds, codec).await?,
             Bench::Datachannel { runs, megabytes } => datachannel(runs, megabytes).await?,
             Bench::Relay { runs, megabytes } => relay(runs, megabytes).await?,
+            Bench::Loss { percent, seconds } => {
+                if std::env::var_os("TINCAN_BENCH_IN_NETNS").is_some() {
+                    loss(&url, percent, seconds).await?
+                } else {
+                    loss_in_namespace(percent, seconds)?
+                }
+            }
             Bench::Cycles { count } => cycles(&url, count).await?,
         }
     }

@@ -9,7 +9,7 @@ use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8};
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use tincan_media::codec::VideoCodec;
 use tincan_signal::protocol::IceServer;
@@ -102,10 +102,21 @@ pub fn codec_parameters(codec: VideoCodec) -> RTCRtpCodecParameters {
             clock_rate: 90_000,
             channels: 0,
             sdp_fmtp_line: fmtp.to_owned(),
-            rtcp_feedback: vec![],
+            rtcp_feedback: video_feedback(),
         },
         payload_type,
     }
+}
+
+fn feedback(typ: &str, parameter: &str) -> RTCPFeedback {
+    RTCPFeedback { typ: typ.to_owned(), parameter: parameter.to_owned() }
+}
+
+/// What video streams negotiate (as browsers do): NACK — without it the NACK interceptors leave the stream
+/// alone, and every lost packet costs a keyframe —, PLI and FIR keyframe requests, and transport-wide
+/// congestion feedback.
+fn video_feedback() -> Vec<RTCPFeedback> {
+    vec![feedback("nack", ""), feedback("nack", "pli"), feedback("ccm", "fir"), feedback("transport-cc", "")]
 }
 
 pub fn opus_parameters() -> RTCRtpCodecParameters {
@@ -115,7 +126,7 @@ pub fn opus_parameters() -> RTCRtpCodecParameters {
             clock_rate: 48_000,
             channels: 2,
             sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
-            rtcp_feedback: vec![],
+            rtcp_feedback: vec![feedback("transport-cc", "")],
         },
         payload_type: OPUS_PAYLOAD_TYPE,
     }
