@@ -7,28 +7,18 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tincan_e2e::app::{WAIT, assert_live_pattern, json_lines, next_line, seed, what_the_app_says};
+use tincan_e2e::app::{WAIT, assert_live_pattern, json_lines, next_line, run_scenario, seed, what_the_app_says};
+use tincan_e2e::binary;
 use tincan_e2e::dbus::SessionBus;
 use tincan_e2e::display::Display;
 use tincan_e2e::process::Guard;
 use tincan_e2e::webdriver::{Driver, Session};
-use tincan_e2e::{binary, scratch};
 use tincan_signal::code::RoomCode;
 use tincan_signal::identity::Identity;
-use tincan_signal::server::{ServerConfig, SignalServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_launch_hands_its_link_to_the_running_app() -> anyhow::Result<()> {
-    let server = SignalServer::start(ServerConfig::loopback_unlimited()).await?;
-    let url = server.ws_url();
-    let dir = scratch("deep-link")?;
-    let keep = dir.clone();
-    let result = tokio::task::spawn_blocking(move || scenario(&url, &dir)).await?;
-    server.shutdown().await;
-    if result.is_ok() {
-        let _ = std::fs::remove_dir_all(keep);
-    }
-    result
+    run_scenario("deep-link", scenario).await
 }
 
 /// Launch the app a second time with `link`; it must hand the link over and exit soon.

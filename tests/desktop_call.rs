@@ -7,29 +7,18 @@ use std::process::{Command, Stdio};
 
 use serde_json::json;
 use tincan_e2e::app::{
-    ALL_REACHABLE, WAIT, assert_live_pattern, first_start, json_lines, next_line, what_the_app_says,
+    ALL_REACHABLE, WAIT, assert_live_pattern, first_start, json_lines, next_line, run_scenario, what_the_app_says,
 };
 use tincan_e2e::display::Display;
 use tincan_e2e::process::Guard;
 use tincan_e2e::webdriver::Driver;
-use tincan_e2e::{artifacts, binary, scratch};
+use tincan_e2e::{artifacts, binary};
 use tincan_signal::code::RoomCode;
-use tincan_signal::server::{ServerConfig, SignalServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_joins_a_room_shows_the_peer_chats_and_hangs_up() -> anyhow::Result<()> {
-    let server = SignalServer::start(ServerConfig::loopback_unlimited()).await?;
-    let url = server.ws_url();
-    let dir = scratch("desktop-call")?;
-    let keep = dir.clone();
     let room = RoomCode::generate();
-    let result = tokio::task::spawn_blocking(move || scenario(&url, &dir, &room)).await?;
-    server.shutdown().await;
-    // Logs stay for a failed run.
-    if result.is_ok() {
-        let _ = std::fs::remove_dir_all(keep);
-    }
-    result
+    run_scenario("desktop-call", move |url, dir| scenario(url, dir, &room)).await
 }
 
 fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result<()> {

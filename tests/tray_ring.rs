@@ -8,27 +8,16 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
-use tincan_e2e::app::{WAIT, assert_live_pattern, json_lines, next_line, seed, what_the_app_says};
+use tincan_e2e::app::{WAIT, assert_live_pattern, json_lines, next_line, run_scenario, seed, what_the_app_says};
 use tincan_e2e::display::Display;
 use tincan_e2e::process::Guard;
 use tincan_e2e::webdriver::Driver;
-use tincan_e2e::{artifacts, binary, scratch};
+use tincan_e2e::{artifacts, binary};
 use tincan_signal::identity::Identity;
-use tincan_signal::server::{ServerConfig, SignalServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_in_the_tray_is_rung_accepts_and_connects() -> anyhow::Result<()> {
-    let server = SignalServer::start(ServerConfig::loopback_unlimited()).await?;
-    let url = server.ws_url();
-    let dir = scratch("tray-ring")?;
-    let keep = dir.clone();
-    let result = tokio::task::spawn_blocking(move || scenario(&url, &dir)).await?;
-    server.shutdown().await;
-    // Logs stay for a failed run.
-    if result.is_ok() {
-        let _ = std::fs::remove_dir_all(keep);
-    }
-    result
+    run_scenario("tray-ring", scenario).await
 }
 
 /// Windows of the app that are mapped on the display.

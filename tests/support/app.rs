@@ -10,12 +10,32 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use tincan_signal::server::{ServerConfig, SignalServer};
+
 use crate::webdriver::Session;
 
 pub const WAIT: Duration = Duration::from_secs(30);
 
 /// The app's identifier: its config and data live in `XDG_*_HOME/<this>`.
 pub const APP_ID: &str = "app.tincan.desktop";
+
+/// Run a blocking `scenario(server_url, scratch_dir)` against a fresh signaling server on loopback; the
+/// scratch directory is removed if it passes and kept (logs) if it fails.
+pub async fn run_scenario(
+    name: &str,
+    scenario: impl FnOnce(&str, &Path) -> anyhow::Result<()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let server = SignalServer::start(ServerConfig::loopback_unlimited()).await?;
+    let url = server.ws_url();
+    let dir = crate::scratch(name)?;
+    let keep = dir.clone();
+    let result = tokio::task::spawn_blocking(move || scenario(&url, &dir)).await?;
+    server.shutdown().await;
+    if result.is_ok() {
+        let _ = std::fs::remove_dir_all(keep);
+    }
+    result
+}
 
 /// Environment for the app under test.
 pub fn env(dir: &Path, server_url: &str) -> Vec<(&'static str, String)> {
