@@ -11,7 +11,8 @@ packages=(
   xvfb xdotool dbus-x11 xauth webkit2gtk-driver imagemagick        # a real window without a display, WebDriver, screenshots
   nodejs                                                            # the UI's logic tests
   coturn                                                            # TURN server the relay tests start
-  iptables iproute2                                                 # lossy paths in network namespaces (benchmarks)
+  iptables iproute2 util-linux                                      # network namespaces: browser tests, NAT lab, lossy paths
+  chromium chromium-driver                                          # the browser peer of the interop tests
 )
 
 missing=()

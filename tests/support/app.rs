@@ -106,14 +106,14 @@ pub fn next_line(lines: &mpsc::Receiver<Value>, what: &str, pick: impl Fn(&Value
     }
 }
 
-/// Reads the stamp the test pattern carries (see `tincan_media::synthetic`) from the app's video canvas:
-/// the frame counter, or null if the pixels do not hold a valid stamp.
-pub const READ_STAMP: &str = r#"
-const src = document.getElementById('remote');
-if (!src.width) return null;
-const c = document.createElement('canvas'); c.width = src.width; c.height = src.height;
+/// Reads the stamp the test pattern carries (see `tincan_media::synthetic`) from the canvas or video element
+/// `src` (defined before this script): the frame counter, or null if the pixels do not hold a valid stamp.
+pub const READ_STAMP_FROM: &str = r#"
+const w = src.videoWidth || src.width, h = src.videoHeight || src.height;
+if (!w) return null;
+const c = document.createElement('canvas'); c.width = w; c.height = h;
 const ctx = c.getContext('2d'); ctx.drawImage(src, 0, 0);
-const block = src.width >= 160 && src.height >= 128 ? 16 : 8, cols = 10;
+const block = w >= 160 && h >= 128 ? 16 : 8, cols = 10;
 const bytes = new Uint8Array(10);
 for (let i = 0; i < 80; i++) {
   const bx = (i % cols) * block, by = Math.floor(i / cols) * block;
@@ -128,12 +128,17 @@ if (((b << 8) | a) !== ((bytes[8] << 8) | bytes[9])) return null;
 return ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0;
 "#;
 
+/// The stamp on the app's remote video canvas (see [`READ_STAMP_FROM`]).
+pub fn read_stamp_script() -> String {
+    format!("const src = document.getElementById('remote'); {READ_STAMP_FROM}")
+}
+
 /// The remote video shows the peer's pattern, live: the stamp's counter advances ~30 a second.
 pub fn assert_live_pattern(session: &Session) -> anyhow::Result<()> {
     session.wait_for("30 frames drawn", WAIT, "return window.tincan.framesDrawn() > 30")?;
-    let first = session.wait_for("a readable stamp", WAIT, READ_STAMP)?.as_u64().unwrap_or(0);
+    let first = session.wait_for("a readable stamp", WAIT, &read_stamp_script())?.as_u64().unwrap_or(0);
     std::thread::sleep(Duration::from_secs(1));
-    let second = session.wait_for("a readable stamp", WAIT, READ_STAMP)?.as_u64().unwrap_or(0);
+    let second = session.wait_for("a readable stamp", WAIT, &read_stamp_script())?.as_u64().unwrap_or(0);
     anyhow::ensure!(second > first + 10, "the counter should advance ~30 per second: {first} then {second}");
     Ok(())
 }

@@ -1,9 +1,11 @@
-//! What end-to-end scenarios need: the built binaries, a display, WebDriver for the app, processes that are
-//! stopped when the test ends.
+//! What end-to-end scenarios need: the built binaries, a display, WebDriver for the app and for Chromium,
+//! media fixtures, a private network namespace, processes that are stopped when the test ends.
 
 pub mod app;
 pub mod dbus;
 pub mod display;
+pub mod fixtures;
+pub mod netns;
 pub mod process;
 pub mod procfs;
 pub mod webdriver;

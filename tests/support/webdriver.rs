@@ -1,4 +1,5 @@
-//! A small W3C WebDriver client for the app's webview (tauri-driver in front of WebKitWebDriver).
+//! A small W3C WebDriver client: for the app's webview (tauri-driver in front of WebKitWebDriver) and for
+//! Chromium (chromedriver), the browser peer of the interop tests.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -44,21 +45,67 @@ impl Driver {
         for (k, v) in env {
             command.env(k, v);
         }
-        let driver = Guard::spawn(&mut command)?;
+        Driver::wait_ready(Guard::spawn(&mut command)?, port, "tauri-driver")
+    }
+
+    /// Start chromedriver (Debian's `chromium-driver`); its log goes to `log`.
+    pub fn chromium(log: &Path) -> anyhow::Result<Driver> {
+        let port = free_port()?;
+        let mut command = Command::new("chromedriver");
+        command
+            .arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", log.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        Driver::wait_ready(Guard::spawn(&mut command)?, port, "chromedriver")
+    }
+
+    fn wait_ready(driver: Guard, port: u16, what: &str) -> anyhow::Result<Driver> {
         let base = format!("http://127.0.0.1:{port}");
         let http = agent();
         let started = Instant::now();
         while http.get(&format!("{base}/status")).call().is_err() {
-            anyhow::ensure!(started.elapsed() < Duration::from_secs(20), "tauri-driver did not start");
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(20), "{what} did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
         Ok(Driver { base, http, _driver: driver })
     }
 
     pub fn session(&self, app: &Path, args: &[&str]) -> anyhow::Result<Session> {
-        let caps = json!({"capabilities": {"alwaysMatch": {"webkitgtk:browserOptions": {
+        self.new_session(json!({"capabilities": {"alwaysMatch": {"webkitgtk:browserOptions": {
             "binary": app, "args": args
-        }}}});
+        }}}}))
+    }
+
+    /// A headless Chromium with fake media devices; `args` are added to the usual flags.
+    pub fn chromium_session(&self, user_data: &Path, args: &[String]) -> anyhow::Result<Session> {
+        let mut flags: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            "--allow-loopback-in-peer-connection",
+            "--autoplay-policy=no-user-gesture-required",
+            "--disable-features=WebRtcHideLocalIpsWithMdns",
+        ]
+        .map(String::from)
+        .to_vec();
+        flags.push(format!("--user-data-dir={}", user_data.display()));
+        flags.extend(args.iter().cloned());
+        self.new_session(json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": flags}
+        }}}))
+    }
+
+    fn new_session(&self, caps: Value) -> anyhow::Result<Session> {
         let reply: Value = self
             .http
             .post(&format!("{}/session", self.base))
@@ -99,6 +146,15 @@ impl Session {
             })?
             .into_json()?;
         Ok(reply["value"].clone())
+    }
+
+    /// Open `url` in the browser.
+    pub fn navigate(&self, url: &str) -> anyhow::Result<()> {
+        self.http
+            .post(&format!("{}/url", self.url))
+            .send_json(json!({ "url": url }))
+            .map_err(|e| anyhow::anyhow!("navigate to {url}: {e}"))?;
+        Ok(())
     }
 
     /// Resize the app's window (WebDriver "set window rect").

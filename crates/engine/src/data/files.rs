@@ -139,7 +139,8 @@ impl Files {
         let file =
             tokio::fs::File::open(&path).await.map_err(|e| EngineError::File(format!("{}: {e}", path.display())))?;
         let size = file.metadata().await?.len();
-        let id: u64 = rand::random();
+        // 53 bits: the id is a JSON number, and browsers (the guest page) read numbers as doubles.
+        let id: u64 = rand::random::<u64>() >> 11;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
         let cancel = Arc::new(AtomicU8::new(RUNNING));
         let (verdict_tx, verdict_rx) = oneshot::channel();

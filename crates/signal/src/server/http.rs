@@ -1,4 +1,4 @@
-//! HTTP routes: the WebSocket at `/ws`, `/healthz` and `/metrics`.
+//! HTTP routes: the WebSocket at `/ws`, `/healthz`, `/metrics`, and the guest web page (`/`, `/r/CODE`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,8 +9,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::connection;
 use super::shared::Shared;
+use super::{connection, guest};
 
 /// Frames over this many times `max_message_bytes` close the connection instead of getting an error reply.
 const HARD_LIMIT_FACTOR: usize = 4;
@@ -20,6 +20,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/ws", get(websocket))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(guest::routes())
         .with_state(shared)
 }
 

@@ -5,6 +5,7 @@ mod backend;
 pub mod config;
 mod connection;
 mod fd_limit;
+mod guest;
 mod http;
 mod memory;
 mod metrics;

@@ -1,0 +1,163 @@
+// One browser peer connection to one Tincan peer, speaking what the app speaks: offer/answer/candidates over
+// signaling, pre-negotiated data channels `control` (id 0: chat, receipts, mute state, bye) and `files`
+// (id 2), audio (Opus) and video (VP8 or H.264).
+import { Files } from './files.js';
+
+const CONTROL_STREAM = 0;
+const FILES_STREAM = 2;
+
+/** Video codecs in the order wanted: `preferred` (e.g. 'h264') first, the rest as the browser lists them. */
+function orderedVideoCodecs(preferred) {
+  const codecs = RTCRtpReceiver.getCapabilities?.('video')?.codecs ?? [];
+  if (!preferred) return codecs;
+  const wanted = `video/${preferred}`.toLowerCase();
+  const first = codecs.filter((c) => c.mimeType.toLowerCase() === wanted);
+  return first.length ? [...first, ...codecs.filter((c) => c.mimeType.toLowerCase() !== wanted)] : codecs;
+}
+
+export class GuestCall {
+  /**
+   * `hooks`: state(text, phase), remoteStream(stream), control(message), files(event).
+   * `options`: { iceServers, relayOnly, codec, local: MediaStream|null }.
+   */
+  constructor(signaling, peerId, options, hooks) {
+    this.signaling = signaling;
+    this.peerId = peerId;
+    this.options = options;
+    this.hooks = hooks;
+    this.pendingCandidates = [];
+    this.remoteStream = new MediaStream();
+    const pc = new RTCPeerConnection({
+      iceServers: options.iceServers,
+      iceTransportPolicy: options.relayOnly ? 'relay' : 'all',
+      bundlePolicy: 'max-bundle',
+    });
+    this.pc = pc;
+    this.control = pc.createDataChannel('control', { negotiated: true, id: CONTROL_STREAM, ordered: true });
+    this.control.onmessage = (e) => {
+      try {
+        hooks.control(JSON.parse(e.data));
+      } catch {
+        // Not JSON: ignored, as the app ignores it.
+      }
+    };
+    this.control.onopen = () => hooks.control({ type: 'open' });
+    this.files = new Files(pc.createDataChannel('files', { negotiated: true, id: FILES_STREAM, ordered: true }), hooks.files);
+    pc.onicecandidate = (e) => {
+      if (e.candidate) this.signal('candidate', e.candidate.toJSON());
+      else this.signal('end_of_candidates', {});
+    };
+    pc.ontrack = (e) => {
+      this.remoteStream.addTrack(e.track);
+      hooks.remoteStream(this.remoteStream);
+    };
+    pc.onconnectionstatechange = () => {
+      const s = pc.connectionState;
+      if (s === 'connected') hooks.state('In the call', 'connected');
+      else if (s === 'disconnected') hooks.state('Connection interrupted — reconnecting…', 'reconnecting');
+      else if (s === 'failed') hooks.state('The connection failed.', 'ended');
+    };
+  }
+
+  signal(kind, data) {
+    this.signaling.signal(this.peerId, kind, data);
+  }
+
+  localTrack(kind) {
+    return this.options.local?.getTracks().find((t) => t.kind === kind) ?? null;
+  }
+
+  preferCodec(transceiver) {
+    const codecs = orderedVideoCodecs(this.options.codec);
+    if (codecs.length && transceiver.setCodecPreferences) transceiver.setCodecPreferences(codecs);
+  }
+
+  /** We joined a room someone was already in: we offer. */
+  async offer() {
+    for (const kind of ['audio', 'video']) {
+      const track = this.localTrack(kind);
+      const streams = this.options.local ? [this.options.local] : [];
+      const t = this.pc.addTransceiver(track ?? kind, { direction: track ? 'sendrecv' : 'recvonly', streams });
+      if (kind === 'video') this.preferCodec(t);
+    }
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    this.signal('offer', this.pc.localDescription.toJSON());
+  }
+
+  async onSignal(kind, data) {
+    if (kind === 'offer' || kind === 'ice_restart') {
+      await this.pc.setRemoteDescription(data);
+      for (const t of this.pc.getTransceivers()) {
+        const kindOf = t.receiver.track.kind;
+        const track = this.localTrack(kindOf);
+        if (track && !t.sender.track) {
+          await t.sender.replaceTrack(track);
+          if (this.options.local) t.sender.setStreams?.(this.options.local);
+          t.direction = 'sendrecv';
+        }
+        if (kindOf === 'video') this.preferCodec(t);
+      }
+      await this.pc.setLocalDescription(await this.pc.createAnswer());
+      this.signal('answer', this.pc.localDescription.toJSON());
+      await this.flushCandidates();
+    } else if (kind === 'answer') {
+      await this.pc.setRemoteDescription(data);
+      await this.flushCandidates();
+    } else if (kind === 'candidate') {
+      if (this.pc.remoteDescription) await this.addCandidate(data);
+      else this.pendingCandidates.push(data);
+    }
+  }
+
+  async addCandidate(candidate) {
+    try {
+      await this.pc.addIceCandidate(candidate);
+    } catch (e) {
+      console.warn('remote candidate refused', e);
+    }
+  }
+
+  async flushCandidates() {
+    const pending = this.pendingCandidates.splice(0);
+    for (const c of pending) await this.addCandidate(c);
+  }
+
+  sendControl(message) {
+    if (this.control.readyState === 'open') this.control.send(JSON.stringify(message));
+  }
+
+  /** Send `kind` or stop sending it (a null track: no packets at all, not silence). */
+  async setSending(kind, enabled) {
+    const t = this.pc.getTransceivers().find((t) => t.receiver.track.kind === kind);
+    if (t) await t.sender.replaceTrack(enabled ? this.localTrack(kind) : null);
+  }
+
+  /** Statistics the page and the tests read: decoded/encoded frames, codecs, the selected candidate pair. */
+  async stats() {
+    const report = await this.pc.getStats();
+    const out = { video: {}, audio: {}, pair: null };
+    const codecs = new Map();
+    report.forEach((s) => { if (s.type === 'codec') codecs.set(s.id, s.mimeType); });
+    report.forEach((s) => {
+      if (s.type === 'inbound-rtp') {
+        Object.assign(out[s.kind], { framesDecoded: s.framesDecoded, packetsReceived: s.packetsReceived,
+          totalSamplesReceived: s.totalSamplesReceived, codecIn: codecs.get(s.codecId), width: s.frameWidth, height: s.frameHeight });
+      } else if (s.type === 'outbound-rtp') {
+        Object.assign(out[s.kind], { framesEncoded: s.framesEncoded, packetsSent: s.packetsSent, codecOut: codecs.get(s.codecId) });
+      } else if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') {
+        const local = report.get(s.localCandidateId);
+        const remote = report.get(s.remoteCandidateId);
+        out.pair = { local: local?.candidateType, remote: remote?.candidateType, rtt: s.currentRoundTripTime };
+      }
+    });
+    return out;
+  }
+
+  sayBye() {
+    this.sendControl({ type: 'bye' });
+  }
+
+  close() {
+    this.pc.close();
+  }
+}

@@ -1,0 +1,102 @@
+// File transfer on the `files` channel, the same wire format as the app (crates/engine/src/data/files.rs):
+// JSON text messages (offer, done, cancel, result) and binary chunks = 8-byte big-endian transfer id + data.
+const CHUNK = 64 * 1024 - 8;
+const HIGH_WATER = 4 << 20;
+/** A browser keeps what it receives in memory until saved: refuse what would not fit comfortably. */
+const MAX_INCOMING = 1 << 30;
+
+export async function sha256Hex(blobOrBuffer) {
+  const buffer = blobOrBuffer instanceof Blob ? await blobOrBuffer.arrayBuffer() : blobOrBuffer;
+  const digest = await crypto.subtle.digest('SHA-256', buffer);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export class Files {
+  /** `events` gets {kind: 'progress'|'received'|'sent'|'failed', ...}. */
+  constructor(channel, events) {
+    this.channel = channel;
+    this.events = events;
+    this.incoming = new Map();
+    this.outgoing = new Map();
+    this.nextId = Math.floor(Math.random() * 2 ** 31) * 2 ** 20;
+    channel.binaryType = 'arraybuffer';
+    channel.bufferedAmountLowThreshold = 1 << 20;
+    channel.onmessage = (e) => this.onMessage(e.data);
+  }
+
+  onMessage(data) {
+    if (typeof data !== 'string') return this.onChunk(data);
+    let m;
+    try {
+      m = JSON.parse(data);
+    } catch {
+      return;
+    }
+    const id = m.id;
+    if (m.type === 'offer') {
+      if (!(m.size <= MAX_INCOMING)) {
+        this.send({ type: 'cancel', id, reason: 'the file is too large for a browser guest' });
+        this.events({ kind: 'failed', name: m.name, why: 'too large for the browser' });
+        return;
+      }
+      this.incoming.set(id, { name: String(m.name), size: m.size, parts: [], received: 0 });
+    } else if (m.type === 'done') {
+      const t = this.incoming.get(id);
+      if (!t) return;
+      this.incoming.delete(id);
+      const blob = new Blob(t.parts);
+      sha256Hex(blob).then((sha256) => {
+        const ok = sha256 === m.sha256 && blob.size === t.size;
+        this.send({ type: 'result', id, ok, sha256 });
+        this.events(ok ? { kind: 'received', name: t.name, size: blob.size, sha256, blob }
+          : { kind: 'failed', name: t.name, why: 'the file arrived damaged' });
+      });
+    } else if (m.type === 'cancel') {
+      const t = this.incoming.get(id);
+      this.incoming.delete(id);
+      const out = this.outgoing.get(id);
+      if (out) out.cancelled = true;
+      this.events({ kind: 'failed', name: t?.name ?? out?.name ?? 'file', why: m.reason });
+    } else if (m.type === 'result') {
+      const out = this.outgoing.get(id);
+      this.outgoing.delete(id);
+      if (out) this.events(m.ok ? { kind: 'sent', name: out.name, sha256: m.sha256 } : { kind: 'failed', name: out.name, why: 'it arrived damaged' });
+    }
+  }
+
+  onChunk(buffer) {
+    if (buffer.byteLength < 8) return;
+    const view = new DataView(buffer);
+    const id = view.getUint32(0) * 2 ** 32 + view.getUint32(4);
+    const t = this.incoming.get(id);
+    if (!t) return;
+    t.parts.push(buffer.slice(8));
+    t.received += buffer.byteLength - 8;
+    this.events({ kind: 'progress', name: t.name, done: t.received, size: t.size });
+  }
+
+  send(message) {
+    if (this.channel.readyState === 'open') this.channel.send(JSON.stringify(message));
+  }
+
+  async sendFile(file) {
+    const id = this.nextId++;
+    const out = { name: file.name, cancelled: false };
+    this.outgoing.set(id, out);
+    this.send({ type: 'offer', id, name: file.name, size: file.size });
+    for (let at = 0; at < file.size && !out.cancelled; at += CHUNK) {
+      if (this.channel.bufferedAmount > HIGH_WATER) {
+        await new Promise((r) => { this.channel.onbufferedamountlow = r; });
+      }
+      const data = new Uint8Array(await file.slice(at, at + CHUNK).arrayBuffer());
+      const chunk = new Uint8Array(8 + data.length);
+      const view = new DataView(chunk.buffer);
+      view.setUint32(0, Math.floor(id / 2 ** 32));
+      view.setUint32(4, id % 2 ** 32);
+      chunk.set(data, 8);
+      this.channel.send(chunk);
+      this.events({ kind: 'progress', name: file.name, done: Math.min(at + CHUNK, file.size), size: file.size });
+    }
+    if (!out.cancelled) this.send({ type: 'done', id, sha256: await sha256Hex(file) });
+  }
+}
