@@ -1,8 +1,8 @@
-//! coturn on 127.0.0.1: a TURN server that accepts time-limited REST credentials (`use-auth-secret`), the
+//! coturn on 127.0.0.1 (or another local address, e.g. the NAT lab's public one): a TURN server that accepts time-limited REST credentials (`use-auth-secret`), the
 //! kind `tincan-signal --turn-secret` mints, and relays between loopback addresses. Its files (log, pid,
 //! user db) live in a scratch directory that is removed with it.
 
-use std::net::UdpSocket;
+use std::net::{Ipv4Addr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,7 +11,9 @@ use crate::process::{Guard, find};
 use crate::{Result, RigError};
 
 pub struct Coturn {
-    /// UDP (and TCP) listening port on 127.0.0.1.
+    /// Where it listens and relays from.
+    pub ip: Ipv4Addr,
+    /// UDP (and TCP) listening port.
     pub port: u16,
     /// The shared secret for REST credentials.
     pub secret: String,
@@ -22,9 +24,14 @@ pub struct Coturn {
 
 impl Coturn {
     pub fn start() -> Result<Coturn> {
+        Coturn::start_on(Ipv4Addr::LOCALHOST)
+    }
+
+    /// Listen and relay on `ip` (an address of this network namespace).
+    pub fn start_on(ip: Ipv4Addr) -> Result<Coturn> {
         let program = find("turnserver")
             .ok_or(RigError::Missing { program: "turnserver", hint: "apt install coturn; scripts/setup.sh does" })?;
-        let port = free_udp_port()?;
+        let port = free_udp_port(ip)?;
         // Relay ports: a random window, so parallel tests do not collide.
         let min_port = 20_000 + (rand::random::<u16>() % 400) * 100;
         let secret = format!("{:032x}", rand::random::<u128>());
@@ -35,7 +42,9 @@ impl Coturn {
         let process = Guard::spawn(
             "turnserver",
             Command::new(program)
-                .args(["-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1"])
+                .arg("-n")
+                .arg(format!("--listening-ip={ip}"))
+                .arg(format!("--relay-ip={ip}"))
                 .arg(format!("--listening-port={port}"))
                 .arg(format!("--min-port={min_port}"))
                 .arg(format!("--max-port={}", min_port + 99))
@@ -50,14 +59,19 @@ impl Coturn {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null()),
         )?;
-        let coturn = Coturn { port, secret, realm, dir, process: Some(process) };
+        let coturn = Coturn { ip, port, secret, realm, dir, process: Some(process) };
         coturn.wait_ready(Duration::from_secs(10))?;
         Ok(coturn)
     }
 
-    /// `turn:127.0.0.1:PORT?transport=udp` (webrtc-rs relays over UDP only).
+    /// `turn:IP:PORT?transport=udp` (webrtc-rs relays over UDP only).
     pub fn url(&self) -> String {
-        format!("turn:127.0.0.1:{}?transport=udp", self.port)
+        format!("turn:{}:{}?transport=udp", self.ip, self.port)
+    }
+
+    /// The same server as a STUN server: `stun:IP:PORT`.
+    pub fn stun_url(&self) -> String {
+        format!("stun:{}:{}", self.ip, self.port)
     }
 
     /// What coturn logged so far (for failure messages).
@@ -73,7 +87,7 @@ impl Coturn {
 
     /// Ready when it answers a STUN binding request.
     fn wait_ready(&self, timeout: Duration) -> Result<()> {
-        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        let socket = UdpSocket::bind((self.ip, 0))?;
         socket.set_read_timeout(Some(Duration::from_millis(100)))?;
         let started = Instant::now();
         // Binding request: type 0x0001, length 0, magic cookie, 12-byte transaction id.
@@ -81,7 +95,7 @@ impl Coturn {
         request.extend_from_slice(&rand::random::<[u8; 12]>());
         let mut buf = [0u8; 512];
         while started.elapsed() < timeout {
-            socket.send_to(&request, ("127.0.0.1", self.port))?;
+            socket.send_to(&request, (self.ip, self.port))?;
             if let Ok(n) = socket.recv(&mut buf)
                 && n >= 20
                 && buf[0..2] == [0x01, 0x01]
@@ -101,6 +115,6 @@ impl Drop for Coturn {
     }
 }
 
-fn free_udp_port() -> Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+fn free_udp_port(ip: Ipv4Addr) -> Result<u16> {
+    Ok(UdpSocket::bind((ip, 0))?.local_addr()?.port())
 }

@@ -1,9 +1,11 @@
 //! Real components for tests and benchmarks, each started by the code that needs it and stopped when its
 //! handle is dropped — tests never assume anything is already running.
 //!
-//! * [`coturn`] — a TURN server (coturn's `turnserver`) on loopback with time-limited REST credentials.
+//! * [`coturn`] — a TURN server (coturn's `turnserver`) with time-limited REST credentials.
+//! * [`nat`] — a NAT lab: home networks behind full-cone or symmetric NATs, built from network namespaces.
 
 pub mod coturn;
+pub mod nat;
 mod process;
 
 /// What can go wrong starting a component.
@@ -15,6 +17,8 @@ pub enum RigError {
     Spawn { program: &'static str, source: std::io::Error },
     #[error("{program} did not become ready within {seconds} s; its log: {log}")]
     NotReady { program: &'static str, seconds: u64, log: String },
+    #[error("cannot set up the network: {0}")]
+    Setup(String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
 }

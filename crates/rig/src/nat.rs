@@ -1,0 +1,167 @@
+//! A NAT lab made of network namespaces: the namespace the caller runs in plays the public internet (it must
+//! be a private one the test made, e.g. with `unshare --net`, holding only `lo`), and each home is a router
+//! namespace (WAN on a link to the internet, LAN to the home) and a host namespace behind it.
+//!
+//! ```text
+//!   internet (caller's namespace)  198.51.100.1 on lo: the servers      home i:
+//!     veth "inet-i" 100.64.i.1/24  <-->  router "wan" 100.64.i.2/24, "lan" 10.0.i.1/24  <-->  host "eth0" 10.0.i.2/24
+//! ```
+//!
+//! Kinds of NAT, all with iptables on the router:
+//! * [`Nat::FullCone`]: MASQUERADE (Linux keeps the source port) plus DNAT of everything arriving on the WAN
+//!   to the host — any outside address can reach a mapping once it exists.
+//! * [`Nat::Symmetric`]: MASQUERADE `--random-fully` — a new, random port for every destination — and only
+//!   replies come in.
+//!
+//! The namespaces are named with the process id and deleted when the [`Lab`] is dropped.
+
+use std::net::Ipv4Addr;
+use std::process::Command;
+
+use crate::{Result, RigError};
+
+/// Where the lab's servers (signaling, STUN/TURN) listen: an address on the internet namespace's `lo`.
+pub const PUBLIC_SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nat {
+    FullCone,
+    Symmetric,
+}
+
+pub struct Home {
+    pub nat: Nat,
+    /// The host's namespace (run peers here with [`Home::command`]).
+    pub host: String,
+    /// The router's namespace.
+    pub router: String,
+    /// The host's address in the home.
+    pub address: Ipv4Addr,
+    /// The router's public (WAN) address: what the internet sees.
+    pub public: Ipv4Addr,
+}
+
+pub struct Lab {
+    pub homes: Vec<Home>,
+    namespaces: Vec<String>,
+}
+
+fn run(args: &[&str]) -> Result<()> {
+    let output = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|source| RigError::Spawn { program: "ip/iptables", source })?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(RigError::Setup(format!("`{}` failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim())))
+    }
+}
+
+/// In namespace `ns`: `ip netns exec ns ARGS`.
+fn inside(ns: &str, args: &[&str]) -> Result<()> {
+    let mut all = vec!["ip", "netns", "exec", ns];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+impl Lab {
+    /// Build the internet side and one home per entry of `nats`.
+    pub fn build(nats: &[Nat]) -> Result<Lab> {
+        // /proc/net/dev follows the caller's namespace (/sys/class/net shows the one sysfs was mounted in).
+        let devices = std::fs::read_to_string("/proc/net/dev")?;
+        let links = devices.lines().skip(2).filter_map(|l| l.split(':').next()).filter(|n| n.trim() != "lo").count();
+        if links > 0 {
+            return Err(RigError::Setup(
+                "the NAT lab needs a private network namespace with only lo (run it under `unshare --net`)".into(),
+            ));
+        }
+        let mut lab = Lab { homes: Vec::new(), namespaces: Vec::new() };
+        run(&["ip", "link", "set", "lo", "up"])?;
+        run(&["ip", "addr", "add", &format!("{PUBLIC_SERVER}/32"), "dev", "lo"])?;
+        run(&["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        for (i, nat) in nats.iter().enumerate() {
+            let n = i + 1;
+            let (router, host) =
+                (format!("tincan-r{n}-{}", std::process::id()), format!("tincan-h{n}-{}", std::process::id()));
+            for ns in [&router, &host] {
+                run(&["ip", "netns", "add", ns])?;
+                lab.namespaces.push(ns.clone());
+                inside(ns, &["ip", "link", "set", "lo", "up"])?;
+                // An IPv4 lab: no IPv6 link-local addresses for ICE to try.
+                inside(ns, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;
+                inside(ns, &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])?;
+            }
+            let public = Ipv4Addr::new(100, 64, n as u8, 2);
+            let address = Ipv4Addr::new(10, 0, n as u8, 2);
+            let inet = format!("inet-{n}");
+            run(&["ip", "link", "add", &inet, "type", "veth", "peer", "name", "wan", "netns", &router])?;
+            run(&["ip", "addr", "add", &format!("100.64.{n}.1/24"), "dev", &inet])?;
+            run(&["ip", "link", "set", &inet, "up"])?;
+            inside(&router, &["ip", "addr", "add", &format!("{public}/24"), "dev", "wan"])?;
+            inside(&router, &["ip", "link", "set", "wan", "up"])?;
+            inside(&router, &["ip", "route", "add", "default", "via", &format!("100.64.{n}.1")])?;
+            inside(&router, &["ip", "link", "add", "lan", "type", "veth", "peer", "name", "eth0", "netns", &host])?;
+            inside(&router, &["ip", "addr", "add", &format!("10.0.{n}.1/24"), "dev", "lan"])?;
+            inside(&router, &["ip", "link", "set", "lan", "up"])?;
+            inside(&router, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+            inside(&host, &["ip", "addr", "add", &format!("{address}/24"), "dev", "eth0"])?;
+            inside(&host, &["ip", "link", "set", "eth0", "up"])?;
+            inside(&host, &["ip", "route", "add", "default", "via", &format!("10.0.{n}.1")])?;
+            // mDNS sockets (webrtc-rs opens one) need a multicast route.
+            inside(&host, &["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
+            let nat_rule: &[&str] = match nat {
+                Nat::FullCone => &["iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", "MASQUERADE"],
+                Nat::Symmetric => {
+                    &["iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", "MASQUERADE", "--random-fully"]
+                }
+            };
+            inside(&router, nat_rule)?;
+            if *nat == Nat::FullCone {
+                let to = address.to_string();
+                inside(
+                    &router,
+                    &[
+                        "iptables",
+                        "-t",
+                        "nat",
+                        "-A",
+                        "PREROUTING",
+                        "-i",
+                        "wan",
+                        "-p",
+                        "udp",
+                        "-j",
+                        "DNAT",
+                        "--to-destination",
+                        &to,
+                    ],
+                )?;
+            }
+            lab.homes.push(Home { nat: *nat, host, router, address, public });
+        }
+        Ok(lab)
+    }
+
+    /// The link between the internet and home `i`'s router goes down (`up = false`) or comes back.
+    pub fn set_uplink(&self, i: usize, up: bool) -> Result<()> {
+        run(&["ip", "link", "set", &format!("inet-{}", i + 1), if up { "up" } else { "down" }])
+    }
+}
+
+impl Home {
+    /// `program` to be run in this home's host namespace.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.host]).arg(program);
+        c
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in self.namespaces.drain(..).rev() {
+            let _ = run(&["ip", "netns", "del", &ns]);
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! NAT traversal in a lab of network namespaces (`tincan_rig::nat`): two homes behind their own NAT routers,
+//! and on the "internet" the signaling server and coturn (STUN and TURN). `tincan-cli` peers run in the homes.
+//! * full cone ↔ symmetric: connects with STUN alone; the selected pair is server-/peer-reflexive, not relayed.
+//! * symmetric ↔ symmetric: with STUN alone the call fails; with TURN (relay-only peers) it connects, relayed.
+//!
+//! Both carry the stamped pattern and the tone, checked at the other end. Each test runs in a network
+//! namespace of its own (see `support/netns.rs`), which plays the internet.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::Stdio;
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tincan_e2e::app::{json_lines, next_line};
+use tincan_e2e::process::Guard;
+use tincan_e2e::{binary, netns};
+use tincan_rig::coturn::Coturn;
+use tincan_rig::nat::{Home, Lab, Nat, PUBLIC_SERVER};
+use tincan_signal::code::RoomCode;
+use tincan_signal::server::{ServerConfig, SignalServer, TurnConfig};
+
+/// The signaling server on the lab's public address, minting TURN credentials for `turn` if given.
+async fn server(turn: Option<&Coturn>) -> anyhow::Result<SignalServer> {
+    let config = ServerConfig {
+        listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        turn: turn.map(|t| TurnConfig { urls: vec![t.url()], secret: t.secret.clone(), ttl: Duration::from_secs(600) }),
+        ..ServerConfig::loopback_unlimited()
+    };
+    Ok(SignalServer::start(config).await?)
+}
+
+fn public_url(server: &SignalServer) -> String {
+    format!("ws://{PUBLIC_SERVER}:{}/ws", server.local_addr().port())
+}
+
+struct Peer {
+    _process: Guard,
+    lines: Receiver<Value>,
+}
+
+/// `tincan-cli join` in `home`: creates the room (`first`) or joins it; hangs up 3 s after connecting.
+fn peer(home: &Home, url: &str, room: &str, stun: &str, first: bool, relay_only: bool) -> anyhow::Result<Peer> {
+    let mut command = home.command(binary("tincan-cli")?);
+    command
+        .args(["--server", url, "--name", &home.host, "join", room, "--stats", "--size", "320x240"])
+        .args(["--ice-server", stun, "--duration", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if relay_only {
+        command.arg("--relay-only");
+    }
+    if !first {
+        command.arg("--existing");
+    }
+    let mut process = Guard::spawn(&mut command)?;
+    let lines = json_lines(process.0.stdout.take().expect("piped"));
+    Ok(Peer { _process: process, lines })
+}
+
+/// Until the call ends: the last stats line and the summary.
+fn finish(peer: &Peer) -> anyhow::Result<(Value, Value)> {
+    let mut stats = Value::Null;
+    loop {
+        let v = next_line(&peer.lines, "the summary", |v| v["event"] == "stats" || v["event"] == "summary")?;
+        if v["event"] == "summary" {
+            return Ok((stats, v));
+        }
+        stats = v;
+    }
+}
+
+fn assert_media(summary: &Value, who: &str) {
+    let frames = summary["frames_decoded"].as_u64().unwrap_or(0);
+    let unreadable = summary["frames_unreadable"].as_u64().unwrap_or(frames);
+    assert!(frames >= 45, "{who} decoded {frames} frames: {summary}");
+    assert!(unreadable * 10 <= frames, "{who}: most frames should carry a readable stamp: {summary}");
+    assert_eq!(summary["out_of_order"], 0, "{who}: {summary}");
+    let hz = summary["audio_hz"].as_f64().unwrap_or(0.0);
+    assert!((hz - 440.0).abs() < 10.0, "{who} heard {hz} Hz, not the 440 Hz tone: {summary}");
+}
+
+fn pair_types(stats: &Value) -> (String, String) {
+    let pair = &stats["candidate_pair"];
+    (pair["local_type"].as_str().unwrap_or("?").to_owned(), pair["remote_type"].as_str().unwrap_or("?").to_owned())
+}
+
+/// Both peers connect; returns (join → connected for the joiner, each side's last stats).
+fn call(lab: &Lab, url: &str, stun: &str, relay_only: bool) -> anyhow::Result<(Duration, [(Value, Value); 2])> {
+    let room = RoomCode::generate().as_str().to_owned();
+    let a = peer(&lab.homes[0], url, &room, stun, true, relay_only)?;
+    next_line(&a.lines, "A waiting in the room", |v| v["event"] == "state" && v["state"] == "waiting")?;
+    let started = Instant::now();
+    let b = peer(&lab.homes[1], url, &room, stun, false, relay_only)?;
+    next_line(&b.lines, "B connected", |v| v["event"] == "state" && v["state"] == "connected")?;
+    let setup = started.elapsed();
+    Ok((setup, [finish(&a)?, finish(&b)?]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_cone_and_symmetric_nat_connect_through_stun() -> anyhow::Result<()> {
+    if !netns::enter("full_cone_and_symmetric_nat_connect_through_stun")? {
+        return Ok(());
+    }
+    let lab = Lab::build(&[Nat::FullCone, Nat::Symmetric])?;
+    let a_public = lab.homes[0].public;
+    let stun = Coturn::start_on(PUBLIC_SERVER)?;
+    let server = server(None).await?;
+    let (url, stun_url) = (public_url(&server), stun.stun_url());
+    let (setup, [(a_stats, a_sum), (b_stats, b_sum)]) =
+        tokio::task::spawn_blocking(move || call(&lab, &url, &stun_url, false)).await??;
+    assert_media(&a_sum, "A (full cone)");
+    assert_media(&b_sum, "B (symmetric)");
+    let (a_pair, b_pair) = (pair_types(&a_stats), pair_types(&b_stats));
+    for (local, remote) in [&a_pair, &b_pair] {
+        assert!(local != "relay" && remote != "relay", "no TURN here, yet the pair is relayed: {a_pair:?} {b_pair:?}");
+    }
+    // A's router maps consistently, so B reaches A at the address STUN told A: a server-reflexive candidate
+    // at A's router's public address.
+    assert_eq!(b_pair.1, "srflx", "B should reach A at A's STUN-learned address: B's pair {b_pair:?}");
+    let b_remote = b_stats["candidate_pair"]["remote_address"].as_str().unwrap_or("");
+    assert!(b_remote.starts_with(&format!("{a_public}:")), "B should reach A at A's router ({a_public}): {b_stats}");
+    // B's router gives every destination a new port: A learns B's address from B's checks — a peer-reflexive
+    // candidate, which webrtc-rs's stats leave blank (no type, no address).
+    assert!(matches!(a_pair.1.as_str(), "prflx" | ""), "A's remote candidate should be peer-reflexive: {a_pair:?}");
+    println!(
+        "nat lab: full cone <-> symmetric via STUN, setup {} ms, pairs A {a_pair:?} B {b_pair:?}",
+        setup.as_millis()
+    );
+    server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_symmetric_nats_connect_only_through_turn() -> anyhow::Result<()> {
+    if !netns::enter("two_symmetric_nats_connect_only_through_turn")? {
+        return Ok(());
+    }
+    let lab = std::sync::Arc::new(Lab::build(&[Nat::Symmetric, Nat::Symmetric])?);
+    let turn = Coturn::start_on(PUBLIC_SERVER)?;
+    let stun_url = turn.stun_url();
+
+    // STUN alone: every mapping is per destination, so neither side can reach the other.
+    let stun_only = server(None).await?;
+    let (url, stun, l) = (public_url(&stun_only), stun_url.clone(), lab.clone());
+    let failed = tokio::task::spawn_blocking(move || -> anyhow::Result<(Duration, [Value; 2])> {
+        let room = RoomCode::generate().as_str().to_owned();
+        let a = peer(&l.homes[0], &url, &room, &stun, true, false)?;
+        next_line(&a.lines, "A waiting in the room", |v| v["event"] == "state" && v["state"] == "waiting")?;
+        let started = Instant::now();
+        let b = peer(&l.homes[1], &url, &room, &stun, false, false)?;
+        // The first to give up says connection_failed and leaves the room; the other sees it leave.
+        let ended = |p: &Peer, who| next_line(&p.lines, who, |v| v["event"] == "state" && v["state"] == "ended");
+        let reasons = [ended(&a, "A giving up")?["reason"].clone(), ended(&b, "B giving up")?["reason"].clone()];
+        Ok((started.elapsed(), reasons))
+    })
+    .await??;
+    assert!(failed.1.contains(&"connection_failed".into()), "the call should fail to connect: {:?}", failed.1);
+    stun_only.shutdown().await;
+
+    // With TURN credentials from the signaling server, relay-only peers: relayed. (With every candidate
+    // type gathered, webrtc-rs 0.21 never completes a check on the relay <-> relay pair here — the checks
+    // leave, none arrive, while host and server-reflexive pairs are checked too — and the call fails after
+    // ICE's 15 s; with relay-only peers the same pair succeeds at once. An open defect; see README.)
+    let with_turn = server(Some(&turn)).await?;
+    let (url, l) = (public_url(&with_turn), lab.clone());
+    let (setup, [(a_stats, a_sum), (b_stats, b_sum)]) =
+        tokio::task::spawn_blocking(move || call(&l, &url, &stun_url, true))
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e}; coturn says:\n{}", turn.log()))?;
+    assert_media(&a_sum, "A");
+    assert_media(&b_sum, "B");
+    let (a_pair, b_pair) = (pair_types(&a_stats), pair_types(&b_stats));
+    assert!(a_pair.0 == "relay" || a_pair.1 == "relay", "A's pair should be relayed: {a_pair:?}\n{}", turn.log());
+    assert!(b_pair.0 == "relay" || b_pair.1 == "relay", "B's pair should be relayed: {b_pair:?}");
+    println!(
+        "nat lab: symmetric <-> symmetric: STUN only gave up after {} ms; via TURN setup {} ms, pairs A {a_pair:?} B {b_pair:?}",
+        failed.0.as_millis(),
+        setup.as_millis()
+    );
+    with_turn.shutdown().await;
+    Ok(())
+}
