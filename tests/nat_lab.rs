@@ -3,6 +3,9 @@
 //! * full cone ↔ symmetric: connects with STUN alone; the selected pair is server-/peer-reflexive, not relayed.
 //! * symmetric ↔ symmetric: with STUN alone the call fails; with TURN (relay-only peers) it connects, relayed.
 //!
+//! * a network change (A's router renumbered mid-call): ICE restarts through the signaling server (A's client
+//!   replacing its dead connection) and media resumes; the gap is measured.
+//!
 //! Both carry the stamped pattern and the tone, checked at the other end. Each test runs in a network
 //! namespace of its own (see `support/netns.rs`), which plays the internet.
 
@@ -41,12 +44,25 @@ struct Peer {
 
 /// `tincan-cli join` in `home`: creates the room (`first`) or joins it; hangs up 3 s after connecting.
 fn peer(home: &Home, url: &str, room: &str, stun: &str, first: bool, relay_only: bool) -> anyhow::Result<Peer> {
+    peer_for(home, url, room, stun, first, relay_only, 3)
+}
+
+/// As [`peer`], hanging up `seconds` after connecting.
+fn peer_for(
+    home: &Home,
+    url: &str,
+    room: &str,
+    stun: &str,
+    first: bool,
+    relay_only: bool,
+    seconds: u32,
+) -> anyhow::Result<Peer> {
     let mut command = home.command(binary("tincan-cli")?);
     command
         .args(["--server", url, "--name", &home.host, "join", room, "--stats", "--size", "320x240"])
-        .args(["--ice-server", stun, "--duration", "3"])
+        .args(["--ice-server", stun, "--duration", &seconds.to_string()])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(if std::env::var_os("LAB_DEBUG").is_some() { Stdio::inherit() } else { Stdio::null() });
     if relay_only {
         command.arg("--relay-only");
     }
@@ -179,5 +195,57 @@ async fn two_symmetric_nats_connect_only_through_turn() -> anyhow::Result<()> {
         setup.as_millis()
     );
     with_turn.shutdown().await;
+    Ok(())
+}
+
+/// The network changes under a call: A's router gets a new public address, so every mapping through it —
+/// the media path and A's signaling connection — is gone. Both sides notice the silence, A's client
+/// reconnects and replaces its old connection on the server, B (the offerer) restarts ICE through it, and
+/// media resumes. The gap is the longest pause between decoded frames.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_change_restarts_ice_and_media_resumes() -> anyhow::Result<()> {
+    if !netns::enter("a_network_change_restarts_ice_and_media_resumes")? {
+        return Ok(());
+    }
+    let mut lab = Lab::build(&[Nat::Symmetric, Nat::FullCone])?;
+    let stun = Coturn::start_on(PUBLIC_SERVER)?;
+    let server = server(None).await?;
+    let (url, stun_url) = (public_url(&server), stun.stun_url());
+    let (a, b, states) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let room = RoomCode::generate().as_str().to_owned();
+        let a = peer_for(&lab.homes[0], &url, &room, &stun_url, true, false, 9)?;
+        next_line(&a.lines, "A waiting in the room", |v| v["event"] == "state" && v["state"] == "waiting")?;
+        let b = peer_for(&lab.homes[1], &url, &room, &stun_url, false, false, 9)?;
+        next_line(&b.lines, "B connected", |v| v["event"] == "state" && v["state"] == "connected")?;
+        std::thread::sleep(Duration::from_secs(3));
+        let new = lab.renumber(0)?;
+        let changed = Instant::now();
+        // B must see the path break and come back.
+        if let Err(e) = next_line(&b.lines, "B reconnecting", |v| v["event"] == "state" && v["state"] == "reconnecting")
+        {
+            let (a_stats, a_sum) = finish(&a)?;
+            anyhow::bail!("{e}\nA: {a_stats}\n{a_sum}");
+        }
+        let noticed = changed.elapsed();
+        next_line(&b.lines, "B connected again", |v| v["event"] == "state" && v["state"] == "connected")?;
+        let restored = changed.elapsed();
+        Ok((finish(&a)?, finish(&b)?, (new, noticed, restored)))
+    })
+    .await??;
+    let (_, noticed, restored) = states;
+    for (who, (stats, summary)) in [("A", &a), ("B", &b)] {
+        let frames = summary["frames_decoded"].as_u64().unwrap_or(0);
+        assert!(frames >= 150, "{who} decoded only {frames} frames in 9 s: {summary}");
+        assert_eq!(summary["out_of_order"], 0, "{who}: {summary}");
+        let gap = summary["longest_gap_ms"].as_f64().unwrap_or(f64::MAX);
+        assert!(gap < 5000.0, "{who}'s video stopped for {gap:.0} ms: {summary}");
+        println!("network change: {who} longest video gap {gap:.0} ms, {frames} frames; pair {:?}", pair_types(stats));
+    }
+    println!(
+        "network change: B noticed after {} ms, connected again after {} ms",
+        noticed.as_millis(),
+        restored.as_millis()
+    );
+    server.shutdown().await;
     Ok(())
 }

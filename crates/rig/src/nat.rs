@@ -117,36 +117,48 @@ impl Lab {
                 }
             };
             inside(&router, nat_rule)?;
+            // Nothing comes in on the WAN to go back out of it (a packet for an address the router no longer
+            // has would otherwise bounce between it and the internet).
+            inside(&router, &["iptables", "-A", "FORWARD", "-i", "wan", "-o", "wan", "-j", "DROP"])?;
             if *nat == Nat::FullCone {
-                let to = address.to_string();
-                inside(
-                    &router,
-                    &[
-                        "iptables",
-                        "-t",
-                        "nat",
-                        "-A",
-                        "PREROUTING",
-                        "-i",
-                        "wan",
-                        "-p",
-                        "udp",
-                        "-j",
-                        "DNAT",
-                        "--to-destination",
-                        &to,
-                    ],
-                )?;
+                full_cone(&router, public, address, "-A")?;
             }
             lab.homes.push(Home { nat: *nat, host, router, address, public });
         }
         Ok(lab)
     }
 
-    /// The link between the internet and home `i`'s router goes down (`up = false`) or comes back.
-    pub fn set_uplink(&self, i: usize, up: bool) -> Result<()> {
-        run(&["ip", "link", "set", &format!("inet-{}", i + 1), if up { "up" } else { "down" }])
+    /// Home `i`'s router gets a new public address (its provider renumbers it, or the home moves to another
+    /// network): its NAT mappings and every connection through them are gone. Returns the new address.
+    pub fn renumber(&mut self, i: usize) -> Result<Ipv4Addr> {
+        let home = &mut self.homes[i];
+        let n = i + 1;
+        let [a, b, c, last] = home.public.octets();
+        let new = Ipv4Addr::new(a, b, c, if last == 2 { 3 } else { 2 });
+        // Old address out first (deleting a primary address also deletes secondaries in its subnet); the
+        // kernel drops the masqueraded connections with it, and the default route with the subnet's route.
+        inside(&home.router, &["ip", "addr", "del", &format!("{}/24", home.public), "dev", "wan"])?;
+        inside(&home.router, &["ip", "addr", "add", &format!("{new}/24"), "dev", "wan"])?;
+        inside(&home.router, &["ip", "route", "replace", "default", "via", &format!("100.64.{n}.1")])?;
+        if home.nat == Nat::FullCone {
+            full_cone(&home.router, home.public, home.address, "-D")?;
+            full_cone(&home.router, new, home.address, "-A")?;
+        }
+        home.public = new;
+        Ok(new)
     }
+}
+
+/// The full-cone rule: every UDP packet for the router's public address goes to the host (`op` -A adds it,
+/// -D deletes it).
+fn full_cone(router: &str, public: Ipv4Addr, host: Ipv4Addr, op: &str) -> Result<()> {
+    let (public, host) = (public.to_string(), host.to_string());
+    let rule =
+        ["-t", "nat", op, "PREROUTING", "-i", "wan", "-d", &public, "-p", "udp", "-j", "DNAT", "--to-destination"];
+    let mut args = vec!["iptables"];
+    args.extend_from_slice(&rule);
+    args.push(&host);
+    inside(router, &args)
 }
 
 impl Home {

@@ -115,3 +115,42 @@ async fn requested_capacity_is_capped_by_the_server() {
     a.expect_error("already_in_room").await;
     server.shutdown().await;
 }
+
+/// A client back from a network change replaces its old connection (which the server cannot tell is dead):
+/// the old one is closed with `replaced` and leaves the room, so the new one finds its place free. A wrong
+/// token replaces nothing.
+#[tokio::test]
+async fn a_new_connection_replaces_the_old_one_in_its_room() {
+    let server = default_server().await;
+    let url = server.ws_url();
+    let room = RoomCode::generate();
+    let (mut a, a_welcome) = Raw::hello(&url).await;
+    let (mut b, _) = Raw::hello(&url).await;
+    a.join(room.as_str()).await;
+    b.join(room.as_str()).await;
+    a.expect("peer_joined").await;
+    let a_id = a_welcome["peer_id"].as_str().expect("peer id").to_owned();
+    let token = a_welcome["resume_token"].as_str().expect("a resume token").to_owned();
+    assert_eq!(token.len(), 32);
+    let hello =
+        |replaces: serde_json::Value| json!({"type": "hello", "version": 1, "client": "t", "replaces": replaces});
+
+    // A wrong token: the old connection stays, the room stays full.
+    let mut wrong = Raw::connect(&url).await;
+    wrong.send(hello(json!({"peer_id": a_id, "token": "00".repeat(16)}))).await;
+    wrong.expect("welcome").await;
+    wrong.send(json!({"type": "join", "room": room.as_str()})).await;
+    wrong.expect_error("room_full").await;
+
+    // The right token: A's old connection is told and closed, B sees A leave, the new connection joins.
+    let mut a2 = Raw::connect(&url).await;
+    a2.send(hello(json!({"peer_id": a_id, "token": token}))).await;
+    let welcome = a2.expect("welcome").await;
+    assert_ne!(welcome["peer_id"], a_id.as_str(), "a new connection has a new peer id");
+    a.expect_error("replaced").await;
+    assert_eq!(b.expect("peer_left").await["peer_id"], a_id.as_str());
+    a2.send(json!({"type": "join", "room": room.as_str()})).await;
+    let joined = a2.expect("joined").await;
+    assert_eq!(joined["peers"].as_array().map(Vec::len), Some(1));
+    assert_eq!(b.expect("peer_joined").await["peer"]["id"], welcome["peer_id"]);
+}

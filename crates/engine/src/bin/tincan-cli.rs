@@ -163,6 +163,8 @@ struct Received {
     latencies_us: Vec<u32>,
     audio: Vec<i16>,
     audio_frames: u64,
+    last_frame_at: Option<std::time::Instant>,
+    longest_gap: Duration,
 }
 
 fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
@@ -202,6 +204,10 @@ fn call_config(cli: &Cli, args: &CallArgs, received: &Arc<Mutex<Received>>) -> a
         let now = wall_clock_us();
         let mut r = r.lock().expect("lock");
         r.frames += 1;
+        let at = std::time::Instant::now();
+        if let Some(last) = r.last_frame_at.replace(at) {
+            r.longest_gap = r.longest_gap.max(at - last);
+        }
         match read_stamp(&frame) {
             Some(stamp) => {
                 if let Some(last) = r.last_counter {
@@ -241,6 +247,7 @@ fn summary(received: &Mutex<Received>) -> serde_json::Value {
         "last_counter": r.last_counter,
         "gaps": r.gaps,
         "out_of_order": r.out_of_order,
+        "longest_gap_ms": r.longest_gap.as_secs_f64() * 1000.0,
         "latency_ms_p50": pct(0.5),
         "latency_ms_p95": pct(0.95),
         "audio_frames": r.audio_frames,

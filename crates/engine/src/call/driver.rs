@@ -31,6 +31,14 @@ use crate::{EngineError, Result};
 const BYE_GRACE: Duration = Duration::from_millis(300);
 /// How long a hang-up waits for a data channel that is still opening, to say goodbye on it.
 const BYE_WAIT_FOR_CHANNEL: Duration = Duration::from_secs(2);
+/// Inbound media silent this long in a connected call: check the signaling connection. After a network
+/// change the path may still answer ICE consent checks for a while (the other side answers our new address)
+/// while media goes to the old one; finding a dead signaling connection early lets the ICE restart through.
+const MEDIA_SILENCE: Duration = Duration::from_millis(500);
+
+/// While reconnecting, an ICE-restart offer with no answer is sent again this often: the path that carried
+/// it may have been the one that broke (the other side's signaling connection reconnects meanwhile).
+const RESTART_RESEND: Duration = Duration::from_millis(1000);
 
 /// Sources and sinks wait here until the call needs them. A mutex makes the driver `Sync` (they are only
 /// `Send`); it is never contended.
@@ -76,7 +84,16 @@ struct Driver {
     stats: StatsSampler,
     video_codec: Option<VideoCodec>,
     reconnect_deadline: Option<Instant>,
+    restart_resend: Option<Instant>,
+    media_watch: MediaWatch,
     started: bool,
+}
+
+/// When inbound media last moved, for [`MEDIA_SILENCE`].
+struct MediaWatch {
+    count: u64,
+    changed: Instant,
+    probed: bool,
 }
 
 fn now_ms() -> u64 {
@@ -153,9 +170,12 @@ pub async fn run(
         stats: StatsSampler::default(),
         video_codec: None,
         reconnect_deadline: None,
+        restart_resend: None,
+        media_watch: MediaWatch { count: 0, changed: Instant::now(), probed: false },
         started: false,
     };
     let mut stats_tick = tokio::time::interval(d.config.stats_interval);
+    let mut media_tick = tokio::time::interval(MEDIA_SILENCE / 2);
     d.emit(EngineEvent::state(CallState::Idle));
     while !matches!(d.machine.state(), CallState::Ended(_)) {
         tokio::select! {
@@ -170,10 +190,12 @@ pub async fn run(
                 None => d.input(CallInput::HangUp).await,
             },
             _ = stats_tick.tick() => d.emit_stats().await,
+            _ = media_tick.tick() => d.watch_media(),
             _ = deadline(d.reconnect_deadline) => {
                 d.reconnect_deadline = None;
                 d.input(CallInput::TransportFailed).await;
             }
+            _ = deadline(d.restart_resend) => d.resend_restart().await,
         }
     }
     d.client.close();
@@ -208,9 +230,13 @@ impl Driver {
             match &after {
                 CallState::Reconnecting => {
                     self.reconnect_deadline = Some(Instant::now() + self.config.reconnect_timeout);
+                    // The network may have changed under the signaling connection too: check it now, so
+                    // that the restart's offer and answer have a way through.
+                    self.client.probe();
                 }
                 CallState::Connected => {
                     self.reconnect_deadline = None;
+                    self.restart_resend = None;
                     if let Err(e) = self.start_media().await {
                         self.notice(format!("cannot start sending media: {e}"));
                     }
@@ -254,14 +280,45 @@ impl Driver {
             }
             CallAction::StartPeer { offer } => self.start_peer(offer).await?,
             CallAction::RestartIce => {
-                if let Some(s) = &self.session {
+                if let Some(s) = self.session.as_mut() {
                     let offer = s.offer(true).await?;
                     self.signal(SignalKind::IceRestart, serde_json::to_value(&offer)?).await;
+                    self.restart_resend = Some(Instant::now() + RESTART_RESEND);
                 }
             }
             CallAction::TearDown { say_bye } => self.tear_down(say_bye).await,
         }
         Ok(())
+    }
+
+    /// Probe the signaling connection once per spell of inbound media silence in a connected call.
+    fn watch_media(&mut self) {
+        let live = matches!(self.machine.state(), CallState::Connected)
+            && self.session.as_ref().is_some_and(|s| s.media_started);
+        let count = self.counters.audio_frames_decoded.load(Ordering::Relaxed)
+            + self.counters.video_frames_decoded.load(Ordering::Relaxed);
+        let w = &mut self.media_watch;
+        if !live || count != w.count {
+            *w = MediaWatch { count, changed: Instant::now(), probed: false };
+        } else if !w.probed && w.changed.elapsed() >= MEDIA_SILENCE {
+            w.probed = true;
+            tracing::debug!("no media for {MEDIA_SILENCE:?}: checking the signaling connection");
+            self.client.probe();
+        }
+    }
+
+    /// Send the unanswered ICE-restart offer again (while reconnecting), and keep doing so.
+    async fn resend_restart(&mut self) {
+        self.restart_resend = None;
+        if !matches!(self.machine.state(), CallState::Reconnecting) {
+            return;
+        }
+        let Some(offer) = self.session.as_ref().and_then(|s| s.unanswered.clone()) else { return };
+        if let Ok(data) = serde_json::to_value(&offer) {
+            tracing::debug!("re-sending the ICE restart offer");
+            self.signal(SignalKind::IceRestart, data).await;
+        }
+        self.restart_resend = Some(Instant::now() + RESTART_RESEND);
     }
 
     async fn signal(&self, kind: SignalKind, data: serde_json::Value) {
@@ -276,7 +333,7 @@ impl Driver {
         }
         let mut settings = self.config.peer.clone();
         settings.ice_servers = self.ice_servers.iter().chain(&self.config.extra_ice_servers).cloned().collect();
-        let session = Session::open(
+        let mut session = Session::open(
             &settings,
             self.slots.sends_video,
             self.slots.sends_audio,
@@ -342,6 +399,7 @@ impl Driver {
                 self.ice_servers = ice_servers;
                 if reconnected {
                     self.notice("reconnected to the signaling server");
+                    self.resend_restart().await;
                 }
                 if !self.started {
                     self.started = true;
@@ -400,6 +458,8 @@ impl Driver {
             ServerMessage::PeerJoined { peer, .. } => {
                 self.remote = Some(peer.id);
                 self.input(CallInput::PeerArrived).await;
+                // The other side came back on a new connection (e.g. after a network change).
+                self.resend_restart().await;
             }
             ServerMessage::PeerLeft { peer_id, .. } if self.remote.as_ref() == Some(&peer_id) => {
                 self.input(CallInput::PeerLeft).await;
@@ -447,7 +507,11 @@ impl Driver {
                 let Some(session) = self.session.as_mut() else {
                     return Ok(());
                 };
-                session.accept_answer(answer).await?;
+                if !session.accept_answer(answer).await? {
+                    tracing::debug!("an answer to an offer already answered (it was sent twice): ignored");
+                    return Ok(());
+                }
+                self.restart_resend = None;
                 self.negotiated().await?;
             }
             SignalKind::Candidate => {

@@ -39,6 +39,8 @@ pub struct Session {
     pub audio: Option<VideoTrack>,
     pub remote_description: bool,
     pub pending_candidates: Vec<RTCIceCandidateInit>,
+    /// Our offer that no answer has come for yet (re-sent while reconnecting: signaling may have lost it).
+    pub unanswered: Option<RTCSessionDescription>,
     /// Offer and answer are both applied.
     pub negotiated: bool,
     pub media_started: bool,
@@ -111,18 +113,20 @@ impl Session {
             audio,
             remote_description: false,
             pending_candidates: Vec::new(),
+            unanswered: None,
             negotiated: false,
             media_started: false,
             verified: false,
         })
     }
 
-    pub async fn offer(&self, ice_restart: bool) -> Result<RTCSessionDescription> {
+    pub async fn offer(&mut self, ice_restart: bool) -> Result<RTCSessionDescription> {
         if ice_restart {
             self.pc.restart_ice().await?;
         }
         let offer = self.pc.create_offer(None).await?;
         self.pc.set_local_description(offer.clone()).await?;
+        self.unanswered = Some(offer.clone());
         Ok(offer)
     }
 
@@ -136,11 +140,16 @@ impl Session {
         Ok(answer)
     }
 
-    pub async fn accept_answer(&mut self, answer: RTCSessionDescription) -> Result<()> {
+    /// Apply the answer to our offer; false (and nothing done) if no offer is waiting for one — a repeated
+    /// offer was answered twice.
+    pub async fn accept_answer(&mut self, answer: RTCSessionDescription) -> Result<bool> {
+        if self.unanswered.take().is_none() {
+            return Ok(false);
+        }
         self.pc.set_remote_description(answer).await?;
         self.remote_description = true;
         self.flush_candidates().await;
-        Ok(())
+        Ok(true)
     }
 
     pub async fn add_candidate(&mut self, candidate: RTCIceCandidateInit) {

@@ -71,7 +71,9 @@ impl Default for PeerSettings {
             ice_check_interval: Duration::from_millis(20),
             ice_keepalive: Duration::from_millis(50),
             ice_max_checks: 50,
-            ice_disconnected_after: Duration::from_secs(3),
+            // Media and 50 ms keepalives flow both ways: a second of silence means the path broke (a network
+            // change), and the sooner the offerer restarts ICE the shorter the gap (see tests/nat_lab.rs).
+            ice_disconnected_after: Duration::from_secs(1),
             ice_failed_after: Duration::from_secs(15),
             prflx_wait: Duration::ZERO,
             srflx_wait: Duration::from_millis(100),

@@ -9,7 +9,7 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, connect_asyn
 
 use super::backoff::Backoff;
 use super::{ClientConfig, ClientEvent, Command, RoomWish, Wishes};
-use crate::protocol::{ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage};
+use crate::protocol::{ClientMessage, ErrorCode, PROTOCOL_VERSION, Replaces, ServerMessage};
 use crate::{Error, Result};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -20,11 +20,14 @@ enum Exit {
     Closed,
     /// The connection was lost; reconnect.
     Lost(String),
+    /// Lost while a probe was out (the network probably changed): reconnect at once.
+    LostProbing(String),
 }
 
 struct Welcome {
     peer_id: String,
     nonce: String,
+    resume_token: String,
     message: ServerMessage,
 }
 
@@ -36,10 +39,15 @@ pub(super) async fn run(
     let mut wishes = Wishes::default();
     let mut backoff = Backoff::new(config.backoff_min, config.backoff_max);
     let mut reconnected = false;
+    // The connection a reconnect replaces, so the server lets go of it at once (see `hello`).
+    let mut previous: Option<Replaces> = None;
     loop {
-        let reason = match dial(&config).await {
+        let reason = match dial(&config, previous.take()).await {
             Ok((ws, welcome)) => {
                 backoff.reset();
+                if !welcome.resume_token.is_empty() {
+                    previous = Some(Replaces { peer_id: welcome.peer_id.clone(), token: welcome.resume_token.clone() });
+                }
                 let ServerMessage::Welcome { ice_servers, limits, .. } = welcome.message else {
                     unreachable!("dial returns a welcome")
                 };
@@ -50,12 +58,15 @@ pub(super) async fn run(
                 reconnected = true;
                 match session(&config, ws, &welcome.nonce, &mut wishes, &mut commands, &events).await {
                     Exit::Closed => return,
-                    Exit::Lost(reason) => reason,
+                    Exit::Lost(reason) => (reason, false),
+                    Exit::LostProbing(reason) => (reason, true),
                 }
             }
-            Err(e) => e.to_string(),
+            Err(e) => (e.to_string(), false),
         };
-        let retry_in = backoff.next_delay();
+        let (reason, at_once) = reason;
+        // A connection lost to a probe is a changed network, not a struggling server: no pause first.
+        let retry_in = if at_once { std::time::Duration::ZERO } else { backoff.next_delay() };
         tracing::debug!(%reason, ?retry_in, "signaling connection lost");
         if events.send(ClientEvent::Disconnected { reason, retry_in }).await.is_err() {
             return;
@@ -71,6 +82,7 @@ pub(super) async fn run(
                     Some(Command::Leave) => wishes.room = None,
                     Some(Command::Watch(codes)) => wishes.watch = Some(codes),
                     Some(Command::Send(_, reply)) => { let _ = reply.send(Err(Error::NotConnected)); }
+                    Some(Command::Probe) => {}
                 },
             }
         }
@@ -81,14 +93,15 @@ fn text(message: &ClientMessage) -> Message {
     Message::text(message.to_json())
 }
 
-async fn dial(config: &ClientConfig) -> Result<(Ws, Welcome)> {
+async fn dial(config: &ClientConfig, replaces: Option<Replaces>) -> Result<(Ws, Welcome)> {
     if config.url.starts_with("wss:") && config.tls.is_none() {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
     let connector = config.tls.clone().map(Connector::Rustls);
     let connecting = connect_async_tls_with_config(config.url.as_str(), None, true, connector);
     let (mut ws, _) = tokio::time::timeout(config.hello_timeout, connecting).await.map_err(|_| Error::Timeout)??;
-    ws.send(text(&ClientMessage::Hello { version: PROTOCOL_VERSION, client: config.client_name.clone() })).await?;
+    ws.send(text(&ClientMessage::Hello { version: PROTOCOL_VERSION, client: config.client_name.clone(), replaces }))
+        .await?;
     let welcome = async {
         loop {
             match ws.next().await {
@@ -109,11 +122,12 @@ async fn dial(config: &ClientConfig) -> Result<(Ws, Welcome)> {
         }
     };
     let message = tokio::time::timeout(config.hello_timeout, welcome).await.map_err(|_| Error::Timeout)??;
-    let ServerMessage::Welcome { peer_id, nonce, version, .. } = &message else { unreachable!() };
+    let ServerMessage::Welcome { peer_id, nonce, version, resume_token, .. } = &message else { unreachable!() };
     if *version != PROTOCOL_VERSION {
         return Err(Error::Version { server: *version, client: PROTOCOL_VERSION });
     }
-    let welcome = Welcome { peer_id: peer_id.clone(), nonce: nonce.clone(), message };
+    let welcome =
+        Welcome { peer_id: peer_id.clone(), nonce: nonce.clone(), resume_token: resume_token.clone(), message };
     Ok((ws, welcome))
 }
 
@@ -125,10 +139,15 @@ async fn session(
     commands: &mut mpsc::UnboundedReceiver<Command>,
     events: &mpsc::Sender<ClientEvent>,
 ) -> Exit {
+    // A probe (the network may have changed): the server must answer by then.
+    let mut probe: Option<Instant> = None;
+    let lost = |reason: String, probe: Option<Instant>| {
+        if probe.is_some() { Exit::LostProbing(reason) } else { Exit::Lost(reason) }
+    };
     macro_rules! send_or_lose {
         ($message:expr) => {
             if let Err(e) = ws.send(text(&$message)).await {
-                return Exit::Lost(e.to_string());
+                return lost(e.to_string(), probe);
             }
         };
     }
@@ -145,9 +164,19 @@ async fn session(
     let mut keepalive = tokio::time::interval_at(Instant::now() + config.keepalive, config.keepalive);
     let mut last_heard = Instant::now();
     loop {
+        let probe_deadline = async {
+            match probe {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             frame = ws.next() => {
-                last_heard = Instant::now();
+                if matches!(frame, Some(Ok(_))) {
+                    // The server answered: the probe, if one is out, succeeded.
+                    last_heard = Instant::now();
+                    probe = None;
+                }
                 match frame {
                     Some(Ok(Message::Text(t))) => match serde_json::from_str::<ServerMessage>(&t) {
                         Ok(message) => {
@@ -163,8 +192,8 @@ async fn session(
                         return Exit::Lost(frame.map(|f| f.reason.to_string()).unwrap_or_else(|| "closed by the server".into()));
                     }
                     Some(Ok(_)) => {}
-                    Some(Err(e)) => return Exit::Lost(e.to_string()),
-                    None => return Exit::Lost("the connection closed".into()),
+                    Some(Err(e)) => return lost(e.to_string(), probe),
+                    None => return lost("the connection closed".into(), probe),
                 }
             }
             command = commands.recv() => match command {
@@ -184,16 +213,23 @@ async fn session(
                     wishes.watch = Some(codes.clone());
                     send_or_lose!(ClientMessage::Watch { codes });
                 }
+                Some(Command::Probe) => {
+                    if probe.is_none() {
+                        probe = Some(Instant::now() + config.probe_timeout);
+                    }
+                    send_or_lose!(ClientMessage::Ping { id: None });
+                }
                 Some(Command::Send(mut message, reply)) => {
                     prove_caller(config, nonce, &mut message);
                     let result = ws.send(text(&message)).await;
-                    let lost = result.as_ref().err().map(ToString::to_string);
+                    let failed = result.as_ref().err().map(ToString::to_string);
                     let _ = reply.send(result.map_err(Error::from));
-                    if let Some(reason) = lost {
-                        return Exit::Lost(reason);
+                    if let Some(reason) = failed {
+                        return lost(reason, probe);
                     }
                 }
             },
+            _ = probe_deadline => return Exit::LostProbing("the server did not answer a probe".into()),
             _ = keepalive.tick() => {
                 if last_heard.elapsed() > config.keepalive * 3 {
                     return Exit::Lost("the server stopped answering".into());

@@ -33,6 +33,8 @@ pub struct ClientConfig {
     pub hello_timeout: Duration,
     /// The client pings this often; after three periods without a word from the server it reconnects.
     pub keepalive: Duration,
+    /// After [`SignalClient::probe`], the server must answer within this, or the client reconnects.
+    pub probe_timeout: Duration,
     /// TLS settings for `wss://` (e.g. to trust a private CA); the default trusts the public web roots.
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
@@ -48,6 +50,7 @@ impl ClientConfig {
             backoff_max: Duration::from_secs(15),
             hello_timeout: Duration::from_secs(10),
             keepalive: Duration::from_secs(15),
+            probe_timeout: Duration::from_secs(2),
             tls: None,
         }
     }
@@ -110,6 +113,7 @@ enum Command {
     Watch(Vec<String>),
     Leave,
     Send(ClientMessage, oneshot::Sender<Result<()>>),
+    Probe,
     Close,
 }
 
@@ -181,6 +185,13 @@ impl SignalClient {
 
     pub async fn cancel_ring(&self, call: CallId) -> Result<()> {
         self.send(ClientMessage::CancelRing { call }).await
+    }
+
+    /// Check the connection now (e.g. the network may have changed): ping, and reconnect unless the server
+    /// answers within `probe_timeout`. A connection whose address is gone usually fails at once (the
+    /// server's side resets it); a reconnect replaces the old connection on the server.
+    pub fn probe(&self) {
+        let _ = self.command(Command::Probe);
     }
 
     /// Leave, close the connection and stop reconnecting.

@@ -44,11 +44,13 @@ pub enum ErrorCode {
     /// The heartbeat went unanswered.
     IdleTimeout,
     ShuttingDown,
+    /// A newer connection of the same client took over (`hello` with `replaces`).
+    Replaced,
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 25] = [
         Self::BadJson,
         Self::BadMessage,
         Self::UnknownType,
@@ -72,6 +74,7 @@ impl ErrorCode {
         Self::SlowConsumer,
         Self::IdleTimeout,
         Self::ShuttingDown,
+        Self::Replaced,
         Self::Internal,
     ];
 
@@ -101,6 +104,7 @@ impl ErrorCode {
             Self::SlowConsumer => "slow_consumer",
             Self::IdleTimeout => "idle_timeout",
             Self::ShuttingDown => "shutting_down",
+            Self::Replaced => "replaced",
             Self::Internal => "internal",
         }
     }
@@ -131,6 +135,7 @@ impl ErrorCode {
             Self::SlowConsumer => "The connection was not reading its messages and was closed.",
             Self::IdleTimeout => "The connection stopped answering heartbeats and was closed.",
             Self::ShuttingDown => "The server is shutting down; reconnect shortly.",
+            Self::Replaced => "A newer connection of this client took over; this one is closed.",
             Self::Internal => "The server failed; please try again.",
         }
     }

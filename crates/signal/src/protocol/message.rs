@@ -22,14 +22,25 @@ pub enum SignalKind {
     IceRestart,
 }
 
+/// A connection that a new one takes over (see `hello`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replaces {
+    pub peer_id: PeerId,
+    pub token: String,
+}
+
 /// Messages a client sends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
-    /// First message of every connection.
+    /// First message of every connection. `replaces`: this client's previous connection (its peer id and
+    /// the `resume_token` its `welcome` carried), which the server closes first — after a network change
+    /// the old one may look alive to the server for a minute, holding the client's place in its room.
     Hello {
         version: u32,
         client: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaces: Option<Replaces>,
     },
     /// Enter a room. Without `create`, a room nobody is in is `room_not_found` (a mistyped code is caught
     /// instead of leaving the caller alone in an empty room). `capacity` only counts when the room is created.
@@ -184,6 +195,9 @@ pub enum ServerMessage {
         nonce: String,
         ice_servers: Vec<IceServer>,
         limits: Limits,
+        /// Proves this connection's identity to a later `hello` that `replaces` it.
+        #[serde(default)]
+        resume_token: String,
     },
     Joined {
         room: String,

@@ -59,7 +59,7 @@ mod tests {
     #[test]
     fn every_listed_type_round_trips() {
         let msgs = [
-            ClientMessage::Hello { version: 1, client: "t".into() },
+            ClientMessage::Hello { version: 1, client: "t".into(), replaces: None },
             ClientMessage::Join { room: "r".into(), create: true, capacity: Some(3), name: None },
             ClientMessage::Leave,
             ClientMessage::Signal { to: None, kind: SignalKind::IceRestart, data: serde_json::json!({"sdp": "x"}) },

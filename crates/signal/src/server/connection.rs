@@ -62,6 +62,7 @@ pub async fn run(socket: WebSocket, s: Arc<Shared>, ip: IpAddr) {
     let (mailbox, mut queue) = mpsc::channel(MAILBOX_CAPACITY);
     let mut session = Session::new(ip);
     s.backend.attach(&session.peer, mailbox).await;
+    let live = s.takeovers.register(&session.peer);
     s.metrics.connections_total.inc();
     tracing::debug!(peer = %session.peer, %ip, "connected");
 
@@ -108,8 +109,14 @@ pub async fn run(socket: WebSocket, s: Arc<Shared>, ip: IpAddr) {
             }
             _ = &mut hello_deadline, if !session.greeted() => break End::Server(ErrorCode::HelloRequired, close_code::POLICY),
             _ = s.shutdown.cancelled() => break End::Server(ErrorCode::ShuttingDown, close_code::AWAY),
+            _ = live.kick.cancelled() => break End::Server(ErrorCode::Replaced, close_code::POLICY),
         }
     };
+
+    // Leave the room and release the code first: a connection taking over this one waits for that, not for
+    // a goodbye to an address that may be gone.
+    session.close(&s).await;
+    s.takeovers.unregister(&session.peer);
 
     if let End::Server(code, close) = end {
         tracing::debug!(peer = %session.peer, %code, "closing");
@@ -122,7 +129,6 @@ pub async fn run(socket: WebSocket, s: Arc<Shared>, ip: IpAddr) {
             }
         }
     }
-    session.close(&s).await;
     tracing::debug!(peer = %session.peer, "disconnected");
 }
 

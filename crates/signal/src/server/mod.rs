@@ -12,6 +12,7 @@ mod metrics;
 mod rate_limit;
 mod session;
 mod shared;
+mod takeover;
 mod turn;
 
 use std::net::SocketAddr;

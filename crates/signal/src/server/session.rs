@@ -91,7 +91,14 @@ impl Session {
         }
         if !self.greeted {
             return match message {
-                M::Hello { version, client } => self.hello(s, version, &client),
+                M::Hello { version, client, replaces } => {
+                    if let Some(old) = replaces {
+                        // A wrong token or a connection already gone: nothing to take over, carry on as new.
+                        let taken = s.takeovers.take_over(&old.peer_id, &old.token).await;
+                        tracing::debug!(peer = %self.peer, old = %old.peer_id, taken, "hello replaces");
+                    }
+                    self.hello(s, version, &client)
+                }
                 _ => Err(reject(ErrorCode::HelloRequired)),
             };
         }
@@ -179,6 +186,7 @@ impl Session {
             server: c.server_name.clone(),
             peer_id: self.peer.clone(),
             nonce: self.nonce.clone(),
+            resume_token: s.takeovers.token(&self.peer),
             ice_servers: turn::ice_servers(&c.stun_urls, c.turn.as_ref(), &self.peer),
             limits: Limits {
                 max_message_bytes: c.max_message_bytes,

@@ -7,6 +7,7 @@ use super::backend::Backend;
 use super::config::ServerConfig;
 use super::metrics::Metrics;
 use super::rate_limit::IpLimit;
+use super::takeover::Takeovers;
 
 /// What every connection of one server shares.
 pub struct Shared {
@@ -19,6 +20,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Open connections, so shutdown can wait for their goodbyes.
     pub connections: TaskTracker,
+    /// Live connections by peer id, for `hello` with `replaces`.
+    pub takeovers: Takeovers,
 }
 
 impl Shared {
@@ -31,6 +34,7 @@ impl Shared {
             metrics: Metrics::default(),
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
+            takeovers: Takeovers::new(),
         }
     }
 }
