@@ -13,7 +13,7 @@ use super::process::Guard;
 pub struct Driver {
     base: String,
     http: ureq::Agent,
-    _driver: Guard,
+    driver: Guard,
 }
 
 pub struct Session {
@@ -68,7 +68,7 @@ impl Driver {
             anyhow::ensure!(started.elapsed() < Duration::from_secs(20), "{what} did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Ok(Driver { base, http, _driver: driver })
+        Ok(Driver { base, http, driver })
     }
 
     pub fn session(&self, app: &Path, args: &[&str]) -> anyhow::Result<Session> {
@@ -103,6 +103,11 @@ impl Driver {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": flags}
         }}}))
+    }
+
+    /// The driver's process id (the browsers it starts are its descendants).
+    pub fn pid(&self) -> u32 {
+        self.driver.0.id()
     }
 
     fn new_session(&self, caps: Value) -> anyhow::Result<Session> {

@@ -39,7 +39,7 @@ export class Files {
         this.events({ kind: 'failed', name: m.name, why: 'too large for the browser' });
         return;
       }
-      this.incoming.set(id, { name: String(m.name), size: m.size, parts: [], received: 0 });
+      this.incoming.set(id, { name: String(m.name), size: m.size, parts: [], received: 0, started: performance.now() });
     } else if (m.type === 'done') {
       const t = this.incoming.get(id);
       if (!t) return;
@@ -48,7 +48,7 @@ export class Files {
       sha256Hex(blob).then((sha256) => {
         const ok = sha256 === m.sha256 && blob.size === t.size;
         this.send({ type: 'result', id, ok, sha256 });
-        this.events(ok ? { kind: 'received', name: t.name, size: blob.size, sha256, blob }
+        this.events(ok ? { kind: 'received', name: t.name, size: blob.size, sha256, blob, ms: performance.now() - t.started }
           : { kind: 'failed', name: t.name, why: 'the file arrived damaged' });
       });
     } else if (m.type === 'cancel') {

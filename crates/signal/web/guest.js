@@ -8,8 +8,10 @@ const params = new URLSearchParams(location.search);
 const room = decodeURIComponent(location.pathname.replace(/^\/r\//, ''));
 const name = (params.get('name') || localStorage.getItem('tincan-guest-name') || 'Guest').slice(0, 64);
 
-/** What the page knows, also read by the end-to-end tests. */
-const guest = { phase: 'starting', status: '', chats: [], files: [], peerName: null, remoteMedia: { audio: true, video: true } };
+/** What the page knows, also read by the end-to-end tests and benchmarks (`marks`: ms since the join). */
+const guest = { phase: 'starting', status: '', chats: [], files: [], peerName: null, remoteMedia: { audio: true, video: true }, marks: {} };
+let joinedAt = null;
+const mark = (name) => { if (joinedAt !== null && guest.marks[name] === undefined) guest.marks[name] = performance.now() - joinedAt; };
 window.tincanGuest = guest;
 
 function status(text, phase) {
@@ -31,7 +33,8 @@ async function localMedia() {
     addMessage('This browser only lends its camera and microphone to secure (https) pages: you can see and hear, not be seen.');
     return null;
   }
-  for (const constraints of [{ audio: true, video: { width: 640, height: 480 } }, { audio: true }]) {
+  const [width, height] = (params.get('video') || '640x480').split('x').map(Number);
+  for (const constraints of [{ audio: true, video: { width, height, frameRate: 30 } }, { audio: true }]) {
     try {
       return await navigator.mediaDevices.getUserMedia(constraints);
     } catch (e) {
@@ -57,7 +60,13 @@ function ended(text) {
 function startCall(peerId, offerer, iceServers) {
   call = new GuestCall(signaling, peerId, { iceServers, relayOnly: params.get('relay') === '1', codec: params.get('codec'), local }, {
     state: (text, phase) => (phase === 'ended' ? ended(text) : status(text, phase)),
-    remoteStream: (stream) => { if ($('remote').srcObject !== stream) $('remote').srcObject = stream; },
+    remoteStream: (stream) => {
+      if ($('remote').srcObject === stream) return;
+      $('remote').srcObject = stream;
+      const first = () => mark('firstFrame');
+      if ($('remote').requestVideoFrameCallback) $('remote').requestVideoFrameCallback(first);
+      else $('remote').addEventListener('loadeddata', first, { once: true });
+    },
     control: onControl,
     files: onFile,
   });
@@ -66,6 +75,7 @@ function startCall(peerId, offerer, iceServers) {
 }
 
 function onControl(m) {
+  if (m.type === 'open') mark('dataOpen');
   if (m.type === 'chat' && typeof m.text === 'string') {
     guest.chats.push({ from: 'them', text: m.text });
     addMessage(`${guest.peerName ?? 'Them'}: ${m.text}`);
@@ -81,7 +91,8 @@ function onControl(m) {
 
 function onFile(e) {
   if (e.kind === 'received') {
-    guest.files.push({ name: e.name, size: e.size, sha256: e.sha256 });
+    // e.ms: from the offer to the verified file.
+    guest.files.push({ name: e.name, size: e.size, sha256: e.sha256, ms: e.ms });
     const li = document.createElement('li');
     const a = document.createElement('a');
     a.href = URL.createObjectURL(e.blob);
@@ -151,6 +162,13 @@ guest.sendChat = (text) => {
   return true;
 };
 guest.stats = () => call?.stats();
+guest.peerConnection = () => call?.pc;
+/** Send `megabytes` of generated data as a file (benchmarks). */
+guest.sendGenerated = (megabytes) => {
+  const chunk = new Uint8Array(1 << 20).map((_, i) => (i * 2654435761) >>> 13);
+  const file = new File(Array.from({ length: megabytes }, () => chunk), `generated-${megabytes}MB.bin`);
+  return call?.files.sendFile(file);
+};
 
 const sending = { audio: true, video: true };
 async function toggle(kind, button, on, off) {
@@ -186,5 +204,6 @@ window.addEventListener('beforeunload', () => call?.sayBye());
     return;
   }
   status('Joining…', 'joining');
+  joinedAt = performance.now();
   signaling.join(room, params.get('create') === '1', name);
 })();

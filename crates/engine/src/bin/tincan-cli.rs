@@ -172,7 +172,20 @@ fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
     Ok((w.parse()?, h.parse()?))
 }
 
-fn call_config(cli: &Cli, args: &CallArgs, received: &Arc<Mutex<Received>>) -> anyhow::Result<CallConfig> {
+/// Milliseconds since the call started, on every line (benchmarks take differences).
+fn stamp_line(mut value: serde_json::Value, started: std::time::Instant) -> serde_json::Value {
+    if let Some(object) = value.as_object_mut() {
+        object.insert("t_ms".into(), json!(started.elapsed().as_secs_f64() * 1000.0));
+    }
+    value
+}
+
+fn call_config(
+    cli: &Cli,
+    args: &CallArgs,
+    received: &Arc<Mutex<Received>>,
+    started: std::time::Instant,
+) -> anyhow::Result<CallConfig> {
     let mut c = CallConfig::new(cli.server.clone());
     c.client_name = format!("tincan-cli {}", env!("CARGO_PKG_VERSION"));
     c.display_name = cli.name.clone();
@@ -200,10 +213,13 @@ fn call_config(cli: &Cli, args: &CallArgs, received: &Arc<Mutex<Received>>) -> a
         AudioChoice::None => None,
     };
     let r = received.clone();
-    c.video_sink = Some(Box::new(move |frame| {
+    c.video_sink = Some(Box::new(move |frame: tincan_media::VideoFrame| {
         let now = wall_clock_us();
         let mut r = r.lock().expect("lock");
         r.frames += 1;
+        if r.frames == 1 {
+            print(stamp_line(json!({"event": "first_frame", "width": frame.width, "height": frame.height}), started));
+        }
         let at = std::time::Instant::now();
         if let Some(last) = r.last_frame_at.replace(at) {
             r.longest_gap = r.longest_gap.max(at - last);
@@ -258,7 +274,8 @@ fn summary(received: &Mutex<Received>) -> serde_json::Value {
 /// Run one call to its end; true if it ended the way calls normally end.
 async fn run_call(cli: &Cli, args: &CallArgs, target: Target, identity: Option<Identity>) -> anyhow::Result<bool> {
     let received = Arc::new(Mutex::new(Received::default()));
-    let mut config = call_config(cli, args, &received)?;
+    let started = std::time::Instant::now();
+    let mut config = call_config(cli, args, &received, started)?;
     config.identity = identity;
     let (call, mut events) = Call::start(config, target);
     let mut hang_up_at: Option<tokio::time::Instant> = None;
@@ -276,7 +293,7 @@ async fn run_call(cli: &Cli, args: &CallArgs, target: Target, identity: Option<I
             event = events.recv() => {
                 let Some(event) = event else { break };
                 if !matches!(event, EngineEvent::Stats(_)) || args.stats {
-                    print(serde_json::to_value(&event)?);
+                    print(stamp_line(serde_json::to_value(&event)?, started));
                 }
                 match &event {
                     EngineEvent::State { value: CallState::Connected, .. } if hang_up_at.is_none() => {
