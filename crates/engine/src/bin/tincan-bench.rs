@@ -533,7 +533,7 @@ async fn loss(url: &str, percent: f64, seconds: u64) -> anyhow::Result<()> {
          receiver-measured loss {lost:.1} %; audio {concealed} of {decoded} frames concealed, tone {}",
         frames.len() as f64 / seconds as f64,
         freezes.len(),
-        freezes.iter().sum::<f64>() * 1000.0,
+        freezes.iter().sum::<f64>() * 1000.0 + 0.0, // + 0.0: an empty sum is -0.0
         freezes.iter().copied().fold(0.0, f64::max) * 1000.0,
         hz.map(|h| format!("{h:.0} Hz (sent 440)")).unwrap_or_else(|| "not found".into()),
     );

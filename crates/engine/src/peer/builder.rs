@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::Slot;
+use rtc::interceptor::{NackGeneratorBuilder, Slot};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8};
 use rtc::rtp_transceiver::rtp_sender::{
@@ -29,6 +29,7 @@ use super::runtime::BufferedRuntime;
 use crate::Result;
 
 pub const OPUS_PAYLOAD_TYPE: u8 = 111;
+const NACK_INTERVAL: Duration = Duration::from_millis(40);
 
 /// How to build the peer connection.
 #[derive(Clone, Debug)]
@@ -151,8 +152,12 @@ pub async fn build_peer(s: &PeerSettings) -> Result<Peer> {
     // first (GCC over TWCC, with its pacer); the defaults then add NACK, RTCP reports and the TWCC receiver.
     let (estimator, bandwidth) = ReportingEstimator::gcc();
     let registry = configure_congestion_control(Registry::new(), estimator, CongestionFeedback::Twcc, &mut media)?;
-    let registry =
-        register_default_interceptors(registry, &mut media)?.with(Slot::from(14_000), KeyframeForwarder::default());
+    // NACKs every 40 ms instead of the default 100: the frame assembler waits 150 ms for a missing packet,
+    // which at 100 ms covered one request only — at 10 % loss a lost retransmission cost a keyframe.
+    let nack = NackGeneratorBuilder::new().with_interval(NACK_INTERVAL).build();
+    let registry = register_default_interceptors(registry, &mut media)?
+        .with(Slot::NackGenerator, nack)
+        .with(Slot::from(14_000), KeyframeForwarder::default());
     let settings = SettingEngineBuilder::new()
         .with_multicast_dns_mode(if s.mdns { MulticastDnsMode::QueryOnly } else { MulticastDnsMode::Disabled })
         .with_ice_connection_attempts(Some(s.ice_check_interval), Some(s.ice_max_checks))
