@@ -175,9 +175,9 @@ async fn two_symmetric_nats_connect_only_through_turn() -> anyhow::Result<()> {
     stun_only.shutdown().await;
 
     // With TURN credentials from the signaling server, relay-only peers: relayed. (With every candidate
-    // type gathered, webrtc-rs 0.21 never completes a check on the relay <-> relay pair here — the checks
-    // leave, none arrive, while host and server-reflexive pairs are checked too — and the call fails after
-    // ICE's 15 s; with relay-only peers the same pair succeeds at once. An open defect; see README.)
+    // type gathered, webrtc-rs 0.21's TURN client on one side gets a 438 stale nonce from coturn early on,
+    // and every CreatePermission after it is refused with 400: no relayed check ever arrives and the call
+    // fails after ICE's 15 s. Relay-only peers never hit it. An open defect upstream; see README.)
     let with_turn = server(Some(&turn)).await?;
     let (url, l) = (public_url(&with_turn), lab.clone());
     let (setup, [(a_stats, a_sum), (b_stats, b_sum)]) =

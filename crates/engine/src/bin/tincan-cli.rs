@@ -116,6 +116,9 @@ struct CallArgs {
     /// Use only relayed (TURN) candidates: the other side never learns this machine's addresses
     #[arg(long)]
     relay_only: bool,
+    /// Local UDP address to gather from, e.g. 192.168.1.20:0 (repeat) [default: every interface]
+    #[arg(long = "bind")]
+    bind: Vec<String>,
     /// Extra STUN/TURN server URL (repeat)
     #[arg(long = "ice-server")]
     ice_servers: Vec<String>,
@@ -193,6 +196,9 @@ fn call_config(
     let other = if preferred == VideoCodec::Vp8 { VideoCodec::H264 } else { VideoCodec::Vp8 };
     let base = if args.loopback { PeerSettings::loopback() } else { PeerSettings::default() };
     c.peer = PeerSettings { video_codecs: vec![preferred, other], relay_only: args.relay_only, ..base };
+    if !args.bind.is_empty() {
+        c.peer.udp_addrs = args.bind.clone();
+    }
     c.extra_ice_servers = args
         .ice_servers
         .iter()
