@@ -1,7 +1,8 @@
 //! NAT traversal in a lab of network namespaces (`tincan_rig::nat`): two homes behind their own NAT routers,
 //! and on the "internet" the signaling server and coturn (STUN and TURN). `tincan-cli` peers run in the homes.
 //! * full cone ↔ symmetric: connects with STUN alone; the selected pair is server-/peer-reflexive, not relayed.
-//! * symmetric ↔ symmetric: with STUN alone the call fails; with TURN (relay-only peers) it connects, relayed.
+//! * symmetric ↔ symmetric: with STUN alone the call fails; with TURN it connects, relayed (relay-only peers
+//!   at once, default peers after the engine's relay-only fallback).
 //!
 //! * a network change (A's router renumbered mid-call): ICE restarts through the signaling server (A's client
 //!   replacing its dead connection) and media resumes; the gap is measured.
@@ -174,26 +175,33 @@ async fn two_symmetric_nats_connect_only_through_turn() -> anyhow::Result<()> {
     assert!(failed.1.contains(&"connection_failed".into()), "the call should fail to connect: {:?}", failed.1);
     stun_only.shutdown().await;
 
-    // With TURN credentials from the signaling server, relay-only peers: relayed. (With every candidate
-    // type gathered, webrtc-rs 0.21's TURN client on one side gets a 438 stale nonce from coturn early on,
-    // and every CreatePermission after it is refused with 400: no relayed check ever arrives and the call
-    // fails after ICE's 15 s. Relay-only peers never hit it. An open defect upstream; see README.)
+    // With TURN credentials from the signaling server: relayed. Relay-only peers connect at once. Peers with
+    // every candidate type (the default) start over relay-only after 5 s: webrtc-rs 0.21's TURN client, with
+    // host and server-reflexive candidates in play, is refused by coturn after an early 438 (stale nonce) —
+    // every CreatePermission after it gets 400 — so no relayed check arrives (see the engine's driver).
     let with_turn = server(Some(&turn)).await?;
-    let (url, l) = (public_url(&with_turn), lab.clone());
-    let (setup, [(a_stats, a_sum), (b_stats, b_sum)]) =
-        tokio::task::spawn_blocking(move || call(&l, &url, &stun_url, true))
-            .await?
-            .map_err(|e| anyhow::anyhow!("{e}; coturn says:\n{}", turn.log()))?;
-    assert_media(&a_sum, "A");
-    assert_media(&b_sum, "B");
-    let (a_pair, b_pair) = (pair_types(&a_stats), pair_types(&b_stats));
-    assert!(a_pair.0 == "relay" || a_pair.1 == "relay", "A's pair should be relayed: {a_pair:?}\n{}", turn.log());
-    assert!(b_pair.0 == "relay" || b_pair.1 == "relay", "B's pair should be relayed: {b_pair:?}");
-    println!(
-        "nat lab: symmetric <-> symmetric: STUN only gave up after {} ms; via TURN setup {} ms, pairs A {a_pair:?} B {b_pair:?}",
-        failed.0.as_millis(),
-        setup.as_millis()
-    );
+    let mut setups = Vec::new();
+    for relay_only in [true, false] {
+        let (url, l, stun) = (public_url(&with_turn), lab.clone(), stun_url.clone());
+        let (setup, [(a_stats, a_sum), (b_stats, b_sum)]) =
+            tokio::task::spawn_blocking(move || call(&l, &url, &stun, relay_only))
+                .await?
+                .map_err(|e| anyhow::anyhow!("{e}; coturn says:\n{}", turn.log()))?;
+        assert_media(&a_sum, "A");
+        assert_media(&b_sum, "B");
+        let (a_pair, b_pair) = (pair_types(&a_stats), pair_types(&b_stats));
+        assert!(a_pair.0 == "relay" || a_pair.1 == "relay", "A's pair should be relayed: {a_pair:?}");
+        assert!(b_pair.0 == "relay" || b_pair.1 == "relay", "B's pair should be relayed: {b_pair:?}");
+        setups.push((relay_only, setup, a_pair, b_pair));
+    }
+    println!("nat lab: symmetric <-> symmetric: STUN only gave up after {} ms", failed.0.as_millis());
+    for (relay_only, setup, a_pair, b_pair) in setups {
+        let how = if relay_only { "relay-only peers" } else { "default peers (relay fallback)" };
+        println!(
+            "nat lab: symmetric <-> symmetric via TURN, {how}: setup {} ms, pairs A {a_pair:?} B {b_pair:?}",
+            setup.as_millis()
+        );
+    }
     with_turn.shutdown().await;
     Ok(())
 }

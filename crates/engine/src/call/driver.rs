@@ -36,6 +36,15 @@ const BYE_WAIT_FOR_CHANNEL: Duration = Duration::from_secs(2);
 /// while media goes to the old one; finding a dead signaling connection early lets the ICE restart through.
 const MEDIA_SILENCE: Duration = Duration::from_millis(500);
 
+/// Still not connected this long after the offer, with a TURN server at hand: the offerer starts over with
+/// relay-only peers. Between two symmetric NATs only a relayed path exists, and webrtc-rs 0.21 does not
+/// complete it when every candidate type is gathered (its TURN client is refused after a stale nonce);
+/// relay-only, the same path connects in a few hundred milliseconds. Direct paths normally connect well
+/// within this.
+const RELAY_FALLBACK_AFTER: Duration = Duration::from_secs(5);
+/// Marks the offer of a relay-only restart (ignored by peers that do not know it, e.g. browsers).
+const FALLBACK_KEY: &str = "tincan_fallback";
+
 /// While reconnecting, an ICE-restart offer with no answer is sent again this often: the path that carried
 /// it may have been the one that broke (the other side's signaling connection reconnects meanwhile).
 const RESTART_RESEND: Duration = Duration::from_millis(1000);
@@ -85,6 +94,9 @@ struct Driver {
     video_codec: Option<VideoCodec>,
     reconnect_deadline: Option<Instant>,
     restart_resend: Option<Instant>,
+    relay_fallback: Option<Instant>,
+    /// This call started over relay-only (its offers say so).
+    fell_back: bool,
     media_watch: MediaWatch,
     started: bool,
 }
@@ -171,6 +183,8 @@ pub async fn run(
         video_codec: None,
         reconnect_deadline: None,
         restart_resend: None,
+        relay_fallback: None,
+        fell_back: false,
         media_watch: MediaWatch { count: 0, changed: Instant::now(), probed: false },
         started: false,
     };
@@ -196,6 +210,7 @@ pub async fn run(
                 d.input(CallInput::TransportFailed).await;
             }
             _ = deadline(d.restart_resend) => d.resend_restart().await,
+            _ = deadline(d.relay_fallback) => d.fall_back_to_relay().await,
         }
     }
     d.client.close();
@@ -234,9 +249,13 @@ impl Driver {
                     // that the restart's offer and answer have a way through.
                     self.client.probe();
                 }
+                CallState::Connecting if self.machine.is_offerer() && self.can_fall_back() => {
+                    self.relay_fallback = Some(Instant::now() + RELAY_FALLBACK_AFTER);
+                }
                 CallState::Connected => {
                     self.reconnect_deadline = None;
                     self.restart_resend = None;
+                    self.relay_fallback = None;
                     if let Err(e) = self.start_media().await {
                         self.notice(format!("cannot start sending media: {e}"));
                     }
@@ -307,6 +326,42 @@ impl Driver {
         }
     }
 
+    /// A TURN server is at hand and this call is not relay-only yet.
+    fn can_fall_back(&self) -> bool {
+        !self.config.peer.relay_only
+            && self
+                .ice_servers
+                .iter()
+                .chain(&self.config.extra_ice_servers)
+                .flat_map(|s| &s.urls)
+                .any(|u| u.starts_with("turn:") || u.starts_with("turns:"))
+    }
+
+    /// Start over relay-only (see [`RELAY_FALLBACK_AFTER`]): a new peer connection and a marked offer.
+    async fn fall_back_to_relay(&mut self) {
+        self.relay_fallback = None;
+        if !matches!(self.machine.state(), CallState::Connecting) || !self.machine.is_offerer() {
+            return;
+        }
+        tracing::info!("not connected after {RELAY_FALLBACK_AFTER:?}: starting over relay-only");
+        self.notice("no direct path yet: trying through the relay server");
+        self.fell_back = true;
+        self.replace_session_relay_only().await;
+        if let Err(e) = self.start_peer(true).await {
+            self.input(CallInput::Fail(format!("the relay attempt could not start: {e}"))).await;
+        }
+    }
+
+    /// Close the current peer connection (staying in the room) and make later ones relay-only.
+    async fn replace_session_relay_only(&mut self) {
+        self.config.peer.relay_only = true;
+        if let Some(old) = self.session.take()
+            && let Err(e) = old.pc.close().await
+        {
+            tracing::debug!("close: {e}");
+        }
+    }
+
     /// Send the unanswered ICE-restart offer again (while reconnecting), and keep doing so.
     async fn resend_restart(&mut self) {
         self.restart_resend = None;
@@ -345,7 +400,11 @@ impl Driver {
         if offer {
             let description = session.offer(false).await?;
             self.session = Some(session);
-            self.signal(SignalKind::Offer, serde_json::to_value(&description)?).await;
+            let mut data = serde_json::to_value(&description)?;
+            if self.fell_back {
+                data[FALLBACK_KEY] = "relay".into();
+            }
+            self.signal(SignalKind::Offer, data).await;
         } else {
             self.session = Some(session);
         }
@@ -490,6 +549,13 @@ impl Driver {
     async fn on_remote_signal(&mut self, kind: SignalKind, data: serde_json::Value) -> Result<()> {
         match kind {
             SignalKind::Offer | SignalKind::IceRestart => {
+                let fallback = data.get(FALLBACK_KEY).and_then(|v| v.as_str()) == Some("relay");
+                if fallback && self.session.as_ref().is_some_and(|s| s.remote_description) {
+                    // The offerer started over relay-only: so do we, with a new connection.
+                    tracing::info!("the other side starts over relay-only");
+                    self.replace_session_relay_only().await;
+                    self.start_peer(false).await?;
+                }
                 if self.session.is_none() {
                     // The offer overtook the arrival notice: we are the answerer.
                     self.input(CallInput::PeerArrived).await;
