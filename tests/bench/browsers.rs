@@ -96,10 +96,18 @@ fn round(v: &[f64]) -> Vec<i64> {
 }
 
 /// One tincan-cli peer; `extra` arguments after `join ROOM`.
-fn cli(url: &str, room: &str, name: &str, extra: &[&str]) -> anyhow::Result<(Guard, std::sync::mpsc::Receiver<Value>)> {
+fn cli(
+    url: &str,
+    dir: &Path,
+    room: &str,
+    name: &str,
+    extra: &[&str],
+) -> anyhow::Result<(Guard, std::sync::mpsc::Receiver<Value>)> {
     let mut command = Command::new(binary("tincan-cli")?);
     command
         .args(["--server", url, "--name", name, "join", room, "--loopback", "--codec", "vp8", "--size", "1280x720"])
+        .arg("--download-dir")
+        .arg(dir.join("downloads"))
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -123,12 +131,12 @@ fn engine(url: &str, dir: &Path, args: &Args) -> anyhow::Result<Figures> {
         let room = RoomCode::generate().as_str().to_owned();
         let last = run == args.runs;
         let seconds = if last { format!("{}", args.seconds + 4.0) } else { "3".into() };
-        let (_a, a_lines) = cli(url, &room, "A", &["--duration", &seconds])?;
+        let (_a, a_lines) = cli(url, dir, &room, "A", &["--duration", &seconds])?;
         next_line(&a_lines, "A waiting", |v| v["state"] == "waiting")?;
         let send: Vec<String> = if run == 0 { vec!["--send-file".into(), file.display().to_string()] } else { vec![] };
         let mut extra: Vec<&str> = vec!["--existing", "--duration", &seconds];
         extra.extend(send.iter().map(String::as_str));
-        let (b, b_lines) = cli(url, &room, "B", &extra)?;
+        let (b, b_lines) = cli(url, dir, &room, "B", &extra)?;
         let joining = t_ms(&next_line(&b_lines, "B joining", |v| v["state"] == "joining")?);
         let mut first_frame = None;
         let mut data = None;

@@ -56,6 +56,7 @@ export class Files {
       this.incoming.delete(id);
       const out = this.outgoing.get(id);
       if (out) out.cancelled = true;
+      this.outgoing.delete(id);
       this.events({ kind: 'failed', name: t?.name ?? out?.name ?? 'file', why: m.reason });
     } else if (m.type === 'result') {
       const out = this.outgoing.get(id);
@@ -70,6 +71,13 @@ export class Files {
     const id = view.getUint32(0) * 2 ** 32 + view.getUint32(4);
     const t = this.incoming.get(id);
     if (!t) return;
+    if (t.received + buffer.byteLength - 8 > t.size) {
+      // More than the offer said: refuse rather than keep filling memory.
+      this.incoming.delete(id);
+      this.send({ type: 'cancel', id, reason: 'more data than the offered size' });
+      this.events({ kind: 'failed', name: t.name, why: 'the sender sent more than it offered' });
+      return;
+    }
     t.parts.push(buffer.slice(8));
     t.received += buffer.byteLength - 8;
     this.events({ kind: 'progress', name: t.name, done: t.received, size: t.size });
@@ -84,9 +92,17 @@ export class Files {
     const out = { name: file.name, cancelled: false };
     this.outgoing.set(id, out);
     this.send({ type: 'offer', id, name: file.name, size: file.size });
-    for (let at = 0; at < file.size && !out.cancelled; at += CHUNK) {
+    let at = 0;
+    while (at < file.size && !out.cancelled) {
+      if (this.channel.readyState !== 'open') {
+        this.outgoing.delete(id);
+        this.events({ kind: 'failed', name: file.name, why: 'the call ended' });
+        return;
+      }
       if (this.channel.bufferedAmount > HIGH_WATER) {
-        await new Promise((r) => { this.channel.onbufferedamountlow = r; });
+        // Also woken when the channel closes, so a transfer never waits forever.
+        await new Promise((r) => { this.channel.onbufferedamountlow = r; this.channel.onclose = r; });
+        continue;
       }
       const data = new Uint8Array(await file.slice(at, at + CHUNK).arrayBuffer());
       const chunk = new Uint8Array(8 + data.length);
@@ -95,7 +111,8 @@ export class Files {
       view.setUint32(4, id % 2 ** 32);
       chunk.set(data, 8);
       this.channel.send(chunk);
-      this.events({ kind: 'progress', name: file.name, done: Math.min(at + CHUNK, file.size), size: file.size });
+      at += CHUNK;
+      this.events({ kind: 'progress', name: file.name, done: Math.min(at, file.size), size: file.size });
     }
     if (!out.cancelled) this.send({ type: 'done', id, sha256: await sha256Hex(file) });
   }

@@ -5,7 +5,14 @@ import { GuestCall } from './call.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const room = decodeURIComponent(location.pathname.replace(/^\/r\//, ''));
+const room = (() => {
+  const raw = location.pathname.replace(/^\/r\//, '');
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw; // a malformed %-escape: the server will say the code is not valid
+  }
+})();
 const name = (params.get('name') || localStorage.getItem('tincan-guest-name') || 'Guest').slice(0, 64);
 
 /** What the page knows, also read by the end-to-end tests and benchmarks (`marks`: ms since the join). */
@@ -95,7 +102,7 @@ function onFile(e) {
     guest.files.push({ name: e.name, size: e.size, sha256: e.sha256, ms: e.ms });
     const li = document.createElement('li');
     const a = document.createElement('a');
-    a.href = URL.createObjectURL(e.blob);
+    a.href = URL.createObjectURL(e.blob); // kept for the page's life: the link may be clicked any time
     a.download = e.name;
     a.textContent = `Save ${e.name} (${e.size} bytes)`;
     li.append(a);
@@ -119,13 +126,19 @@ signaling.on('joined', (m) => {
   }
 });
 signaling.on('peer_joined', (m) => {
-  if (call) return;
-  guest.peerName = m.peer.name ?? null;
+  guest.peerName = m.peer.name ?? guest.peerName;
+  if (call) {
+    // The other side came back on a new connection (its network changed): address it there.
+    call.peerId = m.peer.id;
+    return;
+  }
   startCall(m.peer.id, false, signaling.iceServers());
 });
-signaling.on('peer_left', () => {
-  // Once connected, media is peer to peer: a bye or the connection failing ends the call, not the room.
-  if (guest.phase !== 'connected') ended('The other side left.');
+signaling.on('peer_left', (m) => {
+  // Once connected, media is peer to peer: a bye or the connection failing ends the call, not the room (the
+  // other side may be reconnecting to the server).
+  if (call && m.peer_id !== call.peerId) return;
+  if (!['connected', 'reconnecting'].includes(guest.phase)) ended('The other side left.');
 });
 signaling.on('signal', (m) => {
   if (call && m.from === call.peerId) call.onSignal(m.kind, m.data).catch((e) => console.warn('signal', m.kind, e));

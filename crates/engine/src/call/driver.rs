@@ -97,6 +97,8 @@ struct Driver {
     relay_fallback: Option<Instant>,
     /// This call started over relay-only (its offers say so).
     fell_back: bool,
+    /// The other side's answers say it follows a relay-only start-over (Tincan engines do, browsers not).
+    peer_follows_fallback: bool,
     media_watch: MediaWatch,
     started: bool,
 }
@@ -185,6 +187,7 @@ pub async fn run(
         restart_resend: None,
         relay_fallback: None,
         fell_back: false,
+        peer_follows_fallback: false,
         media_watch: MediaWatch { count: 0, changed: Instant::now(), probed: false },
         started: false,
     };
@@ -341,6 +344,10 @@ impl Driver {
     async fn fall_back_to_relay(&mut self) {
         self.relay_fallback = None;
         if !matches!(self.machine.state(), CallState::Connecting) || !self.machine.is_offerer() {
+            return;
+        }
+        if !self.peer_follows_fallback {
+            tracing::info!("not connected after {RELAY_FALLBACK_AFTER:?}, and the other side cannot start over");
             return;
         }
         tracing::info!("not connected after {RELAY_FALLBACK_AFTER:?}: starting over relay-only");
@@ -550,7 +557,9 @@ impl Driver {
         match kind {
             SignalKind::Offer | SignalKind::IceRestart => {
                 let fallback = data.get(FALLBACK_KEY).and_then(|v| v.as_str()) == Some("relay");
-                if fallback && self.session.as_ref().is_some_and(|s| s.remote_description) {
+                // Not once media flows: the sources and sinks went to the connection that carries it.
+                let replaceable = self.session.as_ref().is_none_or(|s| !s.media_started);
+                if fallback && !self.config.peer.relay_only && replaceable {
                     // The offerer started over relay-only: so do we, with a new connection.
                     tracing::info!("the other side starts over relay-only");
                     self.replace_session_relay_only().await;
@@ -565,10 +574,16 @@ impl Driver {
                     return Ok(());
                 };
                 let answer = session.answer(offer).await?;
-                self.signal(SignalKind::Answer, serde_json::to_value(&answer)?).await;
+                let mut data = serde_json::to_value(&answer)?;
+                // Tells the offerer this side follows a relay-only start-over (a browser would not).
+                data[FALLBACK_KEY] = "supported".into();
+                self.signal(SignalKind::Answer, data).await;
                 self.negotiated().await?;
             }
             SignalKind::Answer => {
+                if data.get(FALLBACK_KEY).and_then(|v| v.as_str()) == Some("supported") {
+                    self.peer_follows_fallback = true;
+                }
                 let answer: RTCSessionDescription = serde_json::from_value(data)?;
                 let Some(session) = self.session.as_mut() else {
                     return Ok(());

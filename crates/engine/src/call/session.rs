@@ -143,10 +143,12 @@ impl Session {
     /// Apply the answer to our offer; false (and nothing done) if no offer is waiting for one — a repeated
     /// offer was answered twice.
     pub async fn accept_answer(&mut self, answer: RTCSessionDescription) -> Result<bool> {
-        if self.unanswered.take().is_none() {
+        if self.unanswered.is_none() {
             return Ok(false);
         }
         self.pc.set_remote_description(answer).await?;
+        // Only now: a refused answer leaves the offer unanswered, so it is sent again.
+        self.unanswered = None;
         self.remote_description = true;
         self.flush_candidates().await;
         Ok(true)

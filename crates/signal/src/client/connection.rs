@@ -42,12 +42,12 @@ pub(super) async fn run(
     // The connection a reconnect replaces, so the server lets go of it at once (see `hello`).
     let mut previous: Option<Replaces> = None;
     loop {
-        let reason = match dial(&config, previous.take()).await {
+        // Kept until a dial succeeds: a redial that fails (the new network is not up yet) must not lose it.
+        let reason = match dial(&config, previous.clone()).await {
             Ok((ws, welcome)) => {
                 backoff.reset();
-                if !welcome.resume_token.is_empty() {
-                    previous = Some(Replaces { peer_id: welcome.peer_id.clone(), token: welcome.resume_token.clone() });
-                }
+                previous = (!welcome.resume_token.is_empty())
+                    .then(|| Replaces { peer_id: welcome.peer_id.clone(), token: welcome.resume_token.clone() });
                 let ServerMessage::Welcome { ice_servers, limits, .. } = welcome.message else {
                     unreachable!("dial returns a welcome")
                 };
@@ -139,9 +139,11 @@ async fn session(
     commands: &mut mpsc::UnboundedReceiver<Command>,
     events: &mpsc::Sender<ClientEvent>,
 ) -> Exit {
-    // A probe (the network may have changed): the server must answer by then.
-    let mut probe: Option<Instant> = None;
-    let lost = |reason: String, probe: Option<Instant>| {
+    // A probe (the network may have changed): its ping's id, and when the server's pong must be in by. Only
+    // that pong clears it: a frame already on its way before the network changed proves nothing.
+    let mut probe: Option<(u64, Instant)> = None;
+    let mut probe_ids = 0u64;
+    let lost = |reason: String, probe: Option<(u64, Instant)>| {
         if probe.is_some() { Exit::LostProbing(reason) } else { Exit::Lost(reason) }
     };
     macro_rules! send_or_lose {
@@ -166,19 +168,18 @@ async fn session(
     loop {
         let probe_deadline = async {
             match probe {
-                Some(at) => tokio::time::sleep_until(at).await,
+                Some((_, at)) => tokio::time::sleep_until(at).await,
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
             frame = ws.next() => {
                 if matches!(frame, Some(Ok(_))) {
-                    // The server answered: the probe, if one is out, succeeded.
                     last_heard = Instant::now();
-                    probe = None;
                 }
                 match frame {
                     Some(Ok(Message::Text(t))) => match serde_json::from_str::<ServerMessage>(&t) {
+                        Ok(ServerMessage::Pong { id: Some(id) }) if probe.is_some_and(|(p, _)| p == id) => probe = None,
                         Ok(message) => {
                             follow_room(&mut wishes.room, &message);
                             if events.send(ClientEvent::Message(message)).await.is_err() {
@@ -215,9 +216,10 @@ async fn session(
                 }
                 Some(Command::Probe) => {
                     if probe.is_none() {
-                        probe = Some(Instant::now() + config.probe_timeout);
+                        probe_ids += 1;
+                        probe = Some((probe_ids, Instant::now() + config.probe_timeout));
+                        send_or_lose!(ClientMessage::Ping { id: Some(probe_ids) });
                     }
-                    send_or_lose!(ClientMessage::Ping { id: None });
                 }
                 Some(Command::Send(mut message, reply)) => {
                     prove_caller(config, nonce, &mut message);

@@ -31,8 +31,9 @@ const ASSETS: &[Asset] = &[
 const FORM: &str = include_str!("../../web/index.html");
 const ROOM: &str = include_str!("../../web/room.html");
 
-/// Only this server's own scripts; media from the camera and the peer; the WebSocket to this host.
-const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob: mediastream:; \
+/// Only this server's own scripts; media from the camera and the peer; the WebSocket to this host only
+/// (CSP3's 'self' covers ws:/wss: of the same host).
+const CSP: &str = "default-src 'self'; connect-src 'self'; media-src 'self' blob: mediastream:; \
                    img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {

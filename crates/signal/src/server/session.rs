@@ -92,7 +92,8 @@ impl Session {
         if !self.greeted {
             return match message {
                 M::Hello { version, client, replaces } => {
-                    if let Some(old) = replaces {
+                    // Only a hello that will be welcomed may close another connection.
+                    if let Some(old) = replaces.filter(|_| version == PROTOCOL_VERSION) {
                         // A wrong token or a connection already gone: nothing to take over, carry on as new.
                         let taken = s.takeovers.take_over(&old.peer_id, &old.token).await;
                         tracing::debug!(peer = %self.peer, old = %old.peer_id, taken, "hello replaces");

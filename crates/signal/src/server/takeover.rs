@@ -5,7 +5,9 @@
 //! its room, releases its code) before answering, so a re-join finds the room as the client left it.
 //!
 //! Tokens are HMAC-SHA256(server secret, peer id): nothing to store, and useless to anyone who did not see
-//! that connection's `welcome`.
+//! that connection's `welcome`. Both the secret and the live connections are this process's: with several
+//! nodes behind one backend, a reconnect that lands on another node replaces nothing (it joins as new, as
+//! without `replaces`); such a deployment would keep them in the backend.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
