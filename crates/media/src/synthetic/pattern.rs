@@ -62,9 +62,21 @@ fn stamp_bits(stamp: Stamp) -> [bool; BITS] {
     bits
 }
 
-/// Read the stamp of a (decoded) pattern frame; `None` if there is none or it is damaged.
+/// Block sizes a stamp may have after the sender scaled the picture (browsers do, to save CPU or bits):
+/// the drawn size first, then 1/2, 3/4, 3/8 and 1/4 of 16.
+const SCALED_BLOCKS: [usize; 5] = [8, 12, 6, 4, 16];
+
+/// Read the stamp of a (decoded) pattern frame; `None` if there is none or it is damaged. A frame the
+/// sender scaled down is read too: the checksum tells which block size is right.
 pub fn read_stamp(frame: &VideoFrame) -> Option<Stamp> {
-    let block = block_size(frame.width, frame.height)?;
+    let drawn = block_size(frame.width, frame.height)?;
+    std::iter::once(drawn)
+        .chain(SCALED_BLOCKS.into_iter().filter(|b| *b != drawn))
+        .filter(|b| (COLS * b) as u32 <= frame.width && (ROWS * b) as u32 <= frame.height)
+        .find_map(|block| read_stamp_in_blocks(frame, block))
+}
+
+fn read_stamp_in_blocks(frame: &VideoFrame, block: usize) -> Option<Stamp> {
     let width = frame.width as usize;
     let y = frame.y();
     let mut bytes = [0u8; 10];
@@ -175,6 +187,19 @@ mod tests {
             assert_eq!(read_stamp(&f), Some(Stamp { counter: 123_456, capture_us: 0xDEAD_BEEF }), "{w}x{h}");
         }
         assert!(TestPattern::new(64, 64, 30, false).is_err());
+    }
+
+    #[test]
+    fn stamps_read_back_from_scaled_down_frames() {
+        // What a browser sends when it lowers its resolution: 3/4, 1/2, 3/8 and 1/4 of 640x480.
+        let p = TestPattern::new(640, 480, 30, false).unwrap();
+        let f = p.render(4242, 77, Duration::ZERO);
+        let mut scaler = crate::scale::Scaler::default();
+        for (w, h) in [(480, 360), (320, 240), (240, 180), (160, 120)] {
+            let small = scaler.fit(&f, w, h).unwrap();
+            assert_eq!((small.width, small.height), (w, h));
+            assert_eq!(read_stamp(&small), Some(Stamp { counter: 4242, capture_us: 77 }), "{w}x{h}");
+        }
     }
 
     #[test]
