@@ -87,6 +87,11 @@ fn main() -> anyhow::Result<()> {
     println!("  tincan   peers {:.1} % / {:.1} %, received {}", engine.cpu[0], engine.cpu[1], engine.received);
     println!("  chromium peers {:.1} % / {:.1} %, received {}", chromium.cpu[0], chromium.cpu[1], chromium.received);
     println!("  setup ms: tincan {:?}; chromium {:?}", round(&engine.setup_ms), round(&chromium.setup_ms));
+    println!(
+        "  data channel open ms: tincan {:?}; chromium {:?}",
+        round(&engine.data_open_ms),
+        round(&chromium.data_open_ms)
+    );
     let _ = std::fs::remove_dir_all(dir);
     Ok(())
 }
