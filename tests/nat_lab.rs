@@ -43,13 +43,8 @@ struct Peer {
     lines: Receiver<Value>,
 }
 
-/// `tincan-cli join` in `home`: creates the room (`first`) or joins it; hangs up 3 s after connecting.
-fn peer(home: &Home, url: &str, room: &str, stun: &str, first: bool, relay_only: bool) -> anyhow::Result<Peer> {
-    peer_for(home, url, room, stun, first, relay_only, 3)
-}
-
-/// As [`peer`], hanging up `seconds` after connecting.
-fn peer_for(
+/// `tincan-cli join` in `home`: creates the room (`first`) or joins it; hangs up `seconds` after connecting.
+fn peer(
     home: &Home,
     url: &str,
     room: &str,
@@ -102,13 +97,20 @@ fn pair_types(stats: &Value) -> (String, String) {
     (pair["local_type"].as_str().unwrap_or("?").to_owned(), pair["remote_type"].as_str().unwrap_or("?").to_owned())
 }
 
-/// Both peers connect; returns (join → connected for the joiner, each side's last stats).
-fn call(lab: &Lab, url: &str, stun: &str, relay_only: bool) -> anyhow::Result<(Duration, [(Value, Value); 2])> {
+/// A (home 0) creates a fresh room and waits in it; then B (home 1) joins: B offers. Returns both and when
+/// B started.
+fn meet(lab: &Lab, url: &str, stun: &str, relay_only: bool, seconds: u32) -> anyhow::Result<(Peer, Peer, Instant)> {
     let room = RoomCode::generate().as_str().to_owned();
-    let a = peer(&lab.homes[0], url, &room, stun, true, relay_only)?;
+    let a = peer(&lab.homes[0], url, &room, stun, true, relay_only, seconds)?;
     next_line(&a.lines, "A waiting in the room", |v| v["event"] == "state" && v["state"] == "waiting")?;
     let started = Instant::now();
-    let b = peer(&lab.homes[1], url, &room, stun, false, relay_only)?;
+    let b = peer(&lab.homes[1], url, &room, stun, false, relay_only, seconds)?;
+    Ok((a, b, started))
+}
+
+/// Both peers connect; returns (join → connected for the joiner, each side's last stats).
+fn call(lab: &Lab, url: &str, stun: &str, relay_only: bool) -> anyhow::Result<(Duration, [(Value, Value); 2])> {
+    let (a, b, started) = meet(lab, url, stun, relay_only, 3)?;
     next_line(&b.lines, "B connected", |v| v["event"] == "state" && v["state"] == "connected")?;
     let setup = started.elapsed();
     Ok((setup, [finish(&a)?, finish(&b)?]))
@@ -161,11 +163,7 @@ async fn two_symmetric_nats_connect_only_through_turn() -> anyhow::Result<()> {
     let stun_only = server(None).await?;
     let (url, stun, l) = (public_url(&stun_only), stun_url.clone(), lab.clone());
     let failed = tokio::task::spawn_blocking(move || -> anyhow::Result<(Duration, [Value; 2])> {
-        let room = RoomCode::generate().as_str().to_owned();
-        let a = peer(&l.homes[0], &url, &room, &stun, true, false)?;
-        next_line(&a.lines, "A waiting in the room", |v| v["event"] == "state" && v["state"] == "waiting")?;
-        let started = Instant::now();
-        let b = peer(&l.homes[1], &url, &room, &stun, false, false)?;
+        let (a, b, started) = meet(&l, &url, &stun, false, 3)?;
         // The first to give up says connection_failed and leaves the room; the other sees it leave.
         let ended = |p: &Peer, who| next_line(&p.lines, who, |v| v["event"] == "state" && v["state"] == "ended");
         let reasons = [ended(&a, "A giving up")?["reason"].clone(), ended(&b, "B giving up")?["reason"].clone()];
@@ -220,10 +218,7 @@ async fn a_network_change_restarts_ice_and_media_resumes() -> anyhow::Result<()>
     let server = server(None).await?;
     let (url, stun_url) = (public_url(&server), stun.stun_url());
     let (a, b, states) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let room = RoomCode::generate().as_str().to_owned();
-        let a = peer_for(&lab.homes[0], &url, &room, &stun_url, true, false, 9)?;
-        next_line(&a.lines, "A waiting in the room", |v| v["event"] == "state" && v["state"] == "waiting")?;
-        let b = peer_for(&lab.homes[1], &url, &room, &stun_url, false, false, 9)?;
+        let (a, b, _) = meet(&lab, &url, &stun_url, false, 9)?;
         next_line(&b.lines, "B connected", |v| v["event"] == "state" && v["state"] == "connected")?;
         std::thread::sleep(Duration::from_secs(3));
         let new = lab.renumber(0)?;

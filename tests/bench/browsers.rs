@@ -234,17 +234,17 @@ fn chromium(url: &str, dir: &Path, args: &Args) -> anyhow::Result<Figures> {
         }
         if run == args.runs {
             std::thread::sleep(Duration::from_secs(2));
-            let procs = [tree(a_driver.pid()), tree(b_driver.pid())];
+            // Each browser's processes, without chromedriver itself.
+            let procs = [&a_driver, &b_driver].map(|d| {
+                let mut t = tree(d.pid());
+                t.remove(&d.pid());
+                t
+            });
             let before: Vec<_> = procs.iter().map(cpu_ticks).collect();
             let frames_before = decoded(&b)?;
             std::thread::sleep(Duration::from_secs_f64(args.seconds));
             for i in 0..2 {
-                // Without chromedriver itself: count the browser only.
-                let mut after = cpu_ticks(&procs[i]);
-                let mut start = before[i].clone();
-                after.remove(&if i == 0 { a_driver.pid() } else { b_driver.pid() });
-                start.remove(&if i == 0 { a_driver.pid() } else { b_driver.pid() });
-                f.cpu[i] = cpu_percent(&start, &after, args.seconds);
+                f.cpu[i] = cpu_percent(&before[i], &cpu_ticks(&procs[i]), args.seconds);
             }
             let stats = stats(&b)?;
             let frames = stats["video"]["framesDecoded"].as_f64().unwrap_or(0.0) - frames_before;
