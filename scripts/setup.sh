@@ -13,6 +13,8 @@ packages=(
   coturn                                                            # TURN server the relay tests start
   iptables iproute2 util-linux                                      # network namespaces: browser tests, NAT lab, lossy paths
   chromium chromium-driver                                          # the browser peer of the interop tests
+  libasound2-dev libclang-dev                                       # microphone/speakers (cpal: ALSA), camera (nokhwa: V4L2 bindings)
+  pulseaudio pulseaudio-utils libasound2-plugins sox                # the audio server the device tests start, and its tools
 )
 
 missing=()

@@ -2,6 +2,7 @@
 //! media fixtures, a private network namespace, processes that are stopped when the test ends.
 
 pub mod app;
+pub mod audio;
 pub mod dbus;
 pub mod display;
 pub mod fixtures;

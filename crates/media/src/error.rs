@@ -11,6 +11,9 @@ pub enum MediaError {
     Encoder { codec: &'static str, message: String },
     #[error("{codec} decoder: {message}")]
     Decoder { codec: &'static str, message: String },
+    /// A capture or playback device failed or went away (it may come back: sources retry).
+    #[error("device: {0}")]
+    Device(String),
     #[error("scaling: {0}")]
     Scale(String),
 }

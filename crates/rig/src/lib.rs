@@ -3,10 +3,12 @@
 //!
 //! * [`coturn`] — a TURN server (coturn's `turnserver`) with time-limited REST credentials.
 //! * [`nat`] — a NAT lab: home networks behind full-cone or symmetric NATs, built from network namespaces.
+//! * [`pulse`] — a PulseAudio server with null sinks: real audio devices for cpal without a sound card.
 
 pub mod coturn;
 pub mod nat;
 mod process;
+pub mod pulse;
 
 /// What can go wrong starting a component.
 #[derive(Debug, thiserror::Error)]

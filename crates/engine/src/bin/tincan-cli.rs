@@ -7,8 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use serde_json::json;
+use tincan_devices::Notices;
+use tincan_devices::audio::{
+    Direction, Microphone, MicrophoneOptions, Processing, Speaker, SpeakerMonitor, SpeakerOptions, VoiceProcessor,
+};
 use tincan_engine::peer::PeerSettings;
 use tincan_engine::presence::{Presence, PresenceEvent};
 use tincan_engine::{Call, CallConfig, CallState, EngineEvent, Target};
@@ -63,32 +67,72 @@ enum Command {
     Whoami,
     /// Print a fresh room code
     NewRoom,
+    /// List microphones and speakers (JSON lines)
+    Devices,
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq)]
+/// `--video`: `test` (the stamped pattern), `none`.
+#[derive(Clone, PartialEq)]
 enum VideoChoice {
     Test,
     None,
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq)]
+impl std::str::FromStr for VideoChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "test" => Ok(VideoChoice::Test),
+            "none" => Ok(VideoChoice::None),
+            _ => Err(format!("\"{s}\" is not test or none")),
+        }
+    }
+}
+
+/// `--audio`: `tone`, `chirp`, `none`, or `mic` / `mic:NAME` (a microphone; `tincan-cli devices` lists them).
+#[derive(Clone, PartialEq)]
 enum AudioChoice {
     Tone,
     Chirp,
     None,
+    Mic(Option<String>),
+}
+
+impl std::str::FromStr for AudioChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "tone" => Ok(AudioChoice::Tone),
+            "chirp" => Ok(AudioChoice::Chirp),
+            "none" => Ok(AudioChoice::None),
+            "mic" => Ok(AudioChoice::Mic(None)),
+            _ => match s.strip_prefix("mic:") {
+                Some(name) if !name.is_empty() => Ok(AudioChoice::Mic(Some(name.to_owned()))),
+                _ => Err(format!("\"{s}\" is not tone, chirp, none, mic or mic:NAME")),
+            },
+        }
+    }
 }
 
 #[derive(Args, Clone)]
 struct CallArgs {
-    #[arg(long, value_enum, default_value_t = VideoChoice::Test)]
+    /// test | none
+    #[arg(long, default_value = "test")]
     video: VideoChoice,
     /// Test pattern size, WIDTHxHEIGHT
     #[arg(long, default_value = "640x480")]
     size: String,
     #[arg(long, default_value_t = 30)]
     fps: u32,
-    #[arg(long, value_enum, default_value_t = AudioChoice::Tone)]
+    /// tone | chirp | none | mic | mic:NAME
+    #[arg(long, default_value = "tone")]
     audio: AudioChoice,
+    /// Play what is received on a speaker (the default one, or NAME)
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+    speaker: Option<String>,
+    /// Turn off echo cancellation, noise suppression and gain control (for comparisons)
+    #[arg(long)]
+    no_voice_processing: bool,
     /// Frequency of the test tone
     #[arg(long, default_value_t = 440.0)]
     tone_hz: f64,
@@ -183,11 +227,19 @@ fn stamp_line(mut value: serde_json::Value, started: std::time::Instant) -> serd
     value
 }
 
+/// What the summary reports about the devices in use.
+#[derive(Default)]
+struct DeviceMonitors {
+    speaker: Option<SpeakerMonitor>,
+    processor: Option<VoiceProcessor>,
+}
+
 fn call_config(
     cli: &Cli,
     args: &CallArgs,
     received: &Arc<Mutex<Received>>,
     started: std::time::Instant,
+    monitors: &mut DeviceMonitors,
 ) -> anyhow::Result<CallConfig> {
     let mut c = CallConfig::new(cli.server.clone());
     c.client_name = format!("tincan-cli {}", env!("CARGO_PKG_VERSION"));
@@ -217,6 +269,47 @@ fn call_config(
             true,
         ))),
         AudioChoice::None => None,
+        AudioChoice::Mic(_) => None, // below, with the speaker
+    };
+    let notices = Notices::new(move |notice| {
+        let mut line = serde_json::to_value(&notice).unwrap_or_default();
+        line["event"] = json!("device");
+        print(stamp_line(line, started));
+    });
+    let uses_mic = matches!(args.audio, AudioChoice::Mic(_));
+    let processor = ((uses_mic || args.speaker.is_some()) && !args.no_voice_processing)
+        .then(|| VoiceProcessor::new(Processing::default()));
+    monitors.processor = processor.clone();
+    if let AudioChoice::Mic(name) = &args.audio {
+        let options =
+            MicrophoneOptions { device: name.clone(), processor: processor.clone(), notices: notices.clone() };
+        match Microphone::open(options) {
+            Ok(mic) => c.audio_source = Some(Box::new(mic)),
+            // No microphone is a state, not a failure: the call goes on receive-only for audio.
+            Err(e) => print(stamp_line(
+                json!({"event": "device", "device": "absent", "kind": "microphone", "message": e.to_string()}),
+                started,
+            )),
+        }
+    }
+    let mut speaker = match &args.speaker {
+        Some(name) => {
+            let device = (!name.is_empty()).then(|| name.clone());
+            match Speaker::open(SpeakerOptions { device, processor: processor.clone(), notices }) {
+                Ok(s) => {
+                    monitors.speaker = Some(s.monitor());
+                    Some(s)
+                }
+                Err(e) => {
+                    print(stamp_line(
+                        json!({"event": "device", "device": "absent", "kind": "speaker", "message": e.to_string()}),
+                        started,
+                    ));
+                    None
+                }
+            }
+        }
+        None => None,
     };
     let r = received.clone();
     c.video_sink = Some(Box::new(move |frame: tincan_media::VideoFrame| {
@@ -247,16 +340,22 @@ fn call_config(
     }));
     let r = received.clone();
     c.audio_sink = Some(Box::new(move |frame: tincan_media::AudioFrame| {
-        let mut r = r.lock().expect("lock");
-        r.audio_frames += 1;
-        r.audio.extend_from_slice(&frame.samples);
-        let excess = r.audio.len().saturating_sub(48_000);
-        r.audio.drain(..excess);
+        {
+            let mut r = r.lock().expect("lock");
+            r.audio_frames += 1;
+            r.audio.extend_from_slice(&frame.samples);
+            let excess = r.audio.len().saturating_sub(48_000);
+            r.audio.drain(..excess);
+        }
+        if let Some(s) = &mut speaker {
+            use tincan_media::source::AudioSink;
+            s.on_frame(frame);
+        }
     }));
     Ok(c)
 }
 
-fn summary(received: &Mutex<Received>) -> serde_json::Value {
+fn summary(received: &Mutex<Received>, monitors: &DeviceMonitors) -> serde_json::Value {
     let mut r = received.lock().expect("lock");
     r.latencies_us.sort_unstable();
     let pct = |p: f64| {
@@ -274,6 +373,8 @@ fn summary(received: &Mutex<Received>) -> serde_json::Value {
         "latency_ms_p95": pct(0.95),
         "audio_frames": r.audio_frames,
         "audio_hz": dominant_frequency(&r.audio, 48_000),
+        "playout": monitors.speaker.as_ref().map(|s| s.stats()),
+        "voice_processing": monitors.processor.as_ref().map(|p| p.stats()),
     })
 }
 
@@ -281,7 +382,8 @@ fn summary(received: &Mutex<Received>) -> serde_json::Value {
 async fn run_call(cli: &Cli, args: &CallArgs, target: Target, identity: Option<Identity>) -> anyhow::Result<bool> {
     let received = Arc::new(Mutex::new(Received::default()));
     let started = std::time::Instant::now();
-    let mut config = call_config(cli, args, &received, started)?;
+    let mut monitors = DeviceMonitors::default();
+    let mut config = call_config(cli, args, &received, started, &mut monitors)?;
     config.identity = identity;
     let (call, mut events) = Call::start(config, target);
     let mut hang_up_at: Option<tokio::time::Instant> = None;
@@ -328,7 +430,7 @@ async fn run_call(cli: &Cli, args: &CallArgs, target: Target, identity: Option<I
             _ = &mut interrupt => call.hang_up(),
         }
     }
-    print(summary(&received));
+    print(summary(&received, &monitors));
     Ok(ok)
 }
 
@@ -377,6 +479,15 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::NewRoom => {
             print(json!({"room": RoomCode::generate().as_str()}));
+            true
+        }
+        Command::Devices => {
+            for direction in [Direction::Input, Direction::Output] {
+                match tincan_devices::audio::list(direction) {
+                    Ok(list) => list.iter().for_each(|d| print(serde_json::to_value(d).unwrap_or_default())),
+                    Err(e) => print(json!({"direction": direction, "error": e.to_string()})),
+                }
+            }
             true
         }
     };

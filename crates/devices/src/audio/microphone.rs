@@ -1,0 +1,216 @@
+//! The microphone as an [`AudioSource`]: any device format → 48 kHz mono (rubato) → voice processing
+//! (echo cancellation against what the speaker plays, noise suppression, gain control) → 20 ms frames.
+//!
+//! The device callback only mixes down to mono and appends to a mailbox that keeps at most 120 ms (the
+//! oldest audio goes first); the engine's audio thread does the rest. When that thread falls behind (or
+//! starts late), the backlog is cut to the newest 20 ms, so latency never builds up.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use cpal::traits::{DeviceTrait, StreamTrait};
+use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
+use tincan_media::frame::AUDIO_FRAME_SAMPLES;
+use tincan_media::source::AudioSource;
+use tincan_media::{AudioFrame, MediaError};
+
+use super::format::choose;
+use super::host::Direction;
+use super::keeper::{Health, Keeper};
+use super::processing::{CHUNK, VoiceProcessor};
+use super::resample::RateConverter;
+use crate::{DeviceError, Notices, Result};
+
+const MAILBOX_MS: usize = 120;
+const BACKLOG_MS: usize = 60;
+const KEEP_MS: usize = 20;
+/// No audio for this long is reported to the engine (which asks again); the keeper reopens the device.
+const SILENT_DEVICE: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+struct Queue {
+    rate: u32,
+    samples: VecDeque<f32>,
+    dropped: u64,
+}
+
+#[derive(Default)]
+struct Mailbox {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+}
+
+impl Mailbox {
+    fn put(&self, rate: u32, mono: impl Iterator<Item = f32>) {
+        let Ok(mut q) = self.queue.lock() else { return };
+        if q.rate != rate {
+            q.samples.clear();
+            q.rate = rate;
+        }
+        q.samples.extend(mono);
+        let cap = rate as usize * MAILBOX_MS / 1000;
+        let excess = q.samples.len().saturating_sub(cap);
+        if excess > 0 {
+            q.samples.drain(..excess);
+            q.dropped += excess as u64;
+        }
+        drop(q);
+        self.ready.notify_one();
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct MicrophoneOptions {
+    /// Device id or name (or a part of one); `None` follows the system default.
+    pub device: Option<String>,
+    /// Echo cancellation and friends; share it with the call's [`super::Speaker`].
+    pub processor: Option<VoiceProcessor>,
+    pub notices: Notices,
+}
+
+pub struct Microphone {
+    mailbox: Arc<Mailbox>,
+    _keeper: Keeper,
+    name: String,
+    converter: Option<RateConverter>,
+    at_48k: Vec<f32>,
+    incoming: Vec<f32>,
+    processed: Vec<f32>,
+    processor: Option<VoiceProcessor>,
+    timestamp: Duration,
+}
+
+impl Microphone {
+    pub fn open(options: MicrophoneOptions) -> Result<Self> {
+        let mailbox = Arc::new(Mailbox::default());
+        let for_streams = mailbox.clone();
+        let open = Box::new(move |device: &cpal::Device, health: Arc<Health>| {
+            let (config, format) = choose(device, Direction::Input)?;
+            let stream = match format {
+                SampleFormat::F32 => build::<f32>(device, &config, for_streams.clone(), health),
+                SampleFormat::I16 => build::<i16>(device, &config, for_streams.clone(), health),
+                SampleFormat::I32 => build::<i32>(device, &config, for_streams.clone(), health),
+                SampleFormat::U8 => build::<u8>(device, &config, for_streams.clone(), health),
+                SampleFormat::U16 => build::<u16>(device, &config, for_streams.clone(), health),
+                SampleFormat::F64 => build::<f64>(device, &config, for_streams.clone(), health),
+                other => Err(DeviceError::Backend {
+                    kind: "microphone",
+                    name: device.to_string(),
+                    message: format!("sample format {other} is not supported"),
+                }),
+            }?;
+            stream.play().map_err(|e| DeviceError::Backend {
+                kind: "microphone",
+                name: device.to_string(),
+                message: e.to_string(),
+            })?;
+            Ok(stream)
+        });
+        let (keeper, name) = Keeper::start(Direction::Input, options.device, options.notices, open)?;
+        Ok(Microphone {
+            mailbox,
+            _keeper: keeper,
+            name,
+            converter: None,
+            at_48k: Vec::with_capacity(4 * CHUNK),
+            incoming: Vec::new(),
+            processed: Vec::with_capacity(2 * AUDIO_FRAME_SAMPLES),
+            processor: options.processor,
+            timestamp: Duration::ZERO,
+        })
+    }
+
+    /// Wait for device audio; false if none came.
+    fn take_input(&mut self) -> Result<bool> {
+        let lock_err = || DeviceError::Lost { kind: "microphone", name: self.name.clone(), message: "lock".into() };
+        let mut q = self.mailbox.queue.lock().map_err(|_| lock_err())?;
+        if q.samples.is_empty() {
+            q = self.mailbox.ready.wait_timeout(q, SILENT_DEVICE).map_err(|_| lock_err())?.0;
+        }
+        if q.samples.is_empty() {
+            return Ok(false);
+        }
+        let rate = q.rate;
+        let backlog = q.samples.len();
+        if backlog > rate as usize * BACKLOG_MS / 1000 {
+            let cut = backlog - rate as usize * KEEP_MS / 1000;
+            q.samples.drain(..cut);
+            q.dropped += cut as u64;
+            tracing::debug!("microphone backlog of {} ms cut", backlog * 1000 / rate as usize);
+        }
+        self.incoming.clear();
+        self.incoming.extend(q.samples.drain(..));
+        drop(q);
+        if self.converter.as_ref().is_none_or(|c| c.rates().0 != rate) {
+            self.converter = Some(RateConverter::new(rate, tincan_media::frame::SAMPLE_RATE)?);
+            self.at_48k.clear();
+        }
+        if let Some(c) = &mut self.converter {
+            c.push(&self.incoming, &mut self.at_48k)?;
+        }
+        let whole = self.at_48k.len() / CHUNK * CHUNK;
+        for chunk in self.at_48k[..whole].chunks_exact_mut(CHUNK) {
+            if let Some(p) = &self.processor
+                && let Err(e) = p.capture(chunk)
+            {
+                tracing::debug!("{e}");
+            }
+            self.processed.extend_from_slice(chunk);
+        }
+        self.at_48k.drain(..whole);
+        Ok(true)
+    }
+}
+
+impl AudioSource for Microphone {
+    fn next_frame(&mut self) -> tincan_media::Result<AudioFrame> {
+        while self.processed.len() < AUDIO_FRAME_SAMPLES {
+            if !self.take_input()? {
+                return Err(MediaError::Device(format!("microphone \"{}\" delivers nothing", self.name)));
+            }
+        }
+        let samples: Vec<i16> = self
+            .processed
+            .drain(..AUDIO_FRAME_SAMPLES)
+            .map(|s| (s.clamp(-1.0, 1.0) * 32767.0).round() as i16)
+            .collect();
+        let frame = AudioFrame { timestamp: self.timestamp, samples };
+        self.timestamp += frame.duration();
+        Ok(frame)
+    }
+
+    fn describe(&self) -> String {
+        format!("microphone \"{}\"", self.name)
+    }
+}
+
+fn build<T>(
+    device: &cpal::Device,
+    config: &StreamConfig,
+    mailbox: Arc<Mailbox>,
+    health: Arc<Health>,
+) -> Result<cpal::Stream>
+where
+    T: SizedSample + Send + 'static,
+    f32: FromSample<T>,
+{
+    let channels = config.channels.max(1) as usize;
+    let rate = config.sample_rate;
+    let errors = health.clone();
+    device
+        .build_input_stream::<T, _, _>(
+            *config,
+            move |data: &[T], _| {
+                health.alive();
+                mailbox.put(
+                    rate,
+                    data.chunks_exact(channels)
+                        .map(|f| f.iter().map(|s| f32::from_sample_(*s)).sum::<f32>() / channels as f32),
+                );
+            },
+            move |e| errors.failed(&e),
+            None,
+        )
+        .map_err(|e| DeviceError::Backend { kind: "microphone", name: device.to_string(), message: e.to_string() })
+}

@@ -1,0 +1,15 @@
+//! Microphones and speakers.
+
+mod format;
+pub mod host;
+mod keeper;
+pub mod microphone;
+pub mod playout;
+pub mod processing;
+pub mod resample;
+pub mod speaker;
+
+pub use host::{AudioDeviceInfo, Direction, list};
+pub use microphone::{Microphone, MicrophoneOptions};
+pub use processing::{Processing, ProcessingStats, VoiceProcessor};
+pub use speaker::{Speaker, SpeakerMonitor, SpeakerOptions};

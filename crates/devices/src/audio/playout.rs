@@ -1,0 +1,231 @@
+//! The playout buffer between the network and the speaker. Decoded audio arrives in bursts (network jitter,
+//! and lost packets come back as concealment frames when the next packet arrives); the speaker takes 10 ms at
+//! a time at its own clock. The buffer holds just enough to ride out the jitter it has seen:
+//!
+//! * it measures each frame's relative delay (arrival time minus media time, against the smallest over the
+//!   last two seconds) and keeps its target at the largest recent one plus a margin (20–400 ms), coming
+//!   down by at most 1 ms per frame;
+//! * before playing (and after running dry) it waits until it holds the target;
+//! * running dry is an underrun: silence is played (faded), and the target grows;
+//! * holding more than the target plus 30 ms (a burst, or the far end's clock running faster than the
+//!   speaker's), it drops 10 ms with a short cross-fade, so latency comes back down.
+//!
+//! Pure state, no I/O: the speaker calls it under a lock; tests call it with their own clock.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+const RATE: usize = 48;
+/// Samples per 10 ms.
+const TEN_MS: usize = 480;
+const MIN_TARGET: usize = 20 * RATE;
+const MAX_TARGET: usize = 400 * RATE;
+const MARGIN: usize = 10 * RATE;
+const EXCESS: usize = 30 * RATE;
+/// Never hold more than this (a stalled speaker must not make memory grow).
+const CAPACITY: usize = 1000 * RATE;
+const WINDOW: Duration = Duration::from_secs(2);
+const FADE: usize = 2 * RATE;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct PlayoutStats {
+    /// What the buffer holds now (ms).
+    pub level_ms: f64,
+    /// What it aims to hold (ms).
+    pub target_ms: f64,
+    pub underruns: u64,
+    /// Audio dropped to bring latency down (ms).
+    pub dropped_ms: f64,
+}
+
+pub struct PlayoutBuffer {
+    samples: VecDeque<f32>,
+    /// (arrival, relative delay in samples) of recent frames.
+    delays: VecDeque<(Instant, i64)>,
+    /// Arrival time minus media time of the first frame, the reference for relative delays.
+    origin: Option<(Instant, Duration)>,
+    target: usize,
+    playing: bool,
+    last_sample: f32,
+    stats: PlayoutStats,
+}
+
+impl Default for PlayoutBuffer {
+    fn default() -> Self {
+        PlayoutBuffer {
+            samples: VecDeque::with_capacity(CAPACITY),
+            delays: VecDeque::new(),
+            origin: None,
+            target: MIN_TARGET,
+            playing: false,
+            last_sample: 0.0,
+            stats: PlayoutStats::default(),
+        }
+    }
+}
+
+impl PlayoutBuffer {
+    /// A decoded frame (48 kHz mono) that arrived at `now`; `media_time` is its place in the stream.
+    pub fn push(&mut self, samples: &[i16], media_time: Duration, now: Instant) {
+        let (t0, m0) = *self.origin.get_or_insert((now, media_time));
+        let arrival = now.saturating_duration_since(t0).as_micros() as i64;
+        let media = media_time.saturating_sub(m0).as_micros() as i64;
+        // A new stream (media time jumped back) starts the measurement over.
+        if media_time < m0 {
+            self.origin = Some((now, media_time));
+            self.delays.clear();
+        }
+        self.delays.push_back((now, (arrival - media) * RATE as i64 / 1000));
+        while self.delays.front().is_some_and(|(t, _)| now.duration_since(*t) > WINDOW) {
+            self.delays.pop_front();
+        }
+        let lowest = self.delays.iter().map(|d| d.1).min().unwrap_or(0);
+        let highest = self.delays.iter().map(|d| d.1).max().unwrap_or(0);
+        let jitter = (highest - lowest).max(0) as usize;
+        self.target = (jitter + MARGIN).clamp(MIN_TARGET, MAX_TARGET).max(self.target.saturating_sub(RATE));
+        let room = CAPACITY.saturating_sub(self.samples.len());
+        self.samples.extend(samples.iter().take(room).map(|s| *s as f32 / 32768.0));
+        self.update_level();
+    }
+
+    /// Fill `out` (48 kHz mono) for the speaker.
+    pub fn pull(&mut self, out: &mut [f32]) {
+        if !self.playing {
+            if self.samples.len() >= self.target {
+                self.playing = true;
+            } else {
+                self.fade_out(out);
+                return;
+            }
+        }
+        if self.samples.len() > self.target + EXCESS && self.samples.len() >= out.len() + TEN_MS + FADE {
+            self.drop_ten_ms();
+        }
+        if self.samples.len() < out.len() {
+            let have = self.samples.len();
+            for (o, s) in out.iter_mut().zip(self.samples.drain(..)) {
+                *o = s;
+            }
+            if have > 0 {
+                self.last_sample = out[have - 1];
+            }
+            self.fade_out(&mut out[have..]);
+            self.playing = false;
+            self.stats.underruns += 1;
+            self.target = (self.target + TEN_MS).min(MAX_TARGET);
+        } else {
+            let n = out.len();
+            for (o, s) in out.iter_mut().zip(self.samples.drain(..n)) {
+                *o = s;
+            }
+            self.last_sample = *out.last().unwrap_or(&0.0);
+        }
+        self.update_level();
+    }
+
+    pub fn stats(&self) -> PlayoutStats {
+        self.stats
+    }
+
+    /// Silence that starts from the last sample played, so a gap does not click.
+    fn fade_out(&mut self, out: &mut [f32]) {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = if i < FADE { self.last_sample * (1.0 - i as f32 / FADE as f32) } else { 0.0 };
+        }
+        self.last_sample = 0.0;
+    }
+
+    /// Remove 10 ms: the samples after the cut fade in over the ones before it.
+    fn drop_ten_ms(&mut self) {
+        for i in 0..FADE {
+            let w = i as f32 / FADE as f32;
+            let (before, after) = (self.samples[i], self.samples[i + TEN_MS]);
+            self.samples[i + TEN_MS] = before * (1.0 - w) + after * w;
+        }
+        self.samples.drain(..TEN_MS);
+        self.stats.dropped_ms += 10.0;
+    }
+
+    fn update_level(&mut self) {
+        self.stats.level_ms = self.samples.len() as f64 / RATE as f64;
+        self.stats.target_ms = self.target as f64 / RATE as f64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRAME: usize = 960;
+
+    fn frame(value: i16) -> Vec<i16> {
+        vec![value; FRAME]
+    }
+
+    /// Feed 20 ms frames with the given arrival offsets (ms, relative to their due time) and play 10 ms
+    /// chunks in real time; returns the buffer.
+    fn run(offsets_ms: impl Fn(usize) -> u64, frames: usize) -> (PlayoutBuffer, Vec<f32>) {
+        let start = Instant::now();
+        let mut b = PlayoutBuffer::default();
+        let mut arrivals: Vec<(u64, usize)> = (0..frames).map(|i| (i as u64 * 20 + offsets_ms(i), i)).collect();
+        arrivals.sort();
+        let mut played = Vec::new();
+        let mut next = 0;
+        for ms in (0..frames as u64 * 20 + 500).step_by(10) {
+            while next < arrivals.len() && arrivals[next].0 <= ms {
+                let i = arrivals[next].1;
+                b.push(
+                    &frame(1000 + i as i16),
+                    Duration::from_millis(i as u64 * 20),
+                    start + Duration::from_millis(ms),
+                );
+                next += 1;
+            }
+            let mut out = [0f32; TEN_MS];
+            b.pull(&mut out);
+            played.extend_from_slice(&out);
+        }
+        (b, played)
+    }
+
+    #[test]
+    fn a_steady_stream_plays_at_the_minimum_delay_without_gaps() {
+        let (b, played) = run(|_| 5, 300);
+        assert_eq!(b.stats().underruns, 1, "only the end of the stream runs dry"); // after the last frame
+        assert!(b.stats().target_ms <= 30.0, "20 ms, and 10 more after the end's underrun: {:?}", b.stats());
+        // Every frame was played, in order.
+        let values: Vec<i16> = played.iter().map(|s| (s * 32768.0).round() as i16).filter(|v| *v >= 1000).collect();
+        // (The fade-out after the last frame adds a few samples above 1000.)
+        assert!((300 * FRAME..300 * FRAME + FADE).contains(&values.len()), "{}", values.len());
+        assert!(values[..300 * FRAME].windows(2).all(|w| w[1] >= w[0]));
+    }
+
+    #[test]
+    fn jitter_raises_the_target_and_stops_underruns() {
+        // Every fifth frame comes 60 ms late (and the next ones bunch up behind it).
+        let (b, _) = run(|i| if i % 5 == 0 { 60 } else { 0 }, 500);
+        let s = b.stats();
+        assert!(s.target_ms >= 60.0 && s.target_ms <= 90.0, "{s:?}");
+        assert!(s.underruns <= 4, "it learns after a few: {s:?}");
+    }
+
+    #[test]
+    fn a_burst_is_played_down_to_the_target() {
+        // 25 frames (500 ms) arrive at once after a stall, then the stream is steady again.
+        let (b, _) = run(|i| if i < 25 { 500 - i as u64 * 20 } else { 0 }, 600);
+        let s = b.stats();
+        assert!(s.dropped_ms >= 200.0, "{s:?}");
+        // Once the burst has left the two-second window, the target is back near the floor.
+        assert!(s.target_ms <= 40.0, "{s:?}");
+    }
+
+    #[test]
+    fn a_stalled_speaker_does_not_grow_memory() {
+        let mut b = PlayoutBuffer::default();
+        let now = Instant::now();
+        for i in 0..1000 {
+            b.push(&frame(1), Duration::from_millis(i * 20), now);
+        }
+        assert!(b.samples.len() <= CAPACITY);
+    }
+}

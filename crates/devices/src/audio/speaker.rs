@@ -1,0 +1,161 @@
+//! The speaker as an [`AudioSink`]: decoded 48 kHz mono frames go into the playout buffer; the device
+//! callback takes 10 ms at a time from it, hands that to the echo canceller as the far-end reference (it is
+//! exactly what is about to be heard), converts it to the device's rate and copies it to every channel.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use cpal::traits::{DeviceTrait, StreamTrait};
+use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
+use tincan_media::AudioFrame;
+use tincan_media::source::AudioSink;
+
+use super::format::choose;
+use super::host::Direction;
+use super::keeper::{Health, Keeper};
+use super::playout::{PlayoutBuffer, PlayoutStats};
+use super::processing::{CHUNK, VoiceProcessor};
+use super::resample::RateConverter;
+use crate::{DeviceError, Notices, Result};
+
+#[derive(Clone, Default)]
+pub struct SpeakerOptions {
+    /// Device id or name (or a part of one); `None` follows the system default.
+    pub device: Option<String>,
+    /// The same processor the call's microphone uses.
+    pub processor: Option<VoiceProcessor>,
+    pub notices: Notices,
+}
+
+pub struct Speaker {
+    playout: Arc<Mutex<PlayoutBuffer>>,
+    _keeper: Keeper,
+    name: String,
+}
+
+/// Reads the playout buffer's figures while the speaker belongs to a call.
+#[derive(Clone)]
+pub struct SpeakerMonitor(Arc<Mutex<PlayoutBuffer>>);
+
+impl SpeakerMonitor {
+    pub fn stats(&self) -> PlayoutStats {
+        self.0.lock().map(|b| b.stats()).unwrap_or_default()
+    }
+}
+
+impl Speaker {
+    pub fn open(options: SpeakerOptions) -> Result<Self> {
+        let playout = Arc::new(Mutex::new(PlayoutBuffer::default()));
+        let for_streams = playout.clone();
+        let processor = options.processor.clone();
+        let open = Box::new(move |device: &cpal::Device, health: Arc<Health>| {
+            let (config, format) = choose(device, Direction::Output)?;
+            let feed = Feed::new(for_streams.clone(), processor.clone(), config.sample_rate)?;
+            let stream = match format {
+                SampleFormat::F32 => build::<f32>(device, &config, feed, health),
+                SampleFormat::I16 => build::<i16>(device, &config, feed, health),
+                SampleFormat::I32 => build::<i32>(device, &config, feed, health),
+                SampleFormat::U8 => build::<u8>(device, &config, feed, health),
+                SampleFormat::U16 => build::<u16>(device, &config, feed, health),
+                SampleFormat::F64 => build::<f64>(device, &config, feed, health),
+                other => Err(DeviceError::Backend {
+                    kind: "speaker",
+                    name: device.to_string(),
+                    message: format!("sample format {other} is not supported"),
+                }),
+            }?;
+            stream.play().map_err(|e| DeviceError::Backend {
+                kind: "speaker",
+                name: device.to_string(),
+                message: e.to_string(),
+            })?;
+            Ok(stream)
+        });
+        let (keeper, name) = Keeper::start(Direction::Output, options.device, options.notices, open)?;
+        Ok(Speaker { playout, _keeper: keeper, name })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn monitor(&self) -> SpeakerMonitor {
+        SpeakerMonitor(self.playout.clone())
+    }
+}
+
+impl AudioSink for Speaker {
+    fn on_frame(&mut self, frame: AudioFrame) {
+        if let Ok(mut b) = self.playout.lock() {
+            b.push(&frame.samples, frame.timestamp, Instant::now());
+        }
+    }
+}
+
+/// What the device callback owns: the way from the playout buffer to device samples.
+struct Feed {
+    playout: Arc<Mutex<PlayoutBuffer>>,
+    processor: Option<VoiceProcessor>,
+    converter: RateConverter,
+    chunk: [f32; CHUNK],
+    converted: Vec<f32>,
+    ready: VecDeque<f32>,
+}
+
+impl Feed {
+    fn new(playout: Arc<Mutex<PlayoutBuffer>>, processor: Option<VoiceProcessor>, rate: u32) -> Result<Self> {
+        Ok(Feed {
+            playout,
+            processor,
+            converter: RateConverter::new(tincan_media::frame::SAMPLE_RATE, rate)?,
+            chunk: [0.0; CHUNK],
+            converted: Vec::with_capacity(4 * CHUNK),
+            ready: VecDeque::with_capacity(8 * CHUNK),
+        })
+    }
+
+    /// The next `frames` samples at the device's rate.
+    fn fill(&mut self, frames: usize) {
+        while self.ready.len() < frames {
+            match self.playout.lock() {
+                Ok(mut b) => b.pull(&mut self.chunk),
+                Err(_) => self.chunk.fill(0.0),
+            }
+            if let Some(p) = &self.processor
+                && let Err(e) = p.render(&self.chunk)
+            {
+                tracing::debug!("{e}");
+            }
+            self.converted.clear();
+            if self.converter.push(&self.chunk, &mut self.converted).is_err() {
+                self.converted.clear();
+            }
+            self.ready.extend(self.converted.iter().copied());
+        }
+    }
+}
+
+fn build<T>(device: &cpal::Device, config: &StreamConfig, mut feed: Feed, health: Arc<Health>) -> Result<cpal::Stream>
+where
+    T: SizedSample + FromSample<f32> + Send + 'static,
+{
+    let channels = config.channels.max(1) as usize;
+    let errors = health.clone();
+    device
+        .build_output_stream::<T, _, _>(
+            *config,
+            move |data: &mut [T], _| {
+                health.alive();
+                let frames = data.len() / channels;
+                feed.fill(frames);
+                for frame in data.chunks_exact_mut(channels) {
+                    let v = T::from_sample_(feed.ready.pop_front().unwrap_or(0.0));
+                    frame.fill(v);
+                }
+            },
+            move |e| errors.failed(&e),
+            None,
+        )
+        .map_err(|e| DeviceError::Backend { kind: "speaker", name: device.to_string(), message: e.to_string() })
+}

@@ -1,0 +1,215 @@
+//! Real audio devices end to end: two `tincan-cli` peers with `--audio mic --speaker` on a PulseAudio server
+//! of the test's own (null sinks, no sound card), talking through the real signaling server on loopback.
+//!
+//! ```text
+//!   test plays near-end chirps ─► [a_air] ◄─ A's speaker (B's voice: the echo)      [b_mouth] ◄─ test plays far-end babble
+//!                                   │ monitor = A's microphone                        │ monitor = B's microphone
+//!                                   ▼                                                 ▼
+//!                                   A ════════════ WebRTC (Opus) ══════════════════ B ──► [b_ear] (recorded)
+//! ```
+//!
+//! Three phases in one call: near-end chirps alone (mouth-to-ear latency, by cross-correlating what A's
+//! microphone heard with what B's speaker played); the far end alone (its echo reaches A's microphone at
+//! full level: echo return loss enhancement = the echo's power at A's microphone over what B hears);
+//! both at once (double talk: A's chirps must still reach B). The same call without voice processing shows
+//! the echo coming back (so the measurement can fail).
+
+use std::process::Stdio;
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tincan_e2e::app::{json_lines, next_line};
+use tincan_e2e::audio::{RATE, babble, chirp, find, power, to_i16};
+use tincan_e2e::process::Guard;
+use tincan_e2e::{binary, procfs};
+use tincan_rig::pulse::Pulse;
+use tincan_signal::code::RoomCode;
+use tincan_signal::server::{ServerConfig, SignalServer};
+
+const CHIRP_EVERY: f64 = 0.5;
+const NEAR_ALONE: f64 = 6.0;
+const FAR_ALONE: f64 = 8.0;
+const DOUBLE_TALK: f64 = 6.0;
+
+struct Peer {
+    process: Guard,
+    lines: Receiver<Value>,
+}
+
+fn peer(
+    pulse: &Pulse,
+    url: &str,
+    room: &str,
+    sink: &str,
+    source: &str,
+    first: bool,
+    processing: bool,
+) -> anyhow::Result<Peer> {
+    let mut command = std::process::Command::new(binary("tincan-cli")?);
+    command
+        .args(["--server", url, "join", room, "--loopback", "--video", "none", "--audio", "mic", "--speaker"])
+        .args(["--duration", &format!("{}", NEAR_ALONE + FAR_ALONE + DOUBLE_TALK + 4.0)])
+        .envs(pulse.env(sink, source))
+        .stdout(Stdio::piped())
+        .stderr(if std::env::var_os("AUDIO_DEBUG").is_some() { Stdio::inherit() } else { Stdio::null() });
+    if !first {
+        command.arg("--existing");
+    }
+    if !processing {
+        command.arg("--no-voice-processing");
+    }
+    let mut process = Guard::spawn(&mut command)?;
+    let lines = json_lines(process.0.stdout.take().expect("piped"));
+    Ok(Peer { process, lines })
+}
+
+/// Sample index in `rec` (recorded from `start`) of the moment `at`.
+fn index_at(start: Instant, at: Instant) -> usize {
+    (at.saturating_duration_since(start).as_secs_f64() * RATE as f64) as usize
+}
+
+struct Figures {
+    latencies_ms: Vec<f64>,
+    erle_db: f64,
+    double_talk_found: usize,
+    double_talk_sent: usize,
+    cpu_percent: f64,
+    summary_a: Value,
+}
+
+async fn call(processing: bool) -> anyhow::Result<Figures> {
+    let pulse = Pulse::start()?;
+    for sink in ["a_air", "b_mouth", "b_ear"] {
+        pulse.null_sink(sink)?;
+    }
+    let server = SignalServer::start(ServerConfig::loopback_unlimited()).await?;
+    let url = format!("ws://{}/ws", server.local_addr());
+    let room = RoomCode::generate();
+    let a = peer(&pulse, &url, room.as_str(), "a_air", "a_air.monitor", true, processing)?;
+    let b = peer(&pulse, &url, room.as_str(), "b_ear", "b_mouth.monitor", false, processing)?;
+    for p in [&a, &b] {
+        next_line(&p.lines, "connected", |v| v["event"] == "state" && v["state"] == "connected")?;
+    }
+    let mic = pulse.record("a_air.monitor")?;
+    let ear = pulse.record("b_ear.monitor")?;
+    // PulseAudio streams take 1–2 s to start here.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pids = procfs::tree(a.process.0.id());
+    let cpu_before = procfs::cpu_ticks(&pids);
+
+    // Near-end chirps for the whole call; the far end joins after NEAR_ALONE and talks to the end.
+    let one = chirp(300.0, 3000.0, 0.15, 0.5);
+    let period = (CHIRP_EVERY * RATE as f64) as usize;
+    let total = NEAR_ALONE + FAR_ALONE + DOUBLE_TALK;
+    let mut near = vec![0.0; (total * RATE as f64) as usize];
+    let mut chirp_at = Vec::new();
+    for k in 0.. {
+        let at = k * period;
+        let t = at as f64 / RATE as f64;
+        if at + one.len() > near.len() {
+            break;
+        }
+        // Not while the far end talks alone.
+        if !(NEAR_ALONE..NEAR_ALONE + FAR_ALONE).contains(&t) {
+            near[at..at + one.len()].copy_from_slice(&one);
+            chirp_at.push(at);
+        }
+    }
+    let near_started = Instant::now();
+    let near_player = pulse.play("a_air", &to_i16(&near))?;
+    tokio::time::sleep(Duration::from_secs_f64(NEAR_ALONE)).await;
+    let far_started = Instant::now();
+    let far_player = pulse.play("b_mouth", &to_i16(&babble(FAR_ALONE + DOUBLE_TALK, 0.4)))?;
+    tokio::time::sleep(Duration::from_secs_f64(FAR_ALONE + DOUBLE_TALK + 0.5)).await;
+    let cpu_percent = procfs::cpu_percent(&cpu_before, &procfs::cpu_ticks(&pids), total + 0.5);
+    drop((near_player, far_player));
+    let (mic_rec, mic_start) = mic.take();
+    let (ear_rec, ear_start) = ear.take();
+    let (mic_start, ear_start) = (mic_start.expect("recorded"), ear_start.expect("recorded"));
+
+    // Mouth to ear: each near-end chirp in A's microphone, then in B's ear within a second after.
+    let mut latencies_ms = Vec::new();
+    let mut double_talk_found = 0;
+    let mut double_talk_sent = 0;
+    for &at in &chirp_at {
+        let played = near_started + Duration::from_secs_f64(at as f64 / RATE as f64);
+        let double_talk = at as f64 / RATE as f64 >= NEAR_ALONE + FAR_ALONE;
+        let around = index_at(mic_start, played);
+        // The chirp in A's microphone (the echo of B, in double talk, is there too).
+        let Some((in_mic, s1)) = find(&mic_rec, &one, around.saturating_sub(RATE / 5), around + RATE / 2) else {
+            continue;
+        };
+        if s1 < 0.5 {
+            continue;
+        }
+        let heard_at = mic_start + Duration::from_secs_f64(in_mic as f64 / RATE as f64);
+        let from = index_at(ear_start, heard_at);
+        let found = find(&ear_rec, &one, from, from + RATE);
+        if double_talk {
+            double_talk_sent += 1;
+        }
+        if let Some((in_ear, score)) = found
+            && score > 0.5
+        {
+            let ear_at = ear_start + Duration::from_secs_f64(in_ear as f64 / RATE as f64);
+            if double_talk {
+                double_talk_found += 1;
+            } else {
+                latencies_ms.push(ear_at.duration_since(heard_at).as_secs_f64() * 1000.0);
+            }
+        }
+    }
+
+    // Echo: the far end alone, after 3 s to converge. What A's microphone picked up vs what B hears of it
+    // (B hears A about 0.1 s later; the windows are 5 s long).
+    let from = far_started + Duration::from_secs(3);
+    let to = far_started + Duration::from_secs_f64(FAR_ALONE - 0.2);
+    let lag = Duration::from_millis(100);
+    let echo = power(&mic_rec, index_at(mic_start, from), index_at(mic_start, to));
+    let back = power(&ear_rec, index_at(ear_start, from + lag), index_at(ear_start, to + lag));
+    let erle_db = 10.0 * (echo / back.max(1e-12)).log10();
+
+    let summary_a = next_line(&a.lines, "A's summary", |v| v["event"] == "summary")?;
+    next_line(&b.lines, "B's summary", |v| v["event"] == "summary")?;
+    Ok(Figures { latencies_ms, erle_db, double_talk_found, double_talk_sent, cpu_percent, summary_a })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn voice_goes_through_real_devices_and_its_echo_does_not_come_back() -> anyhow::Result<()> {
+    let with = call(true).await?;
+    let mut lat = with.latencies_ms.clone();
+    lat.sort_by(f64::total_cmp);
+    let p50 = lat.get(lat.len() / 2).copied().unwrap_or(f64::NAN);
+    println!(
+        "with voice processing: mouth-to-ear p50 {p50:.1} ms (min {:.1}, max {:.1}, {} chirps); ERLE {:.1} dB; \
+         double talk: {}/{} near-end chirps reached B; peer A's CPU {:.1} % of a core (audio only); A: {}",
+        lat.first().unwrap_or(&f64::NAN),
+        lat.last().unwrap_or(&f64::NAN),
+        lat.len(),
+        with.erle_db,
+        with.double_talk_found,
+        with.double_talk_sent,
+        with.cpu_percent,
+        with.summary_a,
+    );
+    let without = call(false).await?;
+    println!(
+        "without voice processing: ERLE {:.1} dB; {} chirps arrived; double talk {}/{}",
+        without.erle_db,
+        without.latencies_ms.len(),
+        without.double_talk_found,
+        without.double_talk_sent
+    );
+    assert!(lat.len() >= 8, "near-end chirps reached B: {} of ~12", lat.len());
+    assert!(p50 > 0.0 && p50 < 1000.0, "mouth-to-ear {p50} ms");
+    assert!(with.erle_db >= 20.0, "echo reduced by only {:.1} dB", with.erle_db);
+    assert!(without.erle_db < 10.0, "without processing the echo comes back ({:.1} dB)", without.erle_db);
+    assert!(
+        with.double_talk_found * 2 >= with.double_talk_sent,
+        "double talk: {} of {} near-end chirps reached B",
+        with.double_talk_found,
+        with.double_talk_sent
+    );
+    Ok(())
+}
