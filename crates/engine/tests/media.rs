@@ -110,3 +110,69 @@ async fn muting_stops_sending_and_the_other_side_is_told() {
     state(&mut p.b_events, "ended").await;
     server.shutdown().await;
 }
+
+/// A camera that can be "unplugged": while gone it reports a device error, as the real camera source does.
+struct Unpluggable {
+    pattern: tincan_media::synthetic::TestPattern,
+    gone: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl tincan_media::source::VideoSource for Unpluggable {
+    fn next_frame(&mut self) -> tincan_media::Result<tincan_media::VideoFrame> {
+        if self.gone.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+            return Err(tincan_media::MediaError::Device("camera unplugged".into()));
+        }
+        self.pattern.next_frame()
+    }
+
+    fn describe(&self) -> String {
+        "unpluggable pattern".into()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_that_goes_away_shows_as_camera_off_until_it_is_back() {
+    let server = server().await;
+    let url = server.ws_url();
+    let gone = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (mut ca, _a_got) = config(&url, "Ada", &PeerOptions::default());
+    ca.video_source = Some(Box::new(Unpluggable {
+        pattern: tincan_media::synthetic::TestPattern::new(320, 240, 30, true).unwrap(),
+        gone: gone.clone(),
+    }));
+    let (cb, b_got) = config(&url, "Bo", &PeerOptions::default());
+    let room = tincan_signal::code::RoomCode::generate();
+    let (a, mut a_events) =
+        tincan_engine::Call::start(ca, tincan_engine::Target::Room { code: room.clone(), create: true });
+    state(&mut a_events, "waiting").await;
+    let (_b, mut b_events) = tincan_engine::Call::start(cb, tincan_engine::Target::Room { code: room, create: false });
+    connected(&mut b_events).await;
+    let remote_media = |want: (bool, bool)| {
+        move |e: &tincan_engine::EngineEvent| match e {
+            tincan_engine::EngineEvent::RemoteMedia { audio, video } if (*audio, *video) == want => Some(()),
+            _ => None,
+        }
+    };
+    until(&mut b_events, "A's media on", remote_media((true, true))).await;
+    gone.store(true, std::sync::atomic::Ordering::SeqCst);
+    until(&mut b_events, "A's camera off", remote_media((true, false))).await;
+    until(&mut a_events, "A told", |e| match e {
+        tincan_engine::EngineEvent::Notice { message } if message.contains("camera stopped") => Some(()),
+        _ => None,
+    })
+    .await;
+    gone.store(false, std::sync::atomic::Ordering::SeqCst);
+    until(&mut b_events, "A's camera back", remote_media((true, true))).await;
+    let resumed = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        while b_got.stamps.try_recv().is_ok() {}
+        stamps_for(&b_got.stamps, Duration::from_secs(1))
+    })
+    .await
+    .unwrap();
+    assert!(resumed.iter().filter(|(s, _)| s.is_some()).count() >= 15, "video resumes: {}", resumed.len());
+    a.hang_up();
+    state(&mut b_events, "ended").await;
+    server.shutdown().await;
+}

@@ -13,6 +13,7 @@ use tincan_devices::Notices;
 use tincan_devices::audio::{
     Direction, Microphone, MicrophoneOptions, Processing, Speaker, SpeakerMonitor, SpeakerOptions, VoiceProcessor,
 };
+use tincan_devices::camera::{CameraOptions, CameraSource, Nokhwa, Wanted};
 use tincan_engine::peer::PeerSettings;
 use tincan_engine::presence::{Presence, PresenceEvent};
 use tincan_engine::{Call, CallConfig, CallState, EngineEvent, Target};
@@ -67,15 +68,16 @@ enum Command {
     Whoami,
     /// Print a fresh room code
     NewRoom,
-    /// List microphones and speakers (JSON lines)
+    /// List cameras, microphones and speakers (JSON lines)
     Devices,
 }
 
-/// `--video`: `test` (the stamped pattern), `none`.
+/// `--video`: `test` (the stamped pattern), `none`, or `camera` / `camera:NAME` (index, name or part of one).
 #[derive(Clone, PartialEq)]
 enum VideoChoice {
     Test,
     None,
+    Camera(Option<String>),
 }
 
 impl std::str::FromStr for VideoChoice {
@@ -84,7 +86,11 @@ impl std::str::FromStr for VideoChoice {
         match s {
             "test" => Ok(VideoChoice::Test),
             "none" => Ok(VideoChoice::None),
-            _ => Err(format!("\"{s}\" is not test or none")),
+            "camera" => Ok(VideoChoice::Camera(None)),
+            _ => match s.strip_prefix("camera:") {
+                Some(name) if !name.is_empty() => Ok(VideoChoice::Camera(Some(name.to_owned()))),
+                _ => Err(format!("\"{s}\" is not test, none, camera or camera:NAME")),
+            },
         }
     }
 }
@@ -116,10 +122,10 @@ impl std::str::FromStr for AudioChoice {
 
 #[derive(Args, Clone)]
 struct CallArgs {
-    /// test | none
+    /// test | none | camera | camera:NAME
     #[arg(long, default_value = "test")]
     video: VideoChoice,
-    /// Test pattern size, WIDTHxHEIGHT
+    /// Test pattern size, or the camera size wanted, WIDTHxHEIGHT
     #[arg(long, default_value = "640x480")]
     size: String,
     #[arg(long, default_value_t = 30)]
@@ -257,9 +263,24 @@ fn call_config(
         .map(|u| tincan_signal::protocol::IceServer { urls: vec![u.clone()], username: None, credential: None })
         .collect();
     c.download_dir = args.download_dir.clone();
-    if args.video == VideoChoice::Test {
-        let (w, h) = parse_size(&args.size)?;
-        c.video_source = Some(Box::new(TestPattern::new(w, h, args.fps, true)?));
+    let notices = Notices::new(move |notice| {
+        let mut line = serde_json::to_value(&notice).unwrap_or_default();
+        line["event"] = json!("device");
+        print(stamp_line(line, started));
+    });
+    let (w, h) = parse_size(&args.size)?;
+    match &args.video {
+        VideoChoice::Test => c.video_source = Some(Box::new(TestPattern::new(w, h, args.fps, true)?)),
+        VideoChoice::Camera(name) => {
+            // No camera is not an error: the source waits for one and a `device` line says so.
+            let options = CameraOptions {
+                device: name.clone(),
+                wanted: Wanted { width: w, height: h, fps: args.fps },
+                notices: notices.clone(),
+            };
+            c.video_source = Some(Box::new(CameraSource::start(Arc::new(Nokhwa), options)?));
+        }
+        VideoChoice::None => {}
     }
     c.audio_source = match args.audio {
         AudioChoice::Tone => Some(Box::new(ToneSource::new(Waveform::Sine { hz: args.tone_hz }, 0.5, true))),
@@ -271,11 +292,6 @@ fn call_config(
         AudioChoice::None => None,
         AudioChoice::Mic(_) => None, // below, with the speaker
     };
-    let notices = Notices::new(move |notice| {
-        let mut line = serde_json::to_value(&notice).unwrap_or_default();
-        line["event"] = json!("device");
-        print(stamp_line(line, started));
-    });
     let uses_mic = matches!(args.audio, AudioChoice::Mic(_));
     let processor = ((uses_mic || args.speaker.is_some()) && !args.no_voice_processing)
         .then(|| VoiceProcessor::new(Processing::default()));
@@ -482,6 +498,17 @@ async fn main() -> anyhow::Result<()> {
             true
         }
         Command::Devices => {
+            match tincan_devices::camera::list() {
+                Ok(cameras) if cameras.is_empty() => {
+                    print(json!({"kind": "camera", "absent": "no camera is connected"}))
+                }
+                Ok(cameras) => cameras.iter().for_each(|c| {
+                    let mut line = serde_json::to_value(c).unwrap_or_default();
+                    line["kind"] = json!("camera");
+                    print(line)
+                }),
+                Err(e) => print(json!({"kind": "camera", "error": e.to_string()})),
+            }
             for direction in [Direction::Input, Direction::Output] {
                 match tincan_devices::audio::list(direction) {
                     Ok(list) => list.iter().for_each(|d| print(serde_json::to_value(d).unwrap_or_default())),

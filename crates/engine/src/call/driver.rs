@@ -89,6 +89,8 @@ struct Driver {
     control_tx: mpsc::UnboundedSender<ControlEvent>,
     counters: Arc<MediaCounters>,
     switches: Arc<SendSwitches>,
+    /// Whether the camera and microphone delivered at the last look (the peer is told when that changes).
+    sources_live: (bool, bool),
     sender: Option<Sender>,
     stats: StatsSampler,
     video_codec: Option<VideoCodec>,
@@ -180,6 +182,7 @@ pub async fn run(
         control_tx,
         counters: Arc::default(),
         switches: Arc::default(),
+        sources_live: (true, true),
         sender: None,
         stats: StatsSampler::default(),
         video_codec: None,
@@ -207,7 +210,10 @@ pub async fn run(
                 None => d.input(CallInput::HangUp).await,
             },
             _ = stats_tick.tick() => d.emit_stats().await,
-            _ = media_tick.tick() => d.watch_media(),
+            _ = media_tick.tick() => {
+                d.watch_media();
+                d.watch_sources().await;
+            }
             _ = deadline(d.reconnect_deadline) => {
                 d.reconnect_deadline = None;
                 d.input(CallInput::TransportFailed).await;
@@ -311,6 +317,29 @@ impl Driver {
             CallAction::TearDown { say_bye } => self.tear_down(say_bye).await,
         }
         Ok(())
+    }
+
+    /// A camera or microphone that stopped delivering (unplugged, taken by another program) or came back: the
+    /// peer sees "camera off" / "muted" meanwhile, the front end gets a notice.
+    async fn watch_sources(&mut self) {
+        let live =
+            (self.switches.camera_live.load(Ordering::Relaxed), self.switches.microphone_live.load(Ordering::Relaxed));
+        if live == self.sources_live {
+            return;
+        }
+        let was = std::mem::replace(&mut self.sources_live, live);
+        for (what, before, now) in [("camera", was.0, live.0), ("microphone", was.1, live.1)] {
+            if before != now {
+                self.notice(if now { format!("the {what} is back") } else { format!("the {what} stopped delivering") });
+            }
+        }
+        if live.0
+            && !was.0
+            && let Some(c) = self.sender.as_ref().and_then(|s| s.encoder.get())
+        {
+            c.request_keyframe();
+        }
+        self.send_media_state().await;
     }
 
     /// Probe the signaling connection once per spell of inbound media silence in a connected call.
@@ -662,8 +691,12 @@ impl Driver {
         if !s.control_open {
             return;
         }
-        let audio = self.slots.sends_audio && self.switches.microphone.load(Ordering::Relaxed);
-        let video = self.slots.sends_video && self.switches.camera.load(Ordering::Relaxed);
+        let audio = self.slots.sends_audio
+            && self.switches.microphone.load(Ordering::Relaxed)
+            && self.switches.microphone_live.load(Ordering::Relaxed);
+        let video = self.slots.sends_video
+            && self.switches.camera.load(Ordering::Relaxed)
+            && self.switches.camera_live.load(Ordering::Relaxed);
         let message = ControlMessage::MediaState { audio, video };
         let _ = s.send_control(&message).await;
     }

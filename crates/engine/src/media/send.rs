@@ -39,17 +39,26 @@ pub struct Outlet {
     pub payload_type: u8,
 }
 
-/// Switches the front end flips; the capture threads read them.
+/// Switches the front end flips (camera, microphone); the capture threads read them and report whether
+/// their device delivers (`*_live`: false while a camera or microphone is gone, which the peer is told).
 #[derive(Debug)]
 pub struct SendSwitches {
     pub camera: AtomicBool,
     pub microphone: AtomicBool,
+    pub camera_live: AtomicBool,
+    pub microphone_live: AtomicBool,
     stop: AtomicBool,
 }
 
 impl Default for SendSwitches {
     fn default() -> Self {
-        SendSwitches { camera: AtomicBool::new(true), microphone: AtomicBool::new(true), stop: AtomicBool::new(false) }
+        SendSwitches {
+            camera: AtomicBool::new(true),
+            microphone: AtomicBool::new(true),
+            camera_live: AtomicBool::new(true),
+            microphone_live: AtomicBool::new(true),
+            stop: AtomicBool::new(false),
+        }
     }
 }
 
@@ -85,6 +94,7 @@ impl Sender {
                 let mut broken = false;
                 pump(
                     &switches,
+                    &switches.camera_live,
                     "video source",
                     || source.next_frame(),
                     |frame| {
@@ -195,6 +205,7 @@ impl Sender {
                 };
                 pump(
                     &switches,
+                    &switches.microphone_live,
                     "audio source",
                     || source.next_frame(),
                     |frame| {
@@ -239,19 +250,25 @@ impl Sender {
 }
 
 /// Pull frames until the sender stops or the source ends. A failing source is retried after a pause: a
-/// device may come back.
+/// device may come back. `live` says whether the source delivers.
 fn pump<T>(
     switches: &SendSwitches,
+    live: &AtomicBool,
     what: &str,
     mut next: impl FnMut() -> tincan_media::Result<T>,
     mut each: impl FnMut(T),
 ) {
     while !switches.stop.load(Ordering::Acquire) {
         match next() {
-            Ok(frame) => each(frame),
+            Ok(frame) => {
+                live.store(true, Ordering::Relaxed);
+                each(frame)
+            }
             Err(MediaError::Ended) => break,
             Err(e) => {
-                tracing::warn!("{what}: {e}");
+                if live.swap(false, Ordering::Relaxed) {
+                    tracing::warn!("{what}: {e}");
+                }
                 std::thread::sleep(Duration::from_millis(100));
             }
         }

@@ -1,0 +1,2 @@
+//! Shared by the camera tests and the examples.
+pub mod frames;
