@@ -1,6 +1,6 @@
 // The call screen: remote video and preview, controls, chat and files, stats.
 import { $, invoke, Channel, listen, show } from "./dom.js";
-import { stateLabel, statsLine, statsRows, quality, formatBytes } from "./logic.js";
+import { stateLabel, statsLine, statsRows, quality, formatBytes, deviceMessage } from "./logic.js";
 import { I420Renderer } from "./render.js";
 
 let micOn = true, camOn = true;
@@ -119,6 +119,12 @@ function onFile(e) {
       break;
   }
 }
+
+// Devices that go away, come back or are missing: said in the call's messages.
+listen("device", ({ payload: n }) => {
+  const text = deviceMessage(n);
+  if (text && n.device !== "using") addMessage(text, false);
+});
 
 listen("engine", ({ payload: e }) => {
   switch (e.event) {

@@ -130,3 +130,18 @@ export function recentLabel(c, now = Date.now()) {
 export function presenceLabel(status) {
   return { online: "Online", offline: "Offline", in_call: "In a call" }[status] ?? status;
 }
+
+// What a device notice (the `device` event) tells the user.
+export function deviceMessage(n) {
+  const kind = n.kind ?? "device";
+  switch (n.device) {
+    case "lost":
+      return n.fallback ? `Your ${kind} "${n.name}" went away; now using "${n.fallback}".` : `Your ${kind} "${n.name}" went away.`;
+    case "using":
+      return `Using the ${kind} "${n.name}".`;
+    case "absent":
+      return n.message ? `No ${kind}: ${n.message}` : `No ${kind} is connected.`;
+    default:
+      return "";
+  }
+}

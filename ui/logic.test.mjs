@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   normalizeRoomCode, normalizePersonalCode, stateLabel, statsLine, quality, statsRows, formatDuration, formatBytes,
-  recentLabel, presenceLabel,
+  recentLabel, presenceLabel, deviceMessage,
 } from "./logic.js";
 
 test("room codes are normalised like the server does", () => {
@@ -70,4 +70,14 @@ test("recent calls and presence", () => {
   // Another day shows its date.
   assert.match(recentLabel({ at_ms: at - 86400000 * 3, name: "A", direction: "incoming", connected_secs: 1 }, now), /^↙ A · 0:01 · Nov 21 14:05$/);
   assert.equal(presenceLabel("in_call"), "In a call");
+});
+
+test("device notices read as sentences", () => {
+  assert.equal(deviceMessage({ device: "lost", kind: "microphone", name: "Headset", fallback: "Default Audio Device" }),
+    'Your microphone "Headset" went away; now using "Default Audio Device".');
+  assert.equal(deviceMessage({ device: "lost", kind: "camera", name: "C920", fallback: null }), 'Your camera "C920" went away.');
+  assert.equal(deviceMessage({ device: "absent", kind: "camera", message: "no camera is connected; the call goes on without video" }),
+    "No camera: no camera is connected; the call goes on without video");
+  assert.equal(deviceMessage({ device: "using", kind: "speaker", name: "HDMI" }), 'Using the speaker "HDMI".');
+  assert.equal(deviceMessage({ device: "other" }), "");
 });

@@ -9,6 +9,32 @@ export function applyTheme(theme) {
   else document.documentElement.dataset.theme = theme;
 }
 
+// Fill a device picker: the system default first, then each device; a saved choice that is not connected
+// now stays selectable (it is used again when it is back).
+function fillDevices(select, devices, chosen, defaultLabel) {
+  select.replaceChildren();
+  const add = (value, label) => {
+    const o = document.createElement("option");
+    o.value = value;
+    o.textContent = label;
+    select.append(o);
+  };
+  add("", defaultLabel);
+  for (const d of devices) add(d.value, d.label);
+  if (chosen && !devices.some((d) => d.value === chosen)) add(chosen, `${chosen} (not connected)`);
+  select.value = chosen;
+}
+
+async function loadDevices() {
+  const d = await invoke("list_devices").catch((e) => ({ cameras: [], microphones: [], speakers: [], problems: [String(e)] }));
+  const audio = (list) => list.filter((x) => !x.is_default).map((x) => ({ value: x.id, label: x.name }));
+  fillDevices($("set-camera"), d.cameras.map((c) => ({ value: c.name, label: c.name })), saved.camera,
+    d.cameras.length ? "First camera" : "No camera connected");
+  fillDevices($("set-microphone"), audio(d.microphones), saved.microphone, "System default");
+  fillDevices($("set-speaker"), audio(d.speakers), saved.speaker, "System default");
+  $("set-devices-note").textContent = d.problems.join(" ");
+}
+
 export async function openSettings(onBack) {
   back = onBack;
   saved = await invoke("get_settings");
@@ -23,6 +49,7 @@ export async function openSettings(onBack) {
   $("set-hidden").checked = saved.start_hidden;
   $("set-dnd").checked = saved.do_not_disturb;
   $("settings-error").textContent = "";
+  await loadDevices();
 }
 
 $("settings-form").addEventListener("submit", async (ev) => {
@@ -37,6 +64,9 @@ $("settings-form").addEventListener("submit", async (ev) => {
     start_at_login: $("set-login").checked,
     start_hidden: $("set-hidden").checked,
     do_not_disturb: $("set-dnd").checked,
+    camera: $("set-camera").value,
+    microphone: $("set-microphone").value,
+    speaker: $("set-speaker").value,
   };
   try {
     saved = await invoke("save_settings", { settings });

@@ -7,8 +7,6 @@ use tauri::ipc::{Channel, InvokeResponseBody};
 use tauri::{AppHandle, Emitter, Manager};
 use tincan_engine::peer::PeerSettings;
 use tincan_engine::{Call, CallConfig, EngineEvent, Target};
-use tincan_media::source::Tee;
-use tincan_media::synthetic::{TestPattern, ToneSource, Waveform};
 
 use crate::error::{AppError, Result};
 use crate::state::{ActiveCall, AppState, Status, lock};
@@ -45,16 +43,14 @@ pub fn start(
     let preview = FramePump::start(preview, state.visible.clone(), (320, 240), Duration::from_millis(66));
     let mut config = CallConfig::new(state.server_url());
     config.client_name = format!("tincan {}", env!("CARGO_PKG_VERSION"));
-    config.display_name = if settings.display_name.is_empty() { "Tincan".into() } else { settings.display_name };
+    config.display_name =
+        if settings.display_name.is_empty() { "Tincan".into() } else { settings.display_name.clone() };
     config.identity = Some(state.store.identity.clone());
-    config.extra_ice_servers = settings.ice_servers;
+    config.extra_ice_servers = settings.ice_servers.clone();
     // Tests keep ICE on 127.0.0.1 (and skip mDNS candidates) with TINCAN_LOOPBACK=1.
     config.peer =
         if std::env::var_os("TINCAN_LOOPBACK").is_some() { PeerSettings::loopback() } else { PeerSettings::default() };
-    // Cameras and microphones come with the devices work: until then the app sends the test pattern and a
-    // quiet tone, so a call shows and sounds like one.
-    config.video_source = Some(Box::new(Tee::new(TestPattern::new(640, 480, 30, true)?, preview.sink())));
-    config.audio_source = Some(Box::new(ToneSource::new(Waveform::Sine { hz: 440.0 }, 0.2, true)));
+    crate::media::attach(app, &mut config, &settings, preview.sink())?;
     config.video_sink = Some(pump.sink());
     if let Ok(dir) = app.path().download_dir() {
         config.download_dir = dir;

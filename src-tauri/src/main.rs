@@ -11,6 +11,7 @@ mod commands;
 mod error;
 mod lan;
 mod links;
+mod media;
 mod presence;
 mod server;
 mod state;
@@ -107,6 +108,7 @@ fn main() {
             commands::settings::get_settings,
             commands::settings::save_settings,
             commands::settings::autostart_enabled,
+            commands::devices::list_devices,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -43,6 +43,8 @@ pub fn env(dir: &Path, server_url: &str) -> Vec<(&'static str, String)> {
     vec![
         ("TINCAN_SERVER", server_url.to_owned()),
         ("TINCAN_LOOPBACK", "1".to_owned()),
+        // The stamped pattern and a tone instead of camera and microphone: the tests read them at the other end.
+        ("TINCAN_TEST_MEDIA", "1".to_owned()),
         ("HOME", path("home")),
         ("XDG_CONFIG_HOME", path("config")),
         ("XDG_DATA_HOME", path("data")),

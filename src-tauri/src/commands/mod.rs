@@ -3,6 +3,7 @@
 
 pub mod call;
 pub mod contacts;
+pub mod devices;
 pub mod settings;
 #[cfg(test)]
 mod tests;

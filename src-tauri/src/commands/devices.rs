@@ -1,0 +1,35 @@
+//! The device listing the settings screen shows (the same one `tincan-cli devices` prints).
+
+use serde::Serialize;
+use tincan_devices::audio::{AudioDeviceInfo, Direction};
+use tincan_devices::camera::CameraInfo;
+
+#[derive(Serialize, Default)]
+pub struct Devices {
+    cameras: Vec<CameraInfo>,
+    microphones: Vec<AudioDeviceInfo>,
+    speakers: Vec<AudioDeviceInfo>,
+    /// What could not be listed, as sentences (no devices at all is not an error: the lists are empty).
+    problems: Vec<String>,
+}
+
+#[tauri::command]
+pub async fn list_devices() -> Devices {
+    // Listing opens devices (V4L2, ALSA): off the async runtime.
+    tauri::async_runtime::spawn_blocking(|| {
+        let mut d = Devices::default();
+        match tincan_devices::camera::list() {
+            Ok(c) => d.cameras = c,
+            Err(e) => d.problems.push(e.to_string()),
+        }
+        for (direction, list) in [(Direction::Input, &mut d.microphones), (Direction::Output, &mut d.speakers)] {
+            match tincan_devices::audio::list(direction) {
+                Ok(l) => *list = l,
+                Err(e) => d.problems.push(e.to_string()),
+            }
+        }
+        d
+    })
+    .await
+    .unwrap_or_default()
+}
