@@ -35,6 +35,7 @@ const DOUBLE_TALK: f64 = 6.0;
 struct Peer {
     process: Guard,
     lines: Receiver<Value>,
+    log: std::path::PathBuf,
 }
 
 fn peer(
@@ -46,13 +47,15 @@ fn peer(
     first: bool,
     processing: bool,
 ) -> anyhow::Result<Peer> {
+    let log = std::env::temp_dir().join(format!("tincan-audio-{}-{sink}.log", std::process::id()));
     let mut command = std::process::Command::new(binary("tincan-cli")?);
     command
         .args(["--server", url, "join", room, "--loopback", "--video", "none", "--audio", "mic", "--speaker"])
         .args(["--duration", &format!("{}", NEAR_ALONE + FAR_ALONE + DOUBLE_TALK + 4.0)])
         .envs(pulse.env(sink, source))
         .stdout(Stdio::piped())
-        .stderr(if std::env::var_os("AUDIO_DEBUG").is_some() { Stdio::inherit() } else { Stdio::null() });
+        .env("TINCAN_LOG", "warn,tincan_devices=debug")
+        .stderr(std::fs::File::create(&log)?);
     if !first {
         command.arg("--existing");
     }
@@ -61,7 +64,19 @@ fn peer(
     }
     let mut process = Guard::spawn(&mut command)?;
     let lines = json_lines(process.0.stdout.take().expect("piped"));
-    Ok(Peer { process, lines })
+    Ok(Peer { process, lines, log })
+}
+
+impl Peer {
+    /// The next line `pick` accepts; on failure the error carries the peer's log.
+    fn expect(&self, what: &str, pick: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+        next_line(&self.lines, what, pick).map_err(|e| {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: String =
+                log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            anyhow::anyhow!("{e}; its log ({}):\n{tail}", self.log.display())
+        })
+    }
 }
 
 /// Sample index in `rec` (recorded from `start`) of the moment `at`.
@@ -87,9 +102,11 @@ async fn call(processing: bool) -> anyhow::Result<Figures> {
     let url = format!("ws://{}/ws", server.local_addr());
     let room = RoomCode::generate();
     let a = peer(&pulse, &url, room.as_str(), "a_air", "a_air.monitor", true, processing)?;
+    // B joins a room that exists: A must be in it first.
+    a.expect("A waiting in the room", |v| v["event"] == "state" && v["state"] == "waiting")?;
     let b = peer(&pulse, &url, room.as_str(), "b_ear", "b_mouth.monitor", false, processing)?;
     for p in [&a, &b] {
-        next_line(&p.lines, "connected", |v| v["event"] == "state" && v["state"] == "connected")?;
+        p.expect("connected", |v| v["event"] == "state" && v["state"] == "connected")?;
     }
     let mic = pulse.record("a_air.monitor")?;
     let ear = pulse.record("b_ear.monitor")?;
@@ -145,7 +162,8 @@ async fn call(processing: bool) -> anyhow::Result<Figures> {
         }
         let heard_at = mic_start + Duration::from_secs_f64(in_mic as f64 / RATE as f64);
         let from = index_at(ear_start, heard_at);
-        let found = find(&ear_rec, &one, from, from + RATE);
+        // Within 450 ms: a later window could catch the next chirp (they are 500 ms apart).
+        let found = find(&ear_rec, &one, from, from + RATE * 45 / 100);
         if double_talk {
             double_talk_sent += 1;
         }
@@ -170,8 +188,11 @@ async fn call(processing: bool) -> anyhow::Result<Figures> {
     let back = power(&ear_rec, index_at(ear_start, from + lag), index_at(ear_start, to + lag));
     let erle_db = 10.0 * (echo / back.max(1e-12)).log10();
 
-    let summary_a = next_line(&a.lines, "A's summary", |v| v["event"] == "summary")?;
-    next_line(&b.lines, "B's summary", |v| v["event"] == "summary")?;
+    let summary_a = a.expect("A's summary", |v| v["event"] == "summary")?;
+    b.expect("B's summary", |v| v["event"] == "summary")?;
+    for p in [&a, &b] {
+        let _ = std::fs::remove_file(&p.log);
+    }
     Ok(Figures { latencies_ms, erle_db, double_talk_found, double_talk_sent, cpu_percent, summary_a })
 }
 
