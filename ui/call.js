@@ -2,6 +2,7 @@
 import { $, invoke, Channel, listen, show } from "./dom.js";
 import { stateLabel, statsLine, statsRows, quality, formatBytes, deviceMessage } from "./logic.js";
 import { I420Renderer } from "./render.js";
+import { loadDevices } from "./settings.js";
 
 let micOn = true, camOn = true;
 let framesDrawn = 0;
@@ -167,6 +168,25 @@ listen("engine", ({ payload: e }) => {
 });
 
 $("hangup").addEventListener("click", () => invoke("hang_up"));
+// In-call pickers: the same listing as the settings; a change applies at once, for this call.
+$("devices").addEventListener("click", async () => {
+  const panel = $("device-panel");
+  if (panel.classList.toggle("hidden")) return;
+  const settings = await invoke("get_settings");
+  const ids = { camera: "call-camera", microphone: "call-microphone", speaker: "call-speaker" };
+  const chosen = { camera: $(ids.camera).value || settings.camera, microphone: $(ids.microphone).value || settings.microphone,
+    speaker: $(ids.speaker).value || settings.speaker };
+  const problems = await loadDevices(ids, chosen);
+  if (problems) addMessage(problems, false);
+});
+$("device-panel").addEventListener("change", async (ev) => {
+  const select = ev.target;
+  try {
+    await invoke("switch_device", { kind: select.dataset.kind, device: select.value });
+  } catch (e) {
+    addMessage(`Could not switch: ${e}`, false);
+  }
+});
 $("quality").addEventListener("click", () => $("stats-panel").classList.toggle("hidden"));
 $("mic").addEventListener("click", async () => { micOn = !micOn; updateToggles(); await invoke("set_microphone", { on: micOn }); });
 $("cam").addEventListener("click", async () => { camOn = !camOn; updateToggles(); await invoke("set_camera", { on: camOn }); });

@@ -11,7 +11,7 @@ export function applyTheme(theme) {
 
 // Fill a device picker: the system default first, then each device; a saved choice that is not connected
 // now stays selectable (it is used again when it is back).
-function fillDevices(select, devices, chosen, defaultLabel) {
+export function fillDevices(select, devices, chosen, defaultLabel) {
   select.replaceChildren();
   const add = (value, label) => {
     const o = document.createElement("option");
@@ -25,14 +25,15 @@ function fillDevices(select, devices, chosen, defaultLabel) {
   select.value = chosen;
 }
 
-async function loadDevices() {
+// The pickers of the settings and of the call screen: one listing.
+export async function loadDevices(ids, chosen) {
   const d = await invoke("list_devices").catch((e) => ({ cameras: [], microphones: [], speakers: [], problems: [String(e)] }));
   const audio = (list) => list.filter((x) => !x.is_default).map((x) => ({ value: x.id, label: x.name }));
-  fillDevices($("set-camera"), d.cameras.map((c) => ({ value: c.name, label: c.name })), saved.camera,
+  fillDevices($(ids.camera), d.cameras.map((c) => ({ value: c.name, label: c.name })), chosen.camera,
     d.cameras.length ? "First camera" : "No camera connected");
-  fillDevices($("set-microphone"), audio(d.microphones), saved.microphone, "System default");
-  fillDevices($("set-speaker"), audio(d.speakers), saved.speaker, "System default");
-  $("set-devices-note").textContent = d.problems.join(" ");
+  fillDevices($(ids.microphone), audio(d.microphones), chosen.microphone, "System default");
+  fillDevices($(ids.speaker), audio(d.speakers), chosen.speaker, "System default");
+  return d.problems.join(" ");
 }
 
 export async function openSettings(onBack) {
@@ -49,7 +50,8 @@ export async function openSettings(onBack) {
   $("set-hidden").checked = saved.start_hidden;
   $("set-dnd").checked = saved.do_not_disturb;
   $("settings-error").textContent = "";
-  await loadDevices();
+  $("set-devices-note").textContent =
+    await loadDevices({ camera: "set-camera", microphone: "set-microphone", speaker: "set-speaker" }, saved);
 }
 
 $("settings-form").addEventListener("submit", async (ev) => {

@@ -50,13 +50,13 @@ pub fn start(
     // Tests keep ICE on 127.0.0.1 (and skip mDNS candidates) with TINCAN_LOOPBACK=1.
     config.peer =
         if std::env::var_os("TINCAN_LOOPBACK").is_some() { PeerSettings::loopback() } else { PeerSettings::default() };
-    crate::media::attach(app, &mut config, &settings, preview.sink())?;
+    let devices = crate::media::attach(app, &mut config, &settings, preview.sink())?;
     config.video_sink = Some(pump.sink());
     if let Ok(dir) = app.path().download_dir() {
         config.download_dir = dir;
     }
     let (call, mut events) = Call::start(config, target);
-    *slot = Some(ActiveCall { call, video: pump.clone(), preview: preview.clone() });
+    *slot = Some(ActiveCall { call, video: pump.clone(), preview: preview.clone(), devices });
     drop(slot);
     crate::tray::set_status(app, Status::InCall);
 

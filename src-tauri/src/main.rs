@@ -109,6 +109,7 @@ fn main() {
             commands::settings::save_settings,
             commands::settings::autostart_enabled,
             commands::devices::list_devices,
+            commands::devices::switch_device,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -37,6 +37,8 @@ pub struct ActiveCall {
     pub video: FramePump,
     /// What we send.
     pub preview: FramePump,
+    /// The devices in use (none with the test media).
+    pub devices: Option<crate::media::CallDevices>,
 }
 
 pub struct AppState {

@@ -61,3 +61,88 @@ impl<S: VideoSource> VideoSource for Tee<S> {
         self.source.describe()
     }
 }
+
+/// A source or sink whose device can be changed while a call runs (the app's in-call pickers): the engine
+/// holds the `Switchable`, the front end a [`Switch`] that puts another one in. The new device takes over
+/// at the next frame; the old one is dropped then (closing its device).
+pub struct Switchable<T: ?Sized>(std::sync::Arc<std::sync::Mutex<Box<T>>>);
+
+/// Puts another device into a [`Switchable`].
+pub struct Switch<T: ?Sized>(std::sync::Arc<std::sync::Mutex<Box<T>>>);
+
+impl<T: ?Sized> Switchable<T> {
+    pub fn new(inner: Box<T>) -> (Self, Switch<T>) {
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(inner));
+        (Switchable(shared.clone()), Switch(shared))
+    }
+}
+
+impl<T: ?Sized> Switch<T> {
+    /// Waits for the frame in progress (a source blocks until its next frame: at most a frame time, or a
+    /// device's timeout).
+    pub fn replace(&self, next: Box<T>) {
+        let old = {
+            let mut current = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::replace(&mut *current, next)
+        };
+        drop(old);
+    }
+}
+
+impl<T: ?Sized> Clone for Switch<T> {
+    fn clone(&self) -> Self {
+        Switch(self.0.clone())
+    }
+}
+
+impl VideoSource for Switchable<dyn VideoSource> {
+    fn next_frame(&mut self) -> Result<VideoFrame> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).next_frame()
+    }
+
+    fn describe(&self) -> String {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).describe()
+    }
+}
+
+impl AudioSource for Switchable<dyn AudioSource> {
+    fn next_frame(&mut self) -> Result<AudioFrame> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).next_frame()
+    }
+
+    fn describe(&self) -> String {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).describe()
+    }
+}
+
+impl AudioSink for Switchable<dyn AudioSink> {
+    fn on_frame(&mut self, frame: AudioFrame) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).on_frame(frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    struct Constant(i16);
+
+    impl AudioSource for Constant {
+        fn next_frame(&mut self) -> Result<AudioFrame> {
+            Ok(AudioFrame { timestamp: Duration::ZERO, samples: vec![self.0; 4] })
+        }
+        fn describe(&self) -> String {
+            format!("constant {}", self.0)
+        }
+    }
+
+    #[test]
+    fn a_switch_changes_the_device_at_the_next_frame() {
+        let (mut source, switch) = Switchable::<dyn AudioSource>::new(Box::new(Constant(1)));
+        assert_eq!(source.next_frame().unwrap().samples[0], 1);
+        switch.replace(Box::new(Constant(2)));
+        assert_eq!(source.next_frame().unwrap().samples[0], 2);
+        assert_eq!(source.describe(), "constant 2");
+    }
+}

@@ -33,3 +33,22 @@ pub async fn list_devices() -> Devices {
     .await
     .unwrap_or_default()
 }
+
+/// The in-call pickers: use another camera, microphone or speaker now (`device` empty: the default). The
+/// change lasts for this call; the settings keep the choice for the next ones.
+#[tauri::command]
+pub async fn switch_device(app: tauri::AppHandle, kind: String, device: String) -> crate::error::Result<()> {
+    use tauri::Manager;
+    // Opening a device can take a second (PulseAudio); and the switch waits for the frame in progress.
+    tauri::async_runtime::spawn_blocking(move || {
+        let state = app.state::<crate::state::AppState>();
+        // Cloned out of the lock: the switch may take a while and other commands need the call.
+        let devices = crate::state::lock(&state.call).as_ref().and_then(|c| c.devices.clone());
+        match devices {
+            Some(d) => d.switch(&kind, &device),
+            None => Err(crate::error::AppError::Invalid("No call with devices is running.".into())),
+        }
+    })
+    .await
+    .map_err(|e| crate::error::AppError::Invalid(e.to_string()))?
+}
