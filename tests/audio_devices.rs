@@ -8,7 +8,8 @@
 //!                                   A ════════════ WebRTC (Opus) ══════════════════ B ──► [b_ear] (recorded)
 //! ```
 //!
-//! Three phases in one call: near-end chirps alone (mouth-to-ear latency, by cross-correlating what A's
+//! A also sends a small stamped pattern: its capture-to-decoded latency against mouth-to-ear is the A/V skew
+//! (printed). Three phases in one call: near-end chirps alone (mouth-to-ear latency, by cross-correlating what A's
 //! microphone heard with what B's speaker played); the far end alone (its echo reaches A's microphone at
 //! full level: echo return loss enhancement = the echo's power at A's microphone over what B hears);
 //! both at once (double talk: A's chirps must still reach B). The same call without voice processing shows
@@ -50,7 +51,9 @@ fn peer(
     let log = std::env::temp_dir().join(format!("tincan-audio-{}-{sink}.log", std::process::id()));
     let mut command = std::process::Command::new(binary("tincan-cli")?);
     command
-        .args(["--server", url, "join", room, "--loopback", "--video", "none", "--audio", "mic", "--speaker"])
+        .args(["--server", url, "join", room, "--loopback", "--audio", "mic", "--speaker"])
+        // A small stamped pattern too: its capture-to-decoded latency against mouth-to-ear is the A/V skew.
+        .args(["--video", "test", "--size", "320x240"])
         .args(["--duration", &format!("{}", NEAR_ALONE + FAR_ALONE + DOUBLE_TALK + 4.0)])
         .envs(pulse.env(sink, source))
         .stdout(Stdio::piped())
@@ -91,6 +94,7 @@ struct Figures {
     double_talk_sent: usize,
     cpu_percent: f64,
     summary_a: Value,
+    summary_b: Value,
 }
 
 async fn call(processing: bool) -> anyhow::Result<Figures> {
@@ -189,11 +193,11 @@ async fn call(processing: bool) -> anyhow::Result<Figures> {
     let erle_db = 10.0 * (echo / back.max(1e-12)).log10();
 
     let summary_a = a.expect("A's summary", |v| v["event"] == "summary")?;
-    b.expect("B's summary", |v| v["event"] == "summary")?;
+    let summary_b = b.expect("B's summary", |v| v["event"] == "summary")?;
     for p in [&a, &b] {
         let _ = std::fs::remove_file(&p.log);
     }
-    Ok(Figures { latencies_ms, erle_db, double_talk_found, double_talk_sent, cpu_percent, summary_a })
+    Ok(Figures { latencies_ms, erle_db, double_talk_found, double_talk_sent, cpu_percent, summary_a, summary_b })
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -204,7 +208,7 @@ async fn voice_goes_through_real_devices_and_its_echo_does_not_come_back() -> an
     let p50 = lat.get(lat.len() / 2).copied().unwrap_or(f64::NAN);
     println!(
         "with voice processing: mouth-to-ear p50 {p50:.1} ms (min {:.1}, max {:.1}, {} chirps); ERLE {:.1} dB; \
-         double talk: {}/{} near-end chirps reached B; peer A's CPU {:.1} % of a core (audio only); A: {}",
+         double talk: {}/{} near-end chirps reached B; peer A's CPU {:.1} % of a core (audio, and 320x240 video); A: {}",
         lat.first().unwrap_or(&f64::NAN),
         lat.last().unwrap_or(&f64::NAN),
         lat.len(),
@@ -213,6 +217,13 @@ async fn voice_goes_through_real_devices_and_its_echo_does_not_come_back() -> an
         with.double_talk_sent,
         with.cpu_percent,
         with.summary_a,
+    );
+    // Video here is capture → decoded (no display); audio is mouth → ear through both devices.
+    let video_ms = with.summary_b["latency_ms_p50"].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "A → B: video capture→decoded p50 {video_ms:.1} ms, audio mouth→ear p50 {p50:.1} ms: audio behind video by {:.1} ms \
+         (before display latency)",
+        p50 - video_ms
     );
     let without = call(false).await?;
     println!(
