@@ -205,13 +205,6 @@ pub struct Player {
     child: Child,
 }
 
-impl Player {
-    /// Wait until everything was played.
-    pub fn wait(mut self) {
-        let _ = self.child.wait();
-    }
-}
-
 impl Drop for Player {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -9,6 +9,15 @@ use crate::{DeviceError, Result};
 
 pub const PREFERRED_RATE: u32 = 48_000;
 
+/// A sample format this code has no conversion for.
+pub fn unsupported(direction: Direction, device: &cpal::Device, format: SampleFormat) -> DeviceError {
+    DeviceError::Backend {
+        kind: direction.kind(),
+        name: device.to_string(),
+        message: format!("sample format {format} is not supported"),
+    }
+}
+
 pub fn choose(device: &cpal::Device, direction: Direction) -> Result<(StreamConfig, SampleFormat)> {
     let backend = |e: cpal::Error| DeviceError::Backend {
         kind: direction.kind(),

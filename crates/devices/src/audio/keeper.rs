@@ -3,6 +3,7 @@
 //! callback for 1.5 s — and when the device is gone it opens the system default instead and says so; while
 //! on the default it looks for the chosen device every 3 s and goes back to it when it returns.
 
+use cpal::traits::StreamTrait;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
@@ -48,12 +49,13 @@ impl Health {
     }
 }
 
-/// Builds a stream on a device; the callbacks it installs report to `Health`.
+/// Builds a stream on a device (the keeper starts it); the callbacks it installs report to `Health`.
 pub type Open = Box<dyn FnMut(&cpal::Device, Arc<Health>) -> Result<cpal::Stream> + Send>;
 
 pub struct Keeper {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    /// Not joined on drop (see there).
+    _thread: JoinHandle<()>,
 }
 
 struct Running {
@@ -140,7 +142,7 @@ impl Keeper {
                 message: e.to_string(),
             })?;
         let name = ready_rx.recv().map_err(|_| DeviceError::NotFound { kind: direction.kind(), wanted: None })??;
-        Ok((Keeper { stop, thread: Some(thread) }, name))
+        Ok((Keeper { stop, _thread: thread }, name))
     }
 }
 
@@ -148,6 +150,11 @@ fn start_on(direction: Direction, wanted: Option<&str>, open: &mut Open) -> Resu
     let (device, name) = find(direction, wanted)?;
     let health = Health::new();
     let stream = open(&device, health.clone())?;
+    stream.play().map_err(|e| DeviceError::Backend {
+        kind: direction.kind(),
+        name: name.clone(),
+        message: e.to_string(),
+    })?;
     Ok(Running { _stream: stream, health, name, fallback: false })
 }
 
@@ -156,6 +163,5 @@ impl Drop for Keeper {
         // Not joined: a call's speaker is dropped on an async task, which must not block. The thread sees
         // the flag within 100 ms and closes the stream itself.
         self.stop.store(true, Ordering::Relaxed);
-        drop(self.thread.take());
     }
 }

@@ -9,13 +9,13 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use cpal::traits::{DeviceTrait, StreamTrait};
+use cpal::traits::DeviceTrait;
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 use tincan_media::frame::AUDIO_FRAME_SAMPLES;
 use tincan_media::source::AudioSource;
 use tincan_media::{AudioFrame, MediaError};
 
-use super::format::choose;
+use super::format::{choose, unsupported};
 use super::host::Direction;
 use super::keeper::{Health, Keeper};
 use super::processing::{CHUNK, VoiceProcessor};
@@ -87,25 +87,15 @@ impl Microphone {
         let for_streams = mailbox.clone();
         let open = Box::new(move |device: &cpal::Device, health: Arc<Health>| {
             let (config, format) = choose(device, Direction::Input)?;
-            let stream = match format {
+            match format {
                 SampleFormat::F32 => build::<f32>(device, &config, for_streams.clone(), health),
                 SampleFormat::I16 => build::<i16>(device, &config, for_streams.clone(), health),
                 SampleFormat::I32 => build::<i32>(device, &config, for_streams.clone(), health),
                 SampleFormat::U8 => build::<u8>(device, &config, for_streams.clone(), health),
                 SampleFormat::U16 => build::<u16>(device, &config, for_streams.clone(), health),
                 SampleFormat::F64 => build::<f64>(device, &config, for_streams.clone(), health),
-                other => Err(DeviceError::Backend {
-                    kind: "microphone",
-                    name: device.to_string(),
-                    message: format!("sample format {other} is not supported"),
-                }),
-            }?;
-            stream.play().map_err(|e| DeviceError::Backend {
-                kind: "microphone",
-                name: device.to_string(),
-                message: e.to_string(),
-            })?;
-            Ok(stream)
+                other => Err(unsupported(Direction::Input, device, other)),
+            }
         });
         let (keeper, name) = Keeper::start(Direction::Input, options.device, options.notices, open)?;
         Ok(Microphone {

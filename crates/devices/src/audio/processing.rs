@@ -29,8 +29,6 @@ impl Default for Processing {
 }
 
 impl Processing {
-    pub const OFF: Processing = Processing { echo_cancellation: false, noise_suppression: false, gain_control: false };
-
     fn config(self) -> Config {
         Config {
             high_pass_filter: Some(HighPassFilter::default()),
@@ -57,7 +55,8 @@ pub struct ProcessingStats {
 #[derive(Clone)]
 pub struct VoiceProcessor {
     apm: Arc<Mutex<AudioProcessing>>,
-    stages: Processing,
+    /// Without echo cancellation the far end need not be analysed.
+    echo_cancellation: bool,
 }
 
 impl VoiceProcessor {
@@ -67,16 +66,12 @@ impl VoiceProcessor {
             .capture_config(StreamConfig::new(48_000, 1))
             .render_config(StreamConfig::new(48_000, 1))
             .build();
-        VoiceProcessor { apm: Arc::new(Mutex::new(apm)), stages }
-    }
-
-    pub fn stages(&self) -> Processing {
-        self.stages
+        VoiceProcessor { apm: Arc::new(Mutex::new(apm)), echo_cancellation: stages.echo_cancellation }
     }
 
     /// The far end, as it goes to the speaker (10 ms, 48 kHz, values in -1..1).
     pub fn render(&self, chunk: &[f32]) -> Result<()> {
-        if !self.stages.echo_cancellation {
+        if !self.echo_cancellation {
             return Ok(());
         }
         let mut scratch = [0f32; CHUNK];

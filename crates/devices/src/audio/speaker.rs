@@ -6,12 +6,12 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use cpal::traits::{DeviceTrait, StreamTrait};
+use cpal::traits::DeviceTrait;
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 use tincan_media::AudioFrame;
 use tincan_media::source::AudioSink;
 
-use super::format::choose;
+use super::format::{choose, unsupported};
 use super::host::Direction;
 use super::keeper::{Health, Keeper};
 use super::playout::{PlayoutBuffer, PlayoutStats};
@@ -31,7 +31,6 @@ pub struct SpeakerOptions {
 pub struct Speaker {
     playout: Arc<Mutex<PlayoutBuffer>>,
     _keeper: Keeper,
-    name: String,
 }
 
 /// Reads the playout buffer's figures while the speaker belongs to a call.
@@ -52,32 +51,18 @@ impl Speaker {
         let open = Box::new(move |device: &cpal::Device, health: Arc<Health>| {
             let (config, format) = choose(device, Direction::Output)?;
             let feed = Feed::new(for_streams.clone(), processor.clone(), config.sample_rate)?;
-            let stream = match format {
+            match format {
                 SampleFormat::F32 => build::<f32>(device, &config, feed, health),
                 SampleFormat::I16 => build::<i16>(device, &config, feed, health),
                 SampleFormat::I32 => build::<i32>(device, &config, feed, health),
                 SampleFormat::U8 => build::<u8>(device, &config, feed, health),
                 SampleFormat::U16 => build::<u16>(device, &config, feed, health),
                 SampleFormat::F64 => build::<f64>(device, &config, feed, health),
-                other => Err(DeviceError::Backend {
-                    kind: "speaker",
-                    name: device.to_string(),
-                    message: format!("sample format {other} is not supported"),
-                }),
-            }?;
-            stream.play().map_err(|e| DeviceError::Backend {
-                kind: "speaker",
-                name: device.to_string(),
-                message: e.to_string(),
-            })?;
-            Ok(stream)
+                other => Err(unsupported(Direction::Output, device, other)),
+            }
         });
-        let (keeper, name) = Keeper::start(Direction::Output, options.device, options.notices, open)?;
-        Ok(Speaker { playout, _keeper: keeper, name })
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
+        let (keeper, _name) = Keeper::start(Direction::Output, options.device, options.notices, open)?;
+        Ok(Speaker { playout, _keeper: keeper })
     }
 
     pub fn monitor(&self) -> SpeakerMonitor {

@@ -47,7 +47,9 @@ struct Slot {
 pub struct CameraSource {
     slot: Arc<Slot>,
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    /// Not joined on drop: it may be blocked in a grab; it ends after it (a camera delivers within a frame
+    /// time).
+    _thread: JoinHandle<()>,
     name: Arc<Mutex<String>>,
     started: Instant,
 }
@@ -70,7 +72,7 @@ impl CameraSource {
             .name("camera".into())
             .spawn(move || capture(backend.as_ref(), &options, &t_slot, &t_stop, &t_name))
             .map_err(|e| DeviceError::Backend { kind: "camera", name: "thread".into(), message: e.to_string() })?;
-        Ok(CameraSource { slot, stop, thread: Some(thread), name, started: Instant::now() })
+        Ok(CameraSource { slot, stop, _thread: thread, name, started: Instant::now() })
     }
 
     pub fn stats(&self) -> CameraStats {
@@ -197,9 +199,5 @@ impl VideoSource for CameraSource {
 impl Drop for CameraSource {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        // The thread may be blocked in a grab; it ends after it (a camera delivers within a frame time).
-        if let Some(t) = self.thread.take() {
-            drop(t);
-        }
     }
 }
