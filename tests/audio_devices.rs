@@ -218,12 +218,14 @@ async fn voice_goes_through_real_devices_and_its_echo_does_not_come_back() -> an
         with.cpu_percent,
         with.summary_a,
     );
-    // Video here is capture → decoded (no display); audio is mouth → ear through both devices.
+    // Video here is capture → handed to the sink (no display), after lip sync held it for its audio; audio
+    // is mouth → ear through both devices.
     let video_ms = with.summary_b["latency_ms_p50"].as_f64().unwrap_or(f64::NAN);
+    let skew = p50 - video_ms;
     println!(
-        "A → B: video capture→decoded p50 {video_ms:.1} ms, audio mouth→ear p50 {p50:.1} ms: audio behind video by {:.1} ms \
-         (before display latency)",
-        p50 - video_ms
+        "A → B: video capture→shown p50 {video_ms:.1} ms, audio mouth→ear p50 {p50:.1} ms: audio behind video by \
+         {skew:.1} ms (before display latency); B's lip sync: {}",
+        with.summary_b["lip_sync"]
     );
     let without = call(false).await?;
     println!(
@@ -235,6 +237,7 @@ async fn voice_goes_through_real_devices_and_its_echo_does_not_come_back() -> an
     );
     assert!(lat.len() >= 8, "near-end chirps reached B: {} of ~12", lat.len());
     assert!(p50 > 0.0 && p50 < 1000.0, "mouth-to-ear {p50} ms");
+    assert!(skew.abs() <= 45.0, "audio and video {skew:+.1} ms apart (lip sync)");
     assert!(with.erle_db >= 20.0, "echo reduced by only {:.1} dB", with.erle_db);
     assert!(without.erle_db < 10.0, "without processing the echo comes back ({:.1} dB)", without.erle_db);
     assert!(

@@ -40,6 +40,10 @@ pub struct StatsSnapshot {
     pub audio_frames_concealed: u64,
     pub target_kbps: Option<u32>,
     pub candidate_pair: Option<CandidatePair>,
+    /// Lip sync, when both streams are tied: how long video frames wait for their audio, and how much
+    /// extra the audio waits for video (ms).
+    pub sync_video_hold_ms: Option<f64>,
+    pub sync_audio_delay_ms: Option<f64>,
 }
 
 /// Turns successive reports into rates.
@@ -117,6 +121,11 @@ impl StatsSampler {
         s.audio_frames_concealed = get(&counters.audio_frames_concealed);
         let target = counters.target_bitrate.load(Ordering::Relaxed);
         s.target_kbps = (target > 0).then_some(target / 1000);
+        if counters.sync_active.load(Ordering::Relaxed) {
+            let ms = |c: &std::sync::atomic::AtomicU32| c.load(Ordering::Relaxed) as f64 / 1000.0;
+            s.sync_video_hold_ms = Some(ms(&counters.sync_video_hold_us));
+            s.sync_audio_delay_ms = Some(ms(&counters.sync_audio_delay_us));
+        }
         s
     }
 }

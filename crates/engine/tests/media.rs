@@ -111,6 +111,53 @@ async fn muting_stops_sending_and_the_other_side_is_told() {
     server.shutdown().await;
 }
 
+/// Lip sync: B's speaker says audio is heard 150 ms after it gets it (the end of each frame); B must hold video frames until the
+/// audio taken with them is heard. The pattern's stamps carry their capture time, so the age of each frame
+/// when B's sink gets it shows the hold. Without lip sync the age is the few ms of encode and decode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_waits_for_the_audio_it_belongs_with() {
+    const SPEAKER: Duration = Duration::from_millis(150);
+    let server = server().await;
+    let b = PeerOptions { speaker_latency: Some(SPEAKER), ..Default::default() };
+    let mut p = connected_pair(&server.ws_url(), PeerOptions::default(), b).await;
+    // Sender reports come every second: sync starts after the first of each stream.
+    let stats = until(&mut p.b_events, "lip sync at work", |e| match e {
+        tincan_engine::EngineEvent::Stats(s) if s.sync_video_hold_ms.is_some() => Some(s.clone()),
+        _ => None,
+    })
+    .await;
+    eprintln!("B: video held {:?} ms, audio delayed {:?} ms", stats.sync_video_hold_ms, stats.sync_audio_delay_ms);
+    let b_got = p.b_got;
+    let stamps = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(1500)); // the audio offset settles
+        while b_got.stamps.try_recv().is_ok() {}
+        stamps_for(&b_got.stamps, Duration::from_secs(2))
+    })
+    .await
+    .unwrap();
+    let mut ages: Vec<f64> = stamps.iter().filter_map(|(s, at)| s.map(|s| s.age_us(*at) as f64 / 1000.0)).collect();
+    assert!(ages.len() >= 40, "{} frames in 2 s", ages.len());
+    ages.sort_by(f64::total_cmp);
+    let (p50, p95) = (ages[ages.len() / 2], ages[ages.len() * 95 / 100]);
+    eprintln!("B: capture → shown p50 {p50:.1} ms, p95 {p95:.1} ms ({} frames), speaker {SPEAKER:?}", ages.len());
+    // The audio took a few ms to reach B's sink; the last sample of each 20 ms frame is heard 150 ms later,
+    // so its first — taken with the video frame of that moment — 130 ms later: the video belongs there too.
+    let heard_ms = SPEAKER.as_secs_f64() * 1000.0 - 20.0;
+    let skew = p50 - heard_ms;
+    assert!(skew.abs() <= 45.0, "video shown {skew:+.1} ms from its audio (p50 age {p50:.1} ms)");
+    let stats = until(&mut p.b_events, "stats", |e| match e {
+        tincan_engine::EngineEvent::Stats(s) => Some(s.clone()),
+        _ => None,
+    })
+    .await;
+    let hold = stats.sync_video_hold_ms.expect("sync still at work");
+    assert!(hold > 100.0, "the stats show the hold: {hold} ms");
+    assert_eq!(stats.sync_audio_delay_ms, Some(0.0), "video is not late: audio is not delayed");
+    p.a.hang_up();
+    state(&mut p.b_events, "ended").await;
+    server.shutdown().await;
+}
+
 /// A camera that can be "unplugged": while gone it reports a device error, as the real camera source does.
 struct Unpluggable {
     pattern: tincan_media::synthetic::TestPattern,

@@ -2,6 +2,8 @@
 //! synthetic source until its clock says so), so each one runs on a thread of its own; sinks are called on
 //! the thread that produced the frame and must not block for long.
 
+use std::time::Duration;
+
 use crate::{AudioFrame, Result, VideoFrame};
 
 pub trait VideoSource: Send {
@@ -9,12 +11,22 @@ pub trait VideoSource: Send {
     fn next_frame(&mut self) -> Result<VideoFrame>;
     /// What this is, for logs and the UI (e.g. `test pattern 640x480@30`).
     fn describe(&self) -> String;
+    /// How long before `next_frame` returned the frame was captured (a camera's hand-off and conversion).
+    /// `None`: at the moment it was returned (synthetic sources). Lip sync at the other end uses it.
+    fn capture_delay(&self) -> Option<Duration> {
+        None
+    }
 }
 
 pub trait AudioSource: Send {
     /// The next 20 ms; blocks until it is due.
     fn next_frame(&mut self) -> Result<AudioFrame>;
     fn describe(&self) -> String;
+    /// How long before `next_frame` returned the frame its first sample was captured (a microphone: the
+    /// frame's own 20 ms, buffering, the device's latency). `None`: at the moment it was returned.
+    fn capture_delay(&self) -> Option<Duration> {
+        None
+    }
 }
 
 pub trait VideoSink: Send {
@@ -23,6 +35,14 @@ pub trait VideoSink: Send {
 
 pub trait AudioSink: Send {
     fn on_frame(&mut self, frame: AudioFrame);
+    /// How long from now until the last sample handed over is heard (what it holds plus the device's own
+    /// latency). `None`: the sink does not know (it plays nothing); lip sync then takes it as heard at once.
+    fn latency(&self) -> Option<Duration> {
+        None
+    }
+    /// Hold at least this much audio before playing (lip sync asks for it when video arrives later than
+    /// audio). Sinks without a buffer ignore it.
+    fn set_minimum_delay(&mut self, _delay: Duration) {}
 }
 
 impl<F: FnMut(VideoFrame) + Send> VideoSink for F {
@@ -59,6 +79,10 @@ impl<S: VideoSource> VideoSource for Tee<S> {
 
     fn describe(&self) -> String {
         self.source.describe()
+    }
+
+    fn capture_delay(&self) -> Option<Duration> {
+        self.source.capture_delay()
     }
 }
 
@@ -103,6 +127,10 @@ impl VideoSource for Switchable<dyn VideoSource> {
     fn describe(&self) -> String {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).describe()
     }
+
+    fn capture_delay(&self) -> Option<Duration> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).capture_delay()
+    }
 }
 
 impl AudioSource for Switchable<dyn AudioSource> {
@@ -113,18 +141,29 @@ impl AudioSource for Switchable<dyn AudioSource> {
     fn describe(&self) -> String {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).describe()
     }
+
+    fn capture_delay(&self) -> Option<Duration> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).capture_delay()
+    }
 }
 
 impl AudioSink for Switchable<dyn AudioSink> {
     fn on_frame(&mut self, frame: AudioFrame) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).on_frame(frame)
     }
+
+    fn latency(&self) -> Option<Duration> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).latency()
+    }
+
+    fn set_minimum_delay(&mut self, delay: Duration) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).set_minimum_delay(delay)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     struct Constant(i16);
 

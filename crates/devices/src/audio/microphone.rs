@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cpal::traits::DeviceTrait;
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
@@ -33,6 +33,8 @@ struct Queue {
     rate: u32,
     samples: VecDeque<f32>,
     dropped: u64,
+    /// When the newest sample was captured (the callback's time less the device's latency).
+    newest: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -42,13 +44,14 @@ struct Mailbox {
 }
 
 impl Mailbox {
-    fn put(&self, rate: u32, mono: impl Iterator<Item = f32>) {
+    fn put(&self, rate: u32, mono: impl Iterator<Item = f32>, device_latency: Duration) {
         let Ok(mut q) = self.queue.lock() else { return };
         if q.rate != rate {
             q.samples.clear();
             q.rate = rate;
         }
         q.samples.extend(mono);
+        q.newest = Instant::now().checked_sub(device_latency);
         let cap = rate as usize * MAILBOX_MS / 1000;
         let excess = q.samples.len().saturating_sub(cap);
         if excess > 0 {
@@ -79,6 +82,10 @@ pub struct Microphone {
     processed: Vec<f32>,
     processor: Option<VoiceProcessor>,
     timestamp: Duration,
+    /// When the newest sample taken from the mailbox was captured.
+    newest: Option<Instant>,
+    /// How old the first sample of the last frame returned was.
+    delay: Option<Duration>,
 }
 
 impl Microphone {
@@ -108,6 +115,8 @@ impl Microphone {
             processed: Vec::with_capacity(2 * AUDIO_FRAME_SAMPLES),
             processor: options.processor,
             timestamp: Duration::ZERO,
+            newest: None,
+            delay: None,
         })
     }
 
@@ -131,6 +140,7 @@ impl Microphone {
         }
         self.incoming.clear();
         self.incoming.extend(q.samples.drain(..));
+        self.newest = q.newest;
         drop(q);
         if self.converter.as_ref().is_none_or(|c| c.rates().0 != rate) {
             self.converter = Some(RateConverter::new(rate, tincan_media::frame::SAMPLE_RATE)?);
@@ -165,6 +175,9 @@ impl AudioSource for Microphone {
             .drain(..AUDIO_FRAME_SAMPLES)
             .map(|s| (s.clamp(-1.0, 1.0) * 32767.0).round() as i16)
             .collect();
+        // The frame's first sample is older than the newest one taken by the frame and what follows it.
+        let after_first = (AUDIO_FRAME_SAMPLES + self.processed.len() + self.at_48k.len()) as u64;
+        self.delay = self.newest.map(|t| t.elapsed() + Duration::from_micros(after_first * 1_000_000 / 48_000));
         let frame = AudioFrame { timestamp: self.timestamp, samples };
         self.timestamp += frame.duration();
         Ok(frame)
@@ -172,6 +185,10 @@ impl AudioSource for Microphone {
 
     fn describe(&self) -> String {
         format!("microphone \"{}\"", self.name)
+    }
+
+    fn capture_delay(&self) -> Option<Duration> {
+        self.delay
     }
 }
 
@@ -191,12 +208,17 @@ where
     device
         .build_input_stream::<T, _, _>(
             *config,
-            move |data: &[T], _| {
+            move |data: &[T], info: &cpal::InputCallbackInfo| {
                 health.alive();
+                let stamp = info.timestamp();
+                // The callback gets the buffer whose last sample was captured at `capture` + its length.
+                let length = Duration::from_micros((data.len() / channels) as u64 * 1_000_000 / rate.max(1) as u64);
+                let device_latency = stamp.callback.duration_since(stamp.capture).saturating_sub(length);
                 mailbox.put(
                     rate,
                     data.chunks_exact(channels)
                         .map(|f| f.iter().map(|s| f32::from_sample_(*s)).sum::<f32>() / channels as f32),
+                    device_latency,
                 );
             },
             move |e| errors.failed(&e),

@@ -8,7 +8,10 @@
 //! * before playing (and after running dry) it waits until it holds the target;
 //! * running dry is an underrun: silence is played (faded), and the target grows;
 //! * holding more than the target plus 30 ms (a burst, or the far end's clock running faster than the
-//!   speaker's), it drops 10 ms with a short cross-fade, so latency comes back down.
+//!   speaker's), it drops 10 ms with a short cross-fade, so latency comes back down;
+//! * lip sync may ask for a minimum delay (video arrives later than audio): the target does not go below
+//!   it, and a raised minimum is reached at once by playing the difference as silence (faded; lip sync
+//!   moves it 20 ms at a time, and only while video is late).
 //!
 //! Pure state, no I/O: the speaker calls it under a lock; tests call it with their own clock.
 
@@ -45,6 +48,10 @@ pub struct PlayoutBuffer {
     /// Arrival time minus media time of the first frame, the reference for relative delays.
     origin: Option<(Instant, Duration)>,
     target: usize,
+    /// Lip sync's minimum delay (samples).
+    minimum: usize,
+    /// Silence still to play to reach a raised minimum (samples).
+    stretch: usize,
     playing: bool,
     last_sample: f32,
     stats: PlayoutStats,
@@ -57,6 +64,8 @@ impl Default for PlayoutBuffer {
             delays: VecDeque::new(),
             origin: None,
             target: MIN_TARGET,
+            minimum: 0,
+            stretch: 0,
             playing: false,
             last_sample: 0.0,
             stats: PlayoutStats::default(),
@@ -82,14 +91,37 @@ impl PlayoutBuffer {
         let lowest = self.delays.iter().map(|d| d.1).min().unwrap_or(0);
         let highest = self.delays.iter().map(|d| d.1).max().unwrap_or(0);
         let jitter = (highest - lowest).max(0) as usize;
-        self.target = (jitter + MARGIN).clamp(MIN_TARGET, MAX_TARGET).max(self.target.saturating_sub(RATE));
+        self.target =
+            (jitter + MARGIN).clamp(MIN_TARGET, MAX_TARGET).max(self.target.saturating_sub(RATE)).max(self.minimum);
         let room = CAPACITY.saturating_sub(self.samples.len());
         self.samples.extend(samples.iter().take(room).map(|s| *s as f32 / 32768.0));
         self.update_level();
     }
 
+    /// Hold at least `delay` (lip sync); at most the largest target.
+    pub fn set_minimum(&mut self, delay: Duration) {
+        let minimum = ((delay.as_micros() as usize * RATE) / 1000).min(MAX_TARGET);
+        if minimum > self.target && self.playing {
+            self.stretch += minimum - self.target.max(self.samples.len());
+        }
+        self.minimum = minimum;
+        self.target = self.target.max(minimum);
+        self.update_level();
+    }
+
+    /// How long until the last sample pushed is played (at the speaker's 10 ms pace).
+    pub fn delay(&self) -> Duration {
+        let waiting = if self.playing { 0 } else { self.target.saturating_sub(self.samples.len()) };
+        Duration::from_micros(((self.samples.len() + self.stretch + waiting) * 1000 / RATE) as u64)
+    }
+
     /// Fill `out` (48 kHz mono) for the speaker.
     pub fn pull(&mut self, out: &mut [f32]) {
+        if self.playing && self.stretch > 0 {
+            self.stretch = self.stretch.saturating_sub(out.len());
+            self.fade_out(out);
+            return;
+        }
         if !self.playing {
             if self.samples.len() >= self.target {
                 self.playing = true;
@@ -217,6 +249,39 @@ mod tests {
         assert!(s.dropped_ms >= 200.0, "{s:?}");
         // Once the burst has left the two-second window, the target is back near the floor.
         assert!(s.target_ms <= 40.0, "{s:?}");
+    }
+
+    #[test]
+    fn a_minimum_delay_from_lip_sync_is_reached_at_once_and_given_back() {
+        let start = Instant::now();
+        let mut b = PlayoutBuffer::default();
+        let mut out = [0f32; TEN_MS];
+        let mut silent_chunks = 0;
+        for i in 0..300u64 {
+            let now = start + Duration::from_millis(i * 20);
+            b.push(&frame(1000), Duration::from_millis(i * 20), now);
+            if i == 100 {
+                assert!(b.delay() <= Duration::from_millis(40), "{:?}", b.delay());
+                b.set_minimum(Duration::from_millis(100));
+                assert!(b.delay() >= Duration::from_millis(100), "{:?}", b.delay());
+            }
+            if i == 200 {
+                b.set_minimum(Duration::ZERO);
+            }
+            for _ in 0..2 {
+                b.pull(&mut out);
+                if i > 5 && out[TEN_MS - 1] == 0.0 {
+                    silent_chunks += 1;
+                }
+            }
+            if i == 199 {
+                assert!(b.stats().level_ms >= 70.0, "held for lip sync: {:?}", b.stats());
+                assert_eq!(b.stats().underruns, 0);
+            }
+        }
+        // 100 ms - the 20 ms already held: 8 chunks of silence, no more.
+        assert_eq!(silent_chunks, 8);
+        assert!(b.stats().level_ms <= 50.0, "given back: {:?}", b.stats());
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! The speaker as an [`AudioSink`]: decoded 48 kHz mono frames go into the playout buffer; the device
 //! callback takes 10 ms at a time from it, hands that to the echo canceller as the far-end reference (it is
 //! exactly what is about to be heard), converts it to the device's rate and copies it to every channel.
+//! Its latency (for lip sync) is what the playout buffer holds plus what the callback has converted but not
+//! yet handed over plus the device's own (cpal's playback minus callback time).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cpal::traits::DeviceTrait;
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
@@ -30,6 +33,8 @@ pub struct SpeakerOptions {
 
 pub struct Speaker {
     playout: Arc<Mutex<PlayoutBuffer>>,
+    /// From the callback to the ear (µs): converted samples not yet handed over plus the device's latency.
+    output_latency: Arc<AtomicU64>,
     _keeper: Keeper,
 }
 
@@ -46,11 +51,12 @@ impl SpeakerMonitor {
 impl Speaker {
     pub fn open(options: SpeakerOptions) -> Result<Self> {
         let playout = Arc::new(Mutex::new(PlayoutBuffer::default()));
-        let for_streams = playout.clone();
+        let output_latency = Arc::new(AtomicU64::new(0));
+        let (for_streams, latency) = (playout.clone(), output_latency.clone());
         let processor = options.processor.clone();
         let open = Box::new(move |device: &cpal::Device, health: Arc<Health>| {
             let (config, format) = choose(device, Direction::Output)?;
-            let feed = Feed::new(for_streams.clone(), processor.clone(), config.sample_rate)?;
+            let feed = Feed::new(for_streams.clone(), processor.clone(), config.sample_rate, latency.clone())?;
             match format {
                 SampleFormat::F32 => build::<f32>(device, &config, feed, health),
                 SampleFormat::I16 => build::<i16>(device, &config, feed, health),
@@ -62,7 +68,7 @@ impl Speaker {
             }
         });
         let (keeper, _name) = Keeper::start(Direction::Output, options.device, options.notices, open)?;
-        Ok(Speaker { playout, _keeper: keeper })
+        Ok(Speaker { playout, output_latency, _keeper: keeper })
     }
 
     pub fn monitor(&self) -> SpeakerMonitor {
@@ -76,6 +82,17 @@ impl AudioSink for Speaker {
             b.push(&frame.samples, frame.timestamp, Instant::now());
         }
     }
+
+    fn latency(&self) -> Option<Duration> {
+        let buffered = self.playout.lock().map(|b| b.delay()).unwrap_or_default();
+        Some(buffered + Duration::from_micros(self.output_latency.load(Ordering::Relaxed)))
+    }
+
+    fn set_minimum_delay(&mut self, delay: Duration) {
+        if let Ok(mut b) = self.playout.lock() {
+            b.set_minimum(delay);
+        }
+    }
 }
 
 /// What the device callback owns: the way from the playout buffer to device samples.
@@ -86,10 +103,17 @@ struct Feed {
     chunk: [f32; CHUNK],
     converted: Vec<f32>,
     ready: VecDeque<f32>,
+    rate: u32,
+    latency: Arc<AtomicU64>,
 }
 
 impl Feed {
-    fn new(playout: Arc<Mutex<PlayoutBuffer>>, processor: Option<VoiceProcessor>, rate: u32) -> Result<Self> {
+    fn new(
+        playout: Arc<Mutex<PlayoutBuffer>>,
+        processor: Option<VoiceProcessor>,
+        rate: u32,
+        latency: Arc<AtomicU64>,
+    ) -> Result<Self> {
         Ok(Feed {
             playout,
             processor,
@@ -97,6 +121,8 @@ impl Feed {
             chunk: [0.0; CHUNK],
             converted: Vec::with_capacity(4 * CHUNK),
             ready: VecDeque::with_capacity(8 * CHUNK),
+            rate: rate.max(1),
+            latency,
         })
     }
 
@@ -130,7 +156,7 @@ where
     device
         .build_output_stream::<T, _, _>(
             *config,
-            move |data: &mut [T], _| {
+            move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
                 health.alive();
                 let frames = data.len() / channels;
                 feed.fill(frames);
@@ -138,6 +164,12 @@ where
                     let v = T::from_sample_(feed.ready.pop_front().unwrap_or(0.0));
                     frame.fill(v);
                 }
+                // What was just handed over is heard after the device's latency; what is left over in
+                // `ready` after that.
+                let stamp = info.timestamp();
+                let device = stamp.playback.duration_since(stamp.callback);
+                let queued = Duration::from_micros((feed.ready.len() + frames) as u64 * 1_000_000 / feed.rate as u64);
+                feed.latency.store((device + queued).as_micros() as u64, Ordering::Relaxed);
             },
             move |e| errors.failed(&e),
             None,

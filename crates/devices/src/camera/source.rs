@@ -52,6 +52,8 @@ pub struct CameraSource {
     _thread: JoinHandle<()>,
     name: Arc<Mutex<String>>,
     started: Instant,
+    /// How old the last frame returned was.
+    delay: Option<Duration>,
 }
 
 /// Counters of a running camera.
@@ -72,7 +74,7 @@ impl CameraSource {
             .name("camera".into())
             .spawn(move || capture(backend.as_ref(), &options, &t_slot, &t_stop, &t_name))
             .map_err(|e| DeviceError::Backend { kind: "camera", name: "thread".into(), message: e.to_string() })?;
-        Ok(CameraSource { slot, stop, _thread: thread, name, started: Instant::now() })
+        Ok(CameraSource { slot, stop, _thread: thread, name, started: Instant::now(), delay: None })
     }
 
     pub fn stats(&self) -> CameraStats {
@@ -188,11 +190,18 @@ impl VideoSource for CameraSource {
         let Some((raw, at)) = taken else {
             return Err(MediaError::Device(format!("camera \"{}\" delivers no frames", self.name())));
         };
-        Ok(raw.to_i420(at.saturating_duration_since(self.started))?)
+        let frame = raw.to_i420(at.saturating_duration_since(self.started))?;
+        self.delay = Some(at.elapsed());
+        Ok(frame)
     }
 
     fn describe(&self) -> String {
         format!("camera \"{}\"", self.name())
+    }
+
+    /// From the device's hand-off to the capture thread (nokhwa gives no earlier time) to I420.
+    fn capture_delay(&self) -> Option<Duration> {
+        self.delay
     }
 }
 

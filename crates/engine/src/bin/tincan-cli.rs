@@ -19,6 +19,7 @@ use tincan_engine::presence::{Presence, PresenceEvent};
 use tincan_engine::{Call, CallConfig, CallState, EngineEvent, Target};
 use tincan_media::analysis::dominant_frequency;
 use tincan_media::codec::VideoCodec;
+use tincan_media::source::AudioSink;
 use tincan_media::synthetic::{TestPattern, ToneSource, Waveform, read_stamp, wall_clock_us};
 use tincan_signal::code::{PersonalCode, RoomCode};
 use tincan_signal::identity::Identity;
@@ -218,6 +219,8 @@ struct Received {
     audio_frames: u64,
     last_frame_at: Option<std::time::Instant>,
     longest_gap: Duration,
+    /// Lip sync's latest figures (from the stats).
+    lip_sync: Option<serde_json::Value>,
 }
 
 fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
@@ -308,7 +311,7 @@ fn call_config(
             )),
         }
     }
-    let mut speaker = match &args.speaker {
+    let speaker = match &args.speaker {
         Some(name) => {
             let device = (!name.is_empty()).then(|| name.clone());
             match Speaker::open(SpeakerOptions { device, processor: processor.clone(), notices }) {
@@ -354,21 +357,40 @@ fn call_config(
             None => r.unreadable += 1,
         }
     }));
-    let r = received.clone();
-    c.audio_sink = Some(Box::new(move |frame: tincan_media::AudioFrame| {
+    c.audio_sink = Some(Box::new(ReceivedAudio { received: received.clone(), speaker }));
+    Ok(c)
+}
+
+/// What the CLI does with received audio: keeps the last second for the summary's frequency, and plays it
+/// if there is a speaker (whose latency lip sync uses).
+struct ReceivedAudio {
+    received: Arc<Mutex<Received>>,
+    speaker: Option<Speaker>,
+}
+
+impl AudioSink for ReceivedAudio {
+    fn on_frame(&mut self, frame: tincan_media::AudioFrame) {
         {
-            let mut r = r.lock().expect("lock");
+            let mut r = self.received.lock().expect("lock");
             r.audio_frames += 1;
             r.audio.extend_from_slice(&frame.samples);
             let excess = r.audio.len().saturating_sub(48_000);
             r.audio.drain(..excess);
         }
-        if let Some(s) = &mut speaker {
-            use tincan_media::source::AudioSink;
+        if let Some(s) = &mut self.speaker {
             s.on_frame(frame);
         }
-    }));
-    Ok(c)
+    }
+
+    fn latency(&self) -> Option<Duration> {
+        self.speaker.as_ref().and_then(|s| s.latency())
+    }
+
+    fn set_minimum_delay(&mut self, delay: Duration) {
+        if let Some(s) = &mut self.speaker {
+            s.set_minimum_delay(delay);
+        }
+    }
 }
 
 fn summary(received: &Mutex<Received>, monitors: &DeviceMonitors) -> serde_json::Value {
@@ -391,6 +413,7 @@ fn summary(received: &Mutex<Received>, monitors: &DeviceMonitors) -> serde_json:
         "audio_hz": dominant_frequency(&r.audio, 48_000),
         "playout": monitors.speaker.as_ref().map(|s| s.stats()),
         "voice_processing": monitors.processor.as_ref().map(|p| p.stats()),
+        "lip_sync": r.lip_sync,
     })
 }
 
@@ -418,6 +441,12 @@ async fn run_call(cli: &Cli, args: &CallArgs, target: Target, identity: Option<I
                 let Some(event) = event else { break };
                 if !matches!(event, EngineEvent::Stats(_)) || args.stats {
                     print(stamp_line(serde_json::to_value(&event)?, started));
+                }
+                if let EngineEvent::Stats(s) = &event
+                    && let (Some(hold), Some(delay)) = (s.sync_video_hold_ms, s.sync_audio_delay_ms)
+                {
+                    received.lock().expect("lock").lip_sync =
+                        Some(json!({"video_hold_ms": hold, "audio_delay_ms": delay}));
                 }
                 match &event {
                     EngineEvent::State { value: CallState::Connected, .. } if hang_up_at.is_none() => {

@@ -20,8 +20,9 @@ use super::{CallAction, CallConfig, CallInput, CallMachine, CallState, Command, 
 use crate::data::control::{ControlMessage, MAX_CHAT_CHARS};
 use crate::events::EngineEvent;
 use crate::media::MediaCounters;
-use crate::media::receive::{describe, run_audio, run_video};
+use crate::media::receive::{SharedSync, describe, run_audio, run_video};
 use crate::media::send::{SendSwitches, Sender};
+use crate::media::sync::LipSync;
 use crate::peer::PeerEvent;
 use crate::sas::{sdp_fingerprint, short_authentication_string};
 use crate::stats::StatsSampler;
@@ -88,6 +89,10 @@ struct Driver {
     session: Option<Session>,
     control_tx: mpsc::UnboundedSender<ControlEvent>,
     counters: Arc<MediaCounters>,
+    /// Ties the remote audio and video together (shared by their receive tasks).
+    lip_sync: SharedSync,
+    /// The send delays the peer was last told (µs).
+    delays_told: Option<(u32, u32)>,
     switches: Arc<SendSwitches>,
     /// Whether the camera and microphone delivered at the last look (the peer is told when that changes).
     sources_live: (bool, bool),
@@ -181,6 +186,8 @@ pub async fn run(
         session: None,
         control_tx,
         counters: Arc::default(),
+        lip_sync: Arc::new(Mutex::new(LipSync::new(std::time::Instant::now()))),
+        delays_told: None,
         switches: Arc::default(),
         sources_live: (true, true),
         sender: None,
@@ -213,6 +220,7 @@ pub async fn run(
             _ = media_tick.tick() => {
                 d.watch_media();
                 d.watch_sources().await;
+                d.share_send_delays().await;
             }
             _ = deadline(d.reconnect_deadline) => {
                 d.reconnect_deadline = None;
@@ -342,6 +350,22 @@ impl Driver {
         self.send_media_state().await;
     }
 
+    /// Tell the peer how long after capture our audio and video are sent (for its lip sync), when that
+    /// changed by more than 5 ms since it was last told.
+    async fn share_send_delays(&mut self) {
+        let (Some(sender), Some(s)) = (&self.sender, &self.session) else { return };
+        if !s.control_open {
+            return;
+        }
+        let (audio_us, video_us) = sender.delays.get();
+        let moved = |a: u32, b: u32| a.abs_diff(b) > 5_000;
+        if self.delays_told.is_none_or(|(a, v)| moved(a, audio_us) || moved(v, video_us))
+            && s.send_control(&ControlMessage::SyncDelays { audio_us, video_us }).await.is_ok()
+        {
+            self.delays_told = Some((audio_us, video_us));
+        }
+    }
+
     /// Probe the signaling connection once per spell of inbound media silence in a connected call.
     fn watch_media(&mut self) {
         let live = matches!(self.machine.state(), CallState::Connected)
@@ -433,6 +457,7 @@ impl Driver {
             self.events.clone(),
         )
         .await?;
+        self.delays_told = None;
         if offer {
             let description = session.offer(false).await?;
             self.session = Some(session);
@@ -651,10 +676,10 @@ impl Driver {
                 };
                 if mime.to_ascii_lowercase().starts_with("video/") {
                     let sink: Box<dyn VideoSink> = take(&self.slots.video_sink).unwrap_or_else(|| Box::new(|_| {}));
-                    tokio::spawn(run_video(track, ssrc, mime, sink, counters));
+                    tokio::spawn(run_video(track, ssrc, mime, sink, counters, self.lip_sync.clone()));
                 } else {
                     let sink: Box<dyn AudioSink> = take(&self.slots.audio_sink).unwrap_or_else(|| Box::new(|_| {}));
-                    tokio::spawn(run_audio(track, sink, counters));
+                    tokio::spawn(run_audio(track, ssrc, sink, counters, self.lip_sync.clone()));
                 }
             }
             PeerEvent::DataChannel(_) => {}
@@ -680,6 +705,11 @@ impl Driver {
                 }
                 ControlMessage::ChatReceived { id } => self.emit(EngineEvent::ChatDelivered { id }),
                 ControlMessage::MediaState { audio, video } => self.emit(EngineEvent::RemoteMedia { audio, video }),
+                ControlMessage::SyncDelays { audio_us, video_us } => {
+                    let (audio, video) =
+                        (Duration::from_micros(audio_us.into()), Duration::from_micros(video_us.into()));
+                    self.lip_sync.lock().unwrap_or_else(|p| p.into_inner()).set_sender_delays(audio, video);
+                }
                 ControlMessage::Bye => self.input(CallInput::RemoteBye).await,
             },
             ControlEvent::Closed => {}

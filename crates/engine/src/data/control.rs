@@ -18,6 +18,13 @@ pub enum ControlMessage {
         audio: bool,
         video: bool,
     },
+    /// How long after capture the sender sends each stream (µs). Its RTCP sender reports tie RTP time to the
+    /// moment of sending (webrtc-rs), so the receiver's lip sync takes these off. Sent when they change by
+    /// more than 5 ms; browsers send none (their reports are tied to capture).
+    SyncDelays {
+        audio_us: u32,
+        video_us: u32,
+    },
     /// The sender hangs up.
     Bye,
 }

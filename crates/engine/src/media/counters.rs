@@ -1,4 +1,6 @@
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use super::sync::SyncState;
 
 /// Media figures of one call that webrtc-rs's stats do not carry (it never fills frame counters).
 #[derive(Default, Debug)]
@@ -18,10 +20,20 @@ pub struct MediaCounters {
     pub width_in: AtomicU32,
     pub height_in: AtomicU32,
     pub target_bitrate: AtomicU32,
+    /// Lip sync: the latest video frame's hold and the extra audio delay (µs), and whether it is working.
+    pub sync_video_hold_us: AtomicU32,
+    pub sync_audio_delay_us: AtomicU32,
+    pub sync_active: AtomicBool,
 }
 
 impl MediaCounters {
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn set_sync(&self, state: SyncState) {
+        self.sync_video_hold_us.store((state.video_hold_ms * 1000.0) as u32, Ordering::Relaxed);
+        self.sync_audio_delay_us.store((state.audio_delay_ms * 1000.0) as u32, Ordering::Relaxed);
+        self.sync_active.store(state.active, Ordering::Relaxed);
     }
 }

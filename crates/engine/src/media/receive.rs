@@ -1,24 +1,46 @@
 //! Receiving: one task per remote track reads RTP. Video goes through the frame assembler to a decoder
 //! thread (a small bounded hand-off: if decoding falls behind, frames are dropped and a keyframe is asked
-//! for); audio is decoded on the task (Opus takes ~40 µs a frame), with FEC/PLC for lost packets.
+//! for) and the presenter, which holds each frame until its audio is heard (lip sync); audio is decoded on
+//! the task (Opus takes ~40 µs a frame), with FEC/PLC for lost packets. Both tasks read the sender's RTCP
+//! sender reports into the call's [`LipSync`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc as std_mpsc};
+use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
 
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::sender_report::SenderReport;
 use tincan_media::codec::{OpusDecoder, VideoCodec, video_decoder};
 use tincan_media::source::{AudioSink, VideoSink};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::MediaCounters;
 use super::assembler::{Assembled, AssembledFrame, FrameAssembler};
+use super::presenter::Presenter;
+use super::sync::{LipSync, SenderClock};
 
 /// Frames waiting for the decoder.
 const DECODE_QUEUE: usize = 4;
 /// At most one keyframe request per this interval.
 const PLI_INTERVAL: Duration = Duration::from_millis(300);
 const VIDEO_CLOCK: u64 = 90_000;
+const AUDIO_CLOCK: u32 = 48_000;
+
+/// The lip sync shared by one call's receive tasks.
+pub type SharedSync = Arc<Mutex<LipSync>>;
+
+fn with_sync<T>(sync: &SharedSync, f: impl FnOnce(&mut LipSync) -> T) -> T {
+    f(&mut sync.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// The sender report about `ssrc` among RTCP packets, as (RTP time, NTP time).
+fn sender_report(packets: &[Box<dyn rtc::rtcp::Packet>], ssrc: u32) -> Option<(u32, u64)> {
+    packets
+        .iter()
+        .filter_map(|p| p.as_any().downcast_ref::<SenderReport>())
+        .find(|sr| sr.ssrc == ssrc)
+        .map(|sr| (sr.rtp_time, sr.ntp_time))
+}
 
 fn codec_of(mime: &str) -> Option<VideoCodec> {
     match mime.to_ascii_lowercase().as_str() {
@@ -42,13 +64,17 @@ pub async fn run_video(
     mime: String,
     sink: Box<dyn VideoSink>,
     counters: Arc<MediaCounters>,
+    sync: SharedSync,
 ) {
     let Some(codec) = codec_of(&mime) else {
         return tracing::warn!("unsupported video codec {mime}");
     };
+    with_sync(&sync, |s| s.video = SenderClock::new(VIDEO_CLOCK as u32));
     let want_keyframe = Arc::new(AtomicBool::new(false));
     let (to_decoder, from_receiver) = std_mpsc::sync_channel::<AssembledFrame>(DECODE_QUEUE);
-    let decoder_thread = spawn_decoder(codec, from_receiver, sink, counters.clone(), want_keyframe.clone());
+    let decoder =
+        Decoder { codec, counters: counters.clone(), want_keyframe: want_keyframe.clone(), sync: sync.clone() };
+    let decoder_thread = decoder.spawn(from_receiver, sink);
     let mut assembler = FrameAssembler::new(codec);
     let mut last_pli: Option<Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(20));
@@ -57,6 +83,11 @@ pub async fn run_video(
         tokio::select! {
             event = track.poll() => match event {
                 Some(TrackRemoteEvent::OnRtpPacket(packet)) => assembler.push(packet),
+                Some(TrackRemoteEvent::OnRtcpPacket(packets)) => {
+                    if let Some((rtp, ntp)) = sender_report(&packets, ssrc) {
+                        with_sync(&sync, |s| s.video.on_report(rtp, ntp));
+                    }
+                }
                 Some(TrackRemoteEvent::OnEnded) | None => break,
                 Some(_) => {}
             },
@@ -88,55 +119,89 @@ pub async fn run_video(
     let _ = tokio::task::spawn_blocking(move || decoder_thread.join()).await;
 }
 
-fn spawn_decoder(
+/// The decoder thread's part: decode, then hand the picture to the presenter with its due time.
+struct Decoder {
     codec: VideoCodec,
-    frames: std_mpsc::Receiver<AssembledFrame>,
-    mut sink: Box<dyn VideoSink>,
     counters: Arc<MediaCounters>,
     want_keyframe: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::Builder::new()
-        .name(format!("{}-decoder", codec.name().to_lowercase()))
-        .spawn(move || {
-            let mut decoder = match video_decoder(codec) {
-                Ok(d) => d,
-                Err(e) => return tracing::error!("cannot start the {codec} decoder: {e}"),
-            };
-            let mut first_ts: Option<u32> = None;
-            for frame in frames {
-                let base = *first_ts.get_or_insert(frame.rtp_timestamp);
-                let ticks = frame.rtp_timestamp.wrapping_sub(base) as u64;
-                let timestamp = Duration::from_micros(ticks * 1_000_000 / VIDEO_CLOCK);
-                match decoder.decode(&frame.data, timestamp) {
-                    Ok(Some(picture)) => {
-                        MediaCounters::bump(&counters.video_frames_decoded);
-                        counters.width_in.store(picture.width, Ordering::Relaxed);
-                        counters.height_in.store(picture.height, Ordering::Relaxed);
-                        sink.on_frame(picture);
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::debug!("{e}");
-                        MediaCounters::bump(&counters.video_decode_errors);
-                        want_keyframe.store(true, Ordering::Relaxed);
-                    }
+    sync: SharedSync,
+}
+
+impl Decoder {
+    fn spawn(
+        self,
+        frames: std_mpsc::Receiver<AssembledFrame>,
+        sink: Box<dyn VideoSink>,
+    ) -> std::thread::JoinHandle<()> {
+        std::thread::Builder::new()
+            .name(format!("{}-decoder", self.codec.name().to_lowercase()))
+            .spawn(move || {
+                let presenter = Presenter::spawn(sink);
+                self.run(frames, &presenter);
+                presenter.finish();
+            })
+            .expect("spawning a thread")
+    }
+
+    fn run(&self, frames: std_mpsc::Receiver<AssembledFrame>, presenter: &Presenter) {
+        let (codec, counters) = (self.codec, &self.counters);
+        let mut decoder = match video_decoder(codec) {
+            Ok(d) => d,
+            Err(e) => return tracing::error!("cannot start the {codec} decoder: {e}"),
+        };
+        let mut first_ts: Option<u32> = None;
+        for frame in frames {
+            let base = *first_ts.get_or_insert(frame.rtp_timestamp);
+            let ticks = frame.rtp_timestamp.wrapping_sub(base) as u64;
+            let timestamp = Duration::from_micros(ticks * 1_000_000 / VIDEO_CLOCK);
+            match decoder.decode(&frame.data, timestamp) {
+                Ok(Some(picture)) => {
+                    MediaCounters::bump(&counters.video_frames_decoded);
+                    counters.width_in.store(picture.width, Ordering::Relaxed);
+                    counters.height_in.store(picture.height, Ordering::Relaxed);
+                    let due = with_sync(&self.sync, |s| {
+                        let due = s.video_due(frame.rtp_timestamp, Instant::now());
+                        counters.set_sync(s.state());
+                        due
+                    });
+                    presenter.present(picture, due);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!("{e}");
+                    MediaCounters::bump(&counters.video_decode_errors);
+                    self.want_keyframe.store(true, Ordering::Relaxed);
                 }
             }
-        })
-        .expect("spawning a thread")
+        }
+    }
 }
 
 /// Receive audio until the track ends.
-pub async fn run_audio(track: Arc<dyn TrackRemote>, mut sink: Box<dyn AudioSink>, counters: Arc<MediaCounters>) {
+pub async fn run_audio(
+    track: Arc<dyn TrackRemote>,
+    ssrc: u32,
+    mut sink: Box<dyn AudioSink>,
+    counters: Arc<MediaCounters>,
+    sync: SharedSync,
+) {
     let mut decoder = match OpusDecoder::new() {
         Ok(d) => d,
         Err(e) => return tracing::error!("cannot start the Opus decoder: {e}"),
     };
+    with_sync(&sync, |s| s.audio = SenderClock::new(AUDIO_CLOCK));
     let mut last_seq: Option<u16> = None;
     let mut media_time = Duration::ZERO;
+    let mut pause = PauseDetector::default();
     while let Some(event) = track.poll().await {
         let packet = match event {
             TrackRemoteEvent::OnRtpPacket(p) => p,
+            TrackRemoteEvent::OnRtcpPacket(packets) => {
+                if let Some((rtp, ntp)) = sender_report(&packets, ssrc) {
+                    with_sync(&sync, |s| s.audio.on_report(rtp, ntp));
+                }
+                continue;
+            }
             TrackRemoteEvent::OnEnded => break,
             _ => continue,
         };
@@ -146,6 +211,9 @@ pub async fn run_audio(track: Arc<dyn TrackRemote>, mut sink: Box<dyn AudioSink>
             continue; // late or duplicate
         }
         last_seq = Some(seq);
+        if pause.paused(packet.header.timestamp, Instant::now()) {
+            with_sync(&sync, |s| s.audio.forget());
+        }
         // Conceal up to five lost frames (100 ms): the first from this packet's FEC, the rest by PLC.
         for i in 0..missing.min(5) {
             let fec = (i + 1 == missing.min(5)).then_some(&packet.payload[..]);
@@ -159,9 +227,39 @@ pub async fn run_audio(track: Arc<dyn TrackRemote>, mut sink: Box<dyn AudioSink>
             Ok(frame) => {
                 MediaCounters::bump(&counters.audio_frames_decoded);
                 media_time += frame.duration();
+                let end = packet.header.timestamp.wrapping_add(frame.samples.len() as u32);
                 sink.on_frame(frame);
+                let now = Instant::now();
+                let heard = now + sink.latency().unwrap_or_default();
+                let extra = with_sync(&sync, |s| {
+                    s.audio_heard(end, heard);
+                    s.audio_minimum_delay(now)
+                });
+                sink.set_minimum_delay(extra);
             }
             Err(e) => tracing::debug!("{e}"),
         }
+    }
+}
+
+/// A sender that stops sending audio (muted, microphone gone) carries on with the RTP timestamp where it
+/// stopped (webrtc-rs's sample writer cannot skip time without skipping sequence numbers, which would read
+/// as loss); its next sender report ties the clocks again. Until then lip sync must not use the old tie:
+/// this notices the pause — far more wall-clock time between two packets than RTP time.
+#[derive(Default)]
+struct PauseDetector {
+    last: Option<(u32, Instant)>,
+}
+
+impl PauseDetector {
+    const SLACK: Duration = Duration::from_millis(250);
+
+    fn paused(&mut self, rtp_time: u32, now: Instant) -> bool {
+        let paused = self.last.is_some_and(|(ts, at)| {
+            let media = Duration::from_micros(rtp_time.wrapping_sub(ts) as u64 * 1_000_000 / AUDIO_CLOCK as u64);
+            now.duration_since(at) > media + Self::SLACK
+        });
+        self.last = Some((rtp_time, now));
+        paused
     }
 }

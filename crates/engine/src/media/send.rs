@@ -1,8 +1,9 @@
 //! Sending: a capture thread per source (sources block until their next frame), a video encoder thread,
 //! and async writers that packetize into the RTP track. Keyframe requests from the peer reach the encoder.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,8 @@ const VIDEO_SHARE: f64 = 0.9;
 const AUDIO_RESERVE_BPS: f64 = 40_000.0;
 const MAX_VIDEO_BPS: f64 = 2_500_000.0;
 const MIN_VIDEO_BPS: f64 = 60_000.0;
+/// Capture times kept for frames in the encoder (it holds one, the writer queue a few).
+const CAPTURED_KEPT: usize = 32;
 
 /// Where a sending track writes: the negotiated SSRC and payload type.
 #[derive(Clone)]
@@ -62,16 +65,39 @@ impl Default for SendSwitches {
     }
 }
 
+/// How long after capture each stream is sent (µs, smoothed): the peer's lip sync needs it, because
+/// webrtc-rs ties its RTCP sender reports to the moment a packet is sent. Audio: the source's own delay
+/// (a microphone's frame and buffering) plus Opus and the writer; video: the camera's plus encoding.
+#[derive(Debug, Default)]
+pub struct SendDelays {
+    audio_us: AtomicU32,
+    video_us: AtomicU32,
+}
+
+impl SendDelays {
+    pub fn get(&self) -> (u32, u32) {
+        (self.audio_us.load(Ordering::Relaxed), self.video_us.load(Ordering::Relaxed))
+    }
+
+    fn record(cell: &AtomicU32, captured: Instant) {
+        let sample = captured.elapsed().as_micros().min(u32::MAX as u128) as f64;
+        let old = cell.load(Ordering::Relaxed);
+        let new = if old == 0 { sample } else { old as f64 + 0.05 * (sample - old as f64) };
+        cell.store(new as u32, Ordering::Relaxed);
+    }
+}
+
 /// The sending half of a call's media. Dropping it stops the threads (they end at their next frame).
 pub struct Sender {
     switches: Arc<SendSwitches>,
     threads: Vec<JoinHandle<()>>,
     pub encoder: Arc<OnceLock<Arc<EncoderControl>>>,
+    pub delays: Arc<SendDelays>,
 }
 
 impl Sender {
     pub fn new(switches: Arc<SendSwitches>) -> Self {
-        Sender { switches, threads: Vec::new(), encoder: Arc::default() }
+        Sender { switches, threads: Vec::new(), encoder: Arc::default(), delays: Arc::default() }
     }
 
     /// Start sending video from `source` encoded with `codec` into `outlet`.
@@ -87,6 +113,9 @@ impl Sender {
         let switches = self.switches.clone();
         let control_slot = self.encoder.clone();
         let thread_counters = counters.clone();
+        // When each frame in the encoder was captured, by its media time (for the send delay).
+        let captured = Arc::new(Mutex::new(VecDeque::<(Duration, Instant)>::with_capacity(CAPTURED_KEPT)));
+        let for_thread = captured.clone();
         let thread = std::thread::Builder::new()
             .name("video-capture".into())
             .spawn(move || {
@@ -96,10 +125,16 @@ impl Sender {
                     &switches,
                     &switches.camera_live,
                     "video source",
-                    || source.next_frame(),
-                    |frame| {
+                    || source.next_frame().map(|f| (f, captured_at(source.capture_delay()))),
+                    |(frame, at)| {
                         if broken || !switches.camera.load(Ordering::Relaxed) {
                             return;
+                        }
+                        if let Ok(mut c) = for_thread.lock() {
+                            if c.len() == CAPTURED_KEPT {
+                                c.pop_front();
+                            }
+                            c.push_back((frame.timestamp, at));
                         }
                         if encoder.is_none() {
                             let settings = EncoderSettings {
@@ -146,17 +181,22 @@ impl Sender {
 
         // RTP writer.
         let writer_outlet = outlet.clone();
+        let delays = self.delays.clone();
         tokio::spawn(async move {
             let mut rx = rx;
             let mut last: Option<Duration> = None;
             while let Some(frame) = rx.recv().await {
                 let duration = last.map_or(Duration::from_millis(33), |l| frame.timestamp.saturating_sub(l));
                 last = Some(frame.timestamp);
+                let at = captured.lock().ok().and_then(|c| c.iter().find(|(t, _)| *t == frame.timestamp).map(|c| c.1));
                 let sample = Sample { data: Bytes::from(frame.data), duration, ..Sample::new(Instant::now()) };
                 let writer = writer_outlet.track.sample_writer(writer_outlet.ssrc, writer_outlet.payload_type);
                 if let Err(e) = writer.write_sample(&sample).await {
                     tracing::debug!("video write ended: {e}");
                     break;
+                }
+                if let Some(at) = at {
+                    SendDelays::record(&delays.video_us, at);
                 }
             }
         });
@@ -194,7 +234,7 @@ impl Sender {
 
     /// Start sending audio from `source` as Opus into `outlet`.
     pub fn start_audio(&mut self, mut source: Box<dyn AudioSource>, outlet: Outlet, counters: Arc<MediaCounters>) {
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
+        let (tx, mut rx) = mpsc::channel::<(Vec<u8>, Instant)>(WRITE_QUEUE);
         let switches = self.switches.clone();
         let thread = std::thread::Builder::new()
             .name("audio-capture".into())
@@ -207,8 +247,8 @@ impl Sender {
                     &switches,
                     &switches.microphone_live,
                     "audio source",
-                    || source.next_frame(),
-                    |frame| {
+                    || source.next_frame().map(|f| (f, captured_at(source.capture_delay()))),
+                    |(frame, at)| {
                         // Muted means nothing leaves this machine, not silence sent.
                         if !switches.microphone.load(Ordering::Relaxed) {
                             return;
@@ -216,7 +256,7 @@ impl Sender {
                         match encoder.encode(&frame) {
                             Ok(packet) => {
                                 MediaCounters::bump(&counters.audio_frames_sent);
-                                let _ = tx.try_send(packet);
+                                let _ = tx.try_send((packet, at));
                             }
                             Err(e) => tracing::warn!("{e}"),
                         }
@@ -225,8 +265,9 @@ impl Sender {
             })
             .expect("spawning a thread");
         self.threads.push(thread);
+        let delays = self.delays.clone();
         tokio::spawn(async move {
-            while let Some(packet) = rx.recv().await {
+            while let Some((packet, at)) = rx.recv().await {
                 let sample = Sample {
                     data: Bytes::from(packet),
                     duration: Duration::from_millis(20),
@@ -237,6 +278,7 @@ impl Sender {
                     tracing::debug!("audio write ended: {e}");
                     break;
                 }
+                SendDelays::record(&delays.audio_us, at);
             }
         });
     }
@@ -247,6 +289,12 @@ impl Sender {
             c.set_bitrate(bps);
         }
     }
+}
+
+/// When a frame just returned by a source was captured.
+fn captured_at(delay: Option<Duration>) -> Instant {
+    let now = Instant::now();
+    delay.and_then(|d| now.checked_sub(d)).unwrap_or(now)
 }
 
 /// Pull frames until the sender stops or the source ends. A failing source is retried after a pause: a

@@ -24,7 +24,7 @@ use webrtc::rtp_transceiver::RtpSender;
 
 use super::bandwidth::{BandwidthTarget, ReportingEstimator};
 use super::handler::{Forwarder, PeerEvent};
-use super::keyframe::KeyframeForwarder;
+use super::rtcp::RtcpForwarder;
 use super::runtime::BufferedRuntime;
 use crate::Result;
 
@@ -160,7 +160,7 @@ pub async fn build_peer(s: &PeerSettings) -> Result<Peer> {
     let nack = NackGeneratorBuilder::new().with_interval(NACK_INTERVAL).build();
     let registry = register_default_interceptors(registry, &mut media)?
         .with(Slot::NackGenerator, nack)
-        .with(Slot::from(14_000), KeyframeForwarder::default());
+        .with(Slot::from(14_000), RtcpForwarder::default());
     let settings = SettingEngineBuilder::new()
         .with_multicast_dns_mode(if s.mdns { MulticastDnsMode::QueryOnly } else { MulticastDnsMode::Disabled })
         .with_ice_connection_attempts(Some(s.ice_check_interval), Some(s.ice_max_checks))

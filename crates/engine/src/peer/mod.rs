@@ -3,7 +3,7 @@
 mod bandwidth;
 mod builder;
 mod handler;
-mod keyframe;
+mod rtcp;
 mod runtime;
 
 pub use bandwidth::BandwidthTarget;
@@ -11,4 +11,4 @@ pub use builder::{
     Peer, PeerSettings, VideoTrack, add_track, build_peer, codec_parameters, local_track, opus_parameters,
 };
 pub use handler::{PeerEvent, live_handlers};
-pub use keyframe::is_keyframe_request;
+pub use rtcp::is_keyframe_request;

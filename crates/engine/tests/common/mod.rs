@@ -7,6 +7,7 @@ use std::time::Duration;
 use tincan_engine::peer::PeerSettings;
 use tincan_engine::{Call, CallConfig, EngineEvent, Target};
 use tincan_media::codec::VideoCodec;
+use tincan_media::source::AudioSink;
 use tincan_media::synthetic::{Stamp, TestPattern, ToneSource, Waveform, read_stamp, wall_clock_us};
 use tincan_signal::code::RoomCode;
 use tincan_signal::server::{ServerConfig, SignalServer};
@@ -39,6 +40,8 @@ pub struct PeerOptions {
     pub video: bool,
     pub audio: bool,
     pub download_dir: std::path::PathBuf,
+    /// The audio sink says what it gets is heard this long after (as a speaker with its buffer would).
+    pub speaker_latency: Option<Duration>,
 }
 
 impl Default for PeerOptions {
@@ -50,6 +53,7 @@ impl Default for PeerOptions {
             video: true,
             audio: true,
             download_dir: std::env::temp_dir(),
+            speaker_latency: None,
         }
     }
 }
@@ -71,10 +75,24 @@ pub fn config(url: &str, name: &str, o: &PeerOptions) -> (CallConfig, Received) 
     c.video_sink = Some(Box::new(move |f| {
         let _ = stamp_tx.send((read_stamp(&f), wall_clock_us()));
     }));
-    c.audio_sink = Some(Box::new(move |f: tincan_media::AudioFrame| {
-        let _ = audio_tx.send(f.samples);
-    }));
+    c.audio_sink = Some(Box::new(Speaker { frames: audio_tx, latency: o.speaker_latency }));
     (c, Received { stamps, audio })
+}
+
+/// The audio sink of a test peer: passes samples on, and claims a latency if asked to.
+struct Speaker {
+    frames: std_mpsc::Sender<Vec<i16>>,
+    latency: Option<Duration>,
+}
+
+impl AudioSink for Speaker {
+    fn on_frame(&mut self, frame: tincan_media::AudioFrame) {
+        let _ = self.frames.send(frame.samples);
+    }
+
+    fn latency(&self) -> Option<Duration> {
+        self.latency
+    }
 }
 
 /// Wait for an event `pick` accepts (others skipped); panics after `WAIT`.

@@ -1,0 +1,113 @@
+//! The presenter: decoded video frames wait here until lip sync says they are due, then go to the sink,
+//! in order. Its own thread, so a held frame never stalls decoding. A frame due before the one ahead of it
+//! (the audio path got faster) goes out with it; more than [`QUEUE`] frames waiting (a sink that blocks)
+//! pushes the oldest out at once rather than holding memory.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::Instant;
+
+use tincan_media::VideoFrame;
+use tincan_media::source::VideoSink;
+
+/// Frames held at most (~1 s at 30 fps; lip sync holds a frame 500 ms at most).
+const QUEUE: usize = 32;
+
+pub struct Presenter {
+    frames: SyncSender<(VideoFrame, Instant)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Presenter {
+    pub fn spawn(sink: Box<dyn VideoSink>) -> Self {
+        let (frames, receiver) = sync_channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("video-presenter".into())
+            .spawn(move || run(receiver, sink))
+            .expect("spawning a thread");
+        Presenter { frames, thread: Some(thread) }
+    }
+
+    /// Show `frame` at `due`. Never blocks: if the presenter is that far behind, the frame is dropped.
+    pub fn present(&self, frame: VideoFrame, due: Instant) -> bool {
+        match self.frames.try_send((frame, due)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// Stop after the frames already handed over; waits for the thread.
+    pub fn finish(mut self) {
+        let thread = self.thread.take();
+        drop(self);
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(frames: Receiver<(VideoFrame, Instant)>, mut sink: Box<dyn VideoSink>) {
+    let mut waiting: VecDeque<(VideoFrame, Instant)> = VecDeque::new();
+    loop {
+        let now = Instant::now();
+        while let Some((_, due)) = waiting.front() {
+            // Order is kept: a frame due earlier than the one before it goes right after that one.
+            if *due > now && waiting.len() < QUEUE {
+                break;
+            }
+            if let Some((frame, _)) = waiting.pop_front() {
+                sink.on_frame(frame);
+            }
+        }
+        let next = match waiting.front() {
+            Some((_, due)) => frames.recv_timeout(due.saturating_duration_since(now)),
+            None => frames.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match next {
+            Ok((frame, due)) => waiting.push_back((frame, due)),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                // The track ended: what is left goes out at its time (a call's last second), unless
+                // it is far away.
+                for (frame, due) in waiting.drain(..) {
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                    sink.on_frame(frame);
+                }
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    fn frame(n: u64) -> VideoFrame {
+        VideoFrame::from_i420(2, 2, Duration::from_millis(n), vec![0; 6]).unwrap()
+    }
+
+    #[test]
+    fn frames_go_out_at_their_time_in_order() {
+        let shown: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+        let record = shown.clone();
+        let presenter = Presenter::spawn(Box::new(move |f: VideoFrame| {
+            record.lock().unwrap().push((f.timestamp.as_millis() as u64, Instant::now()))
+        }));
+        let t0 = Instant::now();
+        assert!(presenter.present(frame(1), t0 + Duration::from_millis(80)));
+        assert!(presenter.present(frame(2), t0 + Duration::from_millis(40))); // due earlier: after 1
+        assert!(presenter.present(frame(3), t0));
+        assert!(presenter.present(frame(4), t0 + Duration::from_millis(150)));
+        presenter.finish();
+        let shown = shown.lock().unwrap();
+        let order: Vec<u64> = shown.iter().map(|s| s.0).collect();
+        assert_eq!(order, vec![1, 2, 3, 4]);
+        let at = |i: usize| shown[i].1.duration_since(t0).as_millis();
+        assert!((80..120).contains(&at(0)), "first shown after {} ms", at(0));
+        assert!(at(2) < 120, "third not held behind its time: {} ms", at(2));
+        assert!((150..200).contains(&at(3)), "fourth shown after {} ms", at(3));
+    }
+}
