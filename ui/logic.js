@@ -86,8 +86,16 @@ export function statsRows(s) {
     ["Receiving", `${Math.round(s.kbps_in)} kbps · ${res(s.resolution_in)} @ ${Math.round(s.fps_in)} fps`],
     ["Target", s.target_kbps != null ? `${s.target_kbps} kbps` : "–"],
     ["Codec", s.video_codec ?? "–"],
+    ["Lip sync", lipSync(s)],
     ["Path", pair ? `${pair.local_type} → ${pair.remote_type} (${pair.remote_address})` : "–"],
   ];
+}
+
+/** What lip sync does: video waiting for its audio, or audio waiting for video. */
+function lipSync(s) {
+  if (s.sync_video_hold_ms == null) return "–";
+  if (s.sync_audio_delay_ms > 0) return `audio waits ${Math.round(s.sync_audio_delay_ms)} ms for video`;
+  return `video waits ${Math.round(s.sync_video_hold_ms)} ms for audio`;
 }
 
 /** "2:05", "1:02:03". */

@@ -48,6 +48,10 @@ test("stats panel rows", () => {
   assert.equal(rows.Jitter, "–");
   assert.equal(rows.Receiving, "801 kbps · – @ 30 fps");
   assert.equal(rows.Path, "relay → srflx (203.0.113.5:3478)");
+  assert.equal(rows["Lip sync"], "–");
+  const synced = (hold, delay) => Object.fromEntries(statsRows({ ...s, sync_video_hold_ms: hold, sync_audio_delay_ms: delay }));
+  assert.equal(synced(52.4, 0)["Lip sync"], "video waits 52 ms for audio");
+  assert.equal(synced(0, 40)["Lip sync"], "audio waits 40 ms for video");
 });
 
 test("durations and sizes", () => {
