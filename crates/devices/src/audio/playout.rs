@@ -109,10 +109,15 @@ impl PlayoutBuffer {
         self.update_level();
     }
 
-    /// How long until the last sample pushed is played (at the speaker's 10 ms pace).
+    /// How long until the last sample pushed is played: what it holds, at the speaker's pace, except that
+    /// above the target plus the excess every 10 ms pulled also drops 10 ms (so that part goes at twice the
+    /// pace); plus silence still to stretch, or to wait for before playing starts.
     pub fn delay(&self) -> Duration {
-        let waiting = if self.playing { 0 } else { self.target.saturating_sub(self.samples.len()) };
-        Duration::from_micros(((self.samples.len() + self.stretch + waiting) * 1000 / RATE) as u64)
+        let held = self.samples.len();
+        let kept = self.target + EXCESS;
+        let played = if held > kept { kept + (held - kept) / 2 } else { held };
+        let waiting = if self.playing { 0 } else { self.target.saturating_sub(held) };
+        Duration::from_micros(((played + self.stretch + waiting) * 1000 / RATE) as u64)
     }
 
     /// Fill `out` (48 kHz mono) for the speaker.

@@ -5,7 +5,6 @@
 //! yet handed over plus the device's own (cpal's playback minus callback time).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,8 +32,8 @@ pub struct SpeakerOptions {
 
 pub struct Speaker {
     playout: Arc<Mutex<PlayoutBuffer>>,
-    /// From the callback to the ear (µs): converted samples not yet handed over plus the device's latency.
-    output_latency: Arc<AtomicU64>,
+    /// From the last callback to the ear: converted samples not yet handed over plus the device's latency.
+    output_latency: Arc<OutputLatency>,
     _keeper: Keeper,
 }
 
@@ -51,7 +50,7 @@ impl SpeakerMonitor {
 impl Speaker {
     pub fn open(options: SpeakerOptions) -> Result<Self> {
         let playout = Arc::new(Mutex::new(PlayoutBuffer::default()));
-        let output_latency = Arc::new(AtomicU64::new(0));
+        let output_latency = Arc::new(OutputLatency::default());
         let (for_streams, latency) = (playout.clone(), output_latency.clone());
         let processor = options.processor.clone();
         let open = Box::new(move |device: &cpal::Device, health: Arc<Health>| {
@@ -85,12 +84,32 @@ impl AudioSink for Speaker {
 
     fn latency(&self) -> Option<Duration> {
         let buffered = self.playout.lock().map(|b| b.delay()).unwrap_or_default();
-        Some(buffered + Duration::from_micros(self.output_latency.load(Ordering::Relaxed)))
+        Some(buffered + self.output_latency.now())
     }
 
     fn set_minimum_delay(&mut self, delay: Duration) {
         if let Ok(mut b) = self.playout.lock() {
             b.set_minimum(delay);
+        }
+    }
+}
+
+/// The way from the device callback to the ear, as of the last callback: read between callbacks, the time
+/// since then has already passed (a period can be 25 ms and more through PulseAudio).
+#[derive(Default)]
+struct OutputLatency(Mutex<Option<(Instant, Duration)>>);
+
+impl OutputLatency {
+    fn set(&self, latency: Duration) {
+        if let Ok(mut l) = self.0.lock() {
+            *l = Some((Instant::now(), latency));
+        }
+    }
+
+    fn now(&self) -> Duration {
+        match self.0.lock().ok().and_then(|l| *l) {
+            Some((at, latency)) => latency.saturating_sub(at.elapsed()),
+            None => Duration::ZERO,
         }
     }
 }
@@ -104,7 +123,7 @@ struct Feed {
     converted: Vec<f32>,
     ready: VecDeque<f32>,
     rate: u32,
-    latency: Arc<AtomicU64>,
+    latency: Arc<OutputLatency>,
 }
 
 impl Feed {
@@ -112,7 +131,7 @@ impl Feed {
         playout: Arc<Mutex<PlayoutBuffer>>,
         processor: Option<VoiceProcessor>,
         rate: u32,
-        latency: Arc<AtomicU64>,
+        latency: Arc<OutputLatency>,
     ) -> Result<Self> {
         Ok(Feed {
             playout,
@@ -169,7 +188,7 @@ where
                 let stamp = info.timestamp();
                 let device = stamp.playback.duration_since(stamp.callback);
                 let queued = Duration::from_micros((feed.ready.len() + frames) as u64 * 1_000_000 / feed.rate as u64);
-                feed.latency.store((device + queued).as_micros() as u64, Ordering::Relaxed);
+                feed.latency.set(device + queued);
             },
             move |e| errors.failed(&e),
             None,
