@@ -215,11 +215,15 @@ fn scenario(url: &str, dir: &Path, offerer: Offerer, codec: &str) -> anyhow::Res
     assert!(frames - unreadable > frames / 2, "Chromium's camera file carries stamps; most should read: {summary}");
     let hz = summary["audio_hz"].as_f64().unwrap_or(0.0);
     assert!((hz - BROWSER_TONE_HZ).abs() < 15.0, "the engine heard {hz:.0} Hz, Chromium sent {BROWSER_TONE_HZ}");
+    // Chromium's sender reports reach the engine's receive tracks (its compound reports name our SSRCs
+    // first) and tie its audio and video together.
+    let sync = &summary["lip_sync"];
+    assert!(sync.is_object(), "lip sync from Chromium's sender reports: {summary}");
     let engine_codec = last_stats["video_codec"].as_str().unwrap_or("");
     assert!(engine_codec.eq_ignore_ascii_case(codec), "the engine's stats name {engine_codec:?}, wanted {codec}");
     println!(
         "interop {codec}, {} offers: engine decoded {frames} frames ({unreadable} unreadable), {hz:.0} Hz; \
-         Chromium decoded {decoded} frames, {peak_hz:.0} Hz",
+         Chromium decoded {decoded} frames, {peak_hz:.0} Hz; engine's lip sync {sync}",
         if offerer == Offerer::Browser { "Chromium" } else { "the engine" }
     );
     Ok(())

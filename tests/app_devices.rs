@@ -1,0 +1,152 @@
+//! The desktop app with real audio devices (a PulseAudio server of the test's own, no test media): the
+//! settings choose its microphone and speaker from the device listing, and the in-call pickers change both
+//! while the call runs. A `tincan-cli` peer sends an 880 Hz tone and plays what it receives; recordings
+//! of the sinks say which device carried what.
+//!
+//! ```text
+//!   [headset] ◄─ 440 Hz     headset.monitor: the app's microphone from the settings
+//!   [room]    ◄─ 660 Hz     room.monitor:    the system default, picked in the call
+//!   the app's speaker: speakers-out (settings), then phones-out (picked in the call): B's 880 Hz
+//!   B plays what it receives into [b_ear] (recorded)
+//! ```
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use tincan_e2e::app::{WAIT, first_start, json_lines, next_line, run_scenario, what_the_app_says};
+use tincan_e2e::binary;
+use tincan_e2e::display::Display;
+use tincan_e2e::process::Guard;
+use tincan_e2e::webdriver::{Driver, Session};
+use tincan_media::analysis::{dominant_frequency, rms};
+use tincan_rig::pulse::{Pulse, Recorder};
+use tincan_signal::code::RoomCode;
+
+/// Long enough for a PulseAudio stream to start (1–2 s here) and the echo canceller to settle.
+const SETTLE: Duration = Duration::from_secs(5);
+
+fn tone(hz: f64, seconds: f64) -> Vec<i16> {
+    (0..(48_000.0 * seconds) as usize)
+        .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * hz * i as f64 / 48_000.0).sin()) as i16)
+        .collect()
+}
+
+/// The last second `recorder` heard: its dominant frequency and level.
+fn last_second(recorder: &Recorder) -> (Option<f64>, f64) {
+    let (samples, _) = recorder.take();
+    let tail = &samples[samples.len().saturating_sub(48_000)..];
+    (dominant_frequency(tail, 48_000), rms(tail))
+}
+
+fn near(hz: Option<f64>, want: f64) -> bool {
+    hz.is_some_and(|hz| (hz - want).abs() < 10.0)
+}
+
+/// Choose `value` in the select `id` (as a person would: the change event follows).
+fn choose(session: &Session, id: &str, value: &str) -> anyhow::Result<()> {
+    let script = "const s = document.getElementById(arguments[0]); s.value = arguments[1]; s.dispatchEvent(new Event('change', { bubbles: true })); return s.value;";
+    let chosen = session.run(script, json!([id, value]))?;
+    anyhow::ensure!(chosen == value, "{id} has no option {value:?} (it shows {chosen})");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_call_pickers_change_microphone_and_speaker() -> anyhow::Result<()> {
+    let room = RoomCode::generate();
+    run_scenario("app-devices", move |url, dir| scenario(url, dir, &room)).await
+}
+
+fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result<()> {
+    let pulse = Pulse::start()?;
+    for sink in ["room", "headset", "speakers", "phones", "b_ear"] {
+        pulse.null_sink(sink)?;
+    }
+    pulse.pactl(&["set-default-source", "room.monitor"])?;
+    pulse.pactl(&["set-default-sink", "room"])?;
+    let _voices = (pulse.play("headset", &tone(440.0, 120.0))?, pulse.play("room", &tone(660.0, 120.0))?);
+    let (b_ear, speakers, phones) =
+        (pulse.record("b_ear.monitor")?, pulse.record("speakers.monitor")?, pulse.record("phones.monitor")?);
+
+    // The app: real devices. ALSA names for the headset, speakers and phones come from its ~/.asoundrc.
+    let display = Display::start()?;
+    let mut env = tincan_e2e::app::env(dir, url);
+    env.retain(|(k, _)| *k != "TINCAN_TEST_MEDIA");
+    env.extend([
+        ("PULSE_SERVER", pulse.server()),
+        ("PULSE_SINK", "room".into()),
+        ("PULSE_SOURCE", "room.monitor".into()),
+    ]);
+    let asoundrc = pulse.asoundrc(&["headset", "speakers", "phones"])?.join(".asoundrc");
+    std::fs::copy(asoundrc, dir.join("home").join(".asoundrc"))?;
+    let driver = Driver::start(&display.name, &env, &dir.join("app.log"))?;
+
+    // The other side: a headless peer with a tone, playing what it hears into b_ear.
+    let mut cli = Guard::spawn(
+        Command::new(binary("tincan-cli")?)
+            .args(["--server", url, "--name", "Cli", "join", room.as_str(), "--loopback", "--video", "none"])
+            .args(["--audio", "tone", "--tone-hz", "880", "--speaker", "--duration", "90"])
+            .envs(pulse.env("b_ear", "b_ear.monitor"))
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("cli.log"))?),
+    )?;
+    let lines = json_lines(cli.0.stdout.take().expect("piped"));
+
+    let session = driver.session(&binary("tincan")?, &[])?;
+    session.wait_for("the UI to be ready", WAIT, "return window.tincan && window.tincan.ready === true")?;
+    first_start(&session, "Ana")?;
+
+    // Settings: the headset as microphone, the speakers as speaker, chosen from the listing.
+    session.run("document.getElementById('open-settings').click(); return true;", json!([]))?;
+    session.wait_for(
+        "the device listing",
+        WAIT,
+        "return [...document.getElementById('set-microphone').options].some(o => o.value === 'alsa:headset')",
+    )?;
+    choose(&session, "set-microphone", "alsa:headset")?;
+    choose(&session, "set-speaker", "alsa:speakers-out")?;
+    session.run("document.getElementById('settings-form').requestSubmit(); return true;", json!([]))?;
+    session.wait_for("the lobby", WAIT, "return !document.getElementById('lobby').classList.contains('hidden')")?;
+
+    session.run(
+        "document.getElementById('join-code').value = arguments[0]; document.getElementById('join-form').requestSubmit(); return true;",
+        json!([room.as_str()]),
+    )?;
+    if let Err(e) =
+        session.wait_for("connected", WAIT, "return document.getElementById('call-state').textContent === 'Connected'")
+    {
+        anyhow::bail!("{e}; the app says: {}", what_the_app_says(&session));
+    }
+    next_line(&lines, "the peer connected", |v| v["event"] == "state" && v["state"] == "connected")?;
+    std::thread::sleep(SETTLE);
+    let (b_hears, _) = last_second(&b_ear);
+    let (speakers_play, level) = last_second(&speakers);
+    println!("from the settings: B hears {b_hears:?} Hz; the speakers play {speakers_play:?} Hz (rms {level:.3})");
+    assert!(near(b_hears, 440.0), "B should hear the headset (440 Hz), heard {b_hears:?}");
+    assert!(near(speakers_play, 880.0), "the speakers should play B's 880 Hz, played {speakers_play:?}");
+
+    // In the call: the default microphone (the room) and the phones.
+    session.run("document.getElementById('devices').click(); return true;", json!([]))?;
+    session.wait_for(
+        "the in-call pickers",
+        WAIT,
+        "return [...document.getElementById('call-speaker').options].some(o => o.value === 'alsa:phones-out')",
+    )?;
+    choose(&session, "call-microphone", "")?;
+    choose(&session, "call-speaker", "alsa:phones-out")?;
+    std::thread::sleep(SETTLE);
+    let (b_hears, _) = last_second(&b_ear);
+    let (phones_play, _) = last_second(&phones);
+    let (_, speakers_level) = last_second(&speakers);
+    println!(
+        "after the pickers: B hears {b_hears:?} Hz; the phones play {phones_play:?} Hz; the speakers' level {speakers_level:.4}"
+    );
+    let messages = session.run("return document.getElementById('messages').textContent", json!([]))?;
+    assert!(near(b_hears, 660.0), "B should hear the room (660 Hz) now, heard {b_hears:?}; the app says {messages}");
+    assert!(near(phones_play, 880.0), "the phones should play B's 880 Hz, played {phones_play:?}");
+    assert!(speakers_level < 0.001, "the speakers are let go (rms {speakers_level:.4})");
+
+    session.run("document.getElementById('hangup').click(); return true;", json!([]))?;
+    next_line(&lines, "the peer's end", |v| v["event"] == "state" && v["state"] == "ended")?;
+    Ok(())
+}
