@@ -263,3 +263,26 @@ impl PauseDetector {
         paused
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pause_is_more_wall_clock_time_than_rtp_time() {
+        let t0 = Instant::now();
+        let mut pause = PauseDetector::default();
+        let ms = Duration::from_millis;
+        // Packets every 20 ms, with network jitter of up to 200 ms: no pause.
+        assert!(!pause.paused(1000, t0));
+        assert!(!pause.paused(1960, t0 + ms(20)));
+        assert!(!pause.paused(2920, t0 + ms(240)));
+        assert!(!pause.paused(3880, t0 + ms(241)));
+        // Muted for a second: the next packet carries on 20 ms later in RTP time.
+        assert!(pause.paused(4840, t0 + ms(1300)));
+        // Wrap-around of the RTP clock is no pause.
+        let mut pause = PauseDetector::default();
+        assert!(!pause.paused(u32::MAX - 500, t0));
+        assert!(!pause.paused(459, t0 + ms(20)));
+    }
+}
