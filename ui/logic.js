@@ -95,7 +95,9 @@ export function statsRows(s) {
 function lipSync(s) {
   if (s.sync_video_hold_ms == null) return "–";
   if (s.sync_audio_delay_ms > 0) return `audio waits ${Math.round(s.sync_audio_delay_ms)} ms for video`;
-  return `video waits ${Math.round(s.sync_video_hold_ms)} ms for audio`;
+  if (s.sync_video_hold_ms > 0) return `video waits ${Math.round(s.sync_video_hold_ms)} ms for audio`;
+  if ((s.sync_video_late_ms ?? 0) > 15) return `video ${Math.round(s.sync_video_late_ms)} ms behind audio`;
+  return "in step";
 }
 
 /** "2:05", "1:02:03". */

@@ -49,9 +49,12 @@ test("stats panel rows", () => {
   assert.equal(rows.Receiving, "801 kbps · – @ 30 fps");
   assert.equal(rows.Path, "relay → srflx (203.0.113.5:3478)");
   assert.equal(rows["Lip sync"], "–");
-  const synced = (hold, delay) => Object.fromEntries(statsRows({ ...s, sync_video_hold_ms: hold, sync_audio_delay_ms: delay }));
-  assert.equal(synced(52.4, 0)["Lip sync"], "video waits 52 ms for audio");
-  assert.equal(synced(0, 40)["Lip sync"], "audio waits 40 ms for video");
+  const synced = (hold, delay, late) =>
+    Object.fromEntries(statsRows({ ...s, sync_video_hold_ms: hold, sync_audio_delay_ms: delay, sync_video_late_ms: late }));
+  assert.equal(synced(52.4, 0, -52)["Lip sync"], "video waits 52 ms for audio");
+  assert.equal(synced(0, 40, 8)["Lip sync"], "audio waits 40 ms for video");
+  assert.equal(synced(0, 0, 16.2)["Lip sync"], "video 16 ms behind audio");
+  assert.equal(synced(0, 0, 3)["Lip sync"], "in step");
 });
 
 test("durations and sizes", () => {

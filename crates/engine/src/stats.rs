@@ -40,10 +40,11 @@ pub struct StatsSnapshot {
     pub audio_frames_concealed: u64,
     pub target_kbps: Option<u32>,
     pub candidate_pair: Option<CandidatePair>,
-    /// Lip sync, when both streams are tied: how long video frames wait for their audio, and how much
-    /// extra the audio waits for video (ms).
+    /// Lip sync, when both streams are tied: how long video frames wait for their audio, how much extra
+    /// the audio waits for video, and how much later than its audio video is ready (ms).
     pub sync_video_hold_ms: Option<f64>,
     pub sync_audio_delay_ms: Option<f64>,
+    pub sync_video_late_ms: Option<f64>,
 }
 
 /// Turns successive reports into rates.
@@ -125,6 +126,7 @@ impl StatsSampler {
             let ms = |c: &std::sync::atomic::AtomicU32| c.load(Ordering::Relaxed) as f64 / 1000.0;
             s.sync_video_hold_ms = Some(ms(&counters.sync_video_hold_us));
             s.sync_audio_delay_ms = Some(ms(&counters.sync_audio_delay_us));
+            s.sync_video_late_ms = Some(counters.sync_video_late_us.load(Ordering::Relaxed) as f64 / 1000.0);
         }
         s
     }

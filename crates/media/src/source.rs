@@ -31,6 +31,11 @@ pub trait AudioSource: Send {
 
 pub trait VideoSink: Send {
     fn on_frame(&mut self, frame: VideoFrame);
+    /// How long from being handed a frame until it is on screen (a window's display path). `None`: at once;
+    /// lip sync hands frames over this much ahead of their time.
+    fn latency(&self) -> Option<Duration> {
+        None
+    }
 }
 
 pub trait AudioSink: Send {

@@ -19,7 +19,8 @@ use crate::state::lock;
 
 #[derive(Clone)]
 pub struct FramePump {
-    slot: Arc<Mutex<Option<VideoFrame>>>,
+    /// The newest frame, with when the decoder handed it over.
+    slot: Arc<Mutex<Option<(VideoFrame, Instant)>>>,
     ready: Arc<Notify>,
     shown: Arc<Semaphore>,
     stats: Arc<Mutex<DisplayStats>>,
@@ -50,7 +51,7 @@ impl FramePump {
                 // Wait for the UI to have drawn the last frame, then for a frame.
                 let Ok(permit) = p.shown.acquire().await else { return };
                 permit.forget();
-                let frame = loop {
+                let (frame, handed) = loop {
                     if let Some(f) = lock(&p.slot).take() {
                         break f;
                     }
@@ -67,7 +68,7 @@ impl FramePump {
                     continue;
                 }
                 last_sent = Some(Instant::now());
-                lock(&p.stats).on_sent(&frame);
+                lock(&p.stats).on_sent(&frame, handed);
                 let (max_w, max_h) = *lock(&p.max_size);
                 let frame = match scaler.fit(&frame, max_w, max_h) {
                     Ok(f) => f,
@@ -108,11 +109,26 @@ impl FramePump {
     }
 
     pub fn sink(&self) -> Box<dyn VideoSink> {
-        let (slot, ready, stats) = (self.slot.clone(), self.ready.clone(), self.stats.clone());
-        Box::new(move |frame: VideoFrame| {
-            lock(&stats).decoded += 1;
-            *lock(&slot) = Some(frame);
-            ready.notify_one();
-        })
+        Box::new(PumpSink { slot: self.slot.clone(), ready: self.ready.clone(), stats: self.stats.clone() })
+    }
+}
+
+/// The decoder's side of a pump. Its latency — handed over to drawn, as measured lately — lets lip sync
+/// hand frames over that much ahead, so they are seen with their audio.
+struct PumpSink {
+    slot: Arc<Mutex<Option<(VideoFrame, Instant)>>>,
+    ready: Arc<Notify>,
+    stats: Arc<Mutex<DisplayStats>>,
+}
+
+impl VideoSink for PumpSink {
+    fn on_frame(&mut self, frame: VideoFrame) {
+        lock(&self.stats).decoded += 1;
+        *lock(&self.slot) = Some((frame, Instant::now()));
+        self.ready.notify_one();
+    }
+
+    fn latency(&self) -> Option<Duration> {
+        lock(&self.stats).display_latency()
     }
 }

@@ -5,7 +5,7 @@
 //! Logged when the call ends; `tincan-display-bench` reads that line.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tincan_media::VideoFrame;
 use tincan_media::synthetic::{read_stamp, wall_clock_us};
@@ -19,7 +19,10 @@ pub struct DisplayStats {
     pub sent: u64,
     pub drawn: u64,
     pub hidden: u64,
-    in_flight: Option<(Instant, Option<u32>)>,
+    /// (sent, handed over by the decoder, capture stamp) of the frame the UI is drawing.
+    in_flight: Option<(Instant, Instant, Option<u32>)>,
+    /// Handed over → drawn (µs), smoothed: the display path's latency, for lip sync.
+    display_us: Option<f64>,
     send_to_drawn_ms: VecDeque<f32>,
     capture_to_drawn_ms: VecDeque<f32>,
 }
@@ -41,14 +44,17 @@ fn percentile(samples: &VecDeque<f32>, p: f32) -> f32 {
 }
 
 impl DisplayStats {
-    pub fn on_sent(&mut self, frame: &VideoFrame) {
+    /// `frame`, handed over by the decoder at `handed`, goes to the webview now.
+    pub fn on_sent(&mut self, frame: &VideoFrame, handed: Instant) {
         self.sent += 1;
-        self.in_flight = Some((Instant::now(), read_stamp(frame).map(|s| s.capture_us)));
+        self.in_flight = Some((Instant::now(), handed, read_stamp(frame).map(|s| s.capture_us)));
     }
 
     pub fn on_drawn(&mut self) {
-        let Some((sent_at, capture_us)) = self.in_flight.take() else { return };
+        let Some((sent_at, handed, capture_us)) = self.in_flight.take() else { return };
         self.drawn += 1;
+        let us = handed.elapsed().as_micros() as f64;
+        self.display_us = Some(self.display_us.map_or(us, |d| d + 0.1 * (us - d)));
         push(&mut self.send_to_drawn_ms, sent_at.elapsed().as_secs_f32() * 1000.0);
         if let Some(c) = capture_us {
             let us = wall_clock_us().wrapping_sub(c);
@@ -57,6 +63,11 @@ impl DisplayStats {
                 push(&mut self.capture_to_drawn_ms, us as f32 / 1000.0);
             }
         }
+    }
+
+    /// How long a frame handed over now takes to be drawn, as measured lately.
+    pub fn display_latency(&self) -> Option<Duration> {
+        self.display_us.map(|us| Duration::from_micros(us as u64))
     }
 
     /// One line with every figure (`key=value`), for the log and the benchmark.
@@ -90,9 +101,14 @@ mod tests {
         let mut pattern = TestPattern::new(320, 240, 30, false).unwrap();
         let frame = pattern.next_frame().unwrap();
         stats.decoded = 3;
-        stats.on_sent(&frame);
+        assert_eq!(stats.display_latency(), None);
+        let handed = Instant::now();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        stats.on_sent(&frame, handed);
         std::thread::sleep(std::time::Duration::from_millis(5));
         stats.on_drawn();
+        let display = stats.display_latency().expect("measured");
+        assert!(display >= Duration::from_millis(8), "handed over → drawn: {display:?}");
         stats.on_drawn(); // an ack with nothing in flight counts nothing
         stats.hidden = 1;
         let line = stats.summary();

@@ -443,10 +443,13 @@ async fn run_call(cli: &Cli, args: &CallArgs, target: Target, identity: Option<I
                     print(stamp_line(serde_json::to_value(&event)?, started));
                 }
                 if let EngineEvent::Stats(s) = &event
-                    && let (Some(hold), Some(delay)) = (s.sync_video_hold_ms, s.sync_audio_delay_ms)
+                    && s.sync_video_hold_ms.is_some()
                 {
-                    received.lock().expect("lock").lip_sync =
-                        Some(json!({"video_hold_ms": hold, "audio_delay_ms": delay}));
+                    received.lock().expect("lock").lip_sync = Some(json!({
+                        "video_hold_ms": s.sync_video_hold_ms,
+                        "audio_delay_ms": s.sync_audio_delay_ms,
+                        "video_late_ms": s.sync_video_late_ms,
+                    }));
                 }
                 match &event {
                     EngineEvent::State { value: CallState::Connected, .. } if hang_up_at.is_none() => {

@@ -1,4 +1,4 @@
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use super::sync::SyncState;
 
@@ -20,9 +20,11 @@ pub struct MediaCounters {
     pub width_in: AtomicU32,
     pub height_in: AtomicU32,
     pub target_bitrate: AtomicU32,
-    /// Lip sync: the latest video frame's hold and the extra audio delay (µs), and whether it is working.
+    /// Lip sync: the latest video frame's hold, the extra audio delay, how late video is (µs), and whether
+    /// it is working.
     pub sync_video_hold_us: AtomicU32,
     pub sync_audio_delay_us: AtomicU32,
+    pub sync_video_late_us: AtomicI32,
     pub sync_active: AtomicBool,
 }
 
@@ -34,6 +36,7 @@ impl MediaCounters {
     pub fn set_sync(&self, state: SyncState) {
         self.sync_video_hold_us.store((state.video_hold_ms * 1000.0) as u32, Ordering::Relaxed);
         self.sync_audio_delay_us.store((state.audio_delay_ms * 1000.0) as u32, Ordering::Relaxed);
+        self.sync_video_late_us.store((state.video_late_ms * 1000.0) as i32, Ordering::Relaxed);
         self.sync_active.store(state.active, Ordering::Relaxed);
     }
 }

@@ -1,5 +1,6 @@
 //! The presenter: decoded video frames wait here until lip sync says they are due, then go to the sink,
-//! in order. Its own thread, so a held frame never stalls decoding. A frame due before the one ahead of it
+//! in order — ahead of that by the sink's own latency (a window's display path), so they are *seen* when
+//! due. Its own thread, so a held frame never stalls decoding. A frame due before the one ahead of it
 //! (the audio path got faster) goes out with it; more than [`QUEUE`] frames waiting (a sink that blocks)
 //! pushes the oldest out at once rather than holding memory.
 
@@ -49,10 +50,11 @@ impl Presenter {
 fn run(frames: Receiver<(VideoFrame, Instant)>, mut sink: Box<dyn VideoSink>) {
     let mut waiting: VecDeque<(VideoFrame, Instant)> = VecDeque::new();
     loop {
-        let now = Instant::now();
+        // When a frame handed over now is seen.
+        let seen = Instant::now() + sink.latency().unwrap_or_default();
         while let Some((_, due)) = waiting.front() {
             // Order is kept: a frame due earlier than the one before it goes right after that one.
-            if *due > now && waiting.len() < QUEUE {
+            if *due > seen && waiting.len() < QUEUE {
                 break;
             }
             if let Some((frame, _)) = waiting.pop_front() {
@@ -60,7 +62,7 @@ fn run(frames: Receiver<(VideoFrame, Instant)>, mut sink: Box<dyn VideoSink>) {
             }
         }
         let next = match waiting.front() {
-            Some((_, due)) => frames.recv_timeout(due.saturating_duration_since(now)),
+            Some((_, due)) => frames.recv_timeout(due.saturating_duration_since(seen)),
             None => frames.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match next {
@@ -70,7 +72,8 @@ fn run(frames: Receiver<(VideoFrame, Instant)>, mut sink: Box<dyn VideoSink>) {
                 // The track ended: what is left goes out at its time (a call's last second), unless
                 // it is far away.
                 for (frame, due) in waiting.drain(..) {
-                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                    let seen = Instant::now() + sink.latency().unwrap_or_default();
+                    std::thread::sleep(due.saturating_duration_since(seen));
                     sink.on_frame(frame);
                 }
                 return;
@@ -109,5 +112,28 @@ mod tests {
         assert!((80..120).contains(&at(0)), "first shown after {} ms", at(0));
         assert!(at(2) < 120, "third not held behind its time: {} ms", at(2));
         assert!((150..200).contains(&at(3)), "fourth shown after {} ms", at(3));
+    }
+
+    /// A window that takes 30 ms to show what it gets.
+    struct Window(Arc<Mutex<Vec<Instant>>>);
+
+    impl VideoSink for Window {
+        fn on_frame(&mut self, _: VideoFrame) {
+            self.0.lock().unwrap().push(Instant::now());
+        }
+        fn latency(&self) -> Option<Duration> {
+            Some(Duration::from_millis(30))
+        }
+    }
+
+    #[test]
+    fn a_sink_with_a_display_latency_gets_frames_that_much_earlier() {
+        let handed: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        let presenter = Presenter::spawn(Box::new(Window(handed.clone())));
+        let t0 = Instant::now();
+        assert!(presenter.present(frame(1), t0 + Duration::from_millis(100)));
+        presenter.finish();
+        let at = handed.lock().unwrap()[0].duration_since(t0).as_millis();
+        assert!((70..95).contains(&at), "handed over after {at} ms, to be seen at 100 ms");
     }
 }

@@ -230,12 +230,14 @@ pub async fn run_audio(
                 let end = packet.header.timestamp.wrapping_add(frame.samples.len() as u32);
                 sink.on_frame(frame);
                 let now = Instant::now();
-                let heard = now + sink.latency().unwrap_or_default();
+                let latency = sink.latency();
                 let extra = with_sync(&sync, |s| {
-                    s.audio_heard(end, heard);
-                    s.audio_minimum_delay(now)
+                    s.audio_heard(end, now + latency.unwrap_or_default());
+                    latency.map(|_| s.audio_minimum_delay(now))
                 });
-                sink.set_minimum_delay(extra);
+                if let Some(extra) = extra {
+                    sink.set_minimum_delay(extra);
+                }
             }
             Err(e) => tracing::debug!("{e}"),
         }

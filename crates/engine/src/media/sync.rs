@@ -80,6 +80,8 @@ pub struct SyncState {
     pub video_hold_ms: f64,
     /// Extra delay asked of the audio for video's sake (ms).
     pub audio_delay_ms: f64,
+    /// How much later than its audio video is ready (ms, smoothed; negative: earlier, and held).
+    pub video_late_ms: f64,
     /// Whether both streams are tied (reports from both, audio heard lately).
     pub active: bool,
 }
@@ -156,17 +158,20 @@ impl LipSync {
         self.state.active = true;
         let due_us = sent as f64 + offset;
         let lateness = self.local_us(ready) - due_us;
-        self.video_lateness = Some(match self.video_lateness {
+        let smoothed = match self.video_lateness {
             Some(old) => old + LATENESS_SMOOTHING * (lateness - old),
             None => lateness,
-        });
+        };
+        self.video_lateness = Some(smoothed);
+        self.state.video_late_ms = smoothed / 1000.0;
         let hold = Duration::from_micros((-lateness).max(0.0) as u64).min(MAX_HOLD);
         self.state.video_hold_ms = hold.as_secs_f64() * 1000.0;
         ready + hold
     }
 
     /// The extra delay the audio sink should hold, adjusted in steps while video is late (and given back
-    /// while video is being held).
+    /// while video is being held). Only for a sink that plays (one with a latency): asking anything else
+    /// to wait would change nothing, and the stats would say it did.
     pub fn audio_minimum_delay(&mut self, now: Instant) -> Duration {
         let due = self.last_adjusted.is_none_or(|t| now.duration_since(t) >= ADJUST_EVERY);
         if let (true, true, Some(late)) = (due, self.state.active, self.video_lateness) {
