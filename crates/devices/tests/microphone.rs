@@ -71,6 +71,11 @@ fn the_microphone_hears_its_source_and_survives_losing_it() {
     assert!((hz - 440.0).abs() < 5.0, "heard {hz} Hz");
     // Noise suppression takes a steady tone for noise and lowers it (-12 dB here); speech it leaves alone.
     assert!(rms(tail) > 0.02, "too quiet: {}", rms(tail));
+    // How old a frame's first sample is when the frame is returned (the peer's lip sync takes it off): at
+    // least the frame's own 20 ms.
+    let delay = mic.capture_delay().expect("the microphone knows when its audio was captured");
+    println!("capture delay {delay:?}");
+    assert!((Duration::from_millis(20)..Duration::from_millis(200)).contains(&delay), "{delay:?}");
     drop(player);
 
     // The headset goes away; the room (the default) takes over.
