@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
-use tincan_e2e::app::{WAIT, first_start, json_lines, next_line, run_scenario, what_the_app_says};
+use tincan_e2e::app::{WAIT, first_start, join_room, json_lines, next_line, run_scenario};
 use tincan_e2e::binary;
 use tincan_e2e::display::Display;
 use tincan_e2e::process::Guard;
@@ -108,15 +108,7 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     session.run("document.getElementById('settings-form').requestSubmit(); return true;", json!([]))?;
     session.wait_for("the lobby", WAIT, "return !document.getElementById('lobby').classList.contains('hidden')")?;
 
-    session.run(
-        "document.getElementById('join-code').value = arguments[0]; document.getElementById('join-form').requestSubmit(); return true;",
-        json!([room.as_str()]),
-    )?;
-    if let Err(e) =
-        session.wait_for("connected", WAIT, "return document.getElementById('call-state').textContent === 'Connected'")
-    {
-        anyhow::bail!("{e}; the app says: {}", what_the_app_says(&session));
-    }
+    join_room(&session, room.as_str())?;
     next_line(&lines, "the peer connected", |v| v["event"] == "state" && v["state"] == "connected")?;
     std::thread::sleep(SETTLE);
     let (b_hears, _) = last_second(&b_ear);

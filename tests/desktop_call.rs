@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::json;
 use tincan_e2e::app::{
-    ALL_REACHABLE, WAIT, assert_live_pattern, first_start, json_lines, next_line, run_scenario, what_the_app_says,
+    ALL_REACHABLE, WAIT, assert_live_pattern, first_start, join_room, json_lines, next_line, run_scenario,
 };
 use tincan_e2e::display::Display;
 use tincan_e2e::process::Guard;
@@ -81,15 +81,7 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     assert!(autostart.contains("--hidden"), "the login entry starts the app in the tray: {autostart}");
     // Typed the way people type codes: lower case, spaces.
     let typed = room.as_str().to_lowercase().replace('-', " ");
-    session.run(
-        "document.getElementById('join-code').value = arguments[0]; document.getElementById('join-form').requestSubmit(); return true;",
-        json!([typed]),
-    )?;
-    if let Err(e) =
-        session.wait_for("connected", WAIT, "return document.getElementById('call-state').textContent === 'Connected'")
-    {
-        anyhow::bail!("{e}; the app says: {}", what_the_app_says(&session));
-    }
+    join_room(&session, &typed)?;
     assert_live_pattern(&session)?;
 
     // Usable at 800x600: every control of the call is on screen and clickable.

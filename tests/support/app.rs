@@ -83,6 +83,18 @@ pub fn first_start(session: &Session, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Type `code` into the lobby's join form and wait until the call says it is connected.
+pub fn join_room(session: &Session, code: &str) -> anyhow::Result<()> {
+    session.run(
+        "document.getElementById('join-code').value = arguments[0]; document.getElementById('join-form').requestSubmit(); return true;",
+        json!([code]),
+    )?;
+    session
+        .wait_for("connected", WAIT, "return document.getElementById('call-state').textContent === 'Connected'")
+        .map_err(|e| anyhow::anyhow!("{e}; the app says: {}", what_the_app_says(session)))?;
+    Ok(())
+}
+
 /// The JSON lines a `tincan-cli` prints, on a channel.
 pub fn json_lines(stdout: ChildStdout) -> mpsc::Receiver<Value> {
     let (tx, rx) = mpsc::channel();

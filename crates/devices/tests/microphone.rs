@@ -11,6 +11,9 @@ use tincan_media::analysis::{dominant_frequency, rms};
 use tincan_media::source::AudioSource;
 use tincan_rig::pulse::Pulse;
 
+mod common;
+use common::pulse::become_client;
+
 fn tone(hz: f64, seconds: f64) -> Vec<i16> {
     (0..(48_000.0 * seconds) as usize)
         .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * hz * i as f64 / 48_000.0).sin()) as i16)
@@ -43,13 +46,8 @@ fn the_microphone_hears_its_source_and_survives_losing_it() {
     pulse.null_sink("room").unwrap();
     let headset = pulse.null_sink("headset").unwrap();
     pulse.pactl(&["set-default-source", "room.monitor"]).unwrap();
-    let home = pulse.asoundrc(&["headset"]).unwrap();
-    for (k, v) in pulse.env("room", "room.monitor") {
-        // SAFETY: set before this test starts any thread of its own; this binary has this one test.
-        unsafe { std::env::set_var(k, v) };
-    }
-    // SAFETY: as above. ALSA reads ~/.asoundrc: the headset is an ALSA device of its own.
-    unsafe { std::env::set_var("HOME", home) };
+    // The headset is an ALSA device of its own.
+    become_client(&pulse, "room", "room.monitor", &["headset"]);
     let listed = tincan_devices::audio::list(tincan_devices::audio::Direction::Input).unwrap();
     println!("microphones: {:?}", listed.iter().map(|d| &d.id).collect::<Vec<_>>());
     assert!(listed.iter().any(|d| d.name.contains("headset")), "the headset is listed");

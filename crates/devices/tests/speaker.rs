@@ -12,6 +12,9 @@ use tincan_media::analysis::{dominant_frequency, rms};
 use tincan_media::source::AudioSink;
 use tincan_rig::pulse::{Pulse, Recorder};
 
+mod common;
+use common::pulse::become_client;
+
 const FRAME: usize = 960;
 
 fn tone_frame(hz: f64, n: usize) -> AudioFrame {
@@ -47,13 +50,8 @@ fn the_speaker_plays_when_it_says_and_survives_losing_its_device() {
     pulse.null_sink("room").unwrap();
     let headset = pulse.null_sink("headset").unwrap();
     pulse.pactl(&["set-default-sink", "room"]).unwrap();
-    let home = pulse.asoundrc(&["headset"]).unwrap();
-    for (k, v) in pulse.env("room", "room.monitor") {
-        // SAFETY: set before this test starts any thread of its own; this binary has this one test.
-        unsafe { std::env::set_var(k, v) };
-    }
-    // SAFETY: as above. ALSA reads ~/.asoundrc: the headset is an ALSA device of its own.
-    unsafe { std::env::set_var("HOME", home) };
+    // The headset is an ALSA device of its own.
+    become_client(&pulse, "room", "room.monitor", &["headset"]);
     let listed = tincan_devices::audio::list(tincan_devices::audio::Direction::Output).unwrap();
     println!("speakers: {:?}", listed.iter().map(|d| &d.id).collect::<Vec<_>>());
     assert!(listed.iter().any(|d| d.id.ends_with(":headset-out")), "the headset is listed");

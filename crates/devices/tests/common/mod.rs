@@ -1,2 +1,3 @@
-//! Shared by the camera tests and the examples.
+//! Shared by the device tests (and, `frames`, the examples).
 pub mod frames;
+pub mod pulse;
