@@ -69,8 +69,8 @@ fn run(frames: Receiver<(VideoFrame, Instant)>, mut sink: Box<dyn VideoSink>) {
             Ok((frame, due)) => waiting.push_back((frame, due)),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
-                // The track ended: what is left goes out at its time (a call's last second), unless
-                // it is far away.
+                // The track ended: what is left goes out at its time (lip sync holds a frame 500 ms at
+                // most).
                 for (frame, due) in waiting.drain(..) {
                     let seen = Instant::now() + sink.latency().unwrap_or_default();
                     std::thread::sleep(due.saturating_duration_since(seen));

@@ -17,7 +17,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use super::MediaCounters;
 use super::assembler::{Assembled, AssembledFrame, FrameAssembler};
 use super::presenter::Presenter;
-use super::sync::{LipSync, SenderClock};
+use super::sync::LipSync;
 
 /// Frames waiting for the decoder.
 const DECODE_QUEUE: usize = 4;
@@ -69,7 +69,7 @@ pub async fn run_video(
     let Some(codec) = codec_of(&mime) else {
         return tracing::warn!("unsupported video codec {mime}");
     };
-    with_sync(&sync, |s| s.video = SenderClock::new(VIDEO_CLOCK as u32));
+    with_sync(&sync, |s| s.video.forget()); // a new stream: its reports are still to come
     let want_keyframe = Arc::new(AtomicBool::new(false));
     let (to_decoder, from_receiver) = std_mpsc::sync_channel::<AssembledFrame>(DECODE_QUEUE);
     let decoder =
@@ -189,7 +189,7 @@ pub async fn run_audio(
         Ok(d) => d,
         Err(e) => return tracing::error!("cannot start the Opus decoder: {e}"),
     };
-    with_sync(&sync, |s| s.audio = SenderClock::new(AUDIO_CLOCK));
+    with_sync(&sync, |s| s.audio.forget()); // a new stream: its reports are still to come
     let mut last_seq: Option<u16> = None;
     let mut media_time = Duration::ZERO;
     let mut pause = PauseDetector::default();
