@@ -31,9 +31,7 @@ fn open_links(app: &tauri::AppHandle, args: &[String]) {
 }
 
 fn main() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TINCAN_LOG")
-        .unwrap_or_else(|_| "warn,tincan=info,rtc=error,rtc_ice=error,rtc_dtls=error,webrtc=error".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tincan_log::init(&format!("warn,tincan=info,{}", tincan_log::QUIET_WEBRTC), tincan_log::Format::Text);
     let result = tauri::Builder::default()
         // First: a second launch hands its arguments (and deep links) to this one and exits.
         .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| open_links(app, &args)))

@@ -16,7 +16,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 async fn ready(events: &mut tokio::sync::mpsc::UnboundedReceiver<EngineEvent>) {
-    until(events, "data_ready", |e| matches!(e, EngineEvent::DataReady).then_some(())).await;
+    until(events, "data_ready", |e| matches!(e, EngineEvent::DataReady { .. }).then_some(())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

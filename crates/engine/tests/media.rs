@@ -82,7 +82,7 @@ async fn muting_stops_sending_and_the_other_side_is_told() {
     let mut p = connected_pair(&server.ws_url(), PeerOptions::default(), PeerOptions::default()).await;
     let remote_media = |want: (bool, bool)| {
         move |e: &tincan_engine::EngineEvent| match e {
-            tincan_engine::EngineEvent::RemoteMedia { audio, video } if (*audio, *video) == want => Some(()),
+            tincan_engine::EngineEvent::RemoteMedia { audio, video, .. } if (*audio, *video) == want => Some(()),
             _ => None,
         }
     };
@@ -197,7 +197,7 @@ async fn a_camera_that_goes_away_shows_as_camera_off_until_it_is_back() {
     connected(&mut b_events).await;
     let remote_media = |want: (bool, bool)| {
         move |e: &tincan_engine::EngineEvent| match e {
-            tincan_engine::EngineEvent::RemoteMedia { audio, video } if (*audio, *video) == want => Some(()),
+            tincan_engine::EngineEvent::RemoteMedia { audio, video, .. } if (*audio, *video) == want => Some(()),
             _ => None,
         }
     };

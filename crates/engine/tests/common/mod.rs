@@ -17,8 +17,7 @@ pub const WAIT: Duration = Duration::from_secs(15);
 
 /// Logs to the test output when `TINCAN_LOG` is set (e.g. `TINCAN_LOG=tincan_engine=debug`).
 pub fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TINCAN_LOG").unwrap_or_else(|_| "off".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    tincan_log::init_for_tests();
 }
 
 pub async fn server() -> SignalServer {
@@ -136,7 +135,7 @@ pub async fn connected(events: &mut UnboundedReceiver<EngineEvent>) -> String {
             Err(_) => panic!("not connected within {WAIT:?}; states seen: {seen:?}"),
         };
         match e {
-            EngineEvent::Verification { sas: s } => sas = Some(s),
+            EngineEvent::Verification { sas: s, .. } => sas = Some(s),
             EngineEvent::State { state, reason, .. } => {
                 seen.push(state.clone());
                 match state.as_str() {

@@ -2,7 +2,6 @@
 
 use clap::{Parser, ValueEnum};
 use tincan_signal::server::{ServerArgs, SignalServer, raise_fd_limit};
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -27,15 +26,11 @@ enum LogFormat {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_env("TINCAN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match cli.log_format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
-    }
+    let format = match cli.log_format {
+        LogFormat::Text => tincan_log::Format::Text,
+        LogFormat::Json => tincan_log::Format::Json,
+    };
+    tincan_log::init("info", format);
     let config = cli.server.resolve()?;
     match raise_fd_limit() {
         Ok(limit) => tracing::info!(limit, "open-file limit"),

@@ -17,12 +17,15 @@ use tincan_devices::camera::{CameraOptions, CameraSource, Nokhwa, Wanted};
 use tincan_engine::peer::PeerSettings;
 use tincan_engine::presence::{Presence, PresenceEvent};
 use tincan_engine::{Call, CallConfig, CallState, EngineEvent, Target};
-use tincan_media::analysis::dominant_frequency;
 use tincan_media::codec::VideoCodec;
 use tincan_media::source::AudioSink;
-use tincan_media::synthetic::{TestPattern, ToneSource, Waveform, read_stamp, wall_clock_us};
+use tincan_media::synthetic::{TestPattern, ToneSource, Waveform};
 use tincan_signal::code::{PersonalCode, RoomCode};
 use tincan_signal::identity::Identity;
+
+use received::{People, PeopleSinks, Received};
+
+mod received;
 
 #[derive(Parser)]
 #[command(name = "tincan-cli", version, about = "A headless Tincan peer (events as JSON lines on stdout)")]
@@ -48,6 +51,9 @@ enum Command {
         /// Refuse a room nobody is in instead of creating it
         #[arg(long)]
         existing: bool,
+        /// How many people the room holds, if this creates it (2: a call for two; more: a group call)
+        #[arg(long)]
+        capacity: Option<usize>,
         #[command(flatten)]
         call: CallArgs,
     },
@@ -146,12 +152,21 @@ struct CallArgs {
     /// Preferred video codec (the other is offered second)
     #[arg(long, default_value = "vp8")]
     codec: VideoCodec,
-    /// Send this file once the call is up
+    /// Send this file once the call is up (to everyone, or to --file-to)
     #[arg(long)]
     send_file: Option<PathBuf>,
-    /// Send this chat message once the call is up
+    /// Send --send-file only to the participant with this display name
+    #[arg(long, value_name = "NAME", requires = "send_file")]
+    file_to: Option<String>,
+    /// Send this chat message once the call is up (to everyone)
     #[arg(long)]
     chat: Option<String>,
+    /// "Up" means: data channels open with this many participants (group calls)
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    after: usize,
+    /// Once the call is up, ring this personal code into it (add someone to a group call)
+    #[arg(long, value_name = "CODE")]
+    ring_in: Option<String>,
     /// Hang up this many seconds after connecting
     #[arg(long)]
     duration: Option<f64>,
@@ -206,21 +221,15 @@ fn load_identity(path: &PathBuf) -> anyhow::Result<Identity> {
     Ok(identity)
 }
 
-/// What the sinks saw, for the summary.
+/// What the call brought, for the summary.
 #[derive(Default)]
-struct Received {
-    frames: u64,
-    unreadable: u64,
-    gaps: u64,
-    out_of_order: u64,
-    last_counter: Option<u32>,
-    latencies_us: Vec<u32>,
-    audio: Vec<i16>,
-    audio_frames: u64,
-    last_frame_at: Option<std::time::Instant>,
-    longest_gap: Duration,
+struct Outcome {
+    /// Everyone's audio as mixed for the speaker.
+    mix: Mutex<Received>,
+    /// Each participant's video and audio.
+    people: People,
     /// Lip sync's latest figures (from the stats).
-    lip_sync: Option<serde_json::Value>,
+    lip_sync: Mutex<Option<serde_json::Value>>,
 }
 
 fn parse_size(s: &str) -> anyhow::Result<(u32, u32)> {
@@ -246,7 +255,7 @@ struct DeviceMonitors {
 fn call_config(
     cli: &Cli,
     args: &CallArgs,
-    received: &Arc<Mutex<Received>>,
+    outcome: &Arc<Outcome>,
     started: std::time::Instant,
     monitors: &mut DeviceMonitors,
 ) -> anyhow::Result<CallConfig> {
@@ -330,53 +339,26 @@ fn call_config(
         }
         None => None,
     };
-    let r = received.clone();
-    c.video_sink = Some(Box::new(move |frame: tincan_media::VideoFrame| {
-        let now = wall_clock_us();
-        let mut r = r.lock().expect("lock");
-        r.frames += 1;
-        if r.frames == 1 {
-            print(stamp_line(json!({"event": "first_frame", "width": frame.width, "height": frame.height}), started));
-        }
-        let at = std::time::Instant::now();
-        if let Some(last) = r.last_frame_at.replace(at) {
-            r.longest_gap = r.longest_gap.max(at - last);
-        }
-        match read_stamp(&frame) {
-            Some(stamp) => {
-                if let Some(last) = r.last_counter {
-                    if stamp.counter <= last {
-                        r.out_of_order += 1;
-                    } else if stamp.counter != last + 1 {
-                        r.gaps += 1;
-                    }
-                }
-                r.last_counter = Some(stamp.counter);
-                r.latencies_us.push(stamp.age_us(now));
-            }
-            None => r.unreadable += 1,
-        }
-    }));
-    c.audio_sink = Some(Box::new(ReceivedAudio { received: received.clone(), speaker }));
+    let on_first_frame = move |p: &tincan_engine::Participant, frame: &tincan_media::VideoFrame| {
+        let line = json!({"event": "first_frame", "peer": p.peer, "name": p.name, "width": frame.width, "height": frame.height});
+        print(stamp_line(line, started))
+    };
+    c.participant_sinks =
+        Some(Box::new(PeopleSinks { people: outcome.people.clone(), on_first_frame: Arc::new(on_first_frame) }));
+    c.audio_sink = Some(Box::new(ReceivedAudio { outcome: outcome.clone(), speaker }));
     Ok(c)
 }
 
-/// What the CLI does with received audio: keeps the last second for the summary's frequency, and plays it
-/// if there is a speaker (whose latency lip sync uses).
+/// What the CLI does with everyone's audio, mixed: keeps the last second for the summary's frequency, and
+/// plays it if there is a speaker (whose latency lip sync uses).
 struct ReceivedAudio {
-    received: Arc<Mutex<Received>>,
+    outcome: Arc<Outcome>,
     speaker: Option<Speaker>,
 }
 
 impl AudioSink for ReceivedAudio {
     fn on_frame(&mut self, frame: tincan_media::AudioFrame) {
-        {
-            let mut r = self.received.lock().expect("lock");
-            r.audio_frames += 1;
-            r.audio.extend_from_slice(&frame.samples);
-            let excess = r.audio.len().saturating_sub(48_000);
-            r.audio.drain(..excess);
-        }
+        self.outcome.mix.lock().expect("lock").on_audio(&frame);
         if let Some(s) = &mut self.speaker {
             s.on_frame(frame);
         }
@@ -393,40 +375,45 @@ impl AudioSink for ReceivedAudio {
     }
 }
 
-fn summary(received: &Mutex<Received>, monitors: &DeviceMonitors) -> serde_json::Value {
-    let mut r = received.lock().expect("lock");
-    r.latencies_us.sort_unstable();
-    let pct = |p: f64| {
-        r.latencies_us.get(((r.latencies_us.len() as f64 - 1.0) * p).round() as usize).map(|v| *v as f64 / 1000.0)
-    };
-    json!({
-        "event": "summary",
-        "frames_decoded": r.frames,
-        "frames_unreadable": r.unreadable,
-        "last_counter": r.last_counter,
-        "gaps": r.gaps,
-        "out_of_order": r.out_of_order,
-        "longest_gap_ms": r.longest_gap.as_secs_f64() * 1000.0,
-        "latency_ms_p50": pct(0.5),
-        "latency_ms_p95": pct(0.95),
-        "audio_frames": r.audio_frames,
-        "audio_hz": dominant_frequency(&r.audio, 48_000),
-        "playout": monitors.speaker.as_ref().map(|s| s.stats()),
-        "voice_processing": monitors.processor.as_ref().map(|p| p.stats()),
-        "lip_sync": r.lip_sync,
-    })
+/// The closing line: the first participant's video and everyone's audio (a call for two: the other side),
+/// then each participant's own figures.
+fn summary(outcome: &Outcome, monitors: &DeviceMonitors) -> serde_json::Value {
+    let mut line = outcome.people.first().unwrap_or_else(|| Received::default().figures());
+    let mix = outcome.mix.lock().expect("lock").figures();
+    line["audio_frames"] = mix["audio_frames"].clone();
+    line["audio_hz"] = mix["audio_hz"].clone();
+    if let Some(object) = line.as_object_mut() {
+        object.remove("peer");
+        object.remove("name");
+    }
+    line["event"] = json!("summary");
+    line["playout"] = json!(monitors.speaker.as_ref().map(|s| s.stats()));
+    line["voice_processing"] = json!(monitors.processor.as_ref().map(|p| p.stats()));
+    line["lip_sync"] = json!(*outcome.lip_sync.lock().expect("lock"));
+    line["participants"] = json!(outcome.people.figures());
+    line
 }
 
 /// Run one call to its end; true if it ended the way calls normally end.
-async fn run_call(cli: &Cli, args: &CallArgs, target: Target, identity: Option<Identity>) -> anyhow::Result<bool> {
-    let received = Arc::new(Mutex::new(Received::default()));
+async fn run_call(
+    cli: &Cli,
+    args: &CallArgs,
+    target: Target,
+    identity: Option<Identity>,
+    capacity: Option<usize>,
+) -> anyhow::Result<bool> {
+    let outcome = Arc::new(Outcome::default());
     let started = std::time::Instant::now();
     let mut monitors = DeviceMonitors::default();
-    let mut config = call_config(cli, args, &received, started, &mut monitors)?;
+    let mut config = call_config(cli, args, &outcome, started, &mut monitors)?;
     config.identity = identity;
+    config.room_capacity = capacity;
     let (call, mut events) = Call::start(config, target);
     let mut hang_up_at: Option<tokio::time::Instant> = None;
     let mut ok = false;
+    // Who is in the call (peer id → name) and whose data channel is open.
+    let mut names = std::collections::HashMap::<String, Option<String>>::new();
+    let mut ready = std::collections::HashSet::<String>::new();
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
     loop {
@@ -445,7 +432,7 @@ async fn run_call(cli: &Cli, args: &CallArgs, target: Target, identity: Option<I
                 if let EngineEvent::Stats(s) = &event
                     && s.sync_video_hold_ms.is_some()
                 {
-                    received.lock().expect("lock").lip_sync = Some(json!({
+                    *outcome.lip_sync.lock().expect("lock") = Some(json!({
                         "video_hold_ms": s.sync_video_hold_ms,
                         "audio_delay_ms": s.sync_audio_delay_ms,
                         "video_late_ms": s.sync_video_late_ms,
@@ -455,12 +442,36 @@ async fn run_call(cli: &Cli, args: &CallArgs, target: Target, identity: Option<I
                     EngineEvent::State { value: CallState::Connected, .. } if hang_up_at.is_none() => {
                         hang_up_at = args.duration.map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
                     }
-                    EngineEvent::DataReady => {
-                        if let Some(text) = &args.chat {
-                            call.send_chat(text.clone()).await?;
+                    EngineEvent::ParticipantJoined { peer, name, replaces } => {
+                        if let Some(old) = replaces {
+                            names.remove(old);
                         }
-                        if let Some(path) = &args.send_file {
-                            call.send_file(path.clone()).await?;
+                        names.insert(peer.clone(), name.clone());
+                    }
+                    EngineEvent::DataReady { peer } => {
+                        ready.insert(peer.clone());
+                        if ready.len() == args.after {
+                            if let Some(code) = &args.ring_in {
+                                call.invite(PersonalCode::parse(code)?).await?;
+                            }
+                            if let Some(text) = &args.chat {
+                                call.send_chat(text.clone()).await?;
+                            }
+                            if let Some(path) = &args.send_file {
+                                match &args.file_to {
+                                    Some(wanted) => {
+                                        let peer = names
+                                            .iter()
+                                            .find(|(_, n)| n.as_deref() == Some(wanted.as_str()))
+                                            .map(|(p, _)| p.clone())
+                                            .with_context(|| format!("nobody called {wanted} is in the call"))?;
+                                        call.send_file_to(peer, path.clone()).await?;
+                                    }
+                                    None => {
+                                        call.send_file(path.clone()).await?;
+                                    }
+                                }
+                            }
                         }
                     }
                     EngineEvent::State { value: CallState::Ended(reason), .. } => {
@@ -478,7 +489,7 @@ async fn run_call(cli: &Cli, args: &CallArgs, target: Target, identity: Option<I
             _ = &mut interrupt => call.hang_up(),
         }
     }
-    print(summary(&received, &monitors));
+    print(summary(&outcome, &monitors));
     Ok(ok)
 }
 
@@ -495,7 +506,7 @@ async fn listen(cli: &Cli, args: &CallArgs, decline: bool) -> anyhow::Result<boo
                 return Ok(true);
             }
             let room = presence.accept(&call).await?;
-            let ok = run_call(cli, args, Target::Room { code: room, create: true }, None).await?;
+            let ok = run_call(cli, args, Target::Room { code: room, create: true }, None, None).await?;
             presence.stop();
             return Ok(ok);
         }
@@ -506,18 +517,16 @@ async fn listen(cli: &Cli, args: &CallArgs, decline: bool) -> anyhow::Result<boo
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TINCAN_LOG")
-        .unwrap_or_else(|_| "warn,rtc=error,rtc_ice=error,rtc_dtls=error,rtc_sctp=error,webrtc=error".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tincan_log::init(&format!("warn,{}", tincan_log::QUIET_WEBRTC), tincan_log::Format::Text);
     let ok = match &cli.command {
-        Command::Join { code, existing, call } => {
+        Command::Join { code, existing, capacity, call } => {
             let code = RoomCode::parse(code)?;
-            run_call(&cli, call, Target::Room { code, create: !existing }, None).await?
+            run_call(&cli, call, Target::Room { code, create: !existing }, None, *capacity).await?
         }
         Command::Call { code, call } => {
             let contact = PersonalCode::parse(code)?;
             let identity = load_identity(&identity_path(&cli))?;
-            run_call(&cli, call, Target::Contact(contact), Some(identity)).await?
+            run_call(&cli, call, Target::Contact(contact), Some(identity), None).await?
         }
         Command::Listen { decline, call } => listen(&cli, call, *decline).await?,
         Command::Whoami => {

@@ -1,6 +1,7 @@
 //! Calling a contact: `tincan-cli listen` registers its personal code; an engine rings it; the listener
 //! answers (or declines) and the call connects in a fresh room.
 
+#[path = "../../engine/tests/common/mod.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader};

@@ -1,7 +1,8 @@
 //! `tincan-bench`: figures for the call engine on this machine — call setup, capture-to-decoded latency,
-//! CPU and memory of a peer, data channel open time and throughput, and memory across call cycles. It
+//! CPU and memory of a peer, data channel open time and throughput, a group call against a call for two, and
+//! memory across call cycles. It
 //! starts what it needs (the signaling server in-process, `tincan-cli` peers as processes) and prints
-//! figures; it asserts nothing. Build it in release: `cargo build --release -p tincan-engine --bins`.
+//! figures; it asserts nothing. Build it in release: `cargo build --release -p tincan-cli -p tincan-bench`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -69,6 +70,20 @@ enum Bench {
         percent: f64,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// A group call of `people` tincan-cli peers (VP8): CPU and memory per peer against a call for two at the
+    /// same size in the same run, and the time from the last person's join to seeing all the others (Chromium
+    /// guests on the guest page, for comparison: `tincan-browser-bench --group`)
+    Group {
+        #[arg(long, default_value_t = 4)]
+        people: usize,
+        #[arg(long, default_value = "640x480")]
+        size: String,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// How many times the last person joins, for the time to see everyone
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
     },
     /// Memory across call/hang-up cycles in one process
     Cycles {
@@ -259,6 +274,110 @@ async fn cpu(url: &str, size: &str, seconds: u64, codec: VideoCodec) -> anyhow::
     Ok(())
 }
 
+/// A tincan-cli peer in `room` (a room for `capacity`), its stdout as JSON lines.
+fn group_peer(
+    url: &str,
+    room: &RoomCode,
+    name: &str,
+    size: &str,
+    capacity: usize,
+    duration: u64,
+) -> anyhow::Result<(std::process::Child, std::sync::mpsc::Receiver<serde_json::Value>)> {
+    let cli = std::env::current_exe()?.with_file_name("tincan-cli");
+    let mut child = std::process::Command::new(&cli)
+        .args(["--server", url, "--name", name, "join", room.as_str(), "--loopback", "--size", size])
+        .args(["--capacity", &capacity.to_string(), "--duration", &duration.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", cli.display()))?;
+    let out = std::io::BufReader::new(child.stdout.take().context("piped")?);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in out.lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    Ok((child, rx))
+}
+
+/// CPU (% of one core, averaged over the processes) and RSS (MB, averaged) over `seconds`.
+async fn cpu_and_rss(pids: &[u32], seconds: u64) -> (f64, f64) {
+    let (t0, c0): (Instant, Vec<f64>) = (Instant::now(), pids.iter().map(|p| cpu_seconds(*p)).collect());
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let elapsed = t0.elapsed().as_secs_f64();
+    let n = pids.len() as f64;
+    let cpu = pids.iter().zip(&c0).map(|(p, c)| (cpu_seconds(*p) - c) / elapsed * 100.0).sum::<f64>() / n;
+    let rss = pids.iter().map(|p| rss_mb(*p)).sum::<f64>() / n;
+    (cpu, rss)
+}
+
+/// Milliseconds (since its call started) until `lines` showed a first frame from `others` people.
+fn time_to_see(lines: &std::sync::mpsc::Receiver<serde_json::Value>, others: usize) -> anyhow::Result<f64> {
+    let mut seen = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Ok(v) = lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if v["event"] == "first_frame"
+            && let Some(peer) = v["peer"].as_str()
+        {
+            seen.insert(peer.to_owned());
+            if seen.len() == others {
+                return v["t_ms"].as_f64().context("t_ms");
+            }
+        }
+    }
+    anyhow::bail!("saw {} of {others} people within 30 s", seen.len())
+}
+
+async fn group(url: &str, people: usize, size: &str, seconds: u64, runs: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(people >= 3, "a group has three people or more");
+    // A call for two at the same size, for the ratio.
+    let room = RoomCode::generate();
+    let (mut a, _a_lines) = group_peer(url, &room, "A", size, 2, seconds + 5)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut b, _b_lines) = group_peer(url, &room, "B", size, 2, seconds + 5)?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (pair_cpu, pair_rss) = cpu_and_rss(&[a.id(), b.id()], seconds).await;
+    let _ = (a.wait(), b.wait());
+    println!("group   two people  {size} VP8: CPU {pair_cpu:.0} % of one core per peer, RSS {pair_rss:.1} MB");
+
+    // The group: everyone but the last, then the last joins (`runs` times: it leaves and comes back).
+    let room = RoomCode::generate();
+    let hold = seconds + 8 + runs as u64 * 6;
+    let mut first: Vec<std::process::Child> = Vec::new();
+    for i in 0..people - 1 {
+        first.push(group_peer(url, &room, &format!("P{i}"), size, people, hold)?.0);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut to_see = Vec::new();
+    for _ in 0..runs {
+        let (mut last, lines) = group_peer(url, &room, "Last", size, people, 4)?;
+        to_see.push(time_to_see(&lines, people - 1)?);
+        let _ = last.wait();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (mut last, _lines) = group_peer(url, &room, "Last", size, people, seconds + 4)?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut pids: Vec<u32> = first.iter().map(|c| c.id()).collect();
+    pids.push(last.id());
+    let (cpu, rss) = cpu_and_rss(&pids, seconds).await;
+    let _ = last.wait();
+    for mut c in first {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    println!(
+        "group   {people} people    {size} VP8: CPU {cpu:.0} % of one core per peer ({:.2}x the call for two), RSS {rss:.1} MB ({:.2}x)",
+        cpu / pair_cpu,
+        rss / pair_rss
+    );
+    println!("group   the last to join sees all {} others after {}", people - 1, summary(to_see));
+    Ok(())
+}
+
 /// Two peer connections in this process, signaled directly, with one negotiated data channel.
 async fn dc_pair() -> anyhow::Result<(
     Arc<dyn PeerConnection>,
@@ -400,7 +519,7 @@ async fn file_seconds(url: &str, settings: &PeerSettings, megabytes: usize) -> a
     let (_b, mut be) = Call::start(config(), Target::Room { code: room, create: true });
     wait_state(&mut be, "connected").await?;
     tokio::time::timeout(Duration::from_secs(30), async {
-        while !matches!(ae.recv().await, Some(EngineEvent::DataReady) | None) {}
+        while !matches!(ae.recv().await, Some(EngineEvent::DataReady { .. }) | None) {}
     })
     .await
     .context("the data channel did not open")?;
@@ -576,8 +695,7 @@ async fn cycles(url: &str, count: usize) -> anyhow::Result<()> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TINCAN_LOG").unwrap_or_else(|_| "error".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tincan_log::init("error", tincan_log::Format::Text);
     let server = SignalServer::start(ServerConfig::loopback_unlimited()).await?;
     let url = server.ws_url();
     let all = [
@@ -587,6 +705,7 @@ async fn main() -> anyhow::Result<()> {
         Bench::Cpu { size: "1280x720".into(), seconds: 10, codec: VideoCodec::Vp8 },
         Bench::Cpu { size: "1280x720".into(), seconds: 10, codec: VideoCodec::H264 },
         Bench::Relay { runs: 5, megabytes: 20 },
+        Bench::Group { people: 4, size: "640x480".into(), seconds: 10, runs: 5 },
         Bench::Cycles { count: 50 },
     ];
     let benches: Vec<Bench> = match cli.command {
@@ -608,6 +727,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             Bench::Cycles { count } => cycles(&url, count).await?,
+            Bench::Group { people, size, seconds, runs } => group(&url, people, &size, seconds, runs).await?,
         }
     }
     server.shutdown().await;
