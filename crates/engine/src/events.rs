@@ -18,22 +18,53 @@ pub enum EngineEvent {
         #[serde(skip)]
         value: CallState,
     },
-    /// The data channel is open: chat and files can go.
-    DataReady,
-    /// Both sides show these digits if nobody sits in the middle.
+    /// Someone is in the call with us (a link to them is being set up). `name`: the display name they gave.
+    /// `replaces`: they were in the call already, known by this peer id (they came back on a new signaling
+    /// connection; the media goes on).
+    ParticipantJoined {
+        peer: String,
+        name: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        replaces: Option<String>,
+    },
+    /// Someone left a group call (the call goes on); `reason` as in an ended call's.
+    ParticipantLeft {
+        peer: String,
+        name: Option<String>,
+        reason: String,
+    },
+    /// A contact we rang into this call (`Call::invite`): `outcome` is `ringing`, `accepted` (they are on their
+    /// way in), `declined`, `missed` or `unavailable` (not online).
+    Invite {
+        code: String,
+        outcome: String,
+    },
+    /// A participant's data channel is open: chat and files can go.
+    DataReady {
+        #[serde(skip_serializing_if = "String::is_empty")]
+        peer: String,
+    },
+    /// Both sides of a link show these digits if nobody sits in the middle.
     Verification {
         sas: String,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        peer: String,
     },
-    /// The other side's microphone/camera.
+    /// A participant's microphone/camera.
     RemoteMedia {
         audio: bool,
         video: bool,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        peer: String,
     },
+    /// A chat message; `peer`: who sent it (empty for ours).
     Chat {
         id: String,
         text: String,
         outgoing: bool,
         sent_at_ms: u64,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        peer: String,
     },
     ChatDelivered {
         id: String,
@@ -50,8 +81,7 @@ impl EngineEvent {
     pub fn state(value: CallState) -> Self {
         let (state, reason) = match &value {
             CallState::Idle => ("idle", None),
-            CallState::Ringing { outgoing: true } => ("ringing_out", None),
-            CallState::Ringing { outgoing: false } => ("ringing_in", None),
+            CallState::Ringing => ("ringing_out", None),
             CallState::Joining => ("joining", None),
             CallState::Waiting => ("waiting", None),
             CallState::Connecting => ("connecting", None),

@@ -18,6 +18,6 @@ pub mod presence;
 pub mod sas;
 pub mod stats;
 
-pub use call::{Call, CallConfig, CallState, EndReason, Target};
+pub use call::{Call, CallConfig, CallState, EndReason, Participant, ParticipantSinks, Target};
 pub use error::{EngineError, Result};
 pub use events::{EngineEvent, FileEvent};

@@ -11,6 +11,7 @@ pub mod analysis;
 pub mod codec;
 mod error;
 pub mod frame;
+pub mod mix;
 pub mod scale;
 pub mod source;
 pub mod synthetic;

@@ -143,6 +143,33 @@ async fn reconnect_re_registers_and_re_joins() {
     second.shutdown().await;
 }
 
+/// A joiner that comes back first after a server restart re-creates the room as large as it was (a group
+/// room stays a group room), not at the server's default.
+#[tokio::test]
+async fn a_re_created_room_keeps_its_capacity() {
+    let first = default_server().await;
+    let addr: SocketAddr = first.local_addr();
+    let url = first.ws_url();
+    let (a, mut a_events) = SignalClient::connect(config(&url));
+    let (b, mut b_events) = SignalClient::connect(config(&url));
+    connected(&mut a_events).await;
+    connected(&mut b_events).await;
+    let room = RoomCode::generate();
+    a.join(&room, true, Some(4), None).unwrap();
+    message(&mut a_events, "joined").await;
+    b.join(&room, false, None, None).unwrap();
+    let ServerMessage::Joined { capacity, .. } = message(&mut b_events, "joined").await else { unreachable!() };
+    assert_eq!(capacity, 4);
+    a.close();
+    first.shutdown().await;
+    let second = server(ServerConfig { listen: addr, ..ServerConfig::loopback_unlimited() }).await;
+    connected(&mut b_events).await;
+    let ServerMessage::Joined { capacity, .. } = message(&mut b_events, "joined").await else { unreachable!() };
+    assert_eq!(capacity, 4, "re-created as it was");
+    b.close();
+    second.shutdown().await;
+}
+
 #[tokio::test]
 async fn an_unreachable_server_is_reported_and_retried() {
     // A port nobody listens on.

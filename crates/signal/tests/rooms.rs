@@ -117,8 +117,8 @@ async fn requested_capacity_is_capped_by_the_server() {
 }
 
 /// A client back from a network change replaces its old connection (which the server cannot tell is dead):
-/// the old one is closed with `replaced` and leaves the room, so the new one finds its place free. A wrong
-/// token replaces nothing.
+/// the old one is closed with `replaced` and leaves the room, so the new one finds its place free, and the
+/// others are told whom it replaces. A wrong token replaces nothing.
 #[tokio::test]
 async fn a_new_connection_replaces_the_old_one_in_its_room() {
     let server = default_server().await;
@@ -152,5 +152,7 @@ async fn a_new_connection_replaces_the_old_one_in_its_room() {
     a2.send(json!({"type": "join", "room": room.as_str()})).await;
     let joined = a2.expect("joined").await;
     assert_eq!(joined["peers"].as_array().map(Vec::len), Some(1));
-    assert_eq!(b.expect("peer_joined").await["peer"]["id"], welcome["peer_id"]);
+    // B is told who came back: the participant it knew as A, on a new connection.
+    let back = b.expect("peer_joined").await;
+    assert_eq!((&back["peer"]["id"], back["replaces"].as_str()), (&welcome["peer_id"], Some(a_id.as_str())));
 }

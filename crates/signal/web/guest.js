@@ -1,5 +1,8 @@
 // The guest call page at /r/CODE: joins the room with the browser's own WebRTC. Query: `name`, `create=1`
-// (start the room if nobody is there), `codec=vp8|h264` (preferred video codec), `relay=1` (TURN only).
+// (start the room if nobody is there), `capacity=N` (the room's size, if this starts it), `codec=vp8|h264`
+// (preferred video codec), `relay=1` (TURN only), `video=WxH` (camera size asked for).
+// In a group room it holds one RTCPeerConnection per other person (each with a video tile): whoever enters
+// offers to everyone already there, as the app does. The browser encodes its camera once per connection.
 import { Signaling } from './signaling.js';
 import { GuestCall } from './call.js';
 
@@ -15,7 +18,10 @@ const room = (() => {
 })();
 const name = (params.get('name') || localStorage.getItem('tincan-guest-name') || 'Guest').slice(0, 64);
 
-/** What the page knows, also read by the end-to-end tests and benchmarks (`marks`: ms since the join). */
+/**
+ * What the page knows, also read by the end-to-end tests and benchmarks (`marks`: ms since the join). With one
+ * other person, `peerName` and `remoteMedia` are theirs; `people()` lists everyone.
+ */
 const guest = { phase: 'starting', status: '', chats: [], files: [], peerName: null, remoteMedia: { audio: true, video: true }, marks: {} };
 let joinedAt = null;
 const mark = (name) => { if (joinedAt !== null && guest.marks[name] === undefined) guest.marks[name] = performance.now() - joinedAt; };
@@ -53,46 +59,112 @@ async function localMedia() {
 }
 
 const signaling = new Signaling();
-let call = null;
+/** The other people: peer id → { call, name, tile (a video element), phase }. */
+const calls = new Map();
 let local = null;
+let capacity = 2;
 
 function ended(text) {
   status(text, 'ended');
-  call?.close();
-  call = null;
+  for (const c of calls.values()) c.call.close();
+  calls.clear();
   signaling.close();
   for (const t of local?.getTracks() ?? []) t.stop();
 }
 
-function startCall(peerId, offerer, iceServers) {
-  call = new GuestCall(signaling, peerId, { iceServers, relayOnly: params.get('relay') === '1', codec: params.get('codec'), local }, {
-    state: (text, phase) => (phase === 'ended' ? ended(text) : status(text, phase)),
-    remoteStream: (stream) => {
-      if ($('remote').srcObject === stream) return;
-      $('remote').srcObject = stream;
-      const first = () => mark('firstFrame');
-      if ($('remote').requestVideoFrameCallback) $('remote').requestVideoFrameCallback(first);
-      else $('remote').addEventListener('loadeddata', first, { once: true });
-    },
-    control: onControl,
-    files: onFile,
-  });
-  status('Connecting…', 'connecting');
-  if (offerer) call.offer().catch((e) => ended(`Could not start the call: ${e.message}`));
+/** The page's phase from everyone's: connected if anyone is. */
+function updatePhase() {
+  if (guest.phase === 'ended') return;
+  const phases = [...calls.values()].map((c) => c.phase);
+  if (phases.includes('connected')) status(calls.size > 1 ? `In the call with ${calls.size}` : 'In the call', 'connected');
+  else if (phases.includes('reconnecting')) status('Connection interrupted — reconnecting…', 'reconnecting');
+  else if (phases.length) status('Connecting…', 'connecting');
+  else status('Waiting for the others to join…', 'waiting');
 }
 
-function onControl(m) {
+/** The first person's video is `#remote`; each other person gets a tile of their own, with their name. */
+function tileFor(peerId, name) {
+  let video = $('remote');
+  if ([...calls.values()].some((c) => c.tile === video)) {
+    const person = document.createElement('div');
+    person.className = 'person';
+    video = document.createElement('video');
+    video.autoplay = true;
+    video.playsInline = true;
+    video.className = 'tile';
+    video.dataset.peer = peerId;
+    const label = document.createElement('span');
+    label.className = 'name';
+    person.append(video, label);
+    $('tiles').append(person);
+  }
+  video.parentElement.querySelector('.name').textContent = name ?? '';
+  return video;
+}
+
+function setGrid() {
+  $('stage').classList.toggle('group', calls.size > 1);
+}
+
+function startCall(peerId, offerer, name) {
+  const entry = { call: null, name: name ?? null, tile: tileFor(peerId, name), phase: 'connecting' };
+  if (calls.size === 0) guest.peerName = entry.name;
+  entry.call = new GuestCall(signaling, peerId, { iceServers: signaling.iceServers(), relayOnly: params.get('relay') === '1', codec: params.get('codec'), local }, {
+    state: (text, phase) => {
+      entry.phase = phase;
+      if (phase === 'ended') leave(entry.call.peerId, `${entry.name ?? 'Someone'}: ${text}`);
+      else updatePhase();
+    },
+    remoteStream: (stream) => {
+      if (entry.tile.srcObject === stream) return;
+      entry.tile.srcObject = stream;
+      const first = () => mark('firstFrame');
+      if (entry.tile.requestVideoFrameCallback) entry.tile.requestVideoFrameCallback(first);
+      else entry.tile.addEventListener('loadeddata', first, { once: true });
+    },
+    control: (m) => onControl(entry, m),
+    files: onFile,
+  });
+  calls.set(peerId, entry);
+  setGrid();
+  updatePhase();
+  if (offerer) entry.call.offer().catch((e) => leave(peerId, `Could not call ${entry.name ?? 'them'}: ${e.message}`));
+}
+
+/** Someone is gone (goodbye, failed connection): in a call for two that ends it. */
+function leave(peerId, text) {
+  const entry = calls.get(peerId);
+  if (!entry) return;
+  entry.call.close();
+  calls.delete(peerId);
+  if (entry.tile === $('remote')) {
+    $('remote').srcObject = null;
+    $('remote').classList.remove('camera-off');
+    $('remote').parentElement.querySelector('.name').textContent = '';
+  } else entry.tile.parentElement.remove();
+  setGrid();
+  if (capacity <= 2) {
+    ended(text);
+    return;
+  }
+  addMessage(text);
+  updatePhase();
+}
+
+function onControl(entry, m) {
+  const who = entry.name ?? 'Them';
   if (m.type === 'open') mark('dataOpen');
   if (m.type === 'chat' && typeof m.text === 'string') {
-    guest.chats.push({ from: 'them', text: m.text });
-    addMessage(`${guest.peerName ?? 'Them'}: ${m.text}`);
-    call?.sendControl({ type: 'chat_received', id: m.id });
+    guest.chats.push({ from: 'them', name: entry.name, text: m.text });
+    addMessage(`${who}: ${m.text}`);
+    entry.call.sendControl({ type: 'chat_received', id: m.id });
   } else if (m.type === 'media_state') {
-    guest.remoteMedia = { audio: !!m.audio, video: !!m.video };
-    $('remote').classList.toggle('camera-off', !m.video);
-    if (!m.video) addMessage(`${guest.peerName ?? 'They'} turned the camera off.`);
+    entry.remoteMedia = { audio: !!m.audio, video: !!m.video };
+    if (calls.size === 1) guest.remoteMedia = entry.remoteMedia;
+    entry.tile.classList.toggle('camera-off', !m.video);
+    if (!m.video) addMessage(`${who} turned the camera off.`);
   } else if (m.type === 'bye') {
-    ended(`${guest.peerName ?? 'The other side'} hung up.`);
+    leave(entry.call.peerId, `${entry.name ?? 'The other side'} hung up.`);
   }
 }
 
@@ -116,39 +188,39 @@ function onFile(e) {
 
 signaling.on('joined', (m) => {
   $('room').textContent = m.room;
+  capacity = m.capacity ?? 2;
   history.replaceState(null, '', `/r/${m.room}${location.search}`);
-  const peer = m.peers[0];
-  if (peer) {
-    guest.peerName = peer.name ?? null;
-    startCall(peer.id, true, signaling.iceServers());
-  } else {
-    status('Waiting for the others to join…', 'waiting');
-  }
+  // The newcomer offers to everyone already there.
+  for (const peer of m.peers) if (!calls.has(peer.id)) startCall(peer.id, true, peer.name);
+  updatePhase();
 });
 signaling.on('peer_joined', (m) => {
-  guest.peerName = m.peer.name ?? guest.peerName;
-  if (call) {
-    // The other side came back on a new connection (its network changed): address it there.
-    call.peerId = m.peer.id;
+  // Someone back on a new connection (their network changed): the same call, addressed there.
+  const back = m.replaces && calls.get(m.replaces) ? m.replaces : capacity <= 2 && calls.size === 1 ? [...calls.keys()][0] : null;
+  if (back) {
+    const entry = calls.get(back);
+    calls.delete(back);
+    entry.call.peerId = m.peer.id;
+    calls.set(m.peer.id, entry);
     return;
   }
-  startCall(m.peer.id, false, signaling.iceServers());
+  startCall(m.peer.id, false, m.peer.name);
 });
 signaling.on('peer_left', (m) => {
-  // Once connected, media is peer to peer: a bye or the connection failing ends the call, not the room (the
-  // other side may be reconnecting to the server).
-  if (call && m.peer_id !== call.peerId) return;
-  if (!['connected', 'reconnecting'].includes(guest.phase)) ended('The other side left.');
+  // Once connected, media is peer to peer: a bye or the connection failing ends it, not the room (the other
+  // side may be reconnecting to the server).
+  const entry = calls.get(m.peer_id);
+  if (entry && !['connected', 'reconnecting'].includes(entry.phase)) leave(m.peer_id, `${entry.name ?? 'The other side'} left.`);
 });
 signaling.on('signal', (m) => {
-  if (call && m.from === call.peerId) call.onSignal(m.kind, m.data).catch((e) => console.warn('signal', m.kind, e));
+  calls.get(m.from)?.call.onSignal(m.kind, m.data).catch((e) => console.warn('signal', m.kind, e));
 });
 signaling.on('error', (m) => {
   if (m.code === 'room_not_found') {
     status(`Nobody is in room ${room} yet.`, 'not_found');
     const start = document.createElement('button');
     start.textContent = 'Start it and wait';
-    start.onclick = () => { start.remove(); signaling.join(room, true, name); };
+    start.onclick = () => { start.remove(); signaling.join(room, true, name, Number(params.get('capacity')) || undefined); };
     $('status').append(' ', start);
   } else if (['bad_room_code', 'room_full', 'already_in_room', 'rate_limited', 'unsupported_version'].includes(m.code)) {
     ended(m.message);
@@ -167,20 +239,28 @@ $('chat').addEventListener('submit', (e) => {
   if (text) window.tincanGuest.sendChat(text);
   $('text').value = '';
 });
+const first = () => calls.values().next().value?.call;
 guest.sendChat = (text) => {
-  if (!call) return false;
-  call.sendControl({ type: 'chat', id: crypto.randomUUID(), text, sent_at_ms: Date.now() });
+  if (!calls.size) return false;
+  const message = { type: 'chat', id: crypto.randomUUID(), text, sent_at_ms: Date.now() };
+  for (const c of calls.values()) c.call.sendControl(message);
   guest.chats.push({ from: 'me', text });
   addMessage(text, true);
   return true;
 };
-guest.stats = () => call?.stats();
-guest.peerConnection = () => call?.pc;
-/** Send `megabytes` of generated data as a file (benchmarks). */
+/** The first person's connection (a call for two: the other side's). */
+guest.stats = () => first()?.stats();
+guest.peerConnection = () => first()?.pc;
+guest.peerConnections = () => [...calls.values()].map((c) => c.call.pc);
+/** Milliseconds since this page asked to join (benchmarks). */
+guest.sinceJoin = () => (joinedAt === null ? null : performance.now() - joinedAt);
+/** Everyone: name, peer id, phase and the connection's figures. */
+guest.people = () => Promise.all([...calls.entries()].map(async ([peer, c]) => ({ peer, name: c.name, phase: c.phase, stats: await c.call.stats() })));
+/** Send `megabytes` of generated data as a file to everyone (benchmarks). */
 guest.sendGenerated = (megabytes) => {
   const chunk = new Uint8Array(1 << 20).map((_, i) => (i * 2654435761) >>> 13);
   const file = new File(Array.from({ length: megabytes }, () => chunk), `generated-${megabytes}MB.bin`);
-  return call?.files.sendFile(file);
+  return Promise.all([...calls.values()].map((c) => c.call.files.sendFile(file)));
 };
 
 const sending = { audio: true, video: true };
@@ -188,23 +268,25 @@ async function toggle(kind, button, on, off) {
   sending[kind] = !sending[kind];
   button.textContent = sending[kind] ? on : off;
   button.setAttribute('aria-pressed', String(sending[kind]));
-  await call?.setSending(kind, sending[kind]);
-  call?.sendControl({ type: 'media_state', audio: sending.audio, video: sending.video });
+  for (const c of calls.values()) {
+    await c.call.setSending(kind, sending[kind]);
+    c.call.sendControl({ type: 'media_state', audio: sending.audio, video: sending.video });
+  }
 }
 $('mic').onclick = () => toggle('audio', $('mic'), 'Mic on', 'Mic off');
 $('camera').onclick = () => toggle('video', $('camera'), 'Camera on', 'Camera off');
 $('file').onchange = () => {
   const file = $('file').files[0];
-  if (file && call) call.files.sendFile(file);
+  if (file) for (const c of calls.values()) c.call.files.sendFile(file);
   $('file').value = '';
 };
 $('hangup').onclick = () => {
-  call?.sayBye();
+  for (const c of calls.values()) c.call.sayBye();
   status('You hung up.', 'ended');
   // The bye leaves before the transport closes.
   setTimeout(() => ended('You hung up.'), 200);
 };
-window.addEventListener('beforeunload', () => call?.sayBye());
+window.addEventListener('beforeunload', () => { for (const c of calls.values()) c.call.sayBye(); });
 
 (async () => {
   $('room').textContent = room;
@@ -218,5 +300,6 @@ window.addEventListener('beforeunload', () => call?.sayBye());
   }
   status('Joining…', 'joining');
   joinedAt = performance.now();
-  signaling.join(room, params.get('create') === '1', name);
+  const capacity = Number(params.get('capacity')) || undefined;
+  signaling.join(room, params.get('create') === '1', name, capacity);
 })();

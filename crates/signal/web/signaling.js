@@ -50,8 +50,8 @@ export class Signaling {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
   }
 
-  join(room, create, name) {
-    this.send({ type: 'join', room, create, name });
+  join(room, create, name, capacity) {
+    this.send({ type: 'join', room, create, name, capacity });
   }
 
   signal(to, kind, data) {

@@ -1,8 +1,12 @@
 //! A call: the front ends' handle ([`Call`]) over a driver task that owns the signaling client, the peer
-//! connection and the media, and feeds what happens into the [`CallMachine`].
+//! connections and the media, feeds what happens into the [`CallMachine`] (pure: no I/O, time as an input)
+//! and performs what it decides.
 
 mod driver;
+pub mod machine;
 mod session;
+pub mod signal;
+mod sinks;
 mod state;
 
 use std::path::PathBuf;
@@ -13,8 +17,12 @@ use tincan_signal::code::{PersonalCode, RoomCode};
 use tincan_signal::identity::Identity;
 use tincan_signal::protocol::IceServer;
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
-pub use state::{CallAction, CallInput, CallMachine, CallState, EndReason};
+pub use machine::CallMachine;
+pub use signal::PeerSignal;
+pub use sinks::{Participant, ParticipantSinks};
+pub use state::{CallState, EndReason};
 
 use crate::events::EngineEvent;
 use crate::peer::PeerSettings;
@@ -43,8 +51,15 @@ pub struct CallConfig {
     pub extra_ice_servers: Vec<IceServer>,
     pub video_source: Option<Box<dyn VideoSource>>,
     pub audio_source: Option<Box<dyn AudioSource>>,
+    /// The first participant's video (a front end for two), or anyone's that `participant_sinks` leaves out.
     pub video_sink: Option<Box<dyn VideoSink>>,
+    /// Everyone's audio, mixed (the speaker).
     pub audio_sink: Option<Box<dyn AudioSink>>,
+    /// Each participant's video and a copy of their audio, for front ends that show people one by one.
+    pub participant_sinks: Option<Box<dyn ParticipantSinks>>,
+    /// How many people the room holds if this call creates it (the server's default when `None`; above 2 it
+    /// is a group call).
+    pub room_capacity: Option<usize>,
     /// Where received files go.
     pub download_dir: PathBuf,
     pub stats_interval: Duration,
@@ -65,6 +80,8 @@ impl CallConfig {
             audio_source: None,
             video_sink: None,
             audio_sink: None,
+            participant_sinks: None,
+            room_capacity: None,
             download_dir: std::env::temp_dir(),
             stats_interval: Duration::from_secs(1),
             reconnect_timeout: Duration::from_secs(10),
@@ -77,8 +94,10 @@ pub(crate) enum Command {
     Microphone(bool),
     Camera(bool),
     Chat(String, oneshot::Sender<Result<String>>),
-    SendFile(PathBuf, oneshot::Sender<Result<u64>>),
+    /// To one participant (by peer id), or to everyone.
+    SendFile(PathBuf, Option<String>, oneshot::Sender<Result<u64>>),
     CancelFile(u64),
+    Invite(PersonalCode, oneshot::Sender<Result<()>>),
 }
 
 /// The front end's handle to a running call. Dropping every handle hangs up.
@@ -92,7 +111,13 @@ impl Call {
     pub fn start(config: CallConfig, target: Target) -> (Call, mpsc::UnboundedReceiver<EngineEvent>) {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (events, event_rx) = mpsc::unbounded_channel();
-        tokio::spawn(driver::run(config, target, command_rx, events));
+        // Tells two calls in one process apart in the logs (not by room code: that is the key to the room).
+        let kind = match target {
+            Target::Room { .. } => "room",
+            Target::Contact(_) => "contact",
+        };
+        let span = tracing::info_span!("call", id = %format!("{:08x}", rand::random::<u32>()), kind);
+        tokio::spawn(driver::run(config, target, command_rx, events).instrument(span));
         (Call { commands }, event_rx)
     }
 
@@ -119,14 +144,30 @@ impl Call {
         rx.await.map_err(|_| EngineError::CallEnded)?
     }
 
-    /// Start sending a file; returns the transfer id (file events with it follow).
+    /// Start sending a file to everyone in the call; returns the transfer id (file events with it follow, one
+    /// set per recipient).
     pub async fn send_file(&self, path: impl Into<PathBuf>) -> Result<u64> {
         let (tx, rx) = oneshot::channel();
-        self.send(Command::SendFile(path.into(), tx))?;
+        self.send(Command::SendFile(path.into(), None, tx))?;
+        rx.await.map_err(|_| EngineError::CallEnded)?
+    }
+
+    /// Start sending a file to one participant (`peer`, as in `participant_joined`); returns the transfer id.
+    pub async fn send_file_to(&self, peer: impl Into<String>, path: impl Into<PathBuf>) -> Result<u64> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::SendFile(path.into(), Some(peer.into()), tx))?;
         rx.await.map_err(|_| EngineError::CallEnded)?
     }
 
     pub fn cancel_file(&self, id: u64) -> Result<()> {
         self.send(Command::CancelFile(id))
+    }
+
+    /// Ring a contact into this call ("add someone"): the ring carries this call's room, and accepting it
+    /// joins the room. `Invite` events tell how it goes. The room must have space (a group room).
+    pub async fn invite(&self, code: PersonalCode) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Invite(code, tx))?;
+        rx.await.map_err(|_| EngineError::CallEnded)?
     }
 }

@@ -1,6 +1,7 @@
 //! One peer connection and what hangs off it: data channels, sending tracks, offer/answer bookkeeping.
 
-use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tincan_media::codec::VideoCodec;
@@ -15,7 +16,9 @@ use crate::data::control::ControlMessage;
 use crate::data::files::Files;
 use crate::data::{CONTROL_STREAM, FILES_STREAM};
 use crate::events::EngineEvent;
+use crate::media::receive::SharedSync;
 use crate::media::send::Outlet;
+use crate::media::sync::LipSync;
 use crate::peer::{
     BandwidthTarget, Peer, PeerEvent, PeerSettings, VideoTrack, add_track, build_peer, codec_parameters,
     opus_parameters,
@@ -28,35 +31,58 @@ pub enum ControlEvent {
     Closed,
 }
 
+/// Tells one link's events from another's (a participant's connection may be replaced: the relay
+/// start-over, or leaving and coming back), so a closed connection's late events are not taken for its
+/// successor's.
+pub type LinkSerial = u64;
+
+/// One participant's peer connection. Negotiation decisions are the call core's; this performs them.
 pub struct Session {
+    pub serial: LinkSerial,
     pub pc: Arc<dyn PeerConnection>,
     pub bandwidth: BandwidthTarget,
-    pub events: mpsc::UnboundedReceiver<PeerEvent>,
     pub control: Arc<dyn DataChannel>,
     pub control_open: bool,
     pub files: Arc<Files>,
     pub video: Option<(VideoTrack, VideoCodec)>,
     pub audio: Option<VideoTrack>,
-    pub remote_description: bool,
-    pub pending_candidates: Vec<RTCIceCandidateInit>,
-    /// Our offer that no answer has come for yet (re-sent while reconnecting: signaling may have lost it).
-    pub unanswered: Option<RTCSessionDescription>,
-    /// Offer and answer are both applied.
-    pub negotiated: bool,
-    pub media_started: bool,
+    remote_description: bool,
+    pending_candidates: Vec<RTCIceCandidateInit>,
+    /// The verification digits were shown for this connection.
     pub verified: bool,
+    /// Ties this participant's audio and video together (shared by their receive tasks).
+    pub lip_sync: SharedSync,
+    /// Frames decoded from this participant (audio and video), for the call machine's silence probe.
+    pub decoded: Arc<AtomicU64>,
+}
+
+/// What a session's tasks tell the driver, tagged with its serial.
+pub struct Tagged<T> {
+    pub serial: LinkSerial,
+    pub event: T,
 }
 
 impl Session {
+    #[allow(clippy::too_many_arguments)]
     pub async fn open(
+        serial: LinkSerial,
         settings: &PeerSettings,
         send_video: bool,
         send_audio: bool,
         download_dir: std::path::PathBuf,
-        control_events: mpsc::UnboundedSender<ControlEvent>,
+        peer_events: mpsc::UnboundedSender<Tagged<PeerEvent>>,
+        control_events: mpsc::UnboundedSender<Tagged<ControlEvent>>,
         engine_events: mpsc::UnboundedSender<EngineEvent>,
     ) -> Result<Session> {
-        let Peer { pc, events, bandwidth } = build_peer(settings).await?;
+        let Peer { pc, mut events, bandwidth } = build_peer(settings).await?;
+        // Ends when the connection's handler is dropped (the connection closed).
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                if peer_events.send(Tagged { serial, event }).is_err() {
+                    break;
+                }
+            }
+        });
         let channel = |label: &'static str, id: u16| {
             let pc = pc.clone();
             async move {
@@ -72,11 +98,11 @@ impl Session {
             while let Some(event) = reader.poll().await {
                 match event {
                     DataChannelEvent::OnOpen => {
-                        let _ = control_events.send(ControlEvent::Open);
+                        let _ = control_events.send(Tagged { serial, event: ControlEvent::Open });
                     }
                     DataChannelEvent::OnMessage(m) if m.is_string => match serde_json::from_slice(&m.data) {
                         Ok(msg) => {
-                            let _ = control_events.send(ControlEvent::Message(msg));
+                            let _ = control_events.send(Tagged { serial, event: ControlEvent::Message(msg) });
                         }
                         Err(e) => tracing::warn!("bad control message: {e}"),
                     },
@@ -84,7 +110,7 @@ impl Session {
                     _ => {}
                 }
             }
-            let _ = control_events.send(ControlEvent::Closed);
+            let _ = control_events.send(Tagged { serial, event: ControlEvent::Closed });
         });
 
         let preferred = *settings.video_codecs.first().unwrap_or(&VideoCodec::Vp8);
@@ -103,9 +129,9 @@ impl Session {
             None
         };
         Ok(Session {
+            serial,
             pc,
             bandwidth,
-            events,
             control,
             control_open: false,
             files,
@@ -113,45 +139,38 @@ impl Session {
             audio,
             remote_description: false,
             pending_candidates: Vec::new(),
-            unanswered: None,
-            negotiated: false,
-            media_started: false,
             verified: false,
+            lip_sync: Arc::new(Mutex::new(LipSync::new(std::time::Instant::now()))),
+            decoded: Arc::default(),
         })
     }
 
-    pub async fn offer(&mut self, ice_restart: bool) -> Result<RTCSessionDescription> {
+    /// Make an offer (restarting ICE if asked) and apply it; returns its SDP.
+    pub async fn offer(&mut self, ice_restart: bool) -> Result<String> {
         if ice_restart {
             self.pc.restart_ice().await?;
         }
         let offer = self.pc.create_offer(None).await?;
         self.pc.set_local_description(offer.clone()).await?;
-        self.unanswered = Some(offer.clone());
-        Ok(offer)
+        Ok(offer.sdp)
     }
 
-    /// Apply the remote offer and return our answer.
-    pub async fn answer(&mut self, offer: RTCSessionDescription) -> Result<RTCSessionDescription> {
-        self.pc.set_remote_description(offer).await?;
+    /// Apply the remote offer and return our answer's SDP.
+    pub async fn answer(&mut self, offer: String) -> Result<String> {
+        self.pc.set_remote_description(RTCSessionDescription::offer(offer)?).await?;
         self.remote_description = true;
         self.flush_candidates().await;
         let answer = self.pc.create_answer(None).await?;
         self.pc.set_local_description(answer.clone()).await?;
-        Ok(answer)
+        Ok(answer.sdp)
     }
 
-    /// Apply the answer to our offer; false (and nothing done) if no offer is waiting for one — a repeated
-    /// offer was answered twice.
-    pub async fn accept_answer(&mut self, answer: RTCSessionDescription) -> Result<bool> {
-        if self.unanswered.is_none() {
-            return Ok(false);
-        }
-        self.pc.set_remote_description(answer).await?;
-        // Only now: a refused answer leaves the offer unanswered, so it is sent again.
-        self.unanswered = None;
+    /// Apply the answer to our offer.
+    pub async fn accept_answer(&mut self, answer: String) -> Result<()> {
+        self.pc.set_remote_description(RTCSessionDescription::answer(answer)?).await?;
         self.remote_description = true;
         self.flush_candidates().await;
-        Ok(true)
+        Ok(())
     }
 
     pub async fn add_candidate(&mut self, candidate: RTCIceCandidateInit) {

@@ -134,13 +134,18 @@ impl Files {
         Ok(())
     }
 
-    /// Send a file; returns its transfer id at once, the transfer runs in the background.
-    pub async fn send(self: &Arc<Self>, path: PathBuf) -> Result<u64> {
+    /// A fresh transfer id. 53 bits: the id is a JSON number, and browsers (the guest page) read numbers as
+    /// doubles.
+    pub fn new_id() -> u64 {
+        rand::random::<u64>() >> 11
+    }
+
+    /// Send a file as transfer `id` (see [`Files::new_id`]; a file sent to several people has one id);
+    /// returns once it is offered, the transfer runs in the background.
+    pub async fn send(self: &Arc<Self>, path: PathBuf, id: u64) -> Result<u64> {
         let file =
             tokio::fs::File::open(&path).await.map_err(|e| EngineError::File(format!("{}: {e}", path.display())))?;
         let size = file.metadata().await?.len();
-        // 53 bits: the id is a JSON number, and browsers (the guest page) read numbers as doubles.
-        let id: u64 = rand::random::<u64>() >> 11;
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
         let cancel = Arc::new(AtomicU8::new(RUNNING));
         let (verdict_tx, verdict_rx) = oneshot::channel();

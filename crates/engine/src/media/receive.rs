@@ -4,7 +4,7 @@
 //! the task (Opus takes ~40 µs a frame), with FEC/PLC for lost packets. Both tasks read the sender's RTCP
 //! sender reports into the call's [`LipSync`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
 
@@ -65,6 +65,7 @@ pub async fn run_video(
     sink: Box<dyn VideoSink>,
     counters: Arc<MediaCounters>,
     sync: SharedSync,
+    decoded: Arc<AtomicU64>,
 ) {
     let Some(codec) = codec_of(&mime) else {
         return tracing::warn!("unsupported video codec {mime}");
@@ -72,8 +73,13 @@ pub async fn run_video(
     with_sync(&sync, |s| s.video.forget()); // a new stream: its reports are still to come
     let want_keyframe = Arc::new(AtomicBool::new(false));
     let (to_decoder, from_receiver) = std_mpsc::sync_channel::<AssembledFrame>(DECODE_QUEUE);
-    let decoder =
-        Decoder { codec, counters: counters.clone(), want_keyframe: want_keyframe.clone(), sync: sync.clone() };
+    let decoder = Decoder {
+        codec,
+        counters: counters.clone(),
+        decoded,
+        want_keyframe: want_keyframe.clone(),
+        sync: sync.clone(),
+    };
     let decoder_thread = decoder.spawn(from_receiver, sink);
     let mut assembler = FrameAssembler::new(codec);
     let mut last_pli: Option<Instant> = None;
@@ -123,6 +129,8 @@ pub async fn run_video(
 struct Decoder {
     codec: VideoCodec,
     counters: Arc<MediaCounters>,
+    /// This link's decoded frames (the call machine's silence probe watches it).
+    decoded: Arc<AtomicU64>,
     want_keyframe: Arc<AtomicBool>,
     sync: SharedSync,
 }
@@ -157,6 +165,7 @@ impl Decoder {
             match decoder.decode(&frame.data, timestamp) {
                 Ok(Some(picture)) => {
                     MediaCounters::bump(&counters.video_frames_decoded);
+                    MediaCounters::bump(&self.decoded);
                     counters.width_in.store(picture.width, Ordering::Relaxed);
                     counters.height_in.store(picture.height, Ordering::Relaxed);
                     let due = with_sync(&self.sync, |s| {
@@ -184,6 +193,7 @@ pub async fn run_audio(
     mut sink: Box<dyn AudioSink>,
     counters: Arc<MediaCounters>,
     sync: SharedSync,
+    decoded: Arc<AtomicU64>,
 ) {
     let mut decoder = match OpusDecoder::new() {
         Ok(d) => d,
@@ -226,6 +236,7 @@ pub async fn run_audio(
         match decoder.decode(&packet.payload, media_time) {
             Ok(frame) => {
                 MediaCounters::bump(&counters.audio_frames_decoded);
+                MediaCounters::bump(&decoded);
                 media_time += frame.duration();
                 let end = packet.header.timestamp.wrapping_add(frame.samples.len() as u32);
                 sink.on_frame(frame);

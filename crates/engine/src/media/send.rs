@@ -42,6 +42,43 @@ pub struct Outlet {
     pub payload_type: u8,
 }
 
+/// The links media goes to. Each encoded frame is written to every one of them: encoded once for everyone
+/// (a browser encodes once per connection). Keyed by the link's serial.
+struct Outlets<T> {
+    list: Arc<Mutex<Vec<(u64, T)>>>,
+}
+
+// By hand: a derive would ask `T: Clone + Default` of the outlets themselves.
+impl<T> Clone for Outlets<T> {
+    fn clone(&self) -> Self {
+        Outlets { list: self.list.clone() }
+    }
+}
+
+impl<T> Default for Outlets<T> {
+    fn default() -> Self {
+        Outlets { list: Arc::default() }
+    }
+}
+
+impl<T: Clone> Outlets<T> {
+    fn snapshot(&self) -> Vec<(u64, T)> {
+        self.list.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn add(&self, serial: u64, outlet: T) {
+        self.list.lock().unwrap_or_else(|p| p.into_inner()).push((serial, outlet));
+    }
+
+    fn remove(&self, serial: u64) {
+        self.list.lock().unwrap_or_else(|p| p.into_inner()).retain(|(s, _)| *s != serial);
+    }
+}
+
+/// One keyframe for everyone, however many ask: requests closer than this to the last one granted are
+/// taken as asking for the same keyframe.
+const KEYFRAME_GAP: Duration = Duration::from_millis(300);
+
 /// Switches the front end flips (camera, microphone); the capture threads read them and report whether
 /// their device delivers (`*_live`: false while a camera or microphone is gone, which the peer is told).
 #[derive(Debug)]
@@ -87,28 +124,83 @@ impl SendDelays {
     }
 }
 
-/// The sending half of a call's media. Dropping it stops the threads (they end at their next frame).
+/// The sending half of a call's media: one capture thread and one encoder per source, whose output goes to
+/// every link added. Dropping it stops the threads (they end at their next frame).
 pub struct Sender {
     switches: Arc<SendSwitches>,
     threads: Vec<JoinHandle<()>>,
     pub encoder: Arc<OnceLock<Arc<EncoderControl>>>,
     pub delays: Arc<SendDelays>,
+    video: Outlets<(Outlet, BandwidthTarget)>,
+    audio: Outlets<Outlet>,
+    /// The codec the video encoder runs (links that negotiated another get no video).
+    video_codec: Option<VideoCodec>,
+    counters: Arc<MediaCounters>,
+    last_keyframe: Arc<Mutex<Option<Instant>>>,
 }
 
 impl Sender {
-    pub fn new(switches: Arc<SendSwitches>) -> Self {
-        Sender { switches, threads: Vec::new(), encoder: Arc::default(), delays: Arc::default() }
+    pub fn new(switches: Arc<SendSwitches>, counters: Arc<MediaCounters>) -> Self {
+        Sender {
+            switches,
+            threads: Vec::new(),
+            encoder: Arc::default(),
+            delays: Arc::default(),
+            video: Outlets::default(),
+            audio: Outlets::default(),
+            video_codec: None,
+            counters,
+            last_keyframe: Arc::default(),
+        }
     }
 
-    /// Start sending video from `source` encoded with `codec` into `outlet`.
-    pub fn start_video(
-        &mut self,
-        mut source: Box<dyn VideoSource>,
-        codec: VideoCodec,
-        outlet: Outlet,
-        bandwidth: BandwidthTarget,
-        counters: Arc<MediaCounters>,
-    ) {
+    /// The codec video is encoded with, once video runs.
+    pub fn video_codec(&self) -> Option<VideoCodec> {
+        self.video_codec
+    }
+
+    /// Send video to one more link (whose track negotiated the encoder's codec); it gets a keyframe.
+    pub fn add_video_link(&self, serial: u64, outlet: Outlet, bandwidth: BandwidthTarget) {
+        self.video.add(serial, (outlet.clone(), bandwidth));
+        // Keyframe requests (PLI/FIR) from this link; the task ends with the track.
+        let (control_slot, counters, last) = (self.encoder.clone(), self.counters.clone(), self.last_keyframe.clone());
+        tokio::spawn(async move {
+            while let Some(event) = outlet.track.poll().await {
+                if let TrackLocalEvent::OnRtcpPacket(packets) = event
+                    && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
+                {
+                    MediaCounters::bump(&counters.keyframe_requests_received);
+                    request_keyframe(&control_slot, &last);
+                }
+            }
+        });
+        // A keyframe for the newcomer, even if one just went to the others (before it was listening).
+        if let Some(c) = self.encoder.get() {
+            *self.last_keyframe.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            c.request_keyframe();
+        }
+    }
+
+    /// Send audio to one more link.
+    pub fn add_audio_link(&self, serial: u64, outlet: Outlet) {
+        self.audio.add(serial, outlet);
+    }
+
+    /// Stop sending to a link (closed or replaced).
+    pub fn remove_link(&self, serial: u64) {
+        self.video.remove(serial);
+        self.audio.remove(serial);
+    }
+
+    /// The next video frame is a keyframe (for everyone), unless one was just asked for.
+    pub fn request_keyframe(&self) {
+        request_keyframe(&self.encoder, &self.last_keyframe);
+    }
+
+    /// Start encoding video from `source` with `codec`, for the links added (now or later).
+    pub fn start_video(&mut self, mut source: Box<dyn VideoSource>, codec: VideoCodec) {
+        self.video_codec = Some(codec);
+        let counters = self.counters.clone();
         let (tx, rx) = mpsc::channel::<tincan_media::codec::EncodedVideo>(WRITE_QUEUE);
         let switches = self.switches.clone();
         let control_slot = self.encoder.clone();
@@ -179,8 +271,9 @@ impl Sender {
             .expect("spawning a thread");
         self.threads.push(thread);
 
-        // RTP writer.
-        let writer_outlet = outlet.clone();
+        // RTP writer: the same frame into every link's track (each packetizes with its own SSRC and payload
+        // type). A link whose write fails is closing; the others go on.
+        let outlets = self.video.clone();
         let delays = self.delays.clone();
         tokio::spawn(async move {
             let mut rx = rx;
@@ -190,10 +283,11 @@ impl Sender {
                 last = Some(frame.timestamp);
                 let at = captured.lock().ok().and_then(|c| c.iter().find(|(t, _)| *t == frame.timestamp).map(|c| c.1));
                 let sample = Sample { data: Bytes::from(frame.data), duration, ..Sample::new(Instant::now()) };
-                let writer = writer_outlet.track.sample_writer(writer_outlet.ssrc, writer_outlet.payload_type);
-                if let Err(e) = writer.write_sample(&sample).await {
-                    tracing::debug!("video write ended: {e}");
-                    break;
+                for (serial, (outlet, _)) in outlets.snapshot() {
+                    let writer = outlet.track.sample_writer(outlet.ssrc, outlet.payload_type);
+                    if let Err(e) = writer.write_sample(&sample).await {
+                        tracing::debug!(serial, "video write failed: {e}");
+                    }
                 }
                 if let Some(at) = at {
                     SendDelays::record(&delays.video_us, at);
@@ -201,13 +295,16 @@ impl Sender {
             }
         });
 
-        // The encoder follows the bandwidth estimate.
-        let (control_slot, switches, follow_counters) = (self.encoder.clone(), self.switches.clone(), counters.clone());
+        // The encoder follows the weakest link's bandwidth estimate.
+        let (control_slot, switches, follow_counters) = (self.encoder.clone(), self.switches.clone(), counters);
+        let outlets = self.video.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(FOLLOW_EVERY);
             while !switches.stop.load(Ordering::Acquire) {
                 tick.tick().await;
-                let estimate = bandwidth.bps();
+                let Some(estimate) = outlets.snapshot().iter().map(|(_, (_, b))| b.bps()).reduce(f64::min) else {
+                    continue;
+                };
                 follow_counters.target_bitrate.store(estimate as u32, Ordering::Relaxed);
                 if let Some(c) = control_slot.get() {
                     let video = (estimate * VIDEO_SHARE - AUDIO_RESERVE_BPS).clamp(MIN_VIDEO_BPS, MAX_VIDEO_BPS);
@@ -215,25 +312,11 @@ impl Sender {
                 }
             }
         });
-
-        // Keyframe requests (PLI/FIR) from the peer.
-        let control_slot = self.encoder.clone();
-        tokio::spawn(async move {
-            while let Some(event) = outlet.track.poll().await {
-                if let TrackLocalEvent::OnRtcpPacket(packets) = event
-                    && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
-                {
-                    MediaCounters::bump(&counters.keyframe_requests_received);
-                    if let Some(c) = control_slot.get() {
-                        c.request_keyframe();
-                    }
-                }
-            }
-        });
     }
 
-    /// Start sending audio from `source` as Opus into `outlet`.
-    pub fn start_audio(&mut self, mut source: Box<dyn AudioSource>, outlet: Outlet, counters: Arc<MediaCounters>) {
+    /// Start encoding audio from `source` as Opus, for the links added (now or later).
+    pub fn start_audio(&mut self, mut source: Box<dyn AudioSource>) {
+        let counters = self.counters.clone();
         let (tx, mut rx) = mpsc::channel::<(Vec<u8>, Instant)>(WRITE_QUEUE);
         let switches = self.switches.clone();
         let thread = std::thread::Builder::new()
@@ -266,6 +349,7 @@ impl Sender {
             .expect("spawning a thread");
         self.threads.push(thread);
         let delays = self.delays.clone();
+        let outlets = self.audio.clone();
         tokio::spawn(async move {
             while let Some((packet, at)) = rx.recv().await {
                 let sample = Sample {
@@ -273,21 +357,25 @@ impl Sender {
                     duration: Duration::from_millis(20),
                     ..Sample::new(Instant::now())
                 };
-                if let Err(e) = outlet.track.sample_writer(outlet.ssrc, outlet.payload_type).write_sample(&sample).await
-                {
-                    tracing::debug!("audio write ended: {e}");
-                    break;
+                for (serial, outlet) in outlets.snapshot() {
+                    let writer = outlet.track.sample_writer(outlet.ssrc, outlet.payload_type);
+                    if let Err(e) = writer.write_sample(&sample).await {
+                        tracing::debug!(serial, "audio write failed: {e}");
+                    }
                 }
                 SendDelays::record(&delays.audio_us, at);
             }
         });
     }
+}
 
-    /// Apply a new target bitrate to the video encoder.
-    pub fn set_video_bitrate(&self, bps: u32) {
-        if let Some(c) = self.encoder.get() {
-            c.set_bitrate(bps);
-        }
+/// Ask the encoder for a keyframe unless one was granted within [`KEYFRAME_GAP`].
+fn request_keyframe(encoder: &OnceLock<Arc<EncoderControl>>, last: &Mutex<Option<Instant>>) {
+    let Some(c) = encoder.get() else { return };
+    let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+    if last.is_none_or(|t| t.elapsed() >= KEYFRAME_GAP) {
+        *last = Some(Instant::now());
+        c.request_keyframe();
     }
 }
 

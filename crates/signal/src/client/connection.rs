@@ -256,9 +256,11 @@ fn prove_caller(config: &ClientConfig, nonce: &str, message: &mut ClientMessage)
 /// re-create the room (we may have been alone in it); a refused join is not retried.
 fn follow_room(wish: &mut Option<RoomWish>, message: &ServerMessage) {
     match message {
-        ServerMessage::Joined { .. } => {
+        ServerMessage::Joined { capacity, .. } => {
             if let Some(w) = wish.as_mut() {
                 w.create = true;
+                // Re-created after a server restart, the room is as large as it was (not the default).
+                w.capacity = Some(*capacity);
             }
         }
         ServerMessage::Error { code, request: Some(request), .. }

@@ -208,6 +208,11 @@ pub enum ServerMessage {
     PeerJoined {
         room: String,
         peer: PeerInfo,
+        /// The connection this one took over (`hello` with `replaces`, token checked): the same participant,
+        /// back after a network change. Sent on every room this connection joins; peers that did not know the
+        /// old id ignore it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaces: Option<PeerId>,
     },
     PeerLeft {
         room: String,

@@ -65,6 +65,8 @@ pub struct Session {
     room: Option<RoomCode>,
     code: Option<PersonalCode>,
     outgoing: Vec<CallId>,
+    /// The connection this one proved to be the successor of (`hello` with `replaces`).
+    replaced: Option<PeerId>,
 }
 
 impl Session {
@@ -77,6 +79,7 @@ impl Session {
             room: None,
             code: None,
             outgoing: Vec::new(),
+            replaced: None,
         }
     }
 
@@ -97,6 +100,10 @@ impl Session {
                         // A wrong token or a connection already gone: nothing to take over, carry on as new.
                         let taken = s.takeovers.take_over(&old.peer_id, &old.token).await;
                         tracing::debug!(peer = %self.peer, old = %old.peer_id, taken, "hello replaces");
+                        // Told to the room it joins (whether or not the old one was still there to close).
+                        if s.takeovers.vouches(&old.peer_id, &old.token) {
+                            self.replaced = Some(old.peer_id);
+                        }
                     }
                     self.hello(s, version, &client)
                 }
@@ -223,7 +230,8 @@ impl Session {
                 JoinRefusal::Full => reject(ErrorCode::RoomFull),
             })?;
         self.room = Some(room.clone());
-        let joined = encode(&ServerMessage::PeerJoined { room: room.to_string(), peer: me });
+        let replaces = self.replaced.clone();
+        let joined = encode(&ServerMessage::PeerJoined { room: room.to_string(), peer: me, replaces });
         for other in &others {
             s.backend.deliver(&other.id, joined.clone()).await;
         }

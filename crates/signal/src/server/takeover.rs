@@ -68,6 +68,11 @@ impl Takeovers {
         }
     }
 
+    /// Whether `token` is the resume token of `peer` (the connection may be gone already).
+    pub fn vouches(&self, peer: &PeerId, token: &str) -> bool {
+        self.verify(peer, token)
+    }
+
     /// End `peer`'s connection if `token` is its and it is still open; returns once it has left (or after
     /// a short timeout). False if the token is wrong or the connection is already gone.
     pub async fn take_over(&self, peer: &PeerId, token: &str) -> bool {
