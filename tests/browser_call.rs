@@ -98,13 +98,7 @@ fn scenario(url: &str, dir: &Path, offerer: Offerer, codec: &str) -> anyhow::Res
     std::fs::write(dir.join("report.bin"), &file)?;
 
     let driver = Driver::chromium(&dir.join("chromedriver.log"))?;
-    let session = driver.chromium_session(
-        &dir.join("chromium-profile"),
-        &[
-            format!("--use-file-for-fake-video-capture={}", camera.display()),
-            format!("--use-file-for-fake-audio-capture={}", microphone.display()),
-        ],
-    )?;
+    let session = driver.chromium_with_media(&dir.join("chromium-profile"), &camera, &microphone)?;
     let page = |create: bool| {
         let create = if create { "&create=1" } else { "" };
         format!("{http}/r/{room}?name=Chromium&codec={codec}{create}")

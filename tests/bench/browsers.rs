@@ -5,8 +5,12 @@
 //! * data channel: join → the data channel open, and a `--megabytes` file through it (offer → verified);
 //! * CPU per peer during a 720p30 call (each browser's whole process tree; each tincan-cli process).
 //!
+//! With `--group N`: a group call of N people at 640x480 instead, N tincan-cli peers against N Chromium
+//! guests: CPU and memory per peer, and the time from the last person's join to seeing all the others (a
+//! browser encodes its camera once per connection; the engine once for everyone).
+//!
 //! It prints figures and ratios and asserts nothing. Runs in a network namespace of its own (root).
-//! Release builds: `cargo build --release -p tincan-engine --bins` then
+//! Release builds: `cargo build --release -p tincan-cli -p tincan-bench` then
 //! `TINCAN_PROFILE=release cargo run --release -p tincan-e2e --bin tincan-browser-bench`.
 
 use std::path::Path;
@@ -34,6 +38,9 @@ struct Args {
     /// CPU measuring window during the 720p call
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
+    /// Compare a group call of this many people instead (640x480)
+    #[arg(long)]
+    group: Option<usize>,
 }
 
 #[derive(Default, Debug)]
@@ -60,6 +67,12 @@ fn main() -> anyhow::Result<()> {
     let server = runtime.block_on(SignalServer::start(ServerConfig::loopback_unlimited()))?;
     let url = server.ws_url();
     let dir = scratch("browser-bench")?;
+    if let Some(people) = args.group {
+        let result = group(&url, &dir, people, args.seconds);
+        runtime.block_on(server.shutdown());
+        let _ = std::fs::remove_dir_all(dir);
+        return result;
+    }
     let engine = engine(&url, &dir, &args)?;
     let chromium = chromium(&url, &dir, &args)?;
     runtime.block_on(server.shutdown());
@@ -194,13 +207,7 @@ fn chromium(url: &str, dir: &Path, args: &Args) -> anyhow::Result<Figures> {
     fixtures::tone_wav(&microphone, 660.0, 5.0)?;
     let browser = |name: &str| -> anyhow::Result<(Driver, Session)> {
         let driver = Driver::chromium(&dir.join(format!("chromedriver-{name}.log")))?;
-        let session = driver.chromium_session(
-            &dir.join(format!("profile-{name}")),
-            &[
-                format!("--use-file-for-fake-video-capture={}", camera.display()),
-                format!("--use-file-for-fake-audio-capture={}", microphone.display()),
-            ],
-        )?;
+        let session = driver.chromium_with_media(&dir.join(format!("profile-{name}")), &camera, &microphone)?;
         Ok((driver, session))
     };
     let (a_driver, a) = browser("a")?;
@@ -260,6 +267,162 @@ fn chromium(url: &str, dir: &Path, args: &Args) -> anyhow::Result<Figures> {
     }
     Ok(f)
 }
+
+/// A group call, engine against Chromium: see the module documentation.
+fn group(url: &str, dir: &Path, people: usize, seconds: f64) -> anyhow::Result<()> {
+    anyhow::ensure!(people >= 3, "a group has three people or more");
+    let capacity = people.to_string();
+    // The engine: everyone but the last, then the last.
+    let room = RoomCode::generate().as_str().to_owned();
+    let hold = seconds + 20.0;
+    let spawn = |name: &str, duration: f64| -> anyhow::Result<(Guard, std::sync::mpsc::Receiver<Value>)> {
+        let mut command = Command::new(binary("tincan-cli")?);
+        command
+            .args(["--server", url, "--name", name, "join", &room, "--loopback", "--size", "640x480"])
+            .args(["--capacity", &capacity, "--duration", &duration.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut process = Guard::spawn(&mut command)?;
+        let lines = json_lines(process.0.stdout.take().expect("piped"));
+        Ok((process, lines))
+    };
+    let mut engines = Vec::new();
+    for i in 0..people - 1 {
+        engines.push(spawn(&format!("P{i}"), hold)?);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    // The last stays `seconds` + 4 after connecting, then says what it decoded.
+    let last_for = seconds + 4.0;
+    let last = spawn("Last", last_for)?;
+    let mut seen = std::collections::HashSet::new();
+    let engine_sees_all = loop {
+        let v = next_line(&last.1, "the last engine's first frames", |v| v["event"] == "first_frame")?;
+        seen.insert(v["peer"].as_str().unwrap_or("").to_owned());
+        if seen.len() == people - 1 {
+            break t_ms(&v);
+        }
+    };
+    engines.push(last);
+    std::thread::sleep(Duration::from_secs(2));
+    let pids: Vec<u32> = engines.iter().map(|(g, _)| g.0.id()).collect();
+    let procs: Vec<_> = pids.iter().map(|p| tree(*p)).collect();
+    let before: Vec<_> = procs.iter().map(cpu_ticks).collect();
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    let engine_cpu: Vec<f64> = procs.iter().zip(&before).map(|(p, b)| cpu_percent(b, &cpu_ticks(p), seconds)).collect();
+    let engine_rss: Vec<f64> = pids.iter().map(|p| rss_mb(*p)).collect();
+    let summary =
+        next_line(&engines.last().expect("people").1, "the last engine's summary", |v| v["event"] == "summary")?;
+    let engine_received: Vec<String> = summary["participants"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| format!("{:.1} fps", p["frames_decoded"].as_f64().unwrap_or(0.0) / last_for))
+        .collect();
+    drop(engines);
+
+    // Chromium: one browser per person on the guest page.
+    let http = url.replace("ws://", "http://").trim_end_matches("/ws").to_owned();
+    let camera = dir.join("camera-480p.y4m");
+    let microphone = dir.join("microphone.wav");
+    fixtures::pattern_y4m(&camera, 640, 480, 30)?;
+    fixtures::tone_wav(&microphone, 660.0, 5.0)?;
+    let room = RoomCode::generate().as_str().to_owned();
+    let mut browsers = Vec::new();
+    let wait = Duration::from_secs(60);
+    for i in 0..people {
+        let driver = Driver::chromium(&dir.join(format!("chromedriver-group-{i}.log")))?;
+        let session = driver.chromium_with_media(&dir.join(format!("profile-group-{i}")), &camera, &microphone)?;
+        let create = if i == 0 { format!("&create=1&capacity={people}") } else { String::new() };
+        session.navigate(&format!("{http}/r/{room}?name=C{i}&codec=vp8&video=640x480{create}"))?;
+        if i + 1 < people {
+            session.wait_for("in the room", wait, "return ['waiting', 'connected'].includes(tincanGuest.phase)")?;
+        }
+        browsers.push((driver, session));
+    }
+    let (_, last) = browsers.last().expect("people");
+    let others = people - 1;
+    // Polled by WebDriver: within its polling interval (tens of milliseconds).
+    let chromium_sees_all = last.wait_for(
+        "the last browser playing everyone",
+        wait,
+        &format!(
+            "const v = [...document.querySelectorAll('#tiles video')]; \
+             return v.length === {others} && v.every(e => e.videoWidth > 0) ? tincanGuest.sinceJoin() : null"
+        ),
+    )?;
+    std::thread::sleep(Duration::from_secs(2));
+    for (_, s) in &browsers {
+        s.run(HOLD_RESOLUTION_ALL, json!([]))?;
+    }
+    let procs: Vec<_> = browsers
+        .iter()
+        .map(|(d, _)| {
+            let mut t = tree(d.pid());
+            t.remove(&d.pid());
+            t
+        })
+        .collect();
+    let before: Vec<_> = procs.iter().map(cpu_ticks).collect();
+    let decoded_before = people_decoded(last)?;
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    let chromium_cpu: Vec<f64> =
+        procs.iter().zip(&before).map(|(p, b)| cpu_percent(b, &cpu_ticks(p), seconds)).collect();
+    // What the last browser got meanwhile: frames per second and size of each person's video.
+    let received: Vec<String> = people_decoded(last)?
+        .iter()
+        .zip(&decoded_before)
+        .map(|((after, size), (before, _))| format!("{:.1} fps {size}", (after - before) / seconds))
+        .collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!("group bench: {people} people, 640x480 VP8, {seconds:.0} s CPU window");
+    println!(
+        "CPU % per peer (mean)              tincan {:>9.1}   chromium {:>9.1}   tincan uses {:.2}x",
+        mean(&engine_cpu),
+        mean(&chromium_cpu),
+        mean(&engine_cpu) / mean(&chromium_cpu)
+    );
+    println!(
+        "  tincan   peers {engine_cpu:.1?} %, RSS {engine_rss:.1?} MB; the last one decoded {engine_received:?} (640x480)"
+    );
+    println!("  chromium peers {chromium_cpu:.1?} % (each browser's process tree); the last one decoded {received:?}");
+    println!(
+        "last to join sees all {others} others  tincan {engine_sees_all:>9.0}   chromium {:>9.0}   ms (engine: \
+         first frame of each decoded; Chromium: every tile playing)",
+        chromium_sees_all.as_f64().unwrap_or(f64::NAN)
+    );
+    Ok(())
+}
+
+/// Frames decoded so far and the frame size, for each person a guest page receives.
+fn people_decoded(session: &Session) -> anyhow::Result<Vec<(f64, String)>> {
+    let text = session.run("return tincanGuest.people().then(p => JSON.stringify(p))", json!([]))?;
+    let people: Value = serde_json::from_str(text.as_str().unwrap_or("[]"))?;
+    Ok(people
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let v = &p["stats"]["video"];
+            (v["framesDecoded"].as_f64().unwrap_or(0.0), format!("{}x{}", v["width"], v["height"]))
+        })
+        .collect())
+}
+
+/// Resident memory of a process, MB.
+fn rss_mb(pid: u32) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Every sender of every connection keeps its resolution (see `HOLD_RESOLUTION`).
+const HOLD_RESOLUTION_ALL: &str = "const pcs = tincanGuest.peerConnections(); \
+    return Promise.all(pcs.flatMap(pc => pc.getSenders()).filter(s => s.track && s.track.kind === 'video') \
+    .map(s => { const p = s.getParameters(); p.degradationPreference = 'maintain-resolution'; \
+    return s.setParameters(p); })).then(() => true)";
 
 fn stats(session: &Session) -> anyhow::Result<Value> {
     let text = session.run("return tincanGuest.stats().then(s => JSON.stringify(s))", json!([]))?;

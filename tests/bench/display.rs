@@ -5,7 +5,7 @@
 //! capture → drawn) come from its log. Also: memory (PSS) of the app and its WebKit processes idle in the
 //! tray and in the calls.
 //!
-//! Run with release builds: `cargo build --release -p tincan-app -p tincan-engine --bins` then
+//! Run with release builds: `cargo build --release -p tincan-app -p tincan-cli -p tincan-bench` then
 //! `TINCAN_PROFILE=release cargo run -p tincan-e2e --bin tincan-display-bench -- --seconds 10`.
 
 use std::collections::BTreeMap;

@@ -78,6 +78,17 @@ impl Driver {
     }
 
     /// A headless Chromium with fake media devices; `args` are added to the usual flags.
+    /// A Chromium session whose fake camera plays `camera` (Y4M) and fake microphone `microphone` (WAV).
+    pub fn chromium_with_media(&self, user_data: &Path, camera: &Path, microphone: &Path) -> anyhow::Result<Session> {
+        self.chromium_session(
+            user_data,
+            &[
+                format!("--use-file-for-fake-video-capture={}", camera.display()),
+                format!("--use-file-for-fake-audio-capture={}", microphone.display()),
+            ],
+        )
+    }
+
     pub fn chromium_session(&self, user_data: &Path, args: &[String]) -> anyhow::Result<Session> {
         let mut flags: Vec<String> = [
             "--headless=new",
