@@ -132,7 +132,7 @@ async fn four_people_see_and_hear_each_other_and_one_comes_back() {
     std::fs::write(&file, &data).unwrap();
     let tones = HashMap::from([("Ann", 440), ("Bo", 660), ("Cy", 880), ("Dee", 1100)]);
 
-    let mut ann = Peer::start(&url, &room, "Ann", tones["Ann"], &dir, &["--duration", "14"]);
+    let mut ann = Peer::start(&url, &room, "Ann", tones["Ann"], &dir, &["--duration", "14", "--stats"]);
     ann.wait_for("waiting", Duration::from_secs(20), |v| state(v, "waiting"));
     // Three arrive at once.
     let mut bo = Peer::start(&url, &room, "Bo", tones["Bo"], &dir, &["--duration", "13"]);
@@ -166,6 +166,20 @@ async fn four_people_see_and_hear_each_other_and_one_comes_back() {
         }
         assert_eq!(people["Cy"].len(), 2, "{who} saw Cy twice (left and came back): {summary}");
     }
+    // Ann's stats measure each person's level: every tone is at half scale, about -9 dBFS.
+    let levels = ann
+        .seen
+        .iter()
+        .rev()
+        .find(|v| v["event"] == "stats" && v["participants"].as_array().is_some_and(|p| p.len() >= 2))
+        .map(|v| v["participants"].clone())
+        .expect("stats with participants");
+    for p in levels.as_array().unwrap() {
+        let db = p["audio_level_dbfs"].as_f64().unwrap_or(f64::NAN);
+        assert!((-14.0..-5.0).contains(&db), "Ann measures {db} dBFS for {}: {levels}", p["peer"]);
+        assert!(p["frames_decoded"].as_u64().unwrap_or(0) > 50, "{levels}");
+    }
+    eprintln!("levels at Ann: {levels}");
     // The chat went to everyone who was there.
     for peer in [&ann, &bo] {
         assert!(

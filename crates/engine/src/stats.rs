@@ -45,6 +45,18 @@ pub struct StatsSnapshot {
     pub sync_video_hold_ms: Option<f64>,
     pub sync_audio_delay_ms: Option<f64>,
     pub sync_video_late_ms: Option<f64>,
+    /// Each participant: frames decoded from them and how loud they are (for an active-speaker highlight).
+    pub participants: Vec<ParticipantFigures>,
+}
+
+/// One participant's figures in a stats snapshot.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct ParticipantFigures {
+    pub peer: String,
+    /// Audio and video frames decoded from them so far.
+    pub frames_decoded: u64,
+    /// Their audio's level, dBFS (RMS, smoothed over about 200 ms); none before any audio.
+    pub audio_level_dbfs: Option<f64>,
 }
 
 /// Turns successive reports into rates.

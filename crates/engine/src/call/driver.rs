@@ -31,7 +31,7 @@ use crate::media::receive::{describe, run_audio, run_video};
 use crate::media::send::{SendSwitches, Sender};
 use crate::peer::PeerEvent;
 use crate::sas::{sdp_fingerprint, short_authentication_string};
-use crate::stats::StatsSampler;
+use crate::stats::{ParticipantFigures, StatsSampler};
 use crate::{EngineError, Result};
 
 /// How long a goodbye may take to leave before the connection is closed anyway.
@@ -453,6 +453,7 @@ impl Driver {
 
     /// Where a participant's received track goes.
     fn sinks_for(&self, peer: &PeerId, video: bool) -> (Option<Box<dyn VideoSink>>, Option<ParticipantAudio>) {
+        let level = self.links.get(peer).map(|s| s.level.clone()).unwrap_or_default();
         let participant = Participant { peer: peer.clone(), name: self.names.get(peer).cloned().flatten() };
         let mut own = self.slots.participant_sinks.lock().unwrap_or_else(|p| p.into_inner());
         if video {
@@ -460,7 +461,7 @@ impl Driver {
             (sink, None)
         } else {
             let tap = own.as_mut().and_then(|s| s.audio(&participant));
-            (None, Some(ParticipantAudio { tap, mix: self.slots.mixer.as_ref().map(Mixer::input) }))
+            (None, Some(ParticipantAudio { tap, mix: self.slots.mixer.as_ref().map(Mixer::input), level }))
         }
     }
 
@@ -861,7 +862,16 @@ impl Driver {
         // Transport figures of the first link (a call for two has one).
         let Some(s) = self.links.values().next() else { return };
         let codec = self.video_codec.map(|c| c.name().to_owned());
-        let snapshot = self.stats.sample(&s.pc, &self.counters, codec).await;
+        let mut snapshot = self.stats.sample(&s.pc, &self.counters, codec).await;
+        snapshot.participants = self
+            .links
+            .iter()
+            .map(|(peer, s)| ParticipantFigures {
+                peer: peer.clone(),
+                frames_decoded: s.decoded.load(Ordering::Relaxed),
+                audio_level_dbfs: s.level.get(),
+            })
+            .collect();
         self.emit(EngineEvent::Stats(Box::new(snapshot)));
     }
 }

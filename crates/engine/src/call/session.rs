@@ -11,6 +11,7 @@ use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDescription};
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 
+use super::sinks::Level;
 use crate::Result;
 use crate::data::control::ControlMessage;
 use crate::data::files::Files;
@@ -54,6 +55,8 @@ pub struct Session {
     pub lip_sync: SharedSync,
     /// Frames decoded from this participant (audio and video), for the call machine's silence probe.
     pub decoded: Arc<AtomicU64>,
+    /// How loud this participant is.
+    pub level: Arc<Level>,
 }
 
 /// What a session's tasks tell the driver, tagged with its serial.
@@ -142,6 +145,7 @@ impl Session {
             verified: false,
             lip_sync: Arc::new(Mutex::new(LipSync::new(std::time::Instant::now()))),
             decoded: Arc::default(),
+            level: Arc::default(),
         })
     }
 

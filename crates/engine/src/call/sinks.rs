@@ -3,6 +3,8 @@
 //! (group tiles, `tincan-cli`'s per-person summary) also gives [`ParticipantSinks`]. Everyone's audio is
 //! mixed for the audio sink, so a speaker's echo canceller hears, as its far end, exactly what is played.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -27,14 +29,48 @@ pub trait ParticipantSinks: Send {
     fn audio(&mut self, participant: &Participant) -> Option<Box<dyn AudioSink>>;
 }
 
-/// One participant's audio: a copy to its own sink, if any, and into the mix.
+/// One participant's audio: a copy to its own sink, if any, and into the mix; its level is measured.
 pub(crate) struct ParticipantAudio {
     pub tap: Option<Box<dyn AudioSink>>,
     pub mix: Option<MixerInput>,
+    pub level: Arc<Level>,
+}
+
+/// A participant's audio level: RMS in dBFS, smoothed (one-pole, about 200 ms for 20 ms frames).
+#[derive(Debug)]
+pub struct Level(AtomicU32);
+
+impl Default for Level {
+    fn default() -> Self {
+        Level(AtomicU32::new(f32::NAN.to_bits()))
+    }
+}
+
+/// The quietest level told (dBFS): digital silence.
+const SILENCE_DBFS: f32 = -100.0;
+
+impl Level {
+    /// dBFS, or `None` before any audio.
+    pub fn get(&self) -> Option<f64> {
+        let v = f32::from_bits(self.0.load(Ordering::Relaxed));
+        (!v.is_nan()).then_some(v as f64)
+    }
+
+    fn measure(&self, samples: &[i16]) {
+        if samples.is_empty() {
+            return;
+        }
+        let power = samples.iter().map(|s| (*s as f64 / 32768.0).powi(2)).sum::<f64>() / samples.len() as f64;
+        let db = if power > 0.0 { (10.0 * power.log10()) as f32 } else { SILENCE_DBFS }.max(SILENCE_DBFS);
+        let old = f32::from_bits(self.0.load(Ordering::Relaxed));
+        let new = if old.is_nan() { db } else { old + 0.1 * (db - old) };
+        self.0.store(new.to_bits(), Ordering::Relaxed);
+    }
 }
 
 impl AudioSink for ParticipantAudio {
     fn on_frame(&mut self, frame: AudioFrame) {
+        self.level.measure(&frame.samples);
         match (&mut self.tap, &mut self.mix) {
             (Some(tap), Some(mix)) => {
                 tap.on_frame(frame.clone());
@@ -55,5 +91,26 @@ impl AudioSink for ParticipantAudio {
         if let Some(m) = &mut self.mix {
             m.set_minimum_delay(delay);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_half_scale_tone_is_9_dbfs_and_silence_brings_it_down() {
+        let level = Level::default();
+        assert_eq!(level.get(), None);
+        let tone: Vec<i16> = (0..960).map(|i| (16384.0 * (i as f64 * 0.0575).sin()) as i16).collect();
+        for _ in 0..50 {
+            level.measure(&tone);
+        }
+        let db = level.get().unwrap();
+        assert!((db + 9.0).abs() < 0.5, "{db} dBFS");
+        for _ in 0..50 {
+            level.measure(&[0; 960]);
+        }
+        assert!(level.get().unwrap() < -90.0);
     }
 }
