@@ -90,7 +90,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
             .stderr(Stdio::null()),
     )?;
     let lines = json_lines(listener.0.stdout.take().expect("piped"));
-    next_line(&lines, "the callee online", |v| v["event"] == "online")?;
+    next_line(&lines, "the callee online", |v| v["event"] == "status" && v["status"] == "online")?;
     second_launch(&env, &display.name, &format!("tincan://call/{}", callee.personal_code().as_str()))?;
     let incoming = next_line(&lines, "the ring", |v| v["event"] == "incoming")?;
     assert_eq!(incoming["from_name"], "Ana");

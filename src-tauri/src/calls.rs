@@ -1,40 +1,37 @@
-//! Starting calls from the app and following them: engine events go to the UI (`engine` events), remote
-//! video to the UI's frame channel, the tray follows, and the call is written to the recent calls when it ends.
+//! Starting calls from the app: the call's configuration (devices, the UI's frame channels, the server), then
+//! the engine's call manager dials or answers. Its events (the call's, its end) are handled in
+//! [`crate::phone`].
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tauri::ipc::{Channel, InvokeResponseBody};
-use tauri::{AppHandle, Emitter, Manager};
+use tauri::{AppHandle, Manager};
 use tincan_engine::peer::PeerSettings;
-use tincan_engine::{Call, CallConfig, EngineEvent, Target};
+use tincan_engine::phone::Who;
+use tincan_engine::{CallConfig, Target};
 
 use crate::error::{AppError, Result};
-use crate::state::{ActiveCall, AppState, Status, lock};
-use crate::store::recents::{Direction, RecentCall};
+use crate::state::{ActiveCall, AppState, lock};
 use crate::video::FramePump;
-
-/// Who the call is with, for the recent calls.
-pub struct CallRecord {
-    pub direction: Direction,
-    pub name: String,
-    pub code: Option<String>,
-    pub room: Option<String>,
-}
 
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-pub fn start(
+/// A call of ours, or an answer to a ring.
+pub enum Dial {
+    Out(Target, Who),
+    Answer(String),
+}
+
+pub async fn start(
     app: &AppHandle,
-    target: Target,
-    record: CallRecord,
+    dial: Dial,
     frames: Channel<InvokeResponseBody>,
     preview: Channel<InvokeResponseBody>,
 ) -> Result<()> {
     let state = app.state::<AppState>();
-    let mut slot = lock(&state.call);
-    if slot.is_some() {
+    if lock(&state.call).is_some() {
         return Err(AppError::Busy);
     }
     let settings = state.store.settings();
@@ -55,48 +52,17 @@ pub fn start(
     if let Ok(dir) = app.path().download_dir() {
         config.download_dir = dir;
     }
-    let (call, mut events) = Call::start(config, target);
-    *slot = Some(ActiveCall { call, video: pump.clone(), preview: preview.clone(), devices });
-    drop(slot);
-    crate::tray::set_status(app, Status::InCall);
-
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move {
-        let started = now_ms();
-        let mut connected_at: Option<Instant> = None;
-        let mut outcome = String::from("failed");
-        while let Some(event) = events.recv().await {
-            let _ = app.emit("engine", &event);
-            if let EngineEvent::State { state, reason, .. } = &event {
-                match state.as_str() {
-                    "connected" if connected_at.is_none() => connected_at = Some(Instant::now()),
-                    "ended" => {
-                        outcome = reason.clone().unwrap_or_default();
-                        break;
-                    }
-                    _ => {}
-                }
-            }
-        }
-        tracing::info!(target: "tincan::display", "remote video display path: {}", pump.stop());
-        tracing::info!(target: "tincan::display", "preview display path: {}", preview.stop());
-        let state = app.state::<AppState>();
-        lock(&state.call).take();
-        let online = crate::presence::is_online(&state);
-        crate::tray::set_status(&app, if online { Status::Online } else { Status::Offline });
-        let entry = RecentCall {
-            at_ms: started,
-            direction: record.direction,
-            name: record.name,
-            code: record.code,
-            room: record.room,
-            connected_secs: connected_at.map(|t| t.elapsed().as_secs()).unwrap_or(0),
-            outcome,
-        };
-        if let Err(e) = state.store.add_recent(entry) {
-            tracing::warn!("recent calls: {e}");
-        }
-        let _ = app.emit("recents_changed", ());
-    });
+    let call = match dial {
+        Dial::Out(target, who) => state.phone.dial(config, target, who)?,
+        Dial::Answer(ring) => state.phone.accept(&ring, config).await?,
+    };
+    *lock(&state.call) = Some(ActiveCall { call, video: pump, preview, devices });
+    // A call that ended before it was stored here: its end was handled with nothing to clear.
+    if state.phone.call().is_none()
+        && let Some(active) = lock(&state.call).take()
+    {
+        active.video.stop();
+        active.preview.stop();
+    }
     Ok(())
 }

@@ -12,7 +12,7 @@ mod error;
 mod lan;
 mod links;
 mod media;
-mod presence;
+mod phone;
 mod server;
 mod state;
 mod store;
@@ -45,10 +45,11 @@ fn main() {
         .setup(|app| {
             let store = store::Store::open(&app.path().app_config_dir()?, &app.path().app_data_dir()?);
             let hidden = std::env::args().any(|a| a == "--hidden") || store.settings().start_hidden;
-            app.manage(state::AppState::new(store));
+            let (state, phone_events) = state::AppState::new(store);
+            app.manage(state);
             let handle = app.handle().clone();
             tauri::async_runtime::block_on(server::apply(&handle))?;
-            presence::spawn(handle.clone());
+            phone::spawn(handle.clone(), phone_events);
             match tray::build(&handle) {
                 Ok(t) => {
                     app.manage(t);

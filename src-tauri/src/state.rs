@@ -1,35 +1,16 @@
 //! What the app keeps between commands.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde::Serialize;
 use tincan_engine::Call;
-use tincan_engine::presence::Presence;
+use tincan_engine::phone::{Phone, PhoneConfig, PhoneEvent};
 use tincan_signal::server::SignalServer;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::lan::LanPresence;
 use crate::store::Store;
 use crate::video::FramePump;
-
-/// How reachable the app is; the tray and the lobby show it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Offline,
-    Online,
-    InCall,
-}
-
-/// A ring waiting for the user's answer.
-#[derive(Clone, Debug, Serialize)]
-pub struct IncomingRing {
-    pub call: String,
-    pub from_name: String,
-    pub from_code: Option<String>,
-}
 
 pub struct ActiveCall {
     pub call: Call,
@@ -49,12 +30,10 @@ pub struct AppState {
     pub lan_choice: Mutex<Option<watch::Receiver<String>>>,
     pub embedded: Mutex<Option<SignalServer>>,
     pub lan: Mutex<Option<LanPresence>>,
+    /// The engine's call manager: presence, rings, busy and do-not-disturb, the current call.
+    pub phone: Phone,
+    /// The current call's handle and what shows it (the phone knows the call; the app its windows).
     pub call: Mutex<Option<ActiveCall>>,
-    pub presence: Mutex<Option<Arc<Presence>>>,
-    pub incoming: Mutex<Option<IncomingRing>>,
-    /// What the server says about the contacts' codes (absent: not known).
-    pub contacts_online: Mutex<HashMap<String, bool>>,
-    pub status: Mutex<Status>,
     /// Frames go to the window only while it is shown.
     pub visible: Arc<AtomicBool>,
 }
@@ -64,20 +43,25 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl AppState {
-    pub fn new(store: Store) -> AppState {
-        AppState {
+    /// The state and the call manager's events (for [`crate::phone::spawn`]).
+    pub fn new(store: Store) -> (AppState, mpsc::UnboundedReceiver<PhoneEvent>) {
+        let config = PhoneConfig {
+            client_name: format!("tincan {}", env!("CARGO_PKG_VERSION")),
+            identity: store.identity.clone(),
+        };
+        // The phone's tasks run on Tauri's runtime.
+        let (phone, events) = tauri::async_runtime::block_on(async { Phone::start(config) });
+        let state = AppState {
             store,
+            phone,
             server: watch::Sender::new(String::new()),
             lan_choice: Mutex::default(),
             embedded: Mutex::default(),
             lan: Mutex::default(),
             call: Mutex::default(),
-            presence: Mutex::default(),
-            incoming: Mutex::default(),
-            contacts_online: Mutex::default(),
-            status: Mutex::new(Status::Offline),
             visible: Arc::new(AtomicBool::new(true)),
-        }
+        };
+        (state, events)
     }
 
     pub fn call(&self) -> Option<Call> {

@@ -6,7 +6,9 @@ use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Emitter, Manager, Runtime, Wry};
 
 use crate::error::Result;
-use crate::state::{AppState, Status};
+use tincan_engine::phone::Status;
+
+use crate::state::AppState;
 
 pub struct Tray {
     icon: TrayIcon,
@@ -65,6 +67,7 @@ fn toggle_dnd(app: &AppHandle) {
     match state.store.set_settings(settings) {
         Ok(s) => {
             set_dnd(app, s.do_not_disturb);
+            state.phone.set_do_not_disturb(s.do_not_disturb);
             let _ = app.emit("settings_changed", &s);
         }
         Err(e) => tracing::warn!("do not disturb: {e}"),

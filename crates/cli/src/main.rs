@@ -15,13 +15,14 @@ use tincan_devices::audio::{
 };
 use tincan_devices::camera::{CameraOptions, CameraSource, Nokhwa, Wanted};
 use tincan_engine::peer::PeerSettings;
-use tincan_engine::presence::{Presence, PresenceEvent};
+use tincan_engine::phone::{Phone, PhoneConfig, PhoneEvent};
 use tincan_engine::{Call, CallConfig, CallState, EngineEvent, Target};
 use tincan_media::codec::VideoCodec;
 use tincan_media::source::AudioSink;
 use tincan_media::synthetic::{TestPattern, ToneSource, Waveform};
 use tincan_signal::code::{PersonalCode, RoomCode};
 use tincan_signal::identity::Identity;
+use tokio::sync::mpsc;
 
 use received::{People, PeopleSinks, Received};
 
@@ -63,7 +64,7 @@ enum Command {
         #[command(flatten)]
         call: CallArgs,
     },
-    /// Register this identity's personal code and answer the next incoming call
+    /// Register this identity's personal code and answer the next incoming call (later rings: busy)
     Listen {
         /// Decline instead of answering
         #[arg(long)]
@@ -408,7 +409,20 @@ async fn run_call(
     let mut config = call_config(cli, args, &outcome, started, &mut monitors)?;
     config.identity = identity;
     config.room_capacity = capacity;
-    let (call, mut events) = Call::start(config, target);
+    let (call, events) = Call::start(config, target);
+    follow(args, call, events, &outcome, &monitors, started).await
+}
+
+/// Print a call's events until it ends (hanging up after `--duration`), acting on them as the flags say;
+/// then the summary. Whether it ended well.
+async fn follow(
+    args: &CallArgs,
+    call: Call,
+    mut events: mpsc::UnboundedReceiver<EngineEvent>,
+    outcome: &Outcome,
+    monitors: &DeviceMonitors,
+    started: std::time::Instant,
+) -> anyhow::Result<bool> {
     let mut hang_up_at: Option<tokio::time::Instant> = None;
     let mut ok = false;
     // Who is in the call (peer id → name) and whose data channel is open.
@@ -489,29 +503,49 @@ async fn run_call(
             _ = &mut interrupt => call.hang_up(),
         }
     }
-    print(summary(&outcome, &monitors));
+    print(summary(outcome, monitors));
     Ok(ok)
 }
 
+/// Be reachable under the identity's code (the engine's call manager, as the app is) and answer the first
+/// ring, or decline it. Rings that come during the call are declined as busy (printed as `missed`).
 async fn listen(cli: &Cli, args: &CallArgs, decline: bool) -> anyhow::Result<bool> {
     let identity = load_identity(&identity_path(cli))?;
-    let (presence, mut events) =
-        Presence::start(&cli.server, &format!("tincan-cli {}", env!("CARGO_PKG_VERSION")), identity);
+    print(json!({"event": "listening", "code": identity.personal_code().as_str()}));
+    let client_name = format!("tincan-cli {}", env!("CARGO_PKG_VERSION"));
+    let (phone, mut events) = Phone::start(PhoneConfig { client_name, identity });
+    phone.set_server(&cli.server);
     while let Some(event) = events.recv().await {
         print(serde_json::to_value(&event)?);
-        if let PresenceEvent::Incoming { call, .. } = event {
-            if decline {
-                presence.decline(&call).await?;
-                print(json!({"event": "declined"}));
-                return Ok(true);
-            }
-            let room = presence.accept(&call).await?;
-            let ok = run_call(cli, args, Target::Room { code: room, create: true }, None, None).await?;
-            presence.stop();
-            return Ok(ok);
+        let PhoneEvent::Incoming(ring) = event else { continue };
+        if decline {
+            phone.decline(&ring.call).await?;
+            print(json!({"event": "declined"}));
+            return Ok(true);
         }
+        let outcome = Arc::new(Outcome::default());
+        let started = std::time::Instant::now();
+        let mut monitors = DeviceMonitors::default();
+        let config = call_config(cli, args, &outcome, started, &mut monitors)?;
+        let call = phone.accept(&ring.call, config).await?;
+        // The call's own events go to the call loop; the manager's (a busy decline) are printed.
+        let (call_events, call_rx) = mpsc::unbounded_channel();
+        let others = tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                match event {
+                    PhoneEvent::Call(e) => {
+                        let _ = call_events.send(e);
+                    }
+                    other => print(serde_json::to_value(&other).unwrap_or_default()),
+                }
+            }
+        });
+        let ok = follow(args, call, call_rx, &outcome, &monitors, started).await?;
+        drop(phone);
+        others.abort();
+        return Ok(ok);
     }
-    bail!("the signaling client stopped")
+    bail!("the call manager stopped")
 }
 
 #[tokio::main]

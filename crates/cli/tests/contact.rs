@@ -18,18 +18,26 @@ fn listener(
 ) -> (Child, PersonalCode, BufReader<std::process::ChildStdout>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tincan-cli"))
         .args(["--server", url, "--identity", dir.join("id.key").to_str().unwrap(), "listen", "--loopback"])
-        .args(["--size", "160x120", "--duration", "2"])
+        .args(["--size", "160x120", "--duration", "3"])
         .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(v["event"], "online", "{line}");
-    let code = PersonalCode::parse(v["code"].as_str().unwrap()).unwrap();
-    (child, code, out)
+    let mut code = None;
+    // Its code first, then registered: its call manager says it is online.
+    loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the listener stopped before it was online");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if v["event"] == "listening" {
+            code = Some(PersonalCode::parse(v["code"].as_str().unwrap()).unwrap());
+        }
+        if v["event"] == "status" && v["status"] == "online" {
+            break;
+        }
+    }
+    (child, code.expect("the listener's code"), out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,16 +48,25 @@ async fn ringing_a_listening_contact_connects() {
     std::fs::create_dir_all(&dir).unwrap();
     let (mut child, code, out) = listener(&url, &dir, &[]);
     let (config, got) = common::config(&url, "Caller", &PeerOptions { size: (160, 120), ..Default::default() });
-    let (_call, mut events) = Call::start(config, Target::Contact(code));
+    let (_call, mut events) = Call::start(config, Target::Contact(code.clone()));
     state(&mut events, "ringing_out").await;
     state(&mut events, "connected").await;
-    // The listener sends its pattern and hangs up after two seconds.
+    // Someone else rings meanwhile: the listener's call manager declines for it (busy).
+    let (config, _) = common::config(&url, "Second", &PeerOptions { video: false, audio: false, ..Default::default() });
+    let (_second, mut second) = Call::start(config, Target::Contact(code));
+    assert_eq!(state(&mut second, "ended").await.as_deref(), Some("declined"));
+    // The listener sends its pattern and hangs up after three seconds.
     assert_eq!(state(&mut events, "ended").await.as_deref(), Some("remote_hung_up"));
     let frames = got.stamps.try_iter().filter(|(s, _)| s.is_some()).count();
     assert!(frames >= 20, "{frames} frames from the contact");
     assert!(child.wait().unwrap().success());
-    let lines: Vec<String> = out.lines().map_while(Result::ok).collect();
-    assert!(lines.iter().any(|l| l.contains("\"incoming\"") && l.contains("Caller")), "{lines:?}");
+    let lines: Vec<serde_json::Value> =
+        out.lines().map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()).collect();
+    assert!(lines.iter().any(|v| v["event"] == "incoming" && v["from_name"] == "Caller"), "{lines:?}");
+    assert!(
+        lines.iter().any(|v| v["event"] == "missed" && v["name"] == "Second" && v["outcome"] == "busy"),
+        "{lines:?}"
+    );
     server.shutdown().await;
 }
 

@@ -180,6 +180,24 @@ async fn four_people_see_and_hear_each_other_and_one_comes_back() {
         assert!(p["frames_decoded"].as_u64().unwrap_or(0) > 50, "{levels}");
     }
     eprintln!("levels at Ann: {levels}");
+    // Each link's own transport: while all four were in, a second when every link carried media both ways
+    // over its own host pair (loopback), one remote address per person.
+    let carrying = |p: &Value| {
+        p["candidate_pair"]["local_type"] == "host"
+            && p["kbps_in"].as_f64().unwrap_or(0.0) > 20.0
+            && p["kbps_out"].as_f64().unwrap_or(0.0) > 20.0
+            && p["rtt_ms"].as_f64().is_some()
+    };
+    let links =
+        ann.seen.iter().filter_map(|v| (v["event"] == "stats").then(|| v["participants"].as_array()).flatten()).find(
+            |p| {
+                let remotes: std::collections::HashSet<String> =
+                    p.iter().map(|p| p["candidate_pair"]["remote_address"].to_string()).collect();
+                p.len() == 3 && p.iter().all(carrying) && remotes.len() == 3
+            },
+        );
+    let links = links.unwrap_or_else(|| panic!("no second with three carrying links at Ann: {:#?}", ann.seen));
+    eprintln!("links at Ann: {}", Value::Array(links.clone()));
     // The chat went to everyone who was there.
     for peer in [&ann, &bo] {
         assert!(
@@ -219,8 +237,9 @@ async fn a_contact_rung_into_the_call_joins_it() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut dee = Peer::spawn(&url, "Dee", &["listen"], 1100, &dir, &["--duration", "5"]);
-    let online = dee.wait_for("Dee online", Duration::from_secs(20), |v| v["event"] == "online");
-    let code = online["code"].as_str().expect("a personal code").to_owned();
+    let listening = dee.wait_for("Dee's code", Duration::from_secs(20), |v| v["event"] == "listening");
+    let code = listening["code"].as_str().expect("a personal code").to_owned();
+    dee.wait_for("Dee online", Duration::from_secs(20), |v| v["event"] == "status" && v["status"] == "online");
 
     let mut ann = Peer::start(&url, &room, "Ann", 440, &dir, &["--duration", "10"]);
     ann.wait_for("waiting", Duration::from_secs(20), |v| state(v, "waiting"));

@@ -17,6 +17,8 @@ pub enum EngineError {
     NotConnected,
     #[error("file transfer: {0}")]
     File(String),
+    #[error("already in a call")]
+    Busy,
     #[error("that call is no longer ringing")]
     RingGone,
     #[error("{0}")]

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::call::CallState;
 use crate::stats::StatsSnapshot;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EngineEvent {
     /// The call's state changed.

@@ -5,7 +5,8 @@
 //! * [`peer`] — building the webrtc-rs peer connection.
 //! * [`media`] — sending and receiving audio and video through it.
 //! * [`data`] — chat and file transfer on data channels.
-//! * [`presence`] — staying reachable under the personal code between calls; rings.
+//! * [`phone`] — the call manager: presence, the current call, rings, busy and do-not-disturb.
+//! * [`presence`] — the signaling connection that keeps the personal code reachable between calls.
 //! * [`stats`], [`sas`] — the once-a-second stats and the verification digits.
 
 pub mod call;
@@ -14,6 +15,7 @@ mod error;
 pub mod events;
 pub mod media;
 pub mod peer;
+pub mod phone;
 pub mod presence;
 pub mod sas;
 pub mod stats;

@@ -57,6 +57,97 @@ pub struct ParticipantFigures {
     pub frames_decoded: u64,
     /// Their audio's level, dBFS (RMS, smoothed over about 200 ms); none before any audio.
     pub audio_level_dbfs: Option<f64>,
+    /// The link to them: round trip, rates, loss of what they send, the candidate pair in use.
+    pub rtt_ms: Option<f64>,
+    pub kbps_out: f64,
+    pub kbps_in: f64,
+    pub loss_percent: f64,
+    pub candidate_pair: Option<CandidatePair>,
+}
+
+/// What a peer connection's stats report says of its transport.
+struct Transport {
+    bytes_out: u64,
+    bytes_in: u64,
+    rtt_ms: Option<f64>,
+    candidate_pair: Option<CandidatePair>,
+    received: u64,
+    lost: i64,
+    jitter_ms: Option<f64>,
+}
+
+impl Transport {
+    fn read(report: &webrtc::peer_connection::RTCStatsReport) -> Transport {
+        let mut t = Transport {
+            bytes_out: 0,
+            bytes_in: 0,
+            rtt_ms: None,
+            candidate_pair: None,
+            received: 0,
+            lost: 0,
+            jitter_ms: None,
+        };
+        if let Some(transport) = report.transport() {
+            t.bytes_out = transport.bytes_sent;
+            t.bytes_in = transport.bytes_received;
+            if let Some(RTCStatsReportEntry::IceCandidatePair(p)) = report.get(&transport.selected_candidate_pair_id) {
+                if p.current_round_trip_time > 0.0 {
+                    t.rtt_ms = Some(p.current_round_trip_time * 1000.0);
+                }
+                // webrtc-rs 0.21 files candidates under `RTCLocalIceCandidate_<id>` / `RTCRemoteIceCandidate_<id>`
+                // but names them in the pair by the bare id: try both.
+                let candidate =
+                    |id: &str, prefix: &str| match report.get(id).or_else(|| report.get(&format!("{prefix}{id}"))) {
+                        Some(RTCStatsReportEntry::LocalCandidate(c) | RTCStatsReportEntry::RemoteCandidate(c)) => (
+                            c.candidate_type.to_string(),
+                            format!("{}:{}", c.address.clone().unwrap_or_default(), c.port),
+                        ),
+                        _ => (String::new(), String::new()),
+                    };
+                let (local_type, local_address) = candidate(&p.local_candidate_id, "RTCLocalIceCandidate_");
+                let (remote_type, remote_address) = candidate(&p.remote_candidate_id, "RTCRemoteIceCandidate_");
+                t.candidate_pair = Some(CandidatePair { local_type, remote_type, local_address, remote_address });
+            }
+        }
+        for inbound in report.inbound_rtp_streams() {
+            let r = &inbound.received_rtp_stream_stats;
+            t.received += r.packets_received;
+            t.lost += r.packets_lost;
+            if r.rtp_stream_stats.kind == rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Video && r.jitter > 0.0 {
+                // webrtc-rs reports jitter in RTP clock units.
+                t.jitter_ms = Some(r.jitter / 90.0);
+            }
+        }
+        t
+    }
+
+    fn loss_percent(&self) -> f64 {
+        let lost = self.lost.max(0) as u64;
+        if self.received + lost == 0 { 0.0 } else { lost as f64 * 100.0 / (self.received + lost) as f64 }
+    }
+}
+
+/// One participant's link: its transport figures, rates from successive reports.
+#[derive(Default)]
+pub struct LinkSampler {
+    last: Option<(Instant, u64, u64)>,
+}
+
+impl LinkSampler {
+    /// Fills in `figures`' transport part.
+    pub async fn sample(&mut self, pc: &Arc<dyn PeerConnection>, figures: &mut ParticipantFigures) {
+        let now = Instant::now();
+        let t = Transport::read(&pc.get_stats(now, StatsSelector::None).await);
+        if let Some((then, out0, in0)) = self.last {
+            let secs = now.duration_since(then).as_secs_f64().max(1e-3);
+            figures.kbps_out = t.bytes_out.saturating_sub(out0) as f64 * 8.0 / 1000.0 / secs;
+            figures.kbps_in = t.bytes_in.saturating_sub(in0) as f64 * 8.0 / 1000.0 / secs;
+        }
+        self.last = Some((now, t.bytes_out, t.bytes_in));
+        figures.loss_percent = t.loss_percent();
+        figures.rtt_ms = t.rtt_ms;
+        figures.candidate_pair = t.candidate_pair;
+    }
 }
 
 /// Turns successive reports into rates.
@@ -74,44 +165,17 @@ impl StatsSampler {
     ) -> StatsSnapshot {
         let now = Instant::now();
         let report = pc.get_stats(now, StatsSelector::None).await;
-        let mut s = StatsSnapshot { video_codec, ..Default::default() };
-        let (mut bytes_out, mut bytes_in) = (0, 0);
-        if let Some(t) = report.transport() {
-            bytes_out = t.bytes_sent;
-            bytes_in = t.bytes_received;
-            if let Some(RTCStatsReportEntry::IceCandidatePair(p)) = report.get(&t.selected_candidate_pair_id) {
-                if p.current_round_trip_time > 0.0 {
-                    s.rtt_ms = Some(p.current_round_trip_time * 1000.0);
-                }
-                // webrtc-rs 0.21 files candidates under `RTCLocalIceCandidate_<id>` / `RTCRemoteIceCandidate_<id>`
-                // but names them in the pair by the bare id: try both.
-                let candidate =
-                    |id: &str, prefix: &str| match report.get(id).or_else(|| report.get(&format!("{prefix}{id}"))) {
-                        Some(RTCStatsReportEntry::LocalCandidate(c) | RTCStatsReportEntry::RemoteCandidate(c)) => (
-                            c.candidate_type.to_string(),
-                            format!("{}:{}", c.address.clone().unwrap_or_default(), c.port),
-                        ),
-                        _ => (String::new(), String::new()),
-                    };
-                let (local_type, local_address) = candidate(&p.local_candidate_id, "RTCLocalIceCandidate_");
-                let (remote_type, remote_address) = candidate(&p.remote_candidate_id, "RTCRemoteIceCandidate_");
-                s.candidate_pair = Some(CandidatePair { local_type, remote_type, local_address, remote_address });
-            }
-        }
-        let (mut received, mut lost) = (0u64, 0i64);
-        for inbound in report.inbound_rtp_streams() {
-            let r = &inbound.received_rtp_stream_stats;
-            received += r.packets_received;
-            lost += r.packets_lost;
-            if r.rtp_stream_stats.kind == rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Video && r.jitter > 0.0 {
-                // webrtc-rs reports jitter in RTP clock units.
-                s.jitter_ms = Some(r.jitter / 90.0);
-            }
-        }
-        s.packets_lost = lost;
-        if received + lost.max(0) as u64 > 0 {
-            s.loss_percent = lost.max(0) as f64 * 100.0 / (received + lost.max(0) as u64) as f64;
-        }
+        let t = Transport::read(&report);
+        let (bytes_out, bytes_in, loss_percent) = (t.bytes_out, t.bytes_in, t.loss_percent());
+        let mut s = StatsSnapshot {
+            video_codec,
+            rtt_ms: t.rtt_ms,
+            candidate_pair: t.candidate_pair,
+            packets_lost: t.lost,
+            loss_percent,
+            jitter_ms: t.jitter_ms,
+            ..Default::default()
+        };
         let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         let (sent, decoded) = (get(&counters.video_frames_sent), get(&counters.video_frames_decoded));
         if let Some((then, out0, in0, sent0, dec0)) = self.last {

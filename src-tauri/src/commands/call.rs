@@ -1,16 +1,16 @@
 //! Rooms, contacts' calls, rings and what happens in a call.
 
 use tauri::ipc::{Channel, InvokeResponseBody};
-use tauri::{AppHandle, Emitter, Manager, State};
+use tauri::{AppHandle, Manager, State};
 use tauri_plugin_dialog::DialogExt;
+use tincan_engine::phone::Who;
 use tincan_engine::{Call, Target};
 use tincan_signal::code::{PersonalCode, RoomCode};
 
-use crate::calls::CallRecord;
+use crate::calls::Dial;
 use crate::error::{AppError, Result};
 use crate::links::Open;
 use crate::state::{AppState, lock};
-use crate::store::recents::Direction;
 
 fn room(code: &str) -> Result<RoomCode> {
     RoomCode::parse(code).map_err(|e| AppError::Invalid(format!("That room code does not work: {e}.")))
@@ -44,9 +44,8 @@ pub async fn join_room(
     preview: Channel<InvokeResponseBody>,
 ) -> Result<String> {
     let code = room(&code)?;
-    let record =
-        CallRecord { direction: Direction::Outgoing, name: code.to_string(), code: None, room: Some(code.to_string()) };
-    crate::calls::start(&app, Target::Room { code: code.clone(), create }, record, frames, preview)?;
+    let who = Who { name: code.to_string(), code: None, room: Some(code.to_string()) };
+    crate::calls::start(&app, Dial::Out(Target::Room { code: code.clone(), create }, who), frames, preview).await?;
     Ok(code.to_string())
 }
 
@@ -65,8 +64,8 @@ pub async fn call_contact(
         return Err(AppError::Invalid("That is your own code.".into()));
     }
     let name = state.store.contacts().name_of(code.as_str()).map(str::to_owned).unwrap_or_else(|| code.to_string());
-    let record = CallRecord { direction: Direction::Outgoing, name, code: Some(code.to_string()), room: None };
-    crate::calls::start(&app, Target::Contact(code), record, frames, preview)
+    let who = Who { name, code: Some(code.to_string()), room: None };
+    crate::calls::start(&app, Dial::Out(Target::Contact(code), who), frames, preview).await
 }
 
 /// Answer the ringing call.
@@ -78,26 +77,15 @@ pub async fn accept_call(
     preview: Channel<InvokeResponseBody>,
 ) -> Result<()> {
     let state = app.state::<AppState>();
-    let ring = lock(&state.incoming).take_if(|r| r.call == call).ok_or(AppError::NoIncoming)?;
-    let presence = lock(&state.presence).clone().ok_or(AppError::NoIncoming)?;
-    let room = presence.accept(&call).await?;
-    let record = CallRecord {
-        direction: Direction::Incoming,
-        name: ring.from_name,
-        code: ring.from_code,
-        room: Some(room.to_string()),
-    };
-    crate::calls::start(&app, Target::Room { code: room, create: true }, record, frames, preview)
+    if state.phone.ringing().is_none_or(|r| r.call != call) {
+        return Err(AppError::NoIncoming);
+    }
+    crate::calls::start(&app, Dial::Answer(call), frames, preview).await
 }
 
 #[tauri::command]
-pub async fn decline_call(app: AppHandle, call: String) -> Result<()> {
-    let state = app.state::<AppState>();
-    let ring = lock(&state.incoming).take_if(|r| r.call == call).ok_or(AppError::NoIncoming)?;
-    let presence = lock(&state.presence).clone().ok_or(AppError::NoIncoming)?;
-    presence.decline(&ring.call).await?;
-    let _ = app.emit("ring_ended", serde_json::json!({"call": call, "reason": "declined"}));
-    Ok(())
+pub async fn decline_call(state: State<'_, AppState>, call: String) -> Result<()> {
+    state.phone.decline(&call).await.map_err(|_| AppError::NoIncoming)
 }
 
 fn current(state: &State<'_, AppState>) -> Result<Call> {

@@ -4,8 +4,8 @@ use serde::Serialize;
 use tauri::State;
 
 use crate::error::Result;
-use crate::presence::watch_contacts;
-use crate::state::{AppState, lock};
+use crate::phone::sync_contacts;
+use crate::state::AppState;
 use crate::store::contacts::Contact;
 use crate::store::recents::RecentCall;
 
@@ -20,13 +20,12 @@ pub struct ContactView {
 
 #[tauri::command]
 pub fn contacts(state: State<'_, AppState>) -> Vec<ContactView> {
-    let online = lock(&state.contacts_online);
     state
         .store
         .contacts()
         .contacts
         .into_iter()
-        .map(|c| ContactView { online: online.get(&c.code).copied(), contact: c })
+        .map(|c| ContactView { online: state.phone.contact_online(&c.code), contact: c })
         .collect()
 }
 
@@ -35,14 +34,14 @@ pub fn contacts(state: State<'_, AppState>) -> Vec<ContactView> {
 pub fn save_contact(state: State<'_, AppState>, id: Option<String>, name: String, code: String) -> Result<Contact> {
     let own = state.store.identity.personal_code().to_string();
     let contact = state.store.edit_contacts(|book| book.upsert(id.as_deref(), &name, &code, &own))?;
-    watch_contacts(&state);
+    sync_contacts(&state);
     Ok(contact)
 }
 
 #[tauri::command]
 pub fn delete_contact(state: State<'_, AppState>, id: String) -> Result<()> {
     state.store.edit_contacts(|book| book.remove(&id))?;
-    watch_contacts(&state);
+    sync_contacts(&state);
     Ok(())
 }
 

@@ -11,8 +11,9 @@ mod tests;
 use serde::Serialize;
 use tauri::State;
 
-use crate::presence::is_online;
-use crate::state::{AppState, IncomingRing, Status, lock};
+use tincan_engine::phone::{Ring, Status};
+
+use crate::state::{AppState, lock};
 
 #[derive(Serialize)]
 pub struct AppInfo {
@@ -25,7 +26,7 @@ pub struct AppInfo {
     link: String,
     status: Status,
     in_call: bool,
-    incoming: Option<IncomingRing>,
+    incoming: Option<Ring>,
     /// Damaged files set aside at start, said once.
     notices: Vec<String>,
 }
@@ -41,15 +42,9 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
         display_name: state.store.settings().display_name,
         link: format!("tincan://call/{code}"),
         code,
-        status: if in_call {
-            Status::InCall
-        } else if is_online(&state) {
-            Status::Online
-        } else {
-            Status::Offline
-        },
+        status: state.phone.status(),
         in_call,
-        incoming: lock(&state.incoming).clone(),
+        incoming: state.phone.ringing(),
         notices: state.store.notices.clone(),
     }
 }

@@ -29,6 +29,7 @@ pub async fn save_settings<R: Runtime>(app: AppHandle<R>, settings: Settings) ->
         }
     }
     crate::tray::set_dnd(&app, saved.do_not_disturb);
+    state.phone.set_do_not_disturb(saved.do_not_disturb);
     let _ = app.emit("settings_changed", &saved);
     Ok(saved)
 }

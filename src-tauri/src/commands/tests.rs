@@ -37,7 +37,7 @@ fn harness() -> Harness {
         ])
         .build(mock_context(noop_assets()))
         .unwrap();
-    app.manage(AppState::new(store));
+    app.manage(AppState::new(store).0);
     let window = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
     Harness { _app: app, window, dir }
 }

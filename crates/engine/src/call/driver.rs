@@ -859,19 +859,21 @@ impl Driver {
         if !matches!(self.core.state(), CallState::Connected | CallState::Reconnecting) {
             return;
         }
-        // Transport figures of the first link (a call for two has one).
+        // The call's figures: the first link's transport (a call for two has one) and the media counters.
         let Some(s) = self.links.values().next() else { return };
         let codec = self.video_codec.map(|c| c.name().to_owned());
         let mut snapshot = self.stats.sample(&s.pc, &self.counters, codec).await;
-        snapshot.participants = self
-            .links
-            .iter()
-            .map(|(peer, s)| ParticipantFigures {
+        // Each participant's: their link, what was decoded from them, how loud they are.
+        for (peer, s) in self.links.iter_mut() {
+            let mut figures = ParticipantFigures {
                 peer: peer.clone(),
                 frames_decoded: s.decoded.load(Ordering::Relaxed),
                 audio_level_dbfs: s.level.get(),
-            })
-            .collect();
+                ..Default::default()
+            };
+            s.stats.sample(&s.pc, &mut figures).await;
+            snapshot.participants.push(figures);
+        }
         self.emit(EngineEvent::Stats(Box::new(snapshot)));
     }
 }

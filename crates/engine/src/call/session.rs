@@ -24,6 +24,7 @@ use crate::peer::{
     BandwidthTarget, Peer, PeerEvent, PeerSettings, VideoTrack, add_track, build_peer, codec_parameters,
     opus_parameters,
 };
+use crate::stats::LinkSampler;
 
 /// What the control channel's reader tells the driver.
 pub enum ControlEvent {
@@ -57,6 +58,8 @@ pub struct Session {
     pub decoded: Arc<AtomicU64>,
     /// How loud this participant is.
     pub level: Arc<Level>,
+    /// The link's transport figures for the stats.
+    pub stats: LinkSampler,
 }
 
 /// What a session's tasks tell the driver, tagged with its serial.
@@ -146,6 +149,7 @@ impl Session {
             lip_sync: Arc::new(Mutex::new(LipSync::new(std::time::Instant::now()))),
             decoded: Arc::default(),
             level: Arc::default(),
+            stats: LinkSampler::default(),
         })
     }
 

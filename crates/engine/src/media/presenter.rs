@@ -22,9 +22,11 @@ pub struct Presenter {
 impl Presenter {
     pub fn spawn(sink: Box<dyn VideoSink>) -> Self {
         let (frames, receiver) = sync_channel(QUEUE);
+        // The call's and the participant's span follow the frames onto this thread.
+        let span = tracing::Span::current();
         let thread = std::thread::Builder::new()
             .name("video-presenter".into())
-            .spawn(move || run(receiver, sink))
+            .spawn(move || span.in_scope(|| run(receiver, sink)))
             .expect("spawning a thread");
         Presenter { frames, thread: Some(thread) }
     }

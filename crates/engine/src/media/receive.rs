@@ -141,9 +141,12 @@ impl Decoder {
         frames: std_mpsc::Receiver<AssembledFrame>,
         sink: Box<dyn VideoSink>,
     ) -> std::thread::JoinHandle<()> {
+        // The call's and the participant's span follow the frames onto this thread.
+        let span = tracing::Span::current();
         std::thread::Builder::new()
             .name(format!("{}-decoder", self.codec.name().to_lowercase()))
             .spawn(move || {
+                let _span = span.entered();
                 let presenter = Presenter::spawn(sink);
                 self.run(frames, &presenter);
                 presenter.finish();

@@ -208,9 +208,11 @@ impl Sender {
         // When each frame in the encoder was captured, by its media time (for the send delay).
         let captured = Arc::new(Mutex::new(VecDeque::<(Duration, Instant)>::with_capacity(CAPTURED_KEPT)));
         let for_thread = captured.clone();
+        let span = tracing::Span::current();
         let thread = std::thread::Builder::new()
             .name("video-capture".into())
             .spawn(move || {
+                let _span = span.entered();
                 let mut encoder: Option<EncoderThread> = None;
                 let mut broken = false;
                 pump(
@@ -319,9 +321,11 @@ impl Sender {
         let counters = self.counters.clone();
         let (tx, mut rx) = mpsc::channel::<(Vec<u8>, Instant)>(WRITE_QUEUE);
         let switches = self.switches.clone();
+        let span = tracing::Span::current();
         let thread = std::thread::Builder::new()
             .name("audio-capture".into())
             .spawn(move || {
+                let _span = span.entered();
                 let mut encoder = match OpusEncoder::new(32_000) {
                     Ok(e) => e,
                     Err(e) => return tracing::error!("cannot start the Opus encoder: {e}"),

@@ -1,0 +1,119 @@
+//! The engine's call manager ([`Phone`](tincan_engine::phone::Phone)) in the app: it follows the server in
+//! use, the contacts and do-not-disturb; its events become UI events, OS notifications, the tray's status
+//! and the recent calls. Rings, busy and do-not-disturb are decided in the engine, not here.
+
+use tauri::{AppHandle, Emitter, Manager};
+use tauri_plugin_notification::NotificationExt;
+use tincan_engine::phone::{CallRecord, Contact, Direction as PhoneDirection, PhoneEvent};
+use tincan_signal::code::PersonalCode;
+use tokio::sync::mpsc;
+
+use crate::calls::now_ms;
+use crate::state::{AppState, lock};
+use crate::store::recents::{Direction, RecentCall};
+
+/// Run for the app's lifetime.
+pub fn spawn(app: AppHandle, mut events: mpsc::UnboundedReceiver<PhoneEvent>) {
+    {
+        let state = app.state::<AppState>();
+        sync_contacts(&state);
+        state.phone.set_do_not_disturb(state.store.settings().do_not_disturb);
+    }
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<AppState>();
+        let mut server = state.server.subscribe();
+        state.phone.set_server(&server.borrow_and_update());
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(e) => handle(&app, e),
+                    None => return,
+                },
+                changed = server.changed() => {
+                    if changed.is_err() { return; }
+                    state.phone.set_server(&server.borrow_and_update());
+                }
+            }
+        }
+    });
+}
+
+/// Tell the phone the address book (after a start and after it changes): their presence is followed, their
+/// rings show their names.
+pub fn sync_contacts(state: &AppState) {
+    let contacts = state
+        .store
+        .contacts()
+        .contacts
+        .into_iter()
+        .filter_map(|c| PersonalCode::parse(&c.code).ok().map(|code| Contact { code, name: c.name }))
+        .collect();
+    state.phone.set_contacts(contacts);
+}
+
+fn handle(app: &AppHandle, event: PhoneEvent) {
+    let state = app.state::<AppState>();
+    match event {
+        PhoneEvent::Status { status, detail } => {
+            crate::tray::set_status(app, status);
+            let _ = app.emit("presence", serde_json::json!({"status": status, "detail": detail}));
+        }
+        PhoneEvent::Contact { .. } => {
+            let _ = app.emit("contacts_changed", ());
+        }
+        PhoneEvent::Incoming(ring) => {
+            if !state.is_visible() {
+                let _ =
+                    app.notification().builder().title("Tincan").body(format!("{} is calling", ring.from_name)).show();
+            }
+            crate::window::show(app);
+            let _ = app.emit("incoming", &ring);
+        }
+        PhoneEvent::RingEnded { call, reason } => {
+            let _ = app.emit("ring_ended", serde_json::json!({"call": call, "reason": reason}));
+        }
+        PhoneEvent::Call(event) => {
+            let _ = app.emit("engine", &event);
+        }
+        PhoneEvent::CallEnded(record) => {
+            if let Some(active) = lock(&state.call).take() {
+                tracing::info!(target: "tincan::display", "remote video display path: {}", active.video.stop());
+                tracing::info!(target: "tincan::display", "preview display path: {}", active.preview.stop());
+            }
+            remember(app, record);
+        }
+        PhoneEvent::Missed(record) => {
+            // Busy, do-not-disturb and the user's own "no" are in the recent calls, not worth a notification.
+            if matches!(record.outcome.as_str(), "missed" | "cancelled") && !state.is_visible() {
+                let _ = app
+                    .notification()
+                    .builder()
+                    .title("Tincan")
+                    .body(format!("Missed call from {}", record.name))
+                    .show();
+            }
+            remember(app, record);
+        }
+    }
+}
+
+fn remember(app: &AppHandle, record: CallRecord) {
+    let state = app.state::<AppState>();
+    let entry = RecentCall {
+        at_ms: now_ms().saturating_sub(record.secs_ago_started * 1000),
+        direction: match record.direction {
+            PhoneDirection::Incoming => Direction::Incoming,
+            PhoneDirection::Outgoing => Direction::Outgoing,
+            PhoneDirection::Missed => Direction::Missed,
+        },
+        name: record.name,
+        code: record.code,
+        room: record.room,
+        connected_secs: record.connected_secs,
+        outcome: record.outcome,
+    };
+    if let Err(e) = state.store.add_recent(entry) {
+        tracing::warn!("recent calls: {e}");
+    }
+    let _ = app.emit("recents_changed", ());
+}
