@@ -35,7 +35,8 @@ whenEnded((sentence) => lobby(sentence));
 
 function ringing(ring) {
   incoming = ring;
-  $("incoming-name").textContent = ring.from_name;
+  // Who it is, as far as anything proves it (a contact, a proven code, or only a name someone typed).
+  $("incoming-name").textContent = ring.heading ?? ring.from_name;
   $("incoming-code").textContent = ring.from_code ?? "";
   show("incoming");
 }

@@ -51,7 +51,18 @@ impl Coturn {
                 .arg("--use-auth-secret")
                 .arg(format!("--static-auth-secret={secret}"))
                 .arg(format!("--realm={realm}"))
-                .args(["--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls", "--simple-log"])
+                // The README's hardening, except what the tests need: loopback peers (calls on 127.0.0.1) and
+                // 100.64.0.0/10 (the NAT lab's "internet"). Private and link-local ranges are refused, so a
+                // relay cannot reach into the TURN host's own networks.
+                .args(["--allow-loopback-peers", "--no-multicast-peers", "--no-cli", "--no-tls", "--no-dtls"])
+                .args(["--denied-peer-ip=0.0.0.0-0.255.255.255", "--denied-peer-ip=10.0.0.0-10.255.255.255"])
+                .args(["--denied-peer-ip=169.254.0.0-169.254.255.255", "--denied-peer-ip=172.16.0.0-172.31.255.255"])
+                .args([
+                    "--denied-peer-ip=192.168.0.0-192.168.255.255",
+                    "--denied-peer-ip=fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+                ])
+                .args(["--denied-peer-ip=fe80::-febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff"])
+                .args(["--user-quota=12", "--total-quota=1200", "--simple-log"])
                 .args(["--no-software-attribute", "--fingerprint"])
                 .arg(format!("--log-file={}", log.display()))
                 .arg(format!("--userdb={}", dir.join("turndb").display()))

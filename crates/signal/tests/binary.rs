@@ -53,13 +53,19 @@ async fn file_env_and_flags_combine_and_sigterm_stops_gracefully() {
     let (mut raw, welcome) = Raw::hello(&url).await;
     assert_eq!(welcome["server"], "from-env", "environment beats the file");
     assert_eq!(welcome["limits"]["room_capacity"], 3, "the file beats the default");
+    // STUN for everyone; no relay for a connection in no room.
     let servers = welcome["ice_servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 1, "{welcome}");
     assert_eq!(servers[0]["urls"][0], "stun:127.0.0.1:3478");
-    assert_eq!(servers[1]["urls"][0], "turn:127.0.0.1:3478");
-    let username = servers[1]["username"].as_str().unwrap();
+    assert!(servers[0]["username"].is_null());
+    // TURN credentials come with the room, valid an hour.
+    let joined = raw.join(tincan_signal::code::RoomCode::generate().as_str()).await;
+    let relays = joined["ice_servers"].as_array().unwrap();
+    assert_eq!(relays[0]["urls"][0], "turn:127.0.0.1:3478");
+    let username = relays[0]["username"].as_str().unwrap();
     let expiry: u64 = username.split(':').next().unwrap().parse().unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    assert!((now + 86_000..=now + 86_500).contains(&expiry), "a day of validity: {username}");
+    assert!((now + 3500..=now + 3700).contains(&expiry), "an hour of validity: {username}");
 
     let health = http_get(&url, "/healthz");
     assert!(health.starts_with("HTTP/1.0 200") && health.ends_with("ok\n"), "{health}");

@@ -12,7 +12,7 @@ use tincan_signal::server::ServerConfig;
 
 async fn register(raw: &mut Raw, welcome: &Value, id: &Identity) {
     let nonce = welcome["nonce"].as_str().unwrap();
-    raw.send(json!({"type": "register", "public_key": id.public_key_b64(), "signature": id.sign_registration(nonce)}))
+    raw.send(json!({"type": "register", "public_key": id.public_key_b64(), "signature": id.sign_registration("127.0.0.1", nonce)}))
         .await;
     assert_eq!(raw.expect("registered").await["code"], id.personal_code().as_str());
 }
@@ -95,6 +95,11 @@ async fn ring_declined_cancelled_and_unavailable() {
         .send(json!({"type": "ring", "to": nobody.as_str(), "name": "  ", "room": RoomCode::generate().as_str()}))
         .await;
     caller.expect_error("bad_name").await;
+    // Invisible characters are no name either.
+    caller
+        .send(json!({"type": "ring", "to": nobody.as_str(), "name": "\u{202E}\u{200B}\u{2066}", "room": RoomCode::generate().as_str()}))
+        .await;
+    caller.expect_error("bad_name").await;
     server.shutdown().await;
 }
 
@@ -121,12 +126,16 @@ async fn a_wrong_signature_registers_nothing() {
     let (mut raw, welcome) = Raw::hello(&url).await;
     let nonce = welcome["nonce"].as_str().unwrap();
     // The victim's public key with the attacker's signature.
-    raw.send(json!({"type": "register", "public_key": victim.public_key_b64(), "signature": attacker.sign_registration(nonce)})).await;
+    raw.send(json!({"type": "register", "public_key": victim.public_key_b64(), "signature": attacker.sign_registration("127.0.0.1", nonce)})).await;
     raw.expect_error("bad_signature").await;
     // A signature over another connection's nonce (a replay) fails too.
     let (_other, other_welcome) = Raw::hello(&url).await;
-    let replay = victim.sign_registration(other_welcome["nonce"].as_str().unwrap());
+    let replay = victim.sign_registration("127.0.0.1", other_welcome["nonce"].as_str().unwrap());
     raw.send(json!({"type": "register", "public_key": victim.public_key_b64(), "signature": replay})).await;
+    raw.expect_error("bad_signature").await;
+    // A registration made for another server (which handed out this server's nonce to relay it here).
+    let relayed = victim.sign_registration("evil.example.org", nonce);
+    raw.send(json!({"type": "register", "public_key": victim.public_key_b64(), "signature": relayed})).await;
     raw.expect_error("bad_signature").await;
     raw.send(json!({"type": "register", "public_key": "%%%", "signature": "%%%"})).await;
     raw.expect_error("bad_signature").await;
@@ -242,7 +251,7 @@ async fn a_ring_can_prove_the_callers_code_without_registering_it() {
         }
         m
     };
-    call.send(ring(Some(caller_id.public_key_b64()), Some(caller_id.sign_registration(nonce)))).await;
+    call.send(ring(Some(caller_id.public_key_b64()), Some(caller_id.sign_registration("127.0.0.1", nonce)))).await;
     call.expect("ringing").await;
     let incoming = callee.expect("incoming").await;
     assert_eq!(incoming["from_code"], caller_id.personal_code().as_str());
@@ -251,7 +260,8 @@ async fn a_ring_can_prove_the_callers_code_without_registering_it() {
     assert_eq!(server.counts().registered, 2);
 
     // A proof over another connection's nonce, or half a proof, is refused.
-    call.send(ring(Some(caller_id.public_key_b64()), Some(caller_id.sign_registration("other nonce")))).await;
+    call.send(ring(Some(caller_id.public_key_b64()), Some(caller_id.sign_registration("127.0.0.1", "other nonce"))))
+        .await;
     call.expect_error("bad_signature").await;
     call.send(ring(Some(caller_id.public_key_b64()), None)).await;
     call.expect_error("bad_message").await;

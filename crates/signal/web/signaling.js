@@ -33,6 +33,10 @@ export class Signaling {
         } catch {
           return;
         }
+        if (message.type === 'joined' && message.ice_servers) {
+          // TURN credentials come with the room, not with the connection.
+          this.relays = message.ice_servers;
+        }
         if (message.type === 'welcome') {
           this.welcome = message;
           // Browsers hide WebSocket pings; the server also accepts `ping` messages as a sign of life.
@@ -58,9 +62,9 @@ export class Signaling {
     this.send({ type: 'signal', to, kind, data });
   }
 
-  /** ICE servers in the browser's shape, from the welcome (TURN credentials minted by the server). */
+  /** ICE servers in the browser's shape: the welcome's STUN, and the TURN credentials minted with `joined`. */
   iceServers() {
-    return (this.welcome?.ice_servers ?? []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
+    return [...(this.welcome?.ice_servers ?? []), ...(this.relays ?? [])].map((s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
   }
 
   close() {

@@ -40,6 +40,8 @@ const BYE_GRACE: Duration = Duration::from_millis(300);
 const BYE_WAIT_FOR_CHANNEL: Duration = Duration::from_secs(2);
 /// How often decoded-media counts go to the core (its silence probe) and sources are looked at.
 const MEDIA_TICK: Duration = Duration::from_millis(250);
+/// Remote tracks taken from one participant: audio, camera, and room for a screen share and one more.
+const MAX_TRACKS_PER_LINK: usize = 4;
 
 /// Sources and sinks wait here until the call needs them. A mutex makes the driver `Sync` (they are only
 /// `Send`); it is never contended.
@@ -79,7 +81,9 @@ struct Driver {
     /// Contacts rung into this call: sent and not yet answered by the server, then by ring id.
     inviting: Vec<PersonalCode>,
     invites: BTreeMap<String, PersonalCode>,
+    /// The welcome's (STUN) and the room's (TURN, credentials minted with `joined`).
     ice_servers: Vec<IceServer>,
+    relay_servers: Vec<IceServer>,
     /// One connection per participant.
     links: BTreeMap<PeerId, Session>,
     next_serial: LinkSerial,
@@ -168,6 +172,7 @@ pub async fn run(
         inviting: Vec::new(),
         invites: BTreeMap::new(),
         ice_servers: Vec::new(),
+        relay_servers: Vec::new(),
         links: BTreeMap::new(),
         next_serial: 0,
         peer_tx,
@@ -353,7 +358,7 @@ impl Driver {
     async fn open_link(&mut self, peer: PeerId, relay_only: bool) -> Result<()> {
         let mut settings = self.config.peer.clone();
         settings.relay_only = relay_only;
-        settings.ice_servers = self.ice_servers.iter().chain(&self.config.extra_ice_servers).cloned().collect();
+        settings.ice_servers = self.all_ice_servers().cloned().collect();
         self.next_serial += 1;
         let session = Session::open(
             self.next_serial,
@@ -491,17 +496,18 @@ impl Driver {
                 }
             }
             ClientEvent::Message(m) => {
-                self.learn_names(&m);
+                self.learn_from_room(&m);
                 self.on_server(m)
             }
         }
     }
 
-    /// Display names travel with the room's notices.
-    fn learn_names(&mut self, message: &ServerMessage) {
+    /// Display names travel with the room's notices, and TURN credentials with `joined`.
+    fn learn_from_room(&mut self, message: &ServerMessage) {
         match message {
-            ServerMessage::Joined { peers, .. } => {
+            ServerMessage::Joined { peers, ice_servers, .. } => {
                 self.names.extend(peers.iter().map(|p| (p.id.clone(), p.name.clone())));
+                self.relay_servers = ice_servers.clone();
             }
             ServerMessage::PeerJoined { peer, .. } => {
                 self.names.insert(peer.id.clone(), peer.name.clone());
@@ -510,13 +516,13 @@ impl Driver {
         }
     }
 
+    fn all_ice_servers(&self) -> impl Iterator<Item = &IceServer> {
+        self.ice_servers.iter().chain(&self.relay_servers).chain(&self.config.extra_ice_servers)
+    }
+
     /// A TURN server is at hand (for the relay start-over).
     fn relay_possible(&self) -> bool {
-        self.ice_servers
-            .iter()
-            .chain(&self.config.extra_ice_servers)
-            .flat_map(|s| &s.urls)
-            .any(|u| u.starts_with("turn:") || u.starts_with("turns:"))
+        self.all_ice_servers().flat_map(|s| &s.urls).any(|u| u.starts_with("turn:") || u.starts_with("turns:"))
     }
 
     fn ring_matches(&mut self, call: &str) -> bool {
@@ -638,7 +644,13 @@ impl Driver {
                 let Some((ssrc, mime)) = describe(&track).await else {
                     return;
                 };
-                let Some(session) = self.links.get(&peer) else { return };
+                let Some(session) = self.links.get_mut(&peer) else { return };
+                // A peer's renegotiations cannot make us start threads without end.
+                if session.tracks >= MAX_TRACKS_PER_LINK {
+                    tracing::warn!(%peer, "more than {MAX_TRACKS_PER_LINK} tracks from one participant: ignored");
+                    return;
+                }
+                session.tracks += 1;
                 let (sync, decoded) = (session.lip_sync.clone(), session.decoded.clone());
                 let span = tracing::info_span!("participant", %peer);
                 if mime.to_ascii_lowercase().starts_with("video/") {

@@ -60,6 +60,8 @@ pub struct Session {
     pub level: Arc<Level>,
     /// The link's transport figures for the stats.
     pub stats: LinkSampler,
+    /// Remote tracks taken (each gets a decoder and a presenter thread).
+    pub tracks: usize,
 }
 
 /// What a session's tasks tell the driver, tagged with its serial.
@@ -150,6 +152,7 @@ impl Session {
             decoded: Arc::default(),
             level: Arc::default(),
             stats: LinkSampler::default(),
+            tracks: 0,
         })
     }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tincan_signal::code::PersonalCode;
 use tincan_signal::protocol::CallId;
+use tincan_signal::protocol::name::clean_name;
 
 use super::{CallRecord, Direction, PhoneEvent, Ring, Status};
 use crate::call::CallState;
@@ -240,8 +241,13 @@ impl Line {
             }
             PresenceEvent::Incoming { call, from_name, from_code, room } => {
                 let contact = from_code.as_deref().and_then(|code| self.contact_name(code));
-                let given: String = from_name.chars().take(64).collect();
-                let ring = Ring { call, from_name: contact.unwrap_or(given), from_code, room };
+                let given = clean_name(&from_name).unwrap_or_else(|| "Someone".to_owned());
+                let heading = match (&contact, &from_code) {
+                    (Some(name), _) => name.clone(),
+                    (None, Some(_)) => given.clone(),
+                    (None, None) => format!("Someone calling themselves “{given}”"),
+                };
+                let ring = Ring { call, from_name: contact.unwrap_or(given), heading, from_code, room };
                 let busy = if self.call.is_some() || self.ring.is_some() {
                     Some("busy")
                 } else if self.dnd {

@@ -37,8 +37,12 @@ pub enum Status {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Ring {
     pub call: CallId,
-    /// The contact's name when the caller's code is in the address book, else the name the caller gave.
+    /// The contact's name when the caller's code is in the address book, else the name the caller gave
+    /// (cleaned of invisible and direction-changing characters, whatever the server let through).
     pub from_name: String,
+    /// What the incoming-call screen says: the contact's name; the caller's name when its code is proven but
+    /// not a contact's; `Someone calling themselves “…”` when nothing proves who it is.
+    pub heading: String,
     pub from_code: Option<String>,
     /// The caller's room (accepting joins it).
     pub room: String,

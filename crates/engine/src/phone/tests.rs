@@ -220,7 +220,7 @@ fn contacts_name_rings_and_their_presence_is_forgotten_offline() {
     assert_eq!(line.contact_online(carla.as_str()), Some(true));
     line.handle_input(t0, ring("c1", Some(carla.as_str())));
     assert!(events(&drain(&mut line)).iter().any(|e| matches!(e, PhoneEvent::Incoming(r) if r.from_name == "Carla")));
-    // A stranger's name is cut to 64 characters.
+    // A stranger's name is cut to 64 characters; a proven stranger is shown by the name given.
     line.decline(t0, "c1").unwrap();
     line.handle_input(
         t0,
@@ -232,6 +232,20 @@ fn contacts_name_rings_and_their_presence_is_forgotten_offline() {
         }),
     );
     assert_eq!(line.ringing().map(|r| r.from_name.len()), Some(64));
+    assert_eq!(line.ringing().map(|r| r.heading.len()), Some(64));
+    line.decline(t0, "c2").unwrap();
+    // Nothing proves who this is: the screen says so, and a direction override is taken out.
+    line.handle_input(
+        t0,
+        Input::Presence(PresenceEvent::Incoming {
+            call: "c3".into(),
+            from_name: "Mo\u{202E}m".into(),
+            from_code: None,
+            room: "r".into(),
+        }),
+    );
+    let ring = line.ringing().cloned().unwrap();
+    assert_eq!((ring.from_name.as_str(), ring.heading.as_str()), ("Mom", "Someone calling themselves “Mom”"));
     drain(&mut line);
     line.handle_input(t0, Input::Presence(PresenceEvent::Replaced));
     let out = events(&drain(&mut line));

@@ -178,7 +178,7 @@ async fn start_server(cli: &Cli) -> anyhow::Result<Server> {
     };
     let mut child = tokio::process::Command::new(&bin)
         .args(["--listen", "127.0.0.1:0", "--connect-per-minute", "0", "--join-per-minute", "0"])
-        .args(["--messages-per-second", "0"])
+        .args(["--messages-per-second", "0", "--max-connections-per-address", "0"])
         .env("TINCAN_LOG", "warn")
         .stdout(Stdio::piped())
         .kill_on_drop(true)

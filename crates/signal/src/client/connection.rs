@@ -154,7 +154,7 @@ async fn session(
         };
     }
     if let Some(identity) = config.identity.as_ref().filter(|_| config.register) {
-        let signature = identity.sign_registration(nonce);
+        let signature = identity.sign_registration(&host_of(&config.url), nonce);
         send_or_lose!(ClientMessage::Register { public_key: identity.public_key_b64(), signature });
     }
     if let Some(w) = wishes.room.as_ref() {
@@ -248,8 +248,13 @@ fn prove_caller(config: &ClientConfig, nonce: &str, message: &mut ClientMessage)
         (&config.identity, message)
     {
         *key = Some(identity.public_key_b64());
-        *sig = Some(identity.sign_registration(nonce));
+        *sig = Some(identity.sign_registration(&host_of(&config.url), nonce));
     }
+}
+
+/// The host name a signature binds (the server's, as this client reached it).
+fn host_of(url: &str) -> String {
+    url::Url::parse(url).ok().and_then(|u| u.host_str().map(crate::identity::server_host)).unwrap_or_default()
 }
 
 /// Keep the room wish in step with what the server says: once joined, a re-join after a reconnect may

@@ -130,7 +130,7 @@ impl ErrorCode {
             Self::BadSignature => "The registration proof does not verify.",
             Self::NotRegistered => "This connection has not registered a personal code.",
             Self::UnknownCall => "That call is not ringing.",
-            Self::BadName => "The display name must be 1 to 64 characters.",
+            Self::BadName => "The display name must have 1 to 64 visible characters.",
             Self::RateLimited => "Too many requests; slow down and try again shortly.",
             Self::SlowConsumer => "The connection was not reading its messages and was closed.",
             Self::IdleTimeout => "The connection stopped answering heartbeats and was closed.",

@@ -204,6 +204,9 @@ pub enum ServerMessage {
         peer_id: PeerId,
         peers: Vec<PeerInfo>,
         capacity: usize,
+        /// TURN servers with credentials minted for this connection (only a connection in a room gets them).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
     },
     PeerJoined {
         room: String,

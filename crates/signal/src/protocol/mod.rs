@@ -3,6 +3,7 @@
 
 mod error_code;
 mod message;
+pub mod name;
 mod parse;
 
 pub use error_code::ErrorCode;

@@ -6,13 +6,11 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::mpsc;
 
 use crate::code::{PersonalCode, RoomCode};
 use crate::protocol::{CallId, PeerId, PeerInfo};
 
-/// The outgoing queue of one connection. Serialized messages are shared between recipients.
-pub type Mailbox = mpsc::Sender<Utf8Bytes>;
+pub use super::mailbox::{Mailbox, Undelivered};
 
 /// Why a join was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::Error;
@@ -40,6 +41,19 @@ pub struct ServerConfig {
     pub hello_timeout: Duration,
     /// How long a ring waits for an answer before it is `missed`.
     pub ring_timeout: Duration,
+    /// Open connections in all (0: the descriptor limit less a reserve, read at start). Sockets over it are
+    /// closed at accept, so the server never runs out of descriptors.
+    pub max_connections: usize,
+    /// Open connections per client address (an IPv6 client's /64), 0 for no limit.
+    pub max_connections_per_address: usize,
+    /// From accepting a socket to its first request's headers (TLS handshake included), and for each later
+    /// request's headers: a client that trickles its request is dropped after this.
+    pub header_timeout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` name the client (limits then count the client).
+    pub trusted_proxies: Vec<IpNet>,
+    /// `/metrics` answers requests bearing this token (`Authorization: Bearer …`); without one, only direct
+    /// requests from loopback.
+    pub metrics_token: Option<String>,
     pub tls: Option<TlsFiles>,
     pub stun_urls: Vec<String>,
     pub turn: Option<TurnConfig>,
@@ -52,7 +66,7 @@ pub struct TlsFiles {
 }
 
 /// TURN REST credentials (coturn `use-auth-secret`): the server mints a username `expiry:id` and its
-/// HMAC-SHA1 password for every `welcome`.
+/// HMAC-SHA1 password for every `joined`.
 #[derive(Clone)]
 pub struct TurnConfig {
     pub urls: Vec<String>,
@@ -88,6 +102,11 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(60),
             hello_timeout: Duration::from_secs(10),
             ring_timeout: Duration::from_secs(45),
+            max_connections: 0,
+            max_connections_per_address: 64,
+            header_timeout: Duration::from_secs(10),
+            trusted_proxies: Vec::new(),
+            metrics_token: None,
             tls: None,
             stun_urls: Vec::new(),
             turn: None,
@@ -96,13 +115,15 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// Defaults for tests and benchmarks: an ephemeral loopback port and no rate limits.
+    /// Defaults for tests and benchmarks: an ephemeral loopback port, no rate limits and no per-address cap
+    /// (every test client comes from 127.0.0.1).
     pub fn loopback_unlimited() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             connect_per_minute: 0,
             join_per_minute: 0,
             messages_per_second: 0,
+            max_connections_per_address: 0,
             ..Default::default()
         }
     }
@@ -114,6 +135,9 @@ impl ServerConfig {
         }
         if self.max_message_bytes < 1024 {
             return bad("max-message-bytes must be at least 1024");
+        }
+        if self.header_timeout.is_zero() {
+            return bad("header-timeout must be at least a second");
         }
         if self.heartbeat.is_zero() || self.idle_timeout <= self.heartbeat {
             return bad("idle-timeout must be longer than the heartbeat interval");
@@ -174,6 +198,24 @@ pub struct ServerArgs {
     /// Seconds a ring waits for an answer [default: 45]
     #[arg(long, env = "TINCAN_RING_TIMEOUT_SECS")]
     pub ring_timeout_secs: Option<u64>,
+    /// Open connections in all, 0 for the descriptor limit less 64 [default: 0]
+    #[arg(long, env = "TINCAN_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Open connections per client address (IPv6: per /64), 0 for no limit [default: 64]
+    #[arg(long, env = "TINCAN_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub max_connections_per_address: Option<usize>,
+    /// Seconds a client has to send a request's headers (the first one's clock starts at accept) [default: 10]
+    #[arg(long, env = "TINCAN_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// A reverse proxy (address or network, repeat for several) whose X-Forwarded-For / Forwarded headers name
+    /// the client
+    #[arg(long = "trusted-proxy", env = "TINCAN_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Token a request to /metrics must bear (Authorization: Bearer TOKEN); without one, /metrics answers only
+    /// direct requests from loopback
+    #[arg(long, env = "TINCAN_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// PEM certificate chain; with --tls-key, serve wss:// and https://
     #[arg(long, env = "TINCAN_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -191,7 +233,7 @@ pub struct ServerArgs {
     /// The shared secret of coturn's `static-auth-secret` (prefer the environment variable to the flag)
     #[arg(long, env = "TINCAN_TURN_SECRET", hide_env_values = true)]
     pub turn_secret: Option<String>,
-    /// Lifetime of minted TURN credentials in seconds [default: 86400]
+    /// Lifetime of minted TURN credentials in seconds [default: 3600]
     #[arg(long, env = "TINCAN_TURN_TTL_SECS")]
     pub turn_ttl_secs: Option<u64>,
 }
@@ -229,6 +271,11 @@ impl ServerArgs {
             heartbeat_secs: self.heartbeat_secs.or(file.heartbeat_secs),
             idle_timeout_secs: self.idle_timeout_secs.or(file.idle_timeout_secs),
             ring_timeout_secs: self.ring_timeout_secs.or(file.ring_timeout_secs),
+            max_connections: self.max_connections.or(file.max_connections),
+            max_connections_per_address: self.max_connections_per_address.or(file.max_connections_per_address),
+            header_timeout_secs: self.header_timeout_secs.or(file.header_timeout_secs),
+            trusted_proxies: list(self.trusted_proxies, file.trusted_proxies),
+            metrics_token: self.metrics_token.or(file.metrics_token),
             tls_cert: self.tls_cert.or(file.tls_cert),
             tls_key: self.tls_key.or(file.tls_key),
             stun_urls: list(self.stun_urls, file.stun_urls),
@@ -253,9 +300,16 @@ impl ServerArgs {
             (_, secret) => Some(TurnConfig {
                 urls: self.turn_urls,
                 secret: secret.unwrap_or_default(),
-                ttl: secs(self.turn_ttl_secs, Duration::from_secs(86_400)),
+                ttl: secs(self.turn_ttl_secs, Duration::from_secs(3600)),
             }),
         };
+        let mut trusted_proxies = Vec::new();
+        for text in &self.trusted_proxies {
+            match crate::server::limits::parse_network(text) {
+                Some(net) => trusted_proxies.push(net),
+                None => return Err(Error::Config(format!("trusted proxy {text:?} is not an address or a network"))),
+            }
+        }
         ServerConfig {
             listen: self.listen.unwrap_or(d.listen),
             server_name: self.server_name.unwrap_or(d.server_name),
@@ -272,6 +326,11 @@ impl ServerArgs {
             idle_timeout: secs(self.idle_timeout_secs, d.idle_timeout),
             hello_timeout: d.hello_timeout,
             ring_timeout: secs(self.ring_timeout_secs, d.ring_timeout),
+            max_connections: self.max_connections.unwrap_or(d.max_connections),
+            max_connections_per_address: self.max_connections_per_address.unwrap_or(d.max_connections_per_address),
+            header_timeout: secs(self.header_timeout_secs, d.header_timeout),
+            trusted_proxies,
+            metrics_token: self.metrics_token.filter(|t| !t.is_empty()),
             tls,
             stun_urls: self.stun_urls,
             turn,

@@ -7,16 +7,17 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::mailbox;
 use super::rate_limit::MessageLimit;
 use super::session::{Reject, Session};
 use super::shared::Shared;
 use crate::protocol::{ErrorCode, ServerMessage, parse_client_message};
 
-/// Messages queued for a connection before it counts as not reading (slow consumer).
-const MAILBOX_CAPACITY: usize = 256;
+/// A write that takes longer than this (the client stopped reading, its socket buffers are full) ends the
+/// connection as a slow consumer; so does a full mailbox (`mailbox.rs`).
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long a goodbye may take before the connection is dropped anyway.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -58,22 +59,25 @@ impl Sink {
     }
 }
 
-pub async fn run(socket: WebSocket, s: Arc<Shared>, ip: IpAddr) {
-    let (mailbox, mut queue) = mpsc::channel(MAILBOX_CAPACITY);
-    let mut session = Session::new(ip);
+/// `ip`: the client's address; `host`: the host name it reached the server by.
+pub async fn run(socket: WebSocket, s: Arc<Shared>, ip: IpAddr, host: String) {
+    let (mailbox, mut queue) = mailbox::mailbox(s.queued.clone());
+    let mut session = Session::new(ip, host);
     s.backend.attach(&session.peer, mailbox).await;
     let live = s.takeovers.register(&session.peer);
     s.metrics.connections_total.inc();
     tracing::debug!(peer = %session.peer, %ip, "connected");
 
     let (sink, mut stream) = socket.split();
-    let mut sink = Sink { inner: sink, timeout: s.config.idle_timeout };
+    let mut sink = Sink { inner: sink, timeout: WRITE_TIMEOUT.min(s.config.idle_timeout) };
     let limit = MessageLimit::per_second(s.config.messages_per_second, s.config.message_burst);
     let mut heartbeat = tokio::time::interval_at(Instant::now() + s.config.heartbeat, s.config.heartbeat);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let hello_deadline = tokio::time::sleep(s.config.hello_timeout);
     tokio::pin!(hello_deadline);
     let mut last_heard = Instant::now();
+    // Frames refused by the message limit since the last one taken.
+    let mut refused_in_a_row = 0u32;
 
     let end = loop {
         tokio::select! {
@@ -89,8 +93,24 @@ pub async fn run(socket: WebSocket, s: Arc<Shared>, ip: IpAddr) {
                     None => break End::Gone,
                 };
                 last_heard = Instant::now();
+                // Every data frame counts against the message limit before it is looked at: a flood of
+                // garbage or oversized frames costs a token each, and closes the connection if it goes on.
+                if matches!(frame, Message::Text(_) | Message::Binary(_)) {
+                    if limit.check() {
+                        refused_in_a_row = 0;
+                    } else {
+                        refused_in_a_row += 1;
+                        if refused_in_a_row > s.config.message_burst.max(1) {
+                            break End::Server(ErrorCode::RateLimited, close_code::POLICY);
+                        }
+                        if let Err(end) = sink.error(&s, Reject { code: ErrorCode::RateLimited, detail: None }, None).await {
+                            break end;
+                        }
+                        continue;
+                    }
+                }
                 let sent = match frame {
-                    Message::Text(text) => on_text(&s, &mut session, &limit, &mut sink, &text).await,
+                    Message::Text(text) => on_text(&s, &mut session, &mut sink, &text).await,
                     Message::Binary(_) => sink.error(&s, Reject { code: ErrorCode::BinaryUnsupported, detail: None }, None).await,
                     Message::Ping(_) | Message::Pong(_) => Ok(()),
                     Message::Close(_) => break End::Gone,
@@ -147,7 +167,7 @@ async fn linger(stream: &mut futures_util::stream::SplitStream<WebSocket>) {
 }
 
 /// Handle one text frame; false if the answer could not be written in time.
-async fn on_text(s: &Arc<Shared>, session: &mut Session, limit: &MessageLimit, sink: &mut Sink, text: &str) -> Sent {
+async fn on_text(s: &Arc<Shared>, session: &mut Session, sink: &mut Sink, text: &str) -> Sent {
     if text.len() > s.config.max_message_bytes {
         let detail = format!("The limit is {} bytes; this one has {}.", s.config.max_message_bytes, text.len());
         return sink.error(s, Reject { code: ErrorCode::TooLarge, detail: Some(detail) }, None).await;
@@ -160,9 +180,6 @@ async fn on_text(s: &Arc<Shared>, session: &mut Session, limit: &MessageLimit, s
         }
     };
     let request = Some(message.type_name());
-    if !limit.check() {
-        return sink.error(s, Reject { code: ErrorCode::RateLimited, detail: None }, request).await;
-    }
     match session.handle(s, message).await {
         Ok(replies) => {
             for reply in &replies {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -27,16 +27,39 @@ pub fn router(shared: Arc<Shared>) -> Router {
 async fn websocket(
     State(s): State<Arc<Shared>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     if s.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "The server is shutting down; reconnect shortly.\n").into_response();
     }
-    if !s.connect_limit.check(addr.ip()) {
+    let too_many = || {
+        (StatusCode::TOO_MANY_REQUESTS, "Too many connections from your address; try again shortly.\n").into_response()
+    };
+    let client = s.limits.client_address(addr.ip(), &headers);
+    // The host name the client used: a trusted proxy says it in X-Forwarded-Host (if it does not pass Host on).
+    let forwarded_host = if s.limits.is_trusted_proxy(addr.ip()) { headers.get("x-forwarded-host") } else { None };
+    let host = forwarded_host
+        .or_else(|| headers.get(header::HOST))
+        .and_then(|v| v.to_str().ok())
+        .map(|h| crate::identity::server_host(h.split(',').next().unwrap_or(h)))
+        .unwrap_or_default();
+    if !s.connect_limit.check(client) {
         s.metrics.rejected_connections.inc();
-        return (StatusCode::TOO_MANY_REQUESTS, "Too many connections from your address; try again shortly.\n")
-            .into_response();
+        return too_many();
     }
+    // Behind a trusted proxy the socket is the proxy's: count the client it names.
+    let client_slot = if client != addr.ip() {
+        match s.limits.admit_client(client) {
+            Ok(slot) => Some(slot),
+            Err(refusal) => {
+                s.metrics.refused.count(refusal);
+                return too_many();
+            }
+        }
+    } else {
+        None
+    };
     let hard_limit = s.config.max_message_bytes * HARD_LIMIT_FACTOR;
     let token = s.connections.token();
     upgrade
@@ -46,8 +69,8 @@ async fn websocket(
         .max_message_size(hard_limit)
         .max_frame_size(hard_limit)
         .on_upgrade(move |socket| async move {
-            connection::run(socket, s, addr.ip()).await;
-            drop(token);
+            connection::run(socket, s, client, host).await;
+            drop((token, client_slot));
         })
 }
 
@@ -59,7 +82,38 @@ async fn healthz(State(s): State<Arc<Shared>>) -> Response {
     }
 }
 
-async fn metrics(State(s): State<Arc<Shared>>) -> Response {
-    let body = s.metrics.render(s.backend.counts());
+async fn metrics(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if !may_read_metrics(&s, addr, &headers) {
+        return (
+            StatusCode::FORBIDDEN,
+            "The metrics need the server's metrics token (Authorization: Bearer …), or a request from the server itself.\n",
+        )
+            .into_response();
+    }
+    let body = s.metrics.render(s.backend.counts(), s.limits.open(), &s.queued);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+}
+
+/// With a token configured, the request must bear it; without, it must come straight from loopback (not
+/// through a proxy, which would make every visitor look local).
+fn may_read_metrics(s: &Shared, addr: SocketAddr, headers: &HeaderMap) -> bool {
+    match &s.config.metrics_token {
+        Some(token) => headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), token.as_bytes())),
+        None => {
+            addr.ip().is_loopback() && !headers.contains_key("forwarded") && !headers.contains_key("x-forwarded-for")
+        }
+    }
+}
+
+/// Compares without stopping at the first difference, so timing does not tell how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

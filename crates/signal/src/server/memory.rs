@@ -6,9 +6,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::mpsc::error::TrySendError;
 
-use super::backend::{Backend, Counts, JoinRefusal, Mailbox, Ring, RingParty};
+use super::backend::{Backend, Counts, JoinRefusal, Mailbox, Ring, RingParty, Undelivered};
 use crate::code::{PersonalCode, RoomCode};
 use crate::protocol::{CallId, PeerId, PeerInfo};
 
@@ -76,13 +75,13 @@ impl Backend for MemoryBackend {
         };
         match mailbox.try_send(message) {
             Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
+            Err(Undelivered::Full) => {
                 // Dropping the sender ends the connection's queue: it closes with `slow_consumer`.
                 tracing::warn!(peer = %to, "outgoing queue full; dropping the connection");
                 inner.mailboxes.remove(to);
                 false
             }
-            Err(TrySendError::Closed(_)) => false,
+            Err(Undelivered::Closed) => false,
         }
     }
 

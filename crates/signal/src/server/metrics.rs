@@ -7,9 +7,33 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::backend::Counts;
+use super::limits::Refusal;
+use super::mailbox::QueuedBytes;
 use crate::protocol::ErrorCode;
 
 type Labels = Vec<(&'static str, &'static str)>;
+
+/// Sockets closed at accept by a connection limit, by reason (`full`, `address`).
+#[derive(Clone, Default)]
+pub struct RefusedSockets(Family<Labels, Counter>);
+
+impl RefusedSockets {
+    pub fn count(&self, refusal: Refusal) {
+        let reason = match refusal {
+            Refusal::Full => "full",
+            Refusal::TooManyFromAddress => "address",
+        };
+        self.0.get_or_create(&vec![("reason", reason)]).inc();
+    }
+
+    pub fn of(&self, refusal: Refusal) -> u64 {
+        let reason = match refusal {
+            Refusal::Full => "full",
+            Refusal::TooManyFromAddress => "address",
+        };
+        self.0.get_or_create(&vec![("reason", reason)]).get()
+    }
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -17,9 +41,13 @@ pub struct Metrics {
     rooms: Gauge,
     registered: Gauge,
     ringing: Gauge,
+    sockets: Gauge,
+    queued_bytes: Gauge,
+    queued_bytes_peak: Gauge,
     pub connections_total: Counter,
     pub relayed: Counter,
     pub rejected_connections: Counter,
+    pub refused: RefusedSockets,
     errors: Family<Labels, Counter>,
 }
 
@@ -31,9 +59,13 @@ impl Default for Metrics {
             rooms: Gauge::default(),
             registered: Gauge::default(),
             ringing: Gauge::default(),
+            sockets: Gauge::default(),
+            queued_bytes: Gauge::default(),
+            queued_bytes_peak: Gauge::default(),
             connections_total: Counter::default(),
             relayed: Counter::default(),
             rejected_connections: Counter::default(),
+            refused: RefusedSockets::default(),
             errors: Family::default(),
             registry: Registry::default(),
         };
@@ -41,12 +73,24 @@ impl Default for Metrics {
         registry.register("rooms", "Rooms with at least one peer", m.rooms.clone());
         registry.register("registered_codes", "Personal codes registered right now", m.registered.clone());
         registry.register("rings", "Rings waiting for an answer", m.ringing.clone());
+        registry.register("sockets", "Open sockets (WebSockets and plain HTTP)", m.sockets.clone());
+        registry.register("queued_bytes", "Bytes waiting in the connections' outgoing queues", m.queued_bytes.clone());
+        registry.register(
+            "queued_bytes_peak",
+            "The most bytes ever waiting in the outgoing queues at once",
+            m.queued_bytes_peak.clone(),
+        );
         registry.register("connections_opened", "WebSocket connections accepted", m.connections_total.clone());
         registry.register("messages_relayed", "Signals delivered to a peer", m.relayed.clone());
         registry.register(
             "connections_rejected",
             "Upgrades refused by the per-IP rate limit",
             m.rejected_connections.clone(),
+        );
+        registry.register(
+            "sockets_refused",
+            "Connections closed at accept by the connection limits, by reason (full, address)",
+            m.refused.0.clone(),
         );
         registry.register("errors", "Error messages sent, by code", m.errors.clone());
         Metrics { registry, ..m }
@@ -62,8 +106,11 @@ impl Metrics {
         self.errors.get_or_create(&vec![("code", code.as_str())]).get()
     }
 
-    /// The text exposition, with gauges read from the backend now.
-    pub fn render(&self, counts: Counts) -> String {
+    /// The text exposition, with gauges read from the backend, the limits and the mailboxes now.
+    pub fn render(&self, counts: Counts, sockets: usize, queued: &QueuedBytes) -> String {
+        self.sockets.set(sockets as i64);
+        self.queued_bytes.set(queued.now() as i64);
+        self.queued_bytes_peak.set(queued.peak() as i64);
         self.connections.set(counts.connections as i64);
         self.rooms.set(counts.rooms as i64);
         self.registered.set(counts.registered as i64);

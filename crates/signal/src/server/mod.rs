@@ -7,6 +7,8 @@ mod connection;
 mod fd_limit;
 mod guest;
 mod http;
+pub mod limits;
+mod mailbox;
 mod memory;
 mod metrics;
 mod rate_limit;
@@ -31,6 +33,7 @@ pub use turn::rest_credentials;
 
 use crate::protocol::ErrorCode;
 use crate::{Error, Result};
+use limits::LimitAcceptor;
 use shared::Shared;
 
 /// How often idle per-IP rate-limit buckets are forgotten.
@@ -56,9 +59,17 @@ impl SignalServer {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let tls = config.tls.clone();
-        let shared = Arc::new(Shared::new(config, backend));
+        let max_connections = match config.max_connections {
+            0 => descriptor_limit().saturating_sub(limits::DESCRIPTOR_RESERVE).max(16) as usize,
+            n => n,
+        };
+        let header_timeout = config.header_timeout;
+        let shared = Arc::new(Shared::new(config, backend, max_connections));
         let app = http::router(shared.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let handle = Handle::new();
+        let limit = LimitAcceptor { limits: shared.limits.clone(), refused: shared.metrics.refused.clone() };
+        // A socket must get its first request in within the header timeout (the TLS handshake included), and
+        // every later request's headers too: half-sent requests are not held.
         let task = match &tls {
             Some(files) => {
                 // Whoever installs first wins; ring is the only provider this build links.
@@ -66,10 +77,21 @@ impl SignalServer {
                 let rustls = RustlsConfig::from_pem_file(&files.cert, &files.key)
                     .await
                     .map_err(|e| Error::Tls(format!("{} / {}: {e}", files.cert.display(), files.key.display())))?;
-                let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
+                let mut server = axum_server::from_tcp_rustls(listener, rustls)?
+                    .map(|tls| tls.handshake_timeout(header_timeout).acceptor(limit))
+                    .first_request_timeout(Some(header_timeout))
+                    .handle(handle.clone());
+                server.http_builder().http1().header_read_timeout(Some(header_timeout));
                 tokio::spawn(server.serve(app))
             }
-            None => tokio::spawn(axum_server::from_tcp(listener)?.handle(handle.clone()).serve(app)),
+            None => {
+                let mut server = axum_server::from_tcp(listener)?
+                    .acceptor(limit)
+                    .first_request_timeout(Some(header_timeout))
+                    .handle(handle.clone());
+                server.http_builder().http1().header_read_timeout(Some(header_timeout));
+                tokio::spawn(server.serve(app))
+            }
         };
         tokio::spawn(janitor(shared.clone()));
         tracing::info!(%addr, tls = tls.is_some(), "signaling server listening");
@@ -109,6 +131,13 @@ impl SignalServer {
         }
         tracing::info!("signaling server stopped");
     }
+}
+
+/// This process's descriptor limit (soft), or 1024 if it cannot be read.
+fn descriptor_limit() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit only writes the struct passed by pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 { limit.rlim_cur } else { 1024 }
 }
 
 async fn janitor(s: Arc<Shared>) {

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 
+use super::limits::address_key;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 fn quota(per_period: u32, burst: u32, per_second: bool) -> Option<Quota> {
@@ -20,9 +21,9 @@ impl IpLimit {
         IpLimit(quota(rate, burst, false).map(RateLimiter::keyed))
     }
 
-    /// Take one token for `ip`; false when the bucket is empty.
+    /// Take one token for `ip` (an IPv6 address's /64: one subscriber's); false when the bucket is empty.
     pub fn check(&self, ip: IpAddr) -> bool {
-        self.0.as_ref().is_none_or(|l| l.check_key(&ip).is_ok())
+        self.0.as_ref().is_none_or(|l| l.check_key(&address_key(ip)).is_ok())
     }
 
     /// Forget addresses whose buckets are full again (keeps memory bounded).

@@ -37,20 +37,18 @@ pub type Outcome = Result<Vec<ServerMessage>, Reject>;
 
 /// Rings one connection may have out at once (a caller rings one contact at a time; a few for overlap).
 const MAX_OUTGOING_RINGS: usize = 4;
-const MAX_NAME_CHARS: usize = 64;
 
 fn random_token(bytes: usize) -> String {
     let mut rng = rand::thread_rng();
     (0..bytes).map(|_| format!("{:02x}", rng.r#gen::<u8>())).collect()
 }
 
+/// Names are cleaned of what makes text lie (`protocol::name`); one with nothing visible left is refused.
 fn check_name(name: &str) -> Result<String, Reject> {
-    let name = name.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+    if name.chars().count() > 4 * crate::protocol::name::MAX_NAME_CHARS {
         return Err(reject(ErrorCode::BadName));
     }
-    Ok(name.to_owned())
+    crate::protocol::name::clean_name(name).ok_or_else(|| reject(ErrorCode::BadName))
 }
 
 fn encode(message: &ServerMessage) -> Utf8Bytes {
@@ -60,6 +58,8 @@ fn encode(message: &ServerMessage) -> Utf8Bytes {
 pub struct Session {
     pub peer: PeerId,
     ip: IpAddr,
+    /// The host name the client reached this server by (registration signatures bind it).
+    host: String,
     nonce: String,
     greeted: bool,
     room: Option<RoomCode>,
@@ -70,10 +70,11 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(ip: IpAddr) -> Self {
+    pub fn new(ip: IpAddr, host: String) -> Self {
         Session {
             peer: random_token(8),
             ip,
+            host,
             nonce: random_token(32),
             greeted: false,
             room: None,
@@ -156,7 +157,7 @@ impl Session {
             M::Ring { to, name, room, public_key, signature } => {
                 let from = match (public_key, signature) {
                     (Some(key), Some(sig)) => Some(
-                        verify_registration(&key, &sig, &self.nonce)
+                        verify_registration(&key, &sig, &self.host, &self.nonce)
                             .map_err(|e| reject_with(ErrorCode::BadSignature, e))?,
                     ),
                     (None, None) => self.code.clone(),
@@ -195,7 +196,7 @@ impl Session {
             peer_id: self.peer.clone(),
             nonce: self.nonce.clone(),
             resume_token: s.takeovers.token(&self.peer),
-            ice_servers: turn::ice_servers(&c.stun_urls, c.turn.as_ref(), &self.peer),
+            ice_servers: turn::stun_servers(&c.stun_urls),
             limits: Limits {
                 max_message_bytes: c.max_message_bytes,
                 room_capacity: c.room_capacity,
@@ -235,7 +236,14 @@ impl Session {
         for other in &others {
             s.backend.deliver(&other.id, joined.clone()).await;
         }
-        Ok(vec![ServerMessage::Joined { room: room.to_string(), peer_id: self.peer.clone(), peers: others, capacity }])
+        let ice_servers = turn::relay_servers(s.config.turn.as_ref(), &self.peer);
+        Ok(vec![ServerMessage::Joined {
+            room: room.to_string(),
+            peer_id: self.peer.clone(),
+            peers: others,
+            capacity,
+            ice_servers,
+        }])
     }
 
     async fn leave(&mut self, s: &Shared) -> Outcome {
@@ -249,7 +257,7 @@ impl Session {
     }
 
     async fn register(&mut self, s: &Shared, public_key: &str, signature: &str) -> Outcome {
-        let code = verify_registration(public_key, signature, &self.nonce)
+        let code = verify_registration(public_key, signature, &self.host, &self.nonce)
             .map_err(|e| reject_with(ErrorCode::BadSignature, e))?;
         if let Some(old) = self.code.take().filter(|old| old != &code) {
             release(s, &old, &self.peer).await;

@@ -20,17 +20,20 @@ pub fn rest_credentials(secret: &str, ttl: Duration, id: &str, now: SystemTime) 
     (username, B64.encode(mac.finalize().into_bytes()))
 }
 
-/// The ICE servers for one `welcome`: STUN URLs as they are, TURN URLs with fresh credentials.
-pub fn ice_servers(stun_urls: &[String], turn: Option<&TurnConfig>, peer: &str) -> Vec<IceServer> {
-    let mut servers = Vec::new();
-    if !stun_urls.is_empty() {
-        servers.push(IceServer { urls: stun_urls.to_vec(), username: None, credential: None });
+/// The STUN servers, for every `welcome`.
+pub fn stun_servers(stun_urls: &[String]) -> Vec<IceServer> {
+    if stun_urls.is_empty() {
+        return Vec::new();
     }
-    if let Some(turn) = turn {
-        let (username, credential) = rest_credentials(&turn.secret, turn.ttl, peer, SystemTime::now());
-        servers.push(IceServer { urls: turn.urls.clone(), username: Some(username), credential: Some(credential) });
-    }
-    servers
+    vec![IceServer { urls: stun_urls.to_vec(), username: None, credential: None }]
+}
+
+/// The TURN servers with fresh credentials, for a connection that joined a room (a relay costs the operator
+/// bandwidth: a client that only says hello gets none).
+pub fn relay_servers(turn: Option<&TurnConfig>, peer: &str) -> Vec<IceServer> {
+    let Some(turn) = turn else { return Vec::new() };
+    let (username, credential) = rest_credentials(&turn.secret, turn.ttl, peer, SystemTime::now());
+    vec![IceServer { urls: turn.urls.clone(), username: Some(username), credential: Some(credential) }]
 }
 
 #[cfg(test)]
@@ -50,9 +53,11 @@ mod tests {
     fn stun_and_turn_entries() {
         let turn =
             TurnConfig { urls: vec!["turn:127.0.0.1:3478".into()], secret: "s".into(), ttl: Duration::from_secs(60) };
-        let servers = ice_servers(&["stun:127.0.0.1:3478".into()], Some(&turn), "p1");
-        assert_eq!(servers.len(), 2);
-        assert_eq!(servers[0].username, None);
-        assert!(servers[1].username.as_deref().unwrap().ends_with(":p1"));
+        let stun = stun_servers(&["stun:127.0.0.1:3478".into()]);
+        assert_eq!(stun.len(), 1);
+        assert_eq!(stun[0].username, None);
+        let relays = relay_servers(Some(&turn), "p1");
+        assert!(relays[0].username.as_deref().unwrap().ends_with(":p1"));
+        assert!(relay_servers(None, "p1").is_empty());
     }
 }

@@ -36,6 +36,9 @@ pub const MEDIA_SILENCE: Duration = Duration::from_millis(500);
 /// answers but never completes ICE): in a call for two the call ends, in a group that participant is dropped.
 /// Longer than the relay start-over takes (5 s, then a relayed path in well under a second).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Remote candidates taken per description (offer or answer): a real peer sends a handful per interface and
+/// server; a hostile one that streams them would grow the ICE agent's memory without end.
+pub const MAX_REMOTE_CANDIDATES: u32 = 64;
 
 /// How a call begins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,6 +245,8 @@ struct Link {
     fall_back_at: Option<Instant>,
     /// Decoded frames at the last look, when that count last moved, and whether this spell was probed.
     media: (u64, Instant, bool),
+    /// Remote candidates taken since the last offer or answer from the other side.
+    remote_candidates: u32,
 }
 
 impl Link {
@@ -261,6 +266,7 @@ impl Link {
             resend_at: None,
             fall_back_at: None,
             media: (0, now, false),
+            remote_candidates: 0,
         }
     }
 
@@ -604,6 +610,9 @@ impl CallMachine {
                     self.links.insert(from.clone(), Link::new(Role::Answerer, true, now));
                     self.out(Output::OpenLink { peer: from.clone(), relay_only: true });
                 }
+                if let Some(link) = self.links.get_mut(&from) {
+                    link.remote_candidates = 0;
+                }
                 self.out(Output::AcceptOffer { peer: from, sdp });
             }
             PeerSignal::Answer { sdp, follows_relay } => {
@@ -613,12 +622,19 @@ impl CallMachine {
                     return;
                 }
                 link.follows_relay |= follows_relay;
+                link.remote_candidates = 0;
                 self.out(Output::ApplyAnswer { peer: from, sdp });
             }
             PeerSignal::Candidate(candidate) => {
-                if self.links.contains_key(&from) {
-                    self.out(Output::AddCandidate { peer: from, candidate });
+                let Some(link) = self.links.get_mut(&from) else { return };
+                link.remote_candidates += 1;
+                if link.remote_candidates > MAX_REMOTE_CANDIDATES {
+                    if link.remote_candidates == MAX_REMOTE_CANDIDATES + 1 {
+                        tracing::warn!(peer = %from, "more than {MAX_REMOTE_CANDIDATES} candidates: the rest are ignored");
+                    }
+                    return;
                 }
+                self.out(Output::AddCandidate { peer: from, candidate });
             }
             PeerSignal::EndOfCandidates => {}
         }

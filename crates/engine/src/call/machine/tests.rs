@@ -560,3 +560,22 @@ fn a_failing_link_ends_a_call_for_two_but_only_drops_a_group_participant() {
         assert_eq!(core.participants().count(), 0);
     }
 }
+
+#[test]
+fn a_peer_that_streams_candidates_is_cut_off() {
+    let now = Instant::now();
+    let b = id("b");
+    let mut core = negotiated_offerer(now, &b, 2, false, false);
+    let candidate = || PeerSignal::Candidate(Default::default());
+    for _ in 0..1000 {
+        core.handle_input(now, Input::Signal { from: b.clone(), signal: candidate() });
+    }
+    let added = std::iter::from_fn(|| core.poll_output()).filter(|o| matches!(o, Output::AddCandidate { .. })).count();
+    assert_eq!(added, MAX_REMOTE_CANDIDATES as usize, "the ICE agent got only the first {MAX_REMOTE_CANDIDATES}");
+    // A new description (an ICE restart) takes candidates again.
+    let answer = PeerSignal::Answer { sdp: "a2".into(), follows_relay: false };
+    core.handle_input(now, Input::LocalOffer { peer: b.clone(), sdp: "o2".into() });
+    core.handle_input(now, Input::Signal { from: b.clone(), signal: answer });
+    core.handle_input(now, Input::Signal { from: b.clone(), signal: candidate() });
+    assert!(std::iter::from_fn(|| core.poll_output()).any(|o| matches!(o, Output::AddCandidate { .. })));
+}
