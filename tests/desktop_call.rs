@@ -1,7 +1,8 @@
 //! The desktop app in a real window (Xvfb), driven through WebDriver: it joins a room where a `tincan-cli`
 //! peer sends the stamped test pattern; the app's canvas shows that pattern (its counter is read back from
 //! the pixels and advances), chat goes both ways, and hanging up returns to the lobby with a reason and a
-//! recent call. On the way: the first-start screen, the address book and the settings.
+//! recent call. The peer offers a file: nothing is written until Accept, then it is saved whole. On the way:
+//! the first-start screen, the address book and the settings.
 
 use std::process::{Command, Stdio};
 
@@ -26,11 +27,16 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     let env = tincan_e2e::app::env(dir, url);
     let driver = Driver::start(&display.name, &env, &dir.join("app.log"))?;
 
-    // The other side: a headless peer in the room, sending the pattern and a chat message.
+    // The other side: a headless peer in the room, sending the pattern, a chat message and a file.
+    let offered = dir.join("outbox").join("minutes.txt");
+    std::fs::create_dir_all(offered.parent().expect("a folder"))?;
+    std::fs::write(&offered, "Minutes of the meeting\n".repeat(5000))?;
     let mut cli = Guard::spawn(
         Command::new(binary("tincan-cli")?)
             .args(["--server", url, "--name", "Cli", "join", room.as_str(), "--loopback", "--size", "640x480"])
             .args(["--chat", "hello from the cli", "--duration", "60"])
+            .arg("--send-file")
+            .arg(&offered)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("cli.log"))?),
     )?;
@@ -103,6 +109,39 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     )?;
     let got = next_line(&lines, "the app's chat at the peer", |v| v["event"] == "chat" && v["outgoing"] == false)?;
     assert_eq!(got["text"], "hello from the app");
+    // The file waits for a yes: offered in the messages, nothing on disk.
+    session.wait_for(
+        "the file offer",
+        WAIT,
+        "return [...document.querySelectorAll('#messages li.file')].some(li => li.textContent.includes('offers minutes.txt'))",
+    )?;
+    display.screenshot(&artifacts().join("desktop-file-offer.png"))?;
+    // The same in the light theme, larger.
+    session.set_window_size(1280, 800)?;
+    session.run("document.documentElement.dataset.theme = 'light'; return true;", json!([]))?;
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    display.screenshot(&artifacts().join("desktop-file-offer-light.png"))?;
+    session.run("document.documentElement.dataset.theme = 'dark'; return true;", json!([]))?;
+    session.set_window_size(800, 600)?;
+    let written = || -> Vec<std::path::PathBuf> {
+        walk(dir)
+            .into_iter()
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains("minutes.txt")) && *p != offered)
+            .collect()
+    };
+    assert!(written().is_empty(), "written before Accept: {:?}", written());
+    session.run(
+        "[...document.querySelectorAll('#messages li.file button')].find(b => b.textContent === 'Accept').click(); return true;",
+        json!([]),
+    )?;
+    session.wait_for(
+        "the file saved",
+        WAIT,
+        "return [...document.querySelectorAll('#messages li.file')].some(li => li.textContent.startsWith('Saved minutes.txt'))",
+    )?;
+    let saved = written();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert_eq!(std::fs::read(&saved[0])?, std::fs::read(&offered)?, "the file arrives whole");
     let digits = session.run("return document.getElementById('sas').textContent", json!([]))?;
     assert!(digits.as_str().is_some_and(|d| d.starts_with("Verify: ")), "{digits}");
     display.screenshot(&artifacts().join("desktop-call.png"))?;
@@ -126,4 +165,14 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     assert_eq!(session.run(ALL_REACHABLE, lobby)?, "ok", "the lobby at 800x600");
     display.screenshot(&artifacts().join("desktop-lobby-after-call.png"))?;
     Ok(())
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
 }

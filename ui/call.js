@@ -81,28 +81,62 @@ function addMessage(text, mine) {
   return li;
 }
 
+function smallButton(text, onClick) {
+  const b = document.createElement("button");
+  b.className = "small";
+  b.textContent = text;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
 function onFile(e) {
-  let t = transfers.get(e.id + (e.outgoing ? "o" : "i"));
-  if (e.file === "started") {
-    const li = addMessage(`${e.outgoing ? "Sending" : "Receiving"} ${e.name} (${formatBytes(e.size)})`, e.outgoing);
+  const key = e.id + (e.outgoing ? "o" : "i");
+  let t = transfers.get(key);
+  if (e.file === "offered") {
+    // Nothing is saved until the user says so.
+    const li = addMessage(`The other side offers ${e.name} (${formatBytes(e.size)})`, false);
     li.classList.add("file");
+    const offer = [
+      smallButton("Accept", () => invoke("accept_file", { id: e.id }).catch(() => {})),
+      smallButton("Decline", () => invoke("decline_file", { id: e.id }).catch(() => {})),
+    ];
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    actions.append(...offer);
+    li.append(actions);
+    transfers.set(key, { li, name: e.name, offer: [actions] });
+    return;
+  }
+  if (e.file === "started") {
+    let li;
+    if (t?.offer) {
+      t.offer.forEach((b) => b.remove());
+      li = t.li;
+      li.firstChild.textContent = `Receiving ${e.name} (${formatBytes(e.size)})`;
+    } else {
+      li = addMessage(`${e.outgoing ? "Sending" : "Receiving"} ${e.name} (${formatBytes(e.size)})`, e.outgoing);
+      li.classList.add("file");
+    }
     const bar = document.createElement("progress");
     bar.max = e.size || 1;
     bar.value = 0;
     li.append(bar);
-    const cancel = document.createElement("button");
-    cancel.className = "small";
-    cancel.textContent = "Cancel";
-    cancel.addEventListener("click", () => invoke("cancel_file", { id: e.id }).catch(() => {}));
+    const cancel = smallButton("Cancel", () => invoke("cancel_file", { id: e.id }).catch(() => {}));
     li.append(cancel);
     t = { li, bar, cancel, name: e.name };
-    transfers.set(e.id + (e.outgoing ? "o" : "i"), t);
+    transfers.set(key, t);
+    return;
+  }
+  if (!t && e.file === "declined") {
+    // An offer turned down before it was shown (too large, too many at once, no space).
+    addMessage(`A file the other side offered was not taken (${e.reason})`, false).classList.add("file");
     return;
   }
   if (!t) return;
   const done = (text) => {
-    t.bar.remove();
-    t.cancel.remove();
+    t.bar?.remove();
+    t.cancel?.remove();
+    t.offer?.forEach((b) => b.remove());
     t.li.firstChild.textContent = text;
   };
   switch (e.file) {
@@ -113,7 +147,10 @@ function onFile(e) {
       done(e.outgoing ? `Sent ${t.name} ✓` : `Saved ${t.name} to ${e.path} ✓`);
       break;
     case "cancelled":
-      done(`${t.name}: cancelled${e.by_peer ? " by the other person" : ""}`);
+      done(`${t.name}: ${e.outgoing && e.by_peer ? "not taken or cancelled by the other person" : `cancelled${e.by_peer ? " by the other person" : ""}`}`);
+      break;
+    case "declined":
+      done(`${t.name}: not taken (${e.reason})`);
       break;
     case "failed":
       done(`${t.name}: failed (${e.reason})`);

@@ -49,9 +49,12 @@ pub async fn start(
         if std::env::var_os("TINCAN_LOOPBACK").is_some() { PeerSettings::loopback() } else { PeerSettings::default() };
     let devices = crate::media::attach(app, &mut config, &settings, preview.sink())?;
     config.video_sink = Some(pump.sink());
-    if let Ok(dir) = app.path().download_dir() {
+    // The desktop's downloads folder (XDG), else ~/Downloads (made when a file is accepted).
+    if let Ok(dir) = app.path().download_dir().or_else(|_| app.path().home_dir().map(|h| h.join("Downloads"))) {
         config.download_dir = dir;
     }
+    // Offered files are shown with Accept / Decline; nothing is written before.
+    config.file_policy = tincan_engine::FilePolicy::Ask;
     let call = match dial {
         Dial::Out(target, who) => state.phone.dial(config, target, who)?,
         Dial::Answer(ring) => state.phone.accept(&ring, config).await?,

@@ -97,6 +97,8 @@ fn main() {
             commands::call::set_camera,
             commands::call::send_chat,
             commands::call::send_file,
+            commands::call::accept_file,
+            commands::call::decline_file,
             commands::call::cancel_file,
             commands::call::frame_shown,
             commands::call::set_video_size,

@@ -511,6 +511,7 @@ async fn file_seconds(url: &str, settings: &PeerSettings, megabytes: usize) -> a
         let mut c = CallConfig::new(url);
         c.peer = settings.clone();
         c.download_dir = dir.join("in");
+        c.file_policy = tincan_engine::FilePolicy::Accept;
         c
     };
     std::fs::create_dir_all(dir.join("in"))?;

@@ -16,7 +16,7 @@ use tincan_devices::audio::{
 use tincan_devices::camera::{CameraOptions, CameraSource, Nokhwa, Wanted};
 use tincan_engine::peer::PeerSettings;
 use tincan_engine::phone::{Phone, PhoneConfig, PhoneEvent};
-use tincan_engine::{Call, CallConfig, CallState, EngineEvent, Target};
+use tincan_engine::{Call, CallConfig, CallState, EngineEvent, FilePolicy, Target};
 use tincan_media::codec::VideoCodec;
 use tincan_media::source::AudioSink;
 use tincan_media::synthetic::{TestPattern, ToneSource, Waveform};
@@ -44,6 +44,13 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum AcceptFiles {
+    Yes,
+    No,
+    Ask,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Join a room by code (created if nobody is there)
@@ -55,6 +62,9 @@ enum Command {
         /// How many people the room holds, if this creates it (2: a call for two; more: a group call)
         #[arg(long)]
         capacity: Option<usize>,
+        /// A group call with the default capacity (6), if this creates the room
+        #[arg(long, conflicts_with = "capacity")]
+        group: bool,
         #[command(flatten)]
         call: CallArgs,
     },
@@ -177,6 +187,10 @@ struct CallArgs {
     /// Where received files go
     #[arg(long, default_value = ".")]
     download_dir: PathBuf,
+    /// Take files others offer: yes, no, or ask (print the offer and read `accept ID` or `decline ID` lines
+    /// on stdin)
+    #[arg(long, value_enum, default_value = "no")]
+    accept_files: AcceptFiles,
     /// Gather ICE candidates on 127.0.0.1 only and skip mDNS (tests, one machine)
     #[arg(long)]
     loopback: bool,
@@ -276,6 +290,11 @@ fn call_config(
         .map(|u| tincan_signal::protocol::IceServer { urls: vec![u.clone()], username: None, credential: None })
         .collect();
     c.download_dir = args.download_dir.clone();
+    c.file_policy = match args.accept_files {
+        AcceptFiles::Yes => FilePolicy::Accept,
+        AcceptFiles::No => FilePolicy::Decline,
+        AcceptFiles::Ask => FilePolicy::Ask,
+    };
     let notices = Notices::new(move |notice| {
         let mut line = serde_json::to_value(&notice).unwrap_or_default();
         line["event"] = json!("device");
@@ -413,6 +432,28 @@ async fn run_call(
     follow(args, call, events, &outcome, &monitors, started).await
 }
 
+/// `--accept-files ask`: the person (or program) at the terminal answers offers with `accept ID` or
+/// `decline ID` lines.
+fn answer_offers_from_stdin(call: Call) {
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            let mut words = line.split_whitespace();
+            let (verb, id) = (words.next(), words.next().and_then(|w| w.parse::<u64>().ok()));
+            let answered = match (verb, id) {
+                (Some("accept"), Some(id)) => call.accept_file(id),
+                (Some("decline"), Some(id)) => call.decline_file(id),
+                _ => {
+                    print(json!({"event": "error", "message": "say `accept ID` or `decline ID`"}));
+                    continue;
+                }
+            };
+            if answered.is_err() {
+                break;
+            }
+        }
+    });
+}
+
 /// Print a call's events until it ends (hanging up after `--duration`), acting on them as the flags say;
 /// then the summary. Whether it ended well.
 async fn follow(
@@ -430,6 +471,9 @@ async fn follow(
     let mut ready = std::collections::HashSet::<String>::new();
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
+    if matches!(args.accept_files, AcceptFiles::Ask) {
+        answer_offers_from_stdin(call.clone());
+    }
     loop {
         let deadline = async {
             match hang_up_at {
@@ -553,9 +597,10 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tincan_log::init(&format!("warn,{}", tincan_log::QUIET_WEBRTC), tincan_log::Format::Text);
     let ok = match &cli.command {
-        Command::Join { code, existing, capacity, call } => {
+        Command::Join { code, existing, capacity, group, call } => {
+            let capacity = if *group { Some(tincan_engine::GROUP_CAPACITY) } else { *capacity };
             let code = RoomCode::parse(code)?;
-            run_call(&cli, call, Target::Room { code, create: !existing }, None, *capacity).await?
+            run_call(&cli, call, Target::Room { code, create: !existing }, None, capacity).await?
         }
         Command::Call { code, call } => {
             let contact = PersonalCode::parse(code)?;

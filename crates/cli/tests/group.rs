@@ -40,7 +40,7 @@ impl Peer {
             .args(["--server", url, "--name", name, "--identity", dir.join(format!("{name}.key")).to_str().unwrap()])
             .args(command)
             .args(["--loopback", "--size", "160x120", "--fps", "15", "--tone-hz", &tone_hz.to_string()])
-            .args(["--download-dir", downloads.to_str().unwrap()])
+            .args(["--download-dir", downloads.to_str().unwrap(), "--accept-files", "yes"])
             .args(extra)
             .env("TINCAN_LOG", "warn,rtc=error,rtc_ice=error,rtc_dtls=error,rtc_sctp=error,webrtc=error")
             .stdout(Stdio::piped())

@@ -96,6 +96,18 @@ impl EngineEvent {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(tag = "file", rename_all = "snake_case")]
 pub enum FileEvent {
+    /// Someone offers a file; nothing is written until the front end accepts it (`Call::accept_file`) or
+    /// declines it (`Call::decline_file`), within two minutes.
+    Offered {
+        id: u64,
+        name: String,
+        size: u64,
+    },
+    /// An offer this side did not take (declined, too large, too many at once, no space, not answered).
+    Declined {
+        id: u64,
+        reason: String,
+    },
     Started {
         id: u64,
         name: String,

@@ -20,6 +20,7 @@ pub mod presence;
 pub mod sas;
 pub mod stats;
 
-pub use call::{Call, CallConfig, CallState, EndReason, Participant, ParticipantSinks, Target};
+pub use call::{Call, CallConfig, CallState, EndReason, GROUP_CAPACITY, Participant, ParticipantSinks, Target};
+pub use data::files::FilePolicy;
 pub use error::{EngineError, Result};
 pub use events::{EngineEvent, FileEvent};

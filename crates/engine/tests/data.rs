@@ -114,3 +114,115 @@ async fn chat_both_ways_and_a_20_mb_file_arrives_intact() {
     assert_eq!(state(&mut p.a_events, "ended").await.as_deref(), Some("remote_hung_up"));
     server.shutdown().await;
 }
+
+/// Files in the directory, hidden temporary ones included.
+fn listing(dir: &PathBuf) -> Vec<String> {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_waits_for_the_receivers_yes_and_nothing_lands_unasked() {
+    let server = server().await;
+    let downloads = scratch("asked");
+    let quiet = |policy| PeerOptions {
+        video: false,
+        audio: false,
+        download_dir: downloads.clone(),
+        file_policy: policy,
+        ..Default::default()
+    };
+    let mut p = connected_pair(
+        &server.ws_url(),
+        quiet(tincan_engine::FilePolicy::Accept),
+        quiet(tincan_engine::FilePolicy::Ask),
+    )
+    .await;
+    ready(&mut p.a_events).await;
+    ready(&mut p.b_events).await;
+    let source = scratch("offered").join("notes.txt");
+    std::fs::write(&source, "meet at noon\n".repeat(10_000)).unwrap();
+
+    // Declined: the sender hears it, nothing was written.
+    let id = p.a.send_file(&source).await.unwrap();
+    let offered = until(&mut p.b_events, "the offer", |e| match e {
+        EngineEvent::File(FileEvent::Offered { id: i, name, size }) if *i == id => Some((name.clone(), *size)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(offered, ("notes.txt".to_owned(), 130_000));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(listing(&downloads).is_empty(), "written before anyone said yes: {:?}", listing(&downloads));
+    p.b.decline_file(id).unwrap();
+    until(&mut p.a_events, "the decline at the sender", |e| {
+        matches!(e, EngineEvent::File(FileEvent::Cancelled { id: i, outgoing: true, by_peer: true }) if *i == id)
+            .then_some(())
+    })
+    .await;
+    assert!(listing(&downloads).is_empty());
+
+    // Accepted: it arrives whole.
+    let id = p.a.send_file(&source).await.unwrap();
+    until(&mut p.b_events, "the second offer", |e| {
+        matches!(e, EngineEvent::File(FileEvent::Offered { id: i, .. }) if *i == id).then_some(())
+    })
+    .await;
+    p.b.accept_file(id).unwrap();
+    let path = until(&mut p.b_events, "the file", |e| match e {
+        EngineEvent::File(FileEvent::Completed { id: i, path: Some(path), .. }) if *i == id => Some(path.clone()),
+        EngineEvent::File(FileEvent::Failed { reason, .. }) => panic!("transfer failed: {reason}"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(std::fs::read(&path).unwrap(), std::fs::read(&source).unwrap());
+    std::fs::remove_file(&path).unwrap();
+
+    // Ten offers at once: four wait for an answer, the rest are declined at once; nothing is written.
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(p.a.send_file(&source).await.unwrap());
+    }
+    let mut declined = 0;
+    let mut offered = Vec::new();
+    while declined + offered.len() < 10 {
+        match until(&mut p.b_events, "answers to ten offers", |e| match e {
+            EngineEvent::File(f @ (FileEvent::Offered { .. } | FileEvent::Declined { .. })) => Some(f.clone()),
+            _ => None,
+        })
+        .await
+        {
+            FileEvent::Offered { id, .. } => offered.push(id),
+            _ => declined += 1,
+        }
+    }
+    assert_eq!((offered.len(), declined), (tincan_engine::data::files::MAX_INCOMING, 6));
+    assert!(listing(&downloads).is_empty());
+
+    // One accepted and under way when B hangs up: its temporary file goes with the call.
+    let big = scratch("big").join("big.bin");
+    std::fs::write(&big, vec![7u8; 64 << 20]).unwrap();
+    for id in offered {
+        p.b.decline_file(id).unwrap();
+    }
+    let id = p.a.send_file(&big).await.unwrap();
+    until(&mut p.b_events, "the big offer", |e| {
+        matches!(e, EngineEvent::File(FileEvent::Offered { id: i, .. }) if *i == id).then_some(())
+    })
+    .await;
+    p.b.accept_file(id).unwrap();
+    until(&mut p.b_events, "the transfer's start", |e| {
+        matches!(e, EngineEvent::File(FileEvent::Started { id: i, outgoing: false, .. }) if *i == id).then_some(())
+    })
+    .await;
+    p.b.hang_up();
+    let during = listing(&downloads);
+    assert!(during.len() == 1 && during[0].ends_with(".part"), "the temporary file while it arrives: {during:?}");
+    until(&mut p.b_events, "the end", |e| {
+        matches!(e, EngineEvent::State { state, .. } if state == "ended").then_some(())
+    })
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while !listing(&downloads).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(listing(&downloads).is_empty(), "left behind: {:?}", listing(&downloads));
+}

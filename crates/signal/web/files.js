@@ -1,5 +1,6 @@
 // File transfer on the `files` channel, the same wire format as the app (crates/engine/src/data/files.rs):
-// JSON text messages (offer, done, cancel, result) and binary chunks = 8-byte big-endian transfer id + data.
+// JSON text messages (offer, accept, done, cancel, result) and binary chunks = 8-byte big-endian transfer id + data.
+// Nothing is sent before the receiver accepts; a decline is a cancel.
 const CHUNK = 64 * 1024 - 8;
 const HIGH_WATER = 4 << 20;
 /** A browser keeps what it receives in memory until saved: refuse what would not fit comfortably. */
@@ -40,6 +41,10 @@ export class Files {
         return;
       }
       this.incoming.set(id, { name: String(m.name), size: m.size, parts: [], received: 0, started: performance.now() });
+      // A browser keeps it in memory; the guest saves it (or not) from the link it gets.
+      this.send({ type: 'accept', id });
+    } else if (m.type === 'accept') {
+      this.outgoing.get(id)?.accept?.();
     } else if (m.type === 'done') {
       const t = this.incoming.get(id);
       if (!t) return;
@@ -55,7 +60,10 @@ export class Files {
       const t = this.incoming.get(id);
       this.incoming.delete(id);
       const out = this.outgoing.get(id);
-      if (out) out.cancelled = true;
+      if (out) {
+        out.cancelled = true;
+        out.accept?.();
+      }
       this.outgoing.delete(id);
       this.events({ kind: 'failed', name: t?.name ?? out?.name ?? 'file', why: m.reason });
     } else if (m.type === 'result') {
@@ -90,8 +98,16 @@ export class Files {
   async sendFile(file) {
     const id = this.nextId++;
     const out = { name: file.name, cancelled: false };
+    const accepted = new Promise((resolve) => { out.accept = resolve; });
     this.outgoing.set(id, out);
     this.send({ type: 'offer', id, name: file.name, size: file.size });
+    // Nothing is sent before the other side takes it (a decline arrives as a cancel).
+    const answered = await Promise.race([accepted.then(() => true), new Promise((r) => setTimeout(() => r(false), 130000))]);
+    if (!answered) {
+      this.outgoing.delete(id);
+      this.events({ kind: 'failed', name: file.name, why: 'the other side did not answer' });
+      return;
+    }
     let at = 0;
     while (at < file.size && !out.cancelled) {
       if (this.channel.readyState !== 'open') {

@@ -135,6 +135,17 @@ pub async fn send_file(app: AppHandle, path: Option<String>) -> Result<Option<u6
     Ok(Some(call.send_file(path).await?))
 }
 
+/// Take a file the other side offered (the engine's `offered` file event): it is saved in the downloads.
+#[tauri::command]
+pub fn accept_file(state: State<'_, AppState>, id: u64) -> Result<()> {
+    Ok(current(&state)?.accept_file(id)?)
+}
+
+#[tauri::command]
+pub fn decline_file(state: State<'_, AppState>, id: u64) -> Result<()> {
+    Ok(current(&state)?.decline_file(id)?)
+}
+
 #[tauri::command]
 pub fn cancel_file(state: State<'_, AppState>, id: u64) -> Result<()> {
     Ok(current(&state)?.cancel_file(id)?)

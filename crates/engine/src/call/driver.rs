@@ -24,7 +24,7 @@ use super::signal::PeerSignal;
 use super::sinks::ParticipantAudio;
 use super::{CallConfig, CallState, Command, EndReason, Participant, ParticipantSinks, Target};
 use crate::data::control::{ControlMessage, MAX_CHAT_CHARS};
-use crate::data::files::Files;
+use crate::data::files::{Files, Receiving};
 use crate::events::EngineEvent;
 use crate::media::MediaCounters;
 use crate::media::receive::{describe, run_audio, run_video};
@@ -66,7 +66,7 @@ struct Settings {
     room_capacity: Option<usize>,
     peer: crate::peer::PeerSettings,
     extra_ice_servers: Vec<IceServer>,
-    download_dir: std::path::PathBuf,
+    receiving: Receiving,
 }
 
 struct Driver {
@@ -135,6 +135,8 @@ pub async fn run(
         participant_sinks,
         room_capacity,
         download_dir,
+        file_policy,
+        max_file_size,
         stats_interval,
         reconnect_timeout,
     } = config;
@@ -161,7 +163,13 @@ pub async fn run(
     };
     let core = CallMachine::new(start, MachineSettings { reconnect_timeout, relay_only: peer.relay_only });
     let mut d = Driver {
-        config: Settings { display_name, room_capacity, peer, extra_ice_servers, download_dir },
+        config: Settings {
+            display_name,
+            room_capacity,
+            peer,
+            extra_ice_servers,
+            receiving: Receiving { dir: download_dir, policy: file_policy, max_size: max_file_size },
+        },
         slots,
         target,
         core,
@@ -365,7 +373,7 @@ impl Driver {
             &settings,
             self.slots.sends_video,
             self.slots.sends_audio,
-            self.config.download_dir.clone(),
+            self.config.receiving.clone(),
             self.peer_tx.clone(),
             self.control_tx.clone(),
             self.events.clone(),
@@ -793,6 +801,13 @@ impl Driver {
             Command::Invite(code, reply) => {
                 let result = self.invite(code).await;
                 let _ = reply.send(result);
+            }
+            Command::AcceptFile(id) | Command::DeclineFile(id) => {
+                // The link that was offered the file answers; the others ignore the id.
+                let accept = matches!(command, Command::AcceptFile(_));
+                for s in self.links.values() {
+                    let _ = if accept { s.files.accept(id) } else { s.files.decline(id) };
+                }
             }
             Command::CancelFile(id) => {
                 // Each link's file channel cancels what it carries and ignores other ids.

@@ -24,9 +24,14 @@ pub use signal::PeerSignal;
 pub use sinks::{Participant, ParticipantSinks};
 pub use state::{CallState, EndReason};
 
+use crate::data::files::{DEFAULT_MAX_FILE_SIZE, FilePolicy};
 use crate::events::EngineEvent;
 use crate::peer::PeerSettings;
 use crate::{EngineError, Result};
+
+/// How many people a group call holds when its creator does not say (a mesh: each sends to everyone else,
+/// so the uplink sets the limit; the server's `max_room_capacity` caps what a creator may ask for).
+pub const GROUP_CAPACITY: usize = 6;
 
 /// Who to reach.
 #[derive(Clone, Debug)]
@@ -57,11 +62,15 @@ pub struct CallConfig {
     pub audio_sink: Option<Box<dyn AudioSink>>,
     /// Each participant's video and a copy of their audio, for front ends that show people one by one.
     pub participant_sinks: Option<Box<dyn ParticipantSinks>>,
-    /// How many people the room holds if this call creates it (the server's default when `None`; above 2 it
-    /// is a group call).
+    /// How many people the room holds if this call creates it (the server's default when `None`, a call for
+    /// two; above 2 it is a group call, [`GROUP_CAPACITY`] unless the front end asks otherwise).
     pub room_capacity: Option<usize>,
-    /// Where received files go.
+    /// Where accepted files go.
     pub download_dir: PathBuf,
+    /// Whether offered files are taken ([`FilePolicy::Ask`]: the front end answers `FileEvent::Offered`).
+    pub file_policy: FilePolicy,
+    /// The largest file accepted.
+    pub max_file_size: u64,
     pub stats_interval: Duration,
     /// After the media path breaks, how long to try to restore it before the call ends.
     pub reconnect_timeout: Duration,
@@ -83,6 +92,8 @@ impl CallConfig {
             participant_sinks: None,
             room_capacity: None,
             download_dir: std::env::temp_dir(),
+            file_policy: FilePolicy::Ask,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
             stats_interval: Duration::from_secs(1),
             reconnect_timeout: Duration::from_secs(10),
         }
@@ -97,6 +108,8 @@ pub(crate) enum Command {
     /// To one participant (by peer id), or to everyone.
     SendFile(PathBuf, Option<String>, oneshot::Sender<Result<u64>>),
     CancelFile(u64),
+    AcceptFile(u64),
+    DeclineFile(u64),
     Invite(PersonalCode, oneshot::Sender<Result<()>>),
 }
 
@@ -157,6 +170,15 @@ impl Call {
         let (tx, rx) = oneshot::channel();
         self.send(Command::SendFile(path.into(), Some(peer.into()), tx))?;
         rx.await.map_err(|_| EngineError::CallEnded)?
+    }
+
+    /// Take a file someone offered (`FileEvent::Offered`).
+    pub fn accept_file(&self, id: u64) -> Result<()> {
+        self.send(Command::AcceptFile(id))
+    }
+
+    pub fn decline_file(&self, id: u64) -> Result<()> {
+        self.send(Command::DeclineFile(id))
     }
 
     pub fn cancel_file(&self, id: u64) -> Result<()> {

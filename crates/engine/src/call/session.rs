@@ -14,7 +14,7 @@ use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit}
 use super::sinks::Level;
 use crate::Result;
 use crate::data::control::ControlMessage;
-use crate::data::files::Files;
+use crate::data::files::{Files, Receiving};
 use crate::data::{CONTROL_STREAM, FILES_STREAM};
 use crate::events::EngineEvent;
 use crate::media::receive::SharedSync;
@@ -77,7 +77,7 @@ impl Session {
         settings: &PeerSettings,
         send_video: bool,
         send_audio: bool,
-        download_dir: std::path::PathBuf,
+        receiving: Receiving,
         peer_events: mpsc::UnboundedSender<Tagged<PeerEvent>>,
         control_events: mpsc::UnboundedSender<Tagged<ControlEvent>>,
         engine_events: mpsc::UnboundedSender<EngineEvent>,
@@ -100,7 +100,7 @@ impl Session {
         };
         let control = channel("control", CONTROL_STREAM).await?;
         let files_channel = channel("files", FILES_STREAM).await?;
-        let files = Files::start(files_channel, download_dir, engine_events);
+        let files = Files::start(files_channel, receiving, engine_events);
         let reader = control.clone();
         tokio::spawn(async move {
             while let Some(event) = reader.poll().await {

@@ -39,6 +39,8 @@ pub struct PeerOptions {
     pub video: bool,
     pub audio: bool,
     pub download_dir: std::path::PathBuf,
+    /// Offered files are taken unless a test says otherwise.
+    pub file_policy: tincan_engine::FilePolicy,
     /// The audio sink says what it gets is heard this long after (as a speaker with its buffer would).
     pub speaker_latency: Option<Duration>,
 }
@@ -52,6 +54,7 @@ impl Default for PeerOptions {
             video: true,
             audio: true,
             download_dir: std::env::temp_dir(),
+            file_policy: tincan_engine::FilePolicy::Accept,
             speaker_latency: None,
         }
     }
@@ -62,6 +65,7 @@ pub fn config(url: &str, name: &str, o: &PeerOptions) -> (CallConfig, Received) 
     c.display_name = name.into();
     c.peer = PeerSettings { video_codecs: vec![o.codec], ..PeerSettings::loopback() };
     c.download_dir = o.download_dir.clone();
+    c.file_policy = o.file_policy;
     c.stats_interval = Duration::from_millis(500);
     if o.video {
         c.video_source = Some(Box::new(TestPattern::new(o.size.0, o.size.1, 30, true).unwrap()));

@@ -9,7 +9,7 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// and isolates, the zero-width space, the word joiner and invisible operators, the BOM, interlinear
 /// annotation marks, and the tag characters. The zero-width joiner and non-joiner stay: emoji sequences and
 /// Persian or Indic spelling need them.
-fn is_format(c: char) -> bool {
+pub fn is_format(c: char) -> bool {
     matches!(c as u32,
         0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2 | 0x180E
         | 0x200B | 0x200E..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB
