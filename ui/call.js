@@ -90,15 +90,20 @@ function smallButton(text, onClick) {
 }
 
 function onFile(e) {
-  const key = e.id + (e.outgoing ? "o" : "i");
+  // Incoming transfers are per sender (two people may use the same id).
+  const key = e.outgoing ? `${e.id}o` : `${e.id}i${e.peer ?? ""}`;
   let t = transfers.get(key);
+  if (!t && !e.outgoing && e.peer === undefined) {
+    // Events after the offer do not name the sender: the entry of that id's offer.
+    for (const [k, v] of transfers) if (k.startsWith(`${e.id}i`)) t = v;
+  }
   if (e.file === "offered") {
     // Nothing is saved until the user says so.
     const li = addMessage(`The other side offers ${e.name} (${formatBytes(e.size)})`, false);
     li.classList.add("file");
     const offer = [
-      smallButton("Accept", () => invoke("accept_file", { id: e.id }).catch(() => {})),
-      smallButton("Decline", () => invoke("decline_file", { id: e.id }).catch(() => {})),
+      smallButton("Accept", () => invoke("accept_file", { peer: e.peer, id: e.id }).catch(() => {})),
+      smallButton("Decline", () => invoke("decline_file", { peer: e.peer, id: e.id }).catch(() => {})),
     ];
     const actions = document.createElement("div");
     actions.className = "actions";

@@ -187,8 +187,8 @@ struct CallArgs {
     /// Where received files go
     #[arg(long, default_value = ".")]
     download_dir: PathBuf,
-    /// Take files others offer: yes, no, or ask (print the offer and read `accept ID` or `decline ID` lines
-    /// on stdin)
+    /// Take files others offer: yes, no, or ask (print the offer and read `accept PEER ID` or `decline PEER ID`
+    /// lines on stdin)
     #[arg(long, value_enum, default_value = "no")]
     accept_files: AcceptFiles,
     /// Gather ICE candidates on 127.0.0.1 only and skip mDNS (tests, one machine)
@@ -432,18 +432,19 @@ async fn run_call(
     follow(args, call, events, &outcome, &monitors, started).await
 }
 
-/// `--accept-files ask`: the person (or program) at the terminal answers offers with `accept ID` or
-/// `decline ID` lines.
+/// `--accept-files ask`: the person (or program) at the terminal answers offers with `accept PEER ID` or
+/// `decline PEER ID` lines (the `offered` line names both).
 fn answer_offers_from_stdin(call: Call) {
     std::thread::spawn(move || {
         for line in std::io::stdin().lines().map_while(Result::ok) {
             let mut words = line.split_whitespace();
-            let (verb, id) = (words.next(), words.next().and_then(|w| w.parse::<u64>().ok()));
-            let answered = match (verb, id) {
-                (Some("accept"), Some(id)) => call.accept_file(id),
-                (Some("decline"), Some(id)) => call.decline_file(id),
+            let (verb, peer) = (words.next(), words.next());
+            let id = words.next().and_then(|w| w.parse::<u64>().ok());
+            let answered = match (verb, peer, id) {
+                (Some("accept"), Some(peer), Some(id)) => call.accept_file(peer, id),
+                (Some("decline"), Some(peer), Some(id)) => call.decline_file(peer, id),
                 _ => {
-                    print(json!({"event": "error", "message": "say `accept ID` or `decline ID`"}));
+                    print(json!({"event": "error", "message": "say `accept PEER ID` or `decline PEER ID`"}));
                     continue;
                 }
             };

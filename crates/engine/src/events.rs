@@ -102,11 +102,14 @@ pub enum FileEvent {
         id: u64,
         name: String,
         size: u64,
+        /// Who offers it (answers name them: transfer ids are per sender).
+        peer: String,
     },
     /// An offer this side did not take (declined, too large, too many at once, no space, not answered).
     Declined {
         id: u64,
         reason: String,
+        peer: String,
     },
     Started {
         id: u64,

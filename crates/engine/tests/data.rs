@@ -144,15 +144,19 @@ async fn a_file_waits_for_the_receivers_yes_and_nothing_lands_unasked() {
 
     // Declined: the sender hears it, nothing was written.
     let id = p.a.send_file(&source).await.unwrap();
-    let offered = until(&mut p.b_events, "the offer", |e| match e {
-        EngineEvent::File(FileEvent::Offered { id: i, name, size }) if *i == id => Some((name.clone(), *size)),
+    let (name, size, a_id) = until(&mut p.b_events, "the offer", |e| match e {
+        EngineEvent::File(FileEvent::Offered { id: i, name, size, peer }) if *i == id => {
+            Some((name.clone(), *size, peer.clone()))
+        }
         _ => None,
     })
     .await;
-    assert_eq!(offered, ("notes.txt".to_owned(), 130_000));
+    assert_eq!((name.as_str(), size), ("notes.txt", 130_000));
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(listing(&downloads).is_empty(), "written before anyone said yes: {:?}", listing(&downloads));
-    p.b.decline_file(id).unwrap();
+    // An answer names the sender: the same id from someone else is another offer.
+    p.b.accept_file("someone-else", id).unwrap();
+    p.b.decline_file(&a_id, id).unwrap();
     until(&mut p.a_events, "the decline at the sender", |e| {
         matches!(e, EngineEvent::File(FileEvent::Cancelled { id: i, outgoing: true, by_peer: true }) if *i == id)
             .then_some(())
@@ -166,7 +170,7 @@ async fn a_file_waits_for_the_receivers_yes_and_nothing_lands_unasked() {
         matches!(e, EngineEvent::File(FileEvent::Offered { id: i, .. }) if *i == id).then_some(())
     })
     .await;
-    p.b.accept_file(id).unwrap();
+    p.b.accept_file(&a_id, id).unwrap();
     let path = until(&mut p.b_events, "the file", |e| match e {
         EngineEvent::File(FileEvent::Completed { id: i, path: Some(path), .. }) if *i == id => Some(path.clone()),
         EngineEvent::File(FileEvent::Failed { reason, .. }) => panic!("transfer failed: {reason}"),
@@ -201,14 +205,14 @@ async fn a_file_waits_for_the_receivers_yes_and_nothing_lands_unasked() {
     let big = scratch("big").join("big.bin");
     std::fs::write(&big, vec![7u8; 64 << 20]).unwrap();
     for id in offered {
-        p.b.decline_file(id).unwrap();
+        p.b.decline_file(&a_id, id).unwrap();
     }
     let id = p.a.send_file(&big).await.unwrap();
     until(&mut p.b_events, "the big offer", |e| {
         matches!(e, EngineEvent::File(FileEvent::Offered { id: i, .. }) if *i == id).then_some(())
     })
     .await;
-    p.b.accept_file(id).unwrap();
+    p.b.accept_file(&a_id, id).unwrap();
     until(&mut p.b_events, "the transfer's start", |e| {
         matches!(e, EngineEvent::File(FileEvent::Started { id: i, outgoing: false, .. }) if *i == id).then_some(())
     })

@@ -45,6 +45,34 @@ async fn trickle(mut tcp: TcpStream, pace: Duration, send_anything: bool, give_u
     start.elapsed()
 }
 
+/// After an abuse, someone else still gets in, relays a signal and rings a registered code, all within a
+/// second.
+async fn everyone_else_is_served(url: &str) {
+    let started = Instant::now();
+    let served = tokio::time::timeout(Duration::from_secs(1), async {
+        let room = tincan_signal::code::RoomCode::generate();
+        let (mut a, _) = Raw::hello(url).await;
+        a.join(room.as_str()).await;
+        let (mut b, _) = Raw::hello(url).await;
+        let joined = b.join(room.as_str()).await;
+        a.expect("peer_joined").await;
+        let a_id = joined["peers"][0]["id"].as_str().expect("a in the room").to_owned();
+        b.send(json!({"type": "signal", "to": a_id, "kind": "candidate", "data": {"n": 1}})).await;
+        assert_eq!(a.expect("signal").await["data"]["n"], 1);
+        let (mut c, welcome) = Raw::hello(url).await;
+        let id = tincan_signal::identity::Identity::generate();
+        let signature = id.sign_registration("127.0.0.1", welcome["nonce"].as_str().unwrap());
+        c.send(json!({"type": "register", "public_key": id.public_key_b64(), "signature": signature})).await;
+        c.expect("registered").await;
+        let ring = json!({"type": "ring", "to": id.personal_code().as_str(), "name": "Ann", "room": tincan_signal::code::RoomCode::generate().as_str()});
+        a.send(ring).await;
+        a.expect("ringing").await;
+        c.expect("incoming").await;
+    })
+    .await;
+    assert!(served.is_ok(), "a normal client was not served within a second ({:?})", started.elapsed());
+}
+
 fn addr_of(url: &str) -> SocketAddr {
     url.trim_start_matches("ws://").trim_end_matches("/ws").parse().unwrap()
 }
@@ -69,7 +97,7 @@ async fn half_sent_requests_are_dropped_after_the_header_timeout() {
     }
     normal.send(json!({"type": "ping"})).await;
     normal.expect("pong").await;
-    let (_late, _) = Raw::hello(&url).await;
+    everyone_else_is_served(&url).await;
     server.shutdown().await;
 }
 
@@ -106,9 +134,10 @@ async fn a_crowd_from_one_address_leaves_room_for_everyone_else() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
-    let joined = tokio::time::timeout(Duration::from_secs(1), async {
-        let (mut raw, _) = Raw::hello(&url).await;
-        raw.join(tincan_signal::code::RoomCode::generate().as_str()).await;
+    // In a task of its own, so that a failure still lets the server process be stopped below.
+    let served = tokio::spawn({
+        let url = url.clone();
+        async move { everyone_else_is_served(&url).await }
     })
     .await;
     let took = started.elapsed();
@@ -119,8 +148,8 @@ async fn a_crowd_from_one_address_leaves_room_for_everyone_else() {
         c.abort();
     }
     assert!(
-        joined.is_ok(),
-        "a normal client could not join within a second ({took:?}) while one address held 300 sockets"
+        served.is_ok(),
+        "a normal client was not served within a second ({took:?}) while one address held 300 sockets"
     );
     let refused: u64 = metrics
         .lines()
@@ -187,15 +216,13 @@ async fn a_flood_of_garbage_costs_tokens_and_ends_the_connection() {
     while flood.try_recv(Duration::from_millis(500)).await.is_some() {
         answers += 1;
     }
-    // Parsed and answered as malformed only while tokens lasted (20 and a few refilled), then refused (21
-    // times), then closed with a goodbye.
-    assert!(answers <= 50, "{answers} answers to 500 garbage frames");
+    // Parsed and answered as malformed only while tokens lasted (20 and a few refilled), then one answer for
+    // the run of refusals, then closed with a goodbye.
+    assert!(answers <= 30, "{answers} answers to 500 garbage frames");
     // The server closed it: the stream ends (rather than waiting for more).
     let end = tokio::time::timeout(Duration::from_secs(2), futures_util::StreamExt::next(&mut flood.ws)).await;
     assert!(closed || matches!(end, Ok(None | Some(Err(_)))), "the flood was not closed: {end:?}");
-    let (mut normal, _) = Raw::hello(&url).await;
-    normal.send(json!({"type": "ping"})).await;
-    normal.expect("pong").await;
+    everyone_else_is_served(&url).await;
     server.shutdown().await;
 }
 
@@ -218,6 +245,14 @@ async fn behind_a_trusted_proxy_limits_count_the_client() {
     match as_client("203.0.113.5").await {
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 429),
         other => panic!("a third from one client: {:?}", other.map(|_| ())),
+    }
+    // A Forwarded header of the client's own making (the proxy passes it on) changes nothing.
+    let mut forged = url.as_str().into_client_request().unwrap();
+    forged.headers_mut().insert("x-forwarded-for", "203.0.113.5".parse().unwrap());
+    forged.headers_mut().insert("forwarded", "for=192.0.2.77".parse().unwrap());
+    match tokio_tungstenite::connect_async(forged).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 429),
+        other => panic!("a forged Forwarded header got in: {:?}", other.map(|_| ())),
     }
     // Others behind the same proxy are not locked out.
     for _ in 0..2 {
@@ -285,9 +320,7 @@ async fn clients_that_stop_reading_cost_a_bounded_queue() {
     assert!(peak <= 20.0 * 1048576.0 + 2.0 * 1048576.0, "queued {:.1} MiB for 20 slow readers", peak / 1048576.0);
     assert!(now < 64.0 * 1024.0, "still queued after they were dropped: {now} B");
     assert!(server.errors_sent(tincan_signal::protocol::ErrorCode::SlowConsumer) >= 10);
-    let (mut normal, _) = Raw::hello(&url).await;
-    normal.send(json!({"type": "ping"})).await;
-    normal.expect("pong").await;
+    everyone_else_is_served(&url).await;
     drop(sleepy);
     server.shutdown().await;
 }

@@ -272,3 +272,23 @@ async fn a_ring_can_prove_the_callers_code_without_registering_it() {
     assert!(incoming.get("from_code").is_none(), "{incoming}");
     server.shutdown().await;
 }
+
+/// With its public host names configured, the server checks registrations against them, not against the
+/// Host header a client (or a relaying server) chose.
+#[tokio::test]
+async fn registrations_are_for_the_servers_public_name() {
+    let config = ServerConfig { public_hosts: vec!["signal.example.org".into()], ..ServerConfig::loopback_unlimited() };
+    let server = tincan_signal::server::SignalServer::start(config).await.unwrap();
+    let url = server.ws_url();
+    let id = Identity::generate();
+    let (mut raw, welcome) = Raw::hello(&url).await;
+    let nonce = welcome["nonce"].as_str().unwrap();
+    // Signed for the host in the request (what a relaying server would have the victim sign): refused.
+    let for_request = id.sign_registration("127.0.0.1", nonce);
+    raw.send(json!({"type": "register", "public_key": id.public_key_b64(), "signature": for_request})).await;
+    raw.expect_error("bad_signature").await;
+    let for_server = id.sign_registration("Signal.Example.org", nonce);
+    raw.send(json!({"type": "register", "public_key": id.public_key_b64(), "signature": for_server})).await;
+    assert_eq!(raw.expect("registered").await["code"], id.personal_code().as_str());
+    server.shutdown().await;
+}

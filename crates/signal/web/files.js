@@ -3,7 +3,7 @@
 // Nothing is sent before the receiver accepts; a decline is a cancel.
 const CHUNK = 64 * 1024 - 8;
 const HIGH_WATER = 4 << 20;
-/** A browser keeps what it receives in memory until saved: refuse what would not fit comfortably. */
+/** A browser keeps what it receives in memory until saved: refuse what would not fit comfortably (in all). */
 const MAX_INCOMING = 1 << 30;
 
 export async function sha256Hex(blobOrBuffer) {
@@ -35,9 +35,11 @@ export class Files {
     }
     const id = m.id;
     if (m.type === 'offer') {
-      if (!(m.size <= MAX_INCOMING)) {
-        this.send({ type: 'cancel', id, reason: 'the file is too large for a browser guest' });
-        this.events({ kind: 'failed', name: m.name, why: 'too large for the browser' });
+      // Everything received is held in memory: at most four at once, and 1 GiB together.
+      const held = [...this.incoming.values()].reduce((sum, t) => sum + t.size, 0);
+      if (this.incoming.has(id) || this.incoming.size >= 4 || !(m.size <= MAX_INCOMING - held)) {
+        this.send({ type: 'cancel', id, reason: 'the browser guest cannot take this file now (too large, or too many at once)' });
+        this.events({ kind: 'failed', name: String(m.name), why: 'too large, or too many at once, for the browser' });
         return;
       }
       this.incoming.set(id, { name: String(m.name), size: m.size, parts: [], received: 0, started: performance.now() });

@@ -135,15 +135,15 @@ pub async fn send_file(app: AppHandle, path: Option<String>) -> Result<Option<u6
     Ok(Some(call.send_file(path).await?))
 }
 
-/// Take a file the other side offered (the engine's `offered` file event): it is saved in the downloads.
+/// Take the file `peer` offered (the engine's `offered` file event): it is saved in the downloads.
 #[tauri::command]
-pub fn accept_file(state: State<'_, AppState>, id: u64) -> Result<()> {
-    Ok(current(&state)?.accept_file(id)?)
+pub fn accept_file(state: State<'_, AppState>, peer: String, id: u64) -> Result<()> {
+    Ok(current(&state)?.accept_file(&peer, id)?)
 }
 
 #[tauri::command]
-pub fn decline_file(state: State<'_, AppState>, id: u64) -> Result<()> {
-    Ok(current(&state)?.decline_file(id)?)
+pub fn decline_file(state: State<'_, AppState>, peer: String, id: u64) -> Result<()> {
+    Ok(current(&state)?.decline_file(&peer, id)?)
 }
 
 #[tauri::command]

@@ -168,7 +168,13 @@ pub async fn run(
             room_capacity,
             peer,
             extra_ice_servers,
-            receiving: Receiving { dir: download_dir, policy: file_policy, max_size: max_file_size },
+            receiving: Receiving {
+                dir: download_dir,
+                policy: file_policy,
+                max_size: max_file_size,
+                reserved: Default::default(),
+                from: String::new(),
+            },
         },
         slots,
         target,
@@ -373,7 +379,7 @@ impl Driver {
             &settings,
             self.slots.sends_video,
             self.slots.sends_audio,
-            self.config.receiving.clone(),
+            Receiving { from: peer.clone(), ..self.config.receiving.clone() },
             self.peer_tx.clone(),
             self.control_tx.clone(),
             self.events.clone(),
@@ -802,11 +808,15 @@ impl Driver {
                 let result = self.invite(code).await;
                 let _ = reply.send(result);
             }
-            Command::AcceptFile(id) | Command::DeclineFile(id) => {
-                // The link that was offered the file answers; the others ignore the id.
-                let accept = matches!(command, Command::AcceptFile(_));
-                for s in self.links.values() {
-                    let _ = if accept { s.files.accept(id) } else { s.files.decline(id) };
+            Command::AcceptFile(peer, id) => {
+                // Only the link of the one who offered it: ids are per sender.
+                if let Some(s) = self.links.get(&peer) {
+                    let _ = s.files.accept(id);
+                }
+            }
+            Command::DeclineFile(peer, id) => {
+                if let Some(s) = self.links.get(&peer) {
+                    let _ = s.files.decline(id);
                 }
             }
             Command::CancelFile(id) => {

@@ -108,8 +108,8 @@ pub(crate) enum Command {
     /// To one participant (by peer id), or to everyone.
     SendFile(PathBuf, Option<String>, oneshot::Sender<Result<u64>>),
     CancelFile(u64),
-    AcceptFile(u64),
-    DeclineFile(u64),
+    AcceptFile(String, u64),
+    DeclineFile(String, u64),
     Invite(PersonalCode, oneshot::Sender<Result<()>>),
 }
 
@@ -172,13 +172,13 @@ impl Call {
         rx.await.map_err(|_| EngineError::CallEnded)?
     }
 
-    /// Take a file someone offered (`FileEvent::Offered`).
-    pub fn accept_file(&self, id: u64) -> Result<()> {
-        self.send(Command::AcceptFile(id))
+    /// Take the file `peer` offered as `id` (`FileEvent::Offered`).
+    pub fn accept_file(&self, peer: &str, id: u64) -> Result<()> {
+        self.send(Command::AcceptFile(peer.to_owned(), id))
     }
 
-    pub fn decline_file(&self, id: u64) -> Result<()> {
-        self.send(Command::DeclineFile(id))
+    pub fn decline_file(&self, peer: &str, id: u64) -> Result<()> {
+        self.send(Command::DeclineFile(peer.to_owned(), id))
     }
 
     pub fn cancel_file(&self, id: u64) -> Result<()> {

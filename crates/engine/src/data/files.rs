@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,8 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 4 << 30;
 const SPACE_MARGIN: u64 = 64 << 20;
 /// Transfer ids remembered per participant, so that one is never used twice.
 const IDS_REMEMBERED: usize = 1024;
+/// An accepted transfer that gets no data for this long is given up (its temporary file goes).
+const STALLED_AFTER: Duration = Duration::from_secs(30);
 /// Bytes a saved name may have (a file system allows 255; the temporary name adds 23 and a "(n)" suffix).
 const MAX_NAME_BYTES: usize = 200;
 
@@ -65,6 +67,22 @@ pub struct Receiving {
     pub dir: PathBuf,
     pub policy: FilePolicy,
     pub max_size: u64,
+    /// Bytes still to arrive in the call's accepted transfers (every link's), held against the free space.
+    pub reserved: Arc<AtomicU64>,
+    /// The participant this link receives from (named in `Offered` and `Declined`).
+    pub from: String,
+}
+
+/// A transfer's claim on the disk's free space, given back when it ends however it ends.
+struct Reservation {
+    pool: Arc<AtomicU64>,
+    bytes: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.pool.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,6 +156,9 @@ struct Incoming {
     temp: Temp,
     hash: Sha256,
     last_progress: Instant,
+    /// When data last came: a sender that stops is given up after [`STALLED_AFTER`].
+    last_data: Instant,
+    _space: Reservation,
 }
 
 /// What the front end (or the call ending) asks of incoming transfers.
@@ -381,12 +402,22 @@ impl Files {
                     continue;
                 }
                 _ = tick.tick() => {
-                    // Offers nobody answered in time are declined.
+                    // Offers nobody answered in time are declined; transfers whose data stopped are given up.
                     let now = Instant::now();
                     let late: Vec<u64> = inbox.pending.iter().filter(|(_, p)| p.until <= now).map(|(id, _)| *id).collect();
                     for id in late {
                         inbox.pending.remove(&id);
-                        self.refuse(id, "not accepted in time").await;
+                        self.refuse(id, "not accepted in time", &receiving.from).await;
+                    }
+                    let stalled: Vec<u64> = inbox
+                        .incoming
+                        .iter()
+                        .filter(|(_, t)| now.duration_since(t.last_data) > STALLED_AFTER)
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for id in stalled {
+                        let t = inbox.incoming.remove(&id).expect("present");
+                        self.abandon(id, t, "no data for 30 s").await;
                     }
                     continue;
                 }
@@ -420,6 +451,7 @@ impl Files {
                     }
                     t.hash.update(data);
                     t.received += data.len() as u64;
+                    t.last_data = Instant::now();
                     if t.last_progress.elapsed() >= PROGRESS_EVERY {
                         t.last_progress = Instant::now();
                         self.emit(FileEvent::Progress { id, outgoing: false, bytes: t.received, total: t.size });
@@ -448,22 +480,22 @@ impl Files {
         self.emit(FileEvent::Failed { id, outgoing: false, reason: reason.to_owned() });
     }
 
-    /// Decline an offer, telling the sender why.
-    async fn refuse(&self, id: u64, reason: &str) {
+    /// Decline an offer from `from`, telling the sender why.
+    async fn refuse(&self, id: u64, reason: &str, from: &str) {
         let _ = self.send_message(&FileMessage::Cancel { id, reason: reason.to_owned() }).await;
-        self.emit(FileEvent::Declined { id, reason: reason.to_owned() });
+        self.emit(FileEvent::Declined { id, reason: reason.to_owned(), peer: from.to_owned() });
     }
 
     async fn on_answer(&self, answer: Answer, inbox: &mut Inbox, receiving: &Receiving) {
         match answer {
             Answer::Accept(id) => {
                 if let Some(p) = inbox.pending.remove(&id) {
-                    self.take(id, p.name, p.size, inbox, &receiving.dir).await;
+                    self.take(id, p.name, p.size, inbox, receiving).await;
                 }
             }
             Answer::Decline(id) => {
                 if inbox.pending.remove(&id).is_some() {
-                    self.refuse(id, "declined").await;
+                    self.refuse(id, "declined", &receiving.from).await;
                 }
             }
             Answer::Cancel(id) => {
@@ -473,28 +505,37 @@ impl Files {
                     let _ = self.send_message(&FileMessage::Cancel { id, reason }).await;
                     self.emit(FileEvent::Cancelled { id, outgoing: false, by_peer: false });
                 } else if inbox.pending.remove(&id).is_some() {
-                    self.refuse(id, "declined").await;
+                    self.refuse(id, "declined", &receiving.from).await;
                 }
             }
         }
     }
 
-    /// Accept an offer: check the space, create the temporary file, ask for the chunks.
-    async fn take(&self, id: u64, name: String, size: u64, inbox: &mut Inbox, dir: &Path) {
+    /// Accept an offer: check the space (less what the call's other accepted transfers will still write),
+    /// create the temporary file, ask for the chunks.
+    async fn take(&self, id: u64, name: String, size: u64, inbox: &mut Inbox, receiving: &Receiving) {
+        let (dir, from) = (&receiving.dir, &receiving.from);
         // The folder is made when a file is taken, not before (a fresh home may have no Downloads yet).
         let _ = tokio::fs::create_dir_all(dir).await;
+        let promised = receiving.reserved.fetch_add(size, Ordering::AcqRel);
+        let space = Reservation { pool: receiving.reserved.clone(), bytes: size };
         if let Some(free) = free_space(dir)
-            && free < size.saturating_add(SPACE_MARGIN)
+            && free.saturating_sub(promised) < size.saturating_add(SPACE_MARGIN)
         {
-            let reason = format!("not enough space: {} free, {} needed", bytes_text(free), bytes_text(size));
-            return self.refuse(id, &reason).await;
+            let reason = format!(
+                "not enough space: {} free ({} of it promised to other files), {} needed",
+                bytes_text(free),
+                bytes_text(promised),
+                bytes_text(size)
+            );
+            return self.refuse(id, &reason, from).await;
         }
         let temp = dir.join(format!(".{name}.{id:016x}.part"));
         let file = match tokio::fs::OpenOptions::new().write(true).create_new(true).open(&temp).await {
             Ok(file) => file,
             Err(e) => {
                 let reason = format!("cannot save in {}: {e}", dir.display());
-                return self.refuse(id, &reason).await;
+                return self.refuse(id, &reason, from).await;
             }
         };
         let temp = Temp { path: temp, kept: false };
@@ -502,7 +543,18 @@ impl Files {
             return tracing::debug!("cannot accept a file: {e}");
         }
         self.emit(FileEvent::Started { id, name: name.clone(), size, outgoing: false });
-        let t = Incoming { name, size, received: 0, file, temp, hash: Sha256::new(), last_progress: Instant::now() };
+        let now = Instant::now();
+        let t = Incoming {
+            name,
+            size,
+            received: 0,
+            file,
+            temp,
+            hash: Sha256::new(),
+            last_progress: now,
+            last_data: now,
+            _space: space,
+        };
         inbox.incoming.insert(id, t);
     }
 
@@ -510,25 +562,26 @@ impl Files {
         match msg {
             FileMessage::Offer { id, name, size } => {
                 let name = safe_file_name(&name);
+                let from = receiving.from.as_str();
                 if inbox.seen.contains(&id) {
-                    return self.refuse(id, "that transfer id was used before").await;
+                    return self.refuse(id, "that transfer id was used before", from).await;
                 }
                 if inbox.seen.len() == IDS_REMEMBERED {
                     inbox.seen.pop_front();
                 }
                 inbox.seen.push_back(id);
                 if inbox.pending.len() + inbox.incoming.len() >= MAX_INCOMING {
-                    return self.refuse(id, "too many files at once; send it when the others are done").await;
+                    return self.refuse(id, "too many files at once; send it when the others are done", from).await;
                 }
                 if size > receiving.max_size {
                     let reason = format!("too large: the limit is {}", bytes_text(receiving.max_size));
-                    return self.refuse(id, &reason).await;
+                    return self.refuse(id, &reason, from).await;
                 }
                 match receiving.policy {
-                    FilePolicy::Decline => self.refuse(id, "this side does not take files").await,
-                    FilePolicy::Accept => self.take(id, name, size, inbox, &receiving.dir).await,
+                    FilePolicy::Decline => self.refuse(id, "this side does not take files", from).await,
+                    FilePolicy::Accept => self.take(id, name, size, inbox, receiving).await,
                     FilePolicy::Ask => {
-                        self.emit(FileEvent::Offered { id, name: name.clone(), size });
+                        self.emit(FileEvent::Offered { id, name: name.clone(), size, peer: from.to_owned() });
                         inbox.pending.insert(id, Pending { name, size, until: Instant::now() + ANSWER_WITHIN });
                     }
                 }

@@ -111,17 +111,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Inner {
-    /// Feed the line, then do what it says.
+    /// Feed the line, then do what it says — under the line's lock, so that outputs of concurrent inputs
+    /// (a call's end, the user dialing) are performed and told in the order the line made them. (`perform`
+    /// only sends and spawns; the call and presence locks are only ever taken inside this one.)
     fn with_line<T>(&self, f: impl FnOnce(&mut Line) -> T) -> T {
-        let (result, outputs) = {
-            let mut line = lock(&self.line);
-            let result = f(&mut line);
-            let outputs: Vec<Output> = std::iter::from_fn(|| line.poll_output()).collect();
-            (result, outputs)
-        };
-        for output in outputs {
+        let mut line = lock(&self.line);
+        let result = f(&mut line);
+        while let Some(output) = line.poll_output() {
             self.perform(output);
         }
+        drop(line);
         self.wake.notify_one();
         result
     }

@@ -15,6 +15,8 @@ pub fn is_format(c: char) -> bool {
         | 0x200B | 0x200E..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB
         | 0x110BD | 0x110CD | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0001
         | 0xE0020..=0xE007F)
+        // Not Cf, but drawn as nothing: Hangul fillers, the blank Braille pattern, Khmer inherent vowels.
+        || matches!(c as u32, 0x115F | 0x1160 | 0x3164 | 0xFFA0 | 0x2800 | 0x17B4 | 0x17B5)
 }
 
 /// The name to show, or `None` if nothing visible is left. Longer names are cut at [`MAX_NAME_CHARS`].
@@ -57,6 +59,7 @@ mod tests {
         assert_eq!(clean_name("   "), None);
         assert_eq!(clean_name("\u{200B}\u{202E}\u{2066}"), None);
         assert_eq!(clean_name("\u{1}\u{1b}"), None);
+        assert_eq!(clean_name("\u{3164}\u{2800}\u{FFA0}"), None);
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 use ipnet::IpNet;
+
+use crate::server::limits::ForwardedHeader;
 use serde::Deserialize;
 
 use crate::Error;
@@ -51,6 +53,11 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// Reverse proxies whose `X-Forwarded-For` / `Forwarded` name the client (limits then count the client).
     pub trusted_proxies: Vec<IpNet>,
+    /// Which of the two the trusted proxies write (only that one is read).
+    pub forwarded_header: ForwardedHeader,
+    /// The host names clients reach this server by. Registration signatures must be for one of them; with
+    /// none, for the host the request names (which a relaying server can choose: set these in production).
+    pub public_hosts: Vec<String>,
     /// `/metrics` answers requests bearing this token (`Authorization: Bearer …`); without one, only direct
     /// requests from loopback.
     pub metrics_token: Option<String>,
@@ -106,6 +113,8 @@ impl Default for ServerConfig {
             max_connections_per_address: 64,
             header_timeout: Duration::from_secs(10),
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
+            public_hosts: Vec::new(),
             metrics_token: None,
             tls: None,
             stun_urls: Vec::new(),
@@ -212,6 +221,15 @@ pub struct ServerArgs {
     #[arg(long = "trusted-proxy", env = "TINCAN_TRUSTED_PROXIES", value_delimiter = ',')]
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// The header the trusted proxies write the client's address in: x-forwarded-for or forwarded (only that
+    /// one is read) [default: x-forwarded-for]
+    #[arg(long, value_enum, env = "TINCAN_FORWARDED_HEADER")]
+    pub forwarded_header: Option<ForwardedHeader>,
+    /// A host name clients use for this server, e.g. signal.example.org (repeat for several); registrations
+    /// must be signed for one of them (without any: for the host the request names)
+    #[arg(long = "public-host", env = "TINCAN_PUBLIC_HOSTS", value_delimiter = ',')]
+    #[serde(default)]
+    pub public_hosts: Vec<String>,
     /// Token a request to /metrics must bear (Authorization: Bearer TOKEN); without one, /metrics answers only
     /// direct requests from loopback
     #[arg(long, env = "TINCAN_METRICS_TOKEN", hide_env_values = true)]
@@ -275,6 +293,8 @@ impl ServerArgs {
             max_connections_per_address: self.max_connections_per_address.or(file.max_connections_per_address),
             header_timeout_secs: self.header_timeout_secs.or(file.header_timeout_secs),
             trusted_proxies: list(self.trusted_proxies, file.trusted_proxies),
+            forwarded_header: self.forwarded_header.or(file.forwarded_header),
+            public_hosts: list(self.public_hosts, file.public_hosts),
             metrics_token: self.metrics_token.or(file.metrics_token),
             tls_cert: self.tls_cert.or(file.tls_cert),
             tls_key: self.tls_key.or(file.tls_key),
@@ -330,6 +350,8 @@ impl ServerArgs {
             max_connections_per_address: self.max_connections_per_address.unwrap_or(d.max_connections_per_address),
             header_timeout: secs(self.header_timeout_secs, d.header_timeout),
             trusted_proxies,
+            forwarded_header: self.forwarded_header.unwrap_or_default(),
+            public_hosts: self.public_hosts.iter().map(|h| crate::identity::server_host(h)).collect(),
             metrics_token: self.metrics_token.filter(|t| !t.is_empty()),
             tls,
             stun_urls: self.stun_urls,

@@ -18,6 +18,8 @@ use crate::protocol::{ErrorCode, ServerMessage, parse_client_message};
 /// A write that takes longer than this (the client stopped reading, its socket buffers are full) ends the
 /// connection as a slow consumer; so does a full mailbox (`mailbox.rs`).
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Refused frames are counted over this window; more than a burst's worth in it closes the connection.
+const REFUSAL_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long a goodbye may take before the connection is dropped anyway.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -76,8 +78,9 @@ pub async fn run(socket: WebSocket, s: Arc<Shared>, ip: IpAddr, host: String) {
     let hello_deadline = tokio::time::sleep(s.config.hello_timeout);
     tokio::pin!(hello_deadline);
     let mut last_heard = Instant::now();
-    // Frames refused by the message limit since the last one taken.
-    let mut refused_in_a_row = 0u32;
+    // Frames refused by the message limit in the current window, and whether this run was answered.
+    let mut refused = (Instant::now(), 0u32);
+    let mut refusal_told = false;
 
     let end = loop {
         tokio::select! {
@@ -97,14 +100,23 @@ pub async fn run(socket: WebSocket, s: Arc<Shared>, ip: IpAddr, host: String) {
                 // garbage or oversized frames costs a token each, and closes the connection if it goes on.
                 if matches!(frame, Message::Text(_) | Message::Binary(_)) {
                     if limit.check() {
-                        refused_in_a_row = 0;
+                        refusal_told = false;
                     } else {
-                        refused_in_a_row += 1;
-                        if refused_in_a_row > s.config.message_burst.max(1) {
+                        // More than a burst's worth refused within ten seconds is a flood, closed (a token
+                        // refilled now and then does not reset the count).
+                        if refused.0.elapsed() > REFUSAL_WINDOW {
+                            refused = (Instant::now(), 0);
+                        }
+                        refused.1 += 1;
+                        if refused.1 > s.config.message_burst.max(1) {
                             break End::Server(ErrorCode::RateLimited, close_code::POLICY);
                         }
-                        if let Err(end) = sink.error(&s, Reject { code: ErrorCode::RateLimited, detail: None }, None).await {
-                            break end;
+                        // One answer per run of refusals, not one per frame.
+                        if !refusal_told {
+                            refusal_told = true;
+                            if let Err(end) = sink.error(&s, Reject { code: ErrorCode::RateLimited, detail: None }, None).await {
+                                break end;
+                            }
                         }
                         continue;
                     }

@@ -42,7 +42,8 @@ async fn websocket(
     let host = forwarded_host
         .or_else(|| headers.get(header::HOST))
         .and_then(|v| v.to_str().ok())
-        .map(|h| crate::identity::server_host(h.split(',').next().unwrap_or(h)))
+        // The nearest proxy's entry (the last one): earlier ones are what the client sent.
+        .map(|h| crate::identity::server_host(h.rsplit(',').next().unwrap_or(h)))
         .unwrap_or_default();
     if !s.connect_limit.check(client) {
         s.metrics.rejected_connections.inc();
@@ -107,8 +108,12 @@ fn may_read_metrics(s: &Shared, addr: SocketAddr, headers: &HeaderMap) -> bool {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), token.as_bytes())),
+        // A trusted proxy on this host (perhaps a plain TCP one that adds no header) forwards strangers.
         None => {
-            addr.ip().is_loopback() && !headers.contains_key("forwarded") && !headers.contains_key("x-forwarded-for")
+            addr.ip().is_loopback()
+                && !s.limits.is_trusted_proxy(addr.ip())
+                && !headers.contains_key("forwarded")
+                && !headers.contains_key("x-forwarded-for")
         }
     }
 }

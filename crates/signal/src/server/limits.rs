@@ -42,6 +42,19 @@ pub struct ConnectionLimits {
     max_per_address: usize,
     counts: Mutex<Counts>,
     trusted: Vec<IpNet>,
+    header: ForwardedHeader,
+}
+
+/// The header a trusted proxy writes the client's address in. Only that one is read: a proxy passes the other
+/// on as the client sent it, so reading it would let a client choose its own address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (nginx's `$proxy_add_x_forwarded_for`, HAProxy `option forwardfor`, Caddy).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=` (RFC 7239).
+    Forwarded,
 }
 
 #[derive(Default)]
@@ -83,8 +96,8 @@ impl Drop for Slot {
 
 impl ConnectionLimits {
     /// `max_per_address` 0: no per-address limit.
-    pub fn new(max_total: usize, max_per_address: usize, trusted: Vec<IpNet>) -> Arc<Self> {
-        Arc::new(ConnectionLimits { max_total, max_per_address, counts: Mutex::default(), trusted })
+    pub fn new(max_total: usize, max_per_address: usize, trusted: Vec<IpNet>, header: ForwardedHeader) -> Arc<Self> {
+        Arc::new(ConnectionLimits { max_total, max_per_address, counts: Mutex::default(), trusted, header })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
@@ -137,33 +150,43 @@ impl ConnectionLimits {
     }
 
     /// Who a request is from: the peer, or, when the peer is a trusted proxy, the client it names — the
-    /// nearest address in `X-Forwarded-For` (or `Forwarded: for=`) that is not itself a trusted proxy.
+    /// nearest address in the configured header that is not itself a trusted proxy. An entry that does not
+    /// parse (`unknown`, an obfuscated name) ends the walk at the proxy: what lies beyond it is the client's
+    /// word.
     pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         if !self.is_trusted_proxy(peer) {
             return peer;
         }
-        let mut chain: Vec<IpAddr> = Vec::new();
-        for value in headers.get_all("forwarded") {
-            let Ok(text) = value.to_str() else { continue };
-            for element in text.split(',') {
-                for pair in element.split(';') {
-                    let Some((name, value)) = pair.trim().split_once('=') else { continue };
-                    if name.trim().eq_ignore_ascii_case("for")
-                        && let Some(ip) = parse_node(value)
-                    {
-                        chain.push(ip);
+        let mut chain: Vec<Option<IpAddr>> = Vec::new();
+        match self.header {
+            ForwardedHeader::Forwarded => {
+                for value in headers.get_all("forwarded") {
+                    let Ok(text) = value.to_str() else { return peer };
+                    for element in text.split(',') {
+                        let node = element.split(';').find_map(|pair| {
+                            let (name, value) = pair.trim().split_once('=')?;
+                            name.trim().eq_ignore_ascii_case("for").then_some(value)
+                        });
+                        chain.push(node.and_then(parse_node));
                     }
                 }
             }
-        }
-        if chain.is_empty() {
-            for value in headers.get_all("x-forwarded-for") {
-                let Ok(text) = value.to_str() else { continue };
-                chain.extend(text.split(',').filter_map(parse_node));
+            ForwardedHeader::XForwardedFor => {
+                for value in headers.get_all("x-forwarded-for") {
+                    let Ok(text) = value.to_str() else { return peer };
+                    chain.extend(text.split(',').map(parse_node));
+                }
             }
         }
         // Walk back from the proxy that talked to us: the first address it did not add itself is the client.
-        chain.into_iter().rev().find(|ip| !self.is_trusted_proxy(*ip)).unwrap_or(peer)
+        for node in chain.into_iter().rev() {
+            match node {
+                Some(ip) if self.is_trusted_proxy(ip) => continue,
+                Some(ip) => return ip,
+                None => return peer,
+            }
+        }
+        peer
     }
 }
 
@@ -265,7 +288,7 @@ mod tests {
 
     #[test]
     fn counts_per_address_and_in_all_and_gives_back() {
-        let limits = ConnectionLimits::new(3, 2, vec![]);
+        let limits = ConnectionLimits::new(3, 2, vec![], ForwardedHeader::XForwardedFor);
         let a1 = limits.admit_socket(ip("2001:db8::1")).unwrap();
         let _a2 = limits.admit_socket(ip("2001:db8::2")).unwrap();
         // The same /64: refused.
@@ -279,7 +302,8 @@ mod tests {
 
     #[test]
     fn a_trusted_proxy_is_counted_by_its_clients() {
-        let limits = ConnectionLimits::new(100, 2, vec![parse_network("10.0.0.0/8").unwrap()]);
+        let trusted = vec![parse_network("10.0.0.0/8").unwrap()];
+        let limits = ConnectionLimits::new(100, 2, trusted.clone(), ForwardedHeader::XForwardedFor);
         let proxy = ip("10.1.2.3");
         let sockets: Vec<Slot> = (0..10).map(|_| limits.admit_socket(proxy).unwrap()).collect();
         assert_eq!(sockets.len(), 10, "the proxy's sockets are not capped per address");
@@ -292,10 +316,20 @@ mod tests {
         assert!(limits.admit_client(ip("203.0.113.5")).is_err());
         // An untrusted peer's headers are ignored.
         assert_eq!(limits.client_address(ip("203.0.113.7"), &headers), ip("203.0.113.7"));
-        // Forwarded wins over X-Forwarded-For; quoted IPv6 with a port.
-        headers.insert("forwarded", "for=192.0.2.60;proto=https, for=\"[2001:db8:cafe::17]:4711\"".parse().unwrap());
-        assert_eq!(limits.client_address(proxy, &headers), ip("2001:db8:cafe::17"));
+        // A Forwarded header the client wrote itself is not read when the proxy writes X-Forwarded-For.
+        headers.insert("forwarded", "for=192.0.2.60".parse().unwrap());
+        assert_eq!(limits.client_address(proxy, &headers), ip("203.0.113.5"));
+        // An entry that does not parse ends the walk at the proxy.
+        let mut unknown = HeaderMap::new();
+        unknown.insert("x-forwarded-for", "198.51.100.9, unknown".parse().unwrap());
+        assert_eq!(limits.client_address(proxy, &unknown), proxy);
         // Nothing forwarded: the proxy itself.
         assert_eq!(limits.client_address(proxy, &HeaderMap::new()), proxy);
+        // A proxy that writes Forwarded: quoted IPv6 with a port.
+        let rfc = ConnectionLimits::new(100, 2, trusted, ForwardedHeader::Forwarded);
+        let mut forwarded = HeaderMap::new();
+        forwarded.insert("forwarded", "for=192.0.2.60;proto=https, for=\"[2001:db8:cafe::17]:4711\"".parse().unwrap());
+        forwarded.insert("x-forwarded-for", "192.0.2.99".parse().unwrap());
+        assert_eq!(rfc.client_address(proxy, &forwarded), ip("2001:db8:cafe::17"));
     }
 }

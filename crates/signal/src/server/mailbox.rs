@@ -80,12 +80,12 @@ impl Mailbox {
             self.queued.fetch_sub(len, Ordering::AcqRel);
             return Err(Undelivered::Full);
         }
+        // Counted in all before it can be taken off the queue (so the sum never goes below zero).
+        self.total.add(len);
         match self.tx.try_send(message) {
-            Ok(()) => {
-                self.total.add(len);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(e) => {
+                self.total.sub(len);
                 self.queued.fetch_sub(len, Ordering::AcqRel);
                 Err(match e {
                     TrySendError::Full(_) => Undelivered::Full,

@@ -70,6 +70,23 @@ pub struct Session {
 }
 
 impl Session {
+    /// A registration proof, checked against the server's public host names (or, with none configured, the
+    /// host this request named).
+    fn verify(&self, s: &Shared, public_key: &str, signature: &str) -> Result<PersonalCode, crate::Error> {
+        let hosts = &s.config.public_hosts;
+        if hosts.is_empty() {
+            return verify_registration(public_key, signature, &self.host, &self.nonce);
+        }
+        let mut last = crate::Error::BadSignature;
+        for host in hosts {
+            match verify_registration(public_key, signature, host, &self.nonce) {
+                Ok(code) => return Ok(code),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
     pub fn new(ip: IpAddr, host: String) -> Self {
         Session {
             peer: random_token(8),
@@ -156,10 +173,9 @@ impl Session {
             }
             M::Ring { to, name, room, public_key, signature } => {
                 let from = match (public_key, signature) {
-                    (Some(key), Some(sig)) => Some(
-                        verify_registration(&key, &sig, &self.host, &self.nonce)
-                            .map_err(|e| reject_with(ErrorCode::BadSignature, e))?,
-                    ),
+                    (Some(key), Some(sig)) => {
+                        Some(self.verify(s, &key, &sig).map_err(|e| reject_with(ErrorCode::BadSignature, e))?)
+                    }
                     (None, None) => self.code.clone(),
                     _ => return Err(reject_with(ErrorCode::BadMessage, "public_key and signature go together.")),
                 };
@@ -257,8 +273,7 @@ impl Session {
     }
 
     async fn register(&mut self, s: &Shared, public_key: &str, signature: &str) -> Outcome {
-        let code = verify_registration(public_key, signature, &self.host, &self.nonce)
-            .map_err(|e| reject_with(ErrorCode::BadSignature, e))?;
+        let code = self.verify(s, public_key, signature).map_err(|e| reject_with(ErrorCode::BadSignature, e))?;
         if let Some(old) = self.code.take().filter(|old| old != &code) {
             release(s, &old, &self.peer).await;
         }

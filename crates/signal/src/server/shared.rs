@@ -38,6 +38,7 @@ impl Shared {
                 max_connections,
                 config.max_connections_per_address,
                 config.trusted_proxies.clone(),
+                config.forwarded_header,
             ),
             connect_limit: IpLimit::per_minute(config.connect_per_minute, config.connect_burst),
             join_limit: IpLimit::per_minute(config.join_per_minute, config.join_burst),

@@ -39,6 +39,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Remote candidates taken per description (offer or answer): a real peer sends a handful per interface and
 /// server; a hostile one that streams them would grow the ICE agent's memory without end.
 pub const MAX_REMOTE_CANDIDATES: u32 = 64;
+/// Remote candidates taken over a link's life, however many descriptions it goes through.
+pub const MAX_LINK_CANDIDATES: u32 = 256;
 
 /// How a call begins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,8 +247,10 @@ struct Link {
     fall_back_at: Option<Instant>,
     /// Decoded frames at the last look, when that count last moved, and whether this spell was probed.
     media: (u64, Instant, bool),
-    /// Remote candidates taken since the last offer or answer from the other side.
+    /// Remote candidates taken since the last offer or answer from the other side, and in all.
     remote_candidates: u32,
+    total_candidates: u32,
+    refused_candidates: u32,
 }
 
 impl Link {
@@ -267,6 +271,8 @@ impl Link {
             fall_back_at: None,
             media: (0, now, false),
             remote_candidates: 0,
+            total_candidates: 0,
+            refused_candidates: 0,
         }
     }
 
@@ -627,13 +633,15 @@ impl CallMachine {
             }
             PeerSignal::Candidate(candidate) => {
                 let Some(link) = self.links.get_mut(&from) else { return };
-                link.remote_candidates += 1;
-                if link.remote_candidates > MAX_REMOTE_CANDIDATES {
-                    if link.remote_candidates == MAX_REMOTE_CANDIDATES + 1 {
-                        tracing::warn!(peer = %from, "more than {MAX_REMOTE_CANDIDATES} candidates: the rest are ignored");
+                if link.remote_candidates >= MAX_REMOTE_CANDIDATES || link.total_candidates >= MAX_LINK_CANDIDATES {
+                    link.refused_candidates += 1;
+                    if link.refused_candidates == 1 {
+                        tracing::warn!(peer = %from, "too many candidates: the rest are ignored");
                     }
                     return;
                 }
+                link.remote_candidates += 1;
+                link.total_candidates += 1;
                 self.out(Output::AddCandidate { peer: from, candidate });
             }
             PeerSignal::EndOfCandidates => {}

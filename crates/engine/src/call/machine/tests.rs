@@ -576,6 +576,18 @@ fn a_peer_that_streams_candidates_is_cut_off() {
     let answer = PeerSignal::Answer { sdp: "a2".into(), follows_relay: false };
     core.handle_input(now, Input::LocalOffer { peer: b.clone(), sdp: "o2".into() });
     core.handle_input(now, Input::Signal { from: b.clone(), signal: answer });
+    core.handle_input(now, Input::AnswerApplied { peer: b.clone() });
     core.handle_input(now, Input::Signal { from: b.clone(), signal: candidate() });
     assert!(std::iter::from_fn(|| core.poll_output()).any(|o| matches!(o, Output::AddCandidate { .. })));
+    // Offer after offer, each followed by its 64: the link as a whole takes at most MAX_LINK_CANDIDATES.
+    let mut added = 65;
+    for n in 0..20 {
+        let offer = PeerSignal::Offer { sdp: format!("o{n}"), restart: false, relay_only: false };
+        core.handle_input(now, Input::Signal { from: b.clone(), signal: offer });
+        for _ in 0..MAX_REMOTE_CANDIDATES {
+            core.handle_input(now, Input::Signal { from: b.clone(), signal: candidate() });
+        }
+        added += std::iter::from_fn(|| core.poll_output()).filter(|o| matches!(o, Output::AddCandidate { .. })).count();
+    }
+    assert_eq!(added, MAX_LINK_CANDIDATES as usize, "renegotiating does not lift the bound");
 }
