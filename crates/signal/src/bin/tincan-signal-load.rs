@@ -50,6 +50,9 @@ struct Cli {
     /// Relay again while attackers run (slowloris, garbage floods, slow readers), and compare
     #[arg(long)]
     abuse: bool,
+    /// Only attack the server at this URL (what --abuse runs in a process of its own)
+    #[arg(long, hide = true)]
+    attack_only: Option<String>,
 }
 
 type Sink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
@@ -71,6 +74,13 @@ struct Server {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let fds = raise_fd_limit()?;
+    if let Some(url) = &cli.attack_only {
+        let attack = Attack::start(url);
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            println!("{}", attack.figures());
+        }
+    }
     let clients = cli.clients / 2 * 2;
     if clients as u64 + 100 > fds {
         bail!("{clients} clients need more than the open-file limit of {fds}");
@@ -135,7 +145,23 @@ async fn main() -> anyhow::Result<()> {
     let mut dropped_total =
         (clients as u64).saturating_sub(server_gauge(&server.url, "tincan_signal_connections").await?);
     if cli.abuse {
-        let attack = Attack::start(&server.url);
+        // The attackers run in a process of their own, so that they do not slow the measuring clients.
+        let mut attacker = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["--attack-only", &server.url])
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the attackers")?;
+        let last_words = Arc::new(Mutex::new(String::new()));
+        let reader = {
+            let (last_words, stdout) = (last_words.clone(), attacker.stdout.take().context("attacker stdout")?);
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stdout).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    *last_words.lock().unwrap() = line;
+                }
+            })
+        };
         // Let the attackers take hold before measuring.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let peak = Arc::new(AtomicU64::new(rss_kb(server.pid)?));
@@ -151,7 +177,9 @@ async fn main() -> anyhow::Result<()> {
             })
         };
         let abused = relay_phase("under abuse: ", &cli, &mut sinks, &ids, &tally, epoch, server.pid).await?;
-        let figures = attack.stop().await;
+        let _ = attacker.kill().await;
+        reader.abort();
+        let figures = last_words.lock().unwrap().clone();
         sampler.abort();
         tokio::time::sleep(Duration::from_secs(5)).await;
         let after = rss_kb(server.pid)?;
@@ -269,7 +297,6 @@ async fn connect_from(source: [u8; 4], to: std::net::SocketAddr) -> std::io::Res
 /// garbage frames, and five rooms of four clients that stop reading while a fifth floods them with 32 KB
 /// signals. Each reconnects when the server drops it.
 struct Attack {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
     counts: Arc<AttackCounts>,
 }
 
@@ -353,16 +380,13 @@ impl Attack {
                 }
             }));
         }
-        Attack { tasks, counts }
+        // Detached: they run until this process is killed.
+        drop(tasks);
+        Attack { counts }
     }
 
-    async fn stop(self) -> String {
-        for t in &self.tasks {
-            t.abort();
-        }
-        for t in self.tasks {
-            let _ = t.await;
-        }
+    /// What the attackers did so far.
+    fn figures(&self) -> String {
         let c = &self.counts;
         format!(
             "{} slowloris sockets opened ({} refused at connect), {} garbage frames sent, {} attacker connections dropped by the server",

@@ -38,6 +38,9 @@ use shared::Shared;
 
 /// How often idle per-IP rate-limit buckets are forgotten.
 const JANITOR_PERIOD: Duration = Duration::from_secs(60);
+/// How often the janitor looks whether many connections or queued bytes went away (then it gives the freed
+/// memory back to the system).
+const TRIM_LOOK: Duration = Duration::from_secs(2);
 
 /// A running server.
 pub struct SignalServer {
@@ -142,13 +145,35 @@ fn descriptor_limit() -> u64 {
 
 async fn janitor(s: Arc<Shared>) {
     let mut tick = tokio::time::interval(JANITOR_PERIOD);
+    let mut look = tokio::time::interval(TRIM_LOOK);
+    // The most connections and queued bytes since memory was last given back.
+    let (mut high_open, mut high_queued) = (0usize, 0usize);
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 s.connect_limit.forget_idle();
                 s.join_limit.forget_idle();
             }
+            _ = look.tick() => {
+                let (open, queued) = (s.limits.open(), s.queued.now());
+                if high_open > open + 100 || high_queued > queued + (4 << 20) {
+                    give_back_memory();
+                    (high_open, high_queued) = (open, queued);
+                }
+                high_open = high_open.max(open);
+                high_queued = high_queued.max(queued);
+            }
             _ = s.shutdown.cancelled() => return,
         }
+    }
+}
+
+/// Hand freed heap back to the system. glibc keeps what was freed for reuse: after a crowd of connections or
+/// a flood of queued messages is gone, the process would otherwise stay at its peak.
+fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and shrinks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
