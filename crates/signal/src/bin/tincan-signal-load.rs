@@ -295,7 +295,7 @@ async fn connect_from(source: [u8; 4], to: std::net::SocketAddr) -> std::io::Res
 
 /// The attackers, from 127.9.x.y: 500 slowloris sockets over five addresses, 20 connections flooding
 /// garbage frames, and five rooms of four clients that stop reading while a fifth floods them with 32 KB
-/// signals. Each reconnects when the server drops it.
+/// signals. Each reconnects when the server drops it; they run (detached) until the process is killed.
 struct Attack {
     counts: Arc<AttackCounts>,
 }
@@ -313,11 +313,10 @@ impl Attack {
         let addr: std::net::SocketAddr =
             url.trim_start_matches("ws://").trim_end_matches("/ws").parse().expect("a loopback address");
         let counts = Arc::new(AttackCounts::default());
-        let mut tasks = Vec::new();
         for i in 0..500u32 {
             let counts = counts.clone();
             let source = [127, 9, 0, 1 + (i / 100) as u8];
-            tasks.push(tokio::spawn(async move {
+            tokio::spawn(async move {
                 loop {
                     counts.sockets.fetch_add(1, Ordering::Relaxed);
                     match connect_from(source, addr).await {
@@ -328,11 +327,11 @@ impl Attack {
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-            }));
+            });
         }
         for i in 0..20u8 {
             let (counts, url) = (counts.clone(), url.to_owned());
-            tasks.push(tokio::spawn(async move {
+            tokio::spawn(async move {
                 loop {
                     if let Ok((mut sink, _stream)) = raw_client(&url, addr, [127, 9, 1, 1 + i]).await {
                         let garbage = Message::text("{\"type\": nonsense".repeat(100));
@@ -343,11 +342,11 @@ impl Attack {
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-            }));
+            });
         }
         for r in 0..5u8 {
             let (counts, url) = (counts.clone(), url.to_owned());
-            tasks.push(tokio::spawn(async move {
+            tokio::spawn(async move {
                 loop {
                     let room = RoomCode::generate();
                     let Ok((mut flooder, flooder_stream)) = raw_client(&url, addr, [127, 9, 2, 1 + r]).await else {
@@ -378,10 +377,8 @@ impl Attack {
                     counts.dropped.fetch_add(1, Ordering::Relaxed);
                     drop((sleepers, flooder_stream));
                 }
-            }));
+            });
         }
-        // Detached: they run until this process is killed.
-        drop(tasks);
         Attack { counts }
     }
 

@@ -25,14 +25,6 @@ impl RefusedSockets {
         };
         self.0.get_or_create(&vec![("reason", reason)]).inc();
     }
-
-    pub fn of(&self, refusal: Refusal) -> u64 {
-        let reason = match refusal {
-            Refusal::Full => "full",
-            Refusal::TooManyFromAddress => "address",
-        };
-        self.0.get_or_create(&vec![("reason", reason)]).get()
-    }
 }
 
 pub struct Metrics {
