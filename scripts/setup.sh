@@ -14,6 +14,7 @@ packages=(
   iptables iproute2 util-linux                                      # network namespaces: browser tests, NAT lab, lossy paths
   chromium chromium-driver                                          # the browser peer of the interop tests
   libasound2-dev libclang-dev                                       # microphone/speakers (cpal: ALSA), camera (nokhwa: V4L2 bindings)
+  libdbus-1-dev                                                     # real-time audio threads through rtkit
   pulseaudio pulseaudio-utils libasound2-plugins sox                # the audio server the device tests start, and its tools
 )
 

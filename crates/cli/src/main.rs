@@ -11,7 +11,8 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use tincan_devices::Notices;
 use tincan_devices::audio::{
-    Direction, Microphone, MicrophoneOptions, Processing, Speaker, SpeakerMonitor, SpeakerOptions, VoiceProcessor,
+    Direction, Microphone, MicrophoneMonitor, MicrophoneOptions, Processing, Speaker, SpeakerMonitor, SpeakerOptions,
+    VoiceProcessor,
 };
 use tincan_devices::camera::{CameraOptions, CameraSource, Nokhwa, Wanted};
 use tincan_engine::peer::PeerSettings;
@@ -264,6 +265,7 @@ fn stamp_line(mut value: serde_json::Value, started: std::time::Instant) -> serd
 #[derive(Default)]
 struct DeviceMonitors {
     speaker: Option<SpeakerMonitor>,
+    microphone: Option<MicrophoneMonitor>,
     processor: Option<VoiceProcessor>,
 }
 
@@ -332,7 +334,10 @@ fn call_config(
         let options =
             MicrophoneOptions { device: name.clone(), processor: processor.clone(), notices: notices.clone() };
         match Microphone::open(options) {
-            Ok(mic) => c.audio_source = Some(Box::new(mic)),
+            Ok(mic) => {
+                monitors.microphone = Some(mic.monitor());
+                c.audio_source = Some(Box::new(mic))
+            }
             // No microphone is a state, not a failure: the call goes on receive-only for audio.
             Err(e) => print(stamp_line(
                 json!({"event": "device", "device": "absent", "kind": "microphone", "message": e.to_string()}),
@@ -409,6 +414,8 @@ fn summary(outcome: &Outcome, monitors: &DeviceMonitors) -> serde_json::Value {
     line["event"] = json!("summary");
     line["playout"] = json!(monitors.speaker.as_ref().map(|s| s.stats()));
     line["voice_processing"] = json!(monitors.processor.as_ref().map(|p| p.stats()));
+    line["microphone"] = json!(monitors.microphone.as_ref().map(|m| m.stats()));
+    line["speaker_callbacks"] = json!(monitors.speaker.as_ref().map(|s| s.callbacks()));
     line["lip_sync"] = json!(*outcome.lip_sync.lock().expect("lock"));
     line["participants"] = json!(outcome.people.figures());
     line

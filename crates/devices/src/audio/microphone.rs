@@ -1,9 +1,11 @@
 //! The microphone as an [`AudioSource`]: any device format → 48 kHz mono (rubato) → voice processing
 //! (echo cancellation against what the speaker plays, noise suppression, gain control) → 20 ms frames.
 //!
-//! The device callback only mixes down to mono and appends to a mailbox that keeps at most 120 ms (the
-//! oldest audio goes first); the engine's audio thread does the rest. When that thread falls behind (or
-//! starts late), the backlog is cut to the newest 20 ms, so latency never builds up.
+//! The device callback only mixes down to mono and appends to a mailbox that keeps at most 500 ms (the
+//! oldest audio goes first); the engine's audio thread (real-time priority where the OS grants it) does the
+//! rest. When that thread falls behind (or
+//! starts late), all of the backlog still goes through the canceller (so its input stays continuous), and
+//! then what waits beyond 60 ms is cut to the newest 20 ms, so latency never builds up.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
@@ -18,11 +20,13 @@ use tincan_media::{AudioFrame, MediaError};
 use super::format::{choose, unsupported};
 use super::host::Direction;
 use super::keeper::{Health, Keeper};
+use super::priority::{self, Priority};
 use super::processing::{CHUNK, VoiceProcessor};
 use super::resample::RateConverter;
+use super::timing::{CallbackTiming, TimingStats};
 use crate::{DeviceError, Notices, Result};
 
-const MAILBOX_MS: usize = 120;
+const MAILBOX_MS: usize = 500;
 const BACKLOG_MS: usize = 60;
 const KEEP_MS: usize = 20;
 /// No audio for this long is reported to the engine (which asks again); the keeper reopens the device.
@@ -32,7 +36,7 @@ const SILENT_DEVICE: Duration = Duration::from_secs(1);
 struct Queue {
     rate: u32,
     samples: VecDeque<f32>,
-    dropped: u64,
+    stats: MicrophoneStats,
     /// When the newest sample was captured (the callback's time less the device's latency).
     newest: Option<Instant>,
 }
@@ -41,6 +45,32 @@ struct Queue {
 struct Mailbox {
     queue: Mutex<Queue>,
     ready: Condvar,
+    timing: CallbackTiming,
+}
+
+/// What happened to the microphone's audio on its way to the encoder.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct MicrophoneStats {
+    pub callbacks: TimingStats,
+    /// What the processing thread got from the OS.
+    pub processing_thread: Priority,
+    /// Audio the device delivered that nobody took in time (ms).
+    pub overflow_ms: f64,
+    /// Audio cut to bring latency down after the audio thread fell behind (ms).
+    pub cut_ms: f64,
+    /// The most audio waiting for the audio thread (ms).
+    pub longest_backlog_ms: f64,
+}
+
+/// Reads a microphone's figures while it belongs to a call.
+#[derive(Clone)]
+pub struct MicrophoneMonitor(Arc<Mailbox>);
+
+impl MicrophoneMonitor {
+    pub fn stats(&self) -> MicrophoneStats {
+        let stats = self.0.queue.lock().map(|q| q.stats.clone()).unwrap_or_default();
+        MicrophoneStats { callbacks: self.0.timing.stats(), ..stats }
+    }
 }
 
 impl Mailbox {
@@ -56,7 +86,7 @@ impl Mailbox {
         let excess = q.samples.len().saturating_sub(cap);
         if excess > 0 {
             q.samples.drain(..excess);
-            q.dropped += excess as u64;
+            q.stats.overflow_ms += excess as f64 * 1000.0 / rate as f64;
         }
         drop(q);
         self.ready.notify_one();
@@ -86,6 +116,7 @@ pub struct Microphone {
     newest: Option<Instant>,
     /// How old the first sample of the last frame returned was.
     delay: Option<Duration>,
+    asked_priority: bool,
 }
 
 impl Microphone {
@@ -117,7 +148,12 @@ impl Microphone {
             timestamp: Duration::ZERO,
             newest: None,
             delay: None,
+            asked_priority: false,
         })
+    }
+
+    pub fn monitor(&self) -> MicrophoneMonitor {
+        MicrophoneMonitor(self.mailbox.clone())
     }
 
     /// Wait for device audio; false if none came.
@@ -131,13 +167,8 @@ impl Microphone {
             return Ok(false);
         }
         let rate = q.rate;
-        let backlog = q.samples.len();
-        if backlog > rate as usize * BACKLOG_MS / 1000 {
-            let cut = backlog - rate as usize * KEEP_MS / 1000;
-            q.samples.drain(..cut);
-            q.dropped += cut as u64;
-            tracing::debug!("microphone backlog of {} ms cut", backlog * 1000 / rate as usize);
-        }
+        let backlog_ms = q.samples.len() as f64 * 1000.0 / rate as f64;
+        q.stats.longest_backlog_ms = q.stats.longest_backlog_ms.max(backlog_ms);
         self.incoming.clear();
         self.incoming.extend(q.samples.drain(..));
         self.newest = q.newest;
@@ -159,12 +190,30 @@ impl Microphone {
             self.processed.extend_from_slice(chunk);
         }
         self.at_48k.drain(..whole);
+        // Cut after processing, so that the canceller saw it all.
+        if self.processed.len() > 48 * BACKLOG_MS {
+            let cut = self.processed.len() - 48 * KEEP_MS;
+            self.processed.drain(..cut);
+            if let Ok(mut q) = self.mailbox.queue.lock() {
+                q.stats.cut_ms += cut as f64 / 48.0;
+            }
+            tracing::debug!("microphone backlog of {} ms cut", cut / 48);
+        }
         Ok(true)
     }
 }
 
 impl AudioSource for Microphone {
     fn next_frame(&mut self) -> tincan_media::Result<AudioFrame> {
+        if !self.asked_priority {
+            // This is the thread that processes the microphone (the engine's audio thread).
+            self.asked_priority = true;
+            let got = priority::real_time(CHUNK as u32, 48_000);
+            tracing::debug!("microphone processing thread: {got:?}");
+            if let Ok(mut q) = self.mailbox.queue.lock() {
+                q.stats.processing_thread = got;
+            }
+        }
         while self.processed.len() < AUDIO_FRAME_SAMPLES {
             if !self.take_input()? {
                 return Err(MediaError::Device(format!("microphone \"{}\" delivers nothing", self.name)));
@@ -210,6 +259,9 @@ where
             *config,
             move |data: &[T], info: &cpal::InputCallbackInfo| {
                 health.alive();
+                mailbox
+                    .timing
+                    .tick(Duration::from_micros((data.len() / channels) as u64 * 1_000_000 / rate.max(1) as u64));
                 let stamp = info.timestamp();
                 // The callback gets the buffer whose last sample was captured at `capture` + its length.
                 let length = Duration::from_micros((data.len() / channels) as u64 * 1_000_000 / rate.max(1) as u64);

@@ -6,7 +6,10 @@
 //!   last two seconds) and keeps its target at the largest recent one plus a margin (20–400 ms), coming
 //!   down by at most 1 ms per frame;
 //! * before playing (and after running dry) it waits until it holds the target;
-//! * running dry is an underrun: silence is played (faded), and the target grows;
+//! * running dry is an underrun, and the target grows; what is missing is concealed at once (not only when
+//!   the next packet comes): the last pitch period played is repeated, fading out over 60 ms, and when audio
+//!   comes back it is cross-faded in (WebRTC NetEq's "expand" and "merge", in their simplest form). Only
+//!   after 60 ms of concealment does the buffer go silent and wait to hold its target again;
 //! * holding more than the target plus 30 ms (a burst, or the far end's clock running faster than the
 //!   speaker's), it drops 10 ms with a short cross-fade, so latency comes back down;
 //! * lip sync may ask for a minimum delay (video arrives later than audio): the target does not go below
@@ -29,6 +32,13 @@ const EXCESS: usize = 30 * RATE;
 const CAPACITY: usize = 1000 * RATE;
 const WINDOW: Duration = Duration::from_secs(2);
 const FADE: usize = 2 * RATE;
+/// The longest stretch concealed before going silent.
+const CONCEAL_MAX: usize = 60 * RATE;
+/// Pitch periods searched for: 2.5–20 ms (50–400 Hz voices, and their harmonics).
+const PERIOD_MIN: usize = RATE * 5 / 2;
+const PERIOD_MAX: usize = 20 * RATE;
+/// What was played last, for concealment: two of the longest periods.
+const HISTORY: usize = 2 * PERIOD_MAX;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct PlayoutStats {
@@ -39,6 +49,53 @@ pub struct PlayoutStats {
     pub underruns: u64,
     /// Audio dropped to bring latency down (ms).
     pub dropped_ms: f64,
+    /// Audio made up while the buffer was dry (ms).
+    pub concealed_ms: f64,
+}
+
+/// Concealment under way: one pitch period of what was played last, repeated.
+struct Concealment {
+    cycle: Vec<f32>,
+    /// Samples made up so far.
+    done: usize,
+}
+
+impl Concealment {
+    /// Start from what was played last: the period that repeats best.
+    fn start(history: &VecDeque<f32>) -> Concealment {
+        let n = history.len();
+        let period = if n < 2 * PERIOD_MIN { TEN_MS.min(n.max(1)) } else { best_period(history) };
+        let cycle = if n >= period { history.range(n - period..).copied().collect() } else { vec![0.0; period] };
+        Concealment { cycle, done: 0 }
+    }
+
+    /// The next made-up sample, fading out over [`CONCEAL_MAX`].
+    fn next(&mut self) -> f32 {
+        let gain = 1.0 - self.done as f32 / CONCEAL_MAX as f32;
+        let v = self.cycle[self.done % self.cycle.len()] * gain.max(0.0);
+        self.done += 1;
+        v
+    }
+}
+
+/// The lag (2.5–20 ms) at which the last 10 ms played is most like what came before it.
+fn best_period(history: &VecDeque<f32>) -> usize {
+    let n = history.len();
+    let window = TEN_MS.min(n - PERIOD_MIN);
+    let (mut best, mut best_score) = (TEN_MS, f32::MIN);
+    for lag in (PERIOD_MIN..=PERIOD_MAX.min(n - window)).step_by(2) {
+        let (mut dot, mut energy) = (0f32, 1e-9f32);
+        for i in n - window..n {
+            let (a, b) = (history[i], history[i - lag]);
+            dot += a * b;
+            energy += b * b;
+        }
+        let score = dot / energy.sqrt();
+        if score > best_score {
+            (best, best_score) = (lag, score);
+        }
+    }
+    best
 }
 
 pub struct PlayoutBuffer {
@@ -54,6 +111,8 @@ pub struct PlayoutBuffer {
     stretch: usize,
     playing: bool,
     last_sample: f32,
+    history: VecDeque<f32>,
+    concealing: Option<Concealment>,
     stats: PlayoutStats,
 }
 
@@ -68,6 +127,8 @@ impl Default for PlayoutBuffer {
             stretch: 0,
             playing: false,
             last_sample: 0.0,
+            history: VecDeque::with_capacity(HISTORY + TEN_MS),
+            concealing: None,
             stats: PlayoutStats::default(),
         }
     }
@@ -138,26 +199,54 @@ impl PlayoutBuffer {
         if self.samples.len() > self.target + EXCESS && self.samples.len() >= out.len() + TEN_MS + FADE {
             self.drop_ten_ms();
         }
-        if self.samples.len() < out.len() {
-            let have = self.samples.len();
-            for (o, s) in out.iter_mut().zip(self.samples.drain(..)) {
-                *o = s;
+        let have = self.samples.len().min(out.len());
+        for (o, s) in out.iter_mut().zip(self.samples.drain(..have)) {
+            *o = s;
+        }
+        if let Some(c) = &mut self.concealing
+            && have > 0
+        {
+            // Audio is back: cross-fade from the made-up sound into it.
+            for (i, o) in out[..have.min(FADE)].iter_mut().enumerate() {
+                let w = i as f32 / FADE as f32;
+                *o = c.next() * (1.0 - w) + *o * w;
             }
-            if have > 0 {
-                self.last_sample = out[have - 1];
+            self.concealing = None;
+        }
+        if have < out.len() {
+            if self.concealing.is_none() {
+                // Running dry: an underrun, and the target grows.
+                self.stats.underruns += 1;
+                self.target = (self.target + TEN_MS).min(MAX_TARGET);
+                self.remember(&out[..have]);
+                self.concealing = Some(Concealment::start(&self.history));
             }
-            self.fade_out(&mut out[have..]);
-            self.playing = false;
-            self.stats.underruns += 1;
-            self.target = (self.target + TEN_MS).min(MAX_TARGET);
+            let c = self.concealing.as_mut().expect("just set");
+            let left = CONCEAL_MAX.saturating_sub(c.done).min(out.len() - have);
+            for o in &mut out[have..have + left] {
+                *o = c.next();
+            }
+            self.stats.concealed_ms += left as f64 / RATE as f64;
+            if have + left < out.len() {
+                // Concealed long enough: silence, and wait for the target again.
+                self.last_sample = 0.0;
+                out[have + left..].fill(0.0);
+                self.concealing = None;
+                self.playing = false;
+                self.history.clear();
+            }
         } else {
-            let n = out.len();
-            for (o, s) in out.iter_mut().zip(self.samples.drain(..n)) {
-                *o = s;
-            }
             self.last_sample = *out.last().unwrap_or(&0.0);
+            self.remember(out);
         }
         self.update_level();
+    }
+
+    /// Keep the last [`HISTORY`] samples played (real audio only: concealment starts from what was heard).
+    fn remember(&mut self, played: &[f32]) {
+        self.history.extend(played.iter().copied());
+        let excess = self.history.len().saturating_sub(HISTORY);
+        self.history.drain(..excess);
     }
 
     pub fn stats(&self) -> PlayoutStats {
@@ -232,8 +321,8 @@ mod tests {
         assert!(b.stats().target_ms <= 30.0, "20 ms, and 10 more after the end's underrun: {:?}", b.stats());
         // Every frame was played, in order.
         let values: Vec<i16> = played.iter().map(|s| (s * 32768.0).round() as i16).filter(|v| *v >= 1000).collect();
-        // (The fade-out after the last frame adds a few samples above 1000.)
-        assert!((300 * FRAME..300 * FRAME + FADE).contains(&values.len()), "{}", values.len());
+        // (The concealment after the last frame, fading out, adds samples above 1000 for its first ~14 ms.)
+        assert!((300 * FRAME..300 * FRAME + 15 * RATE).contains(&values.len()), "{}", values.len());
         assert!(values[..300 * FRAME].windows(2).all(|w| w[1] >= w[0]));
     }
 
@@ -297,5 +386,46 @@ mod tests {
             b.push(&frame(1), Duration::from_millis(i * 20), now);
         }
         assert!(b.samples.len() <= CAPACITY);
+    }
+
+    /// A 200 Hz tone, 20 ms frames; frames 100 and 101 come 50 ms late. The speaker pulls 10 ms in real time.
+    #[test]
+    fn a_late_packet_is_concealed_at_playout_time_not_played_as_silence() {
+        let tone = |i: usize| -> Vec<i16> {
+            (0..FRAME)
+                .map(|t| {
+                    let n = (i * FRAME + t) as f32;
+                    (8000.0 * (2.0 * std::f32::consts::PI * 200.0 * n / 48_000.0).sin()) as i16
+                })
+                .collect()
+        };
+        let start = Instant::now();
+        let mut b = PlayoutBuffer::default();
+        let mut arrivals: Vec<(u64, usize)> =
+            (0..200).map(|i| (i as u64 * 20 + if (100..102).contains(&i) { 50 } else { 0 }, i)).collect();
+        arrivals.sort();
+        let mut played = Vec::new();
+        let mut next = 0;
+        for ms in (0..200 * 20).step_by(10) {
+            while next < arrivals.len() && arrivals[next].0 <= ms as u64 {
+                let i = arrivals[next].1;
+                b.push(&tone(i), Duration::from_millis(i as u64 * 20), start + Duration::from_millis(ms as u64));
+                next += 1;
+            }
+            let mut out = [0f32; TEN_MS];
+            b.pull(&mut out);
+            played.extend_from_slice(&out);
+        }
+        let s = b.stats();
+        assert_eq!(s.underruns, 1, "{s:?}");
+        assert!(s.concealed_ms >= 10.0 && s.concealed_ms <= 60.0, "{s:?}");
+        // Where the buffer ran dry (around 2 s in), no stretch of 5 ms is silent: the tone goes on, and its
+        // first concealed 10 ms still has the tone's period (samples 240 apart repeat).
+        let from = 100 * 20 * RATE - 40 * RATE;
+        let around = &played[from..from + 150 * RATE];
+        let silent = around.windows(5 * RATE).any(|w| w.iter().all(|v| v.abs() < 1e-3));
+        assert!(!silent, "a silent gap where the late packets were");
+        let quiet_start = around.windows(3 * RATE).position(|w| w.iter().map(|v| v.abs()).fold(0.0, f32::max) < 0.03);
+        assert!(quiet_start.is_none(), "the tone dropped away at {quiet_start:?}");
     }
 }

@@ -2,8 +2,18 @@
 //! from `sonora`, a Rust port of WebRTC's audio processing module (the C++ module's bindings do not build
 //! offline here; `../shared/notes/audio-processing.md` has the comparison). One processor serves one call's
 //! microphone (capture side) and speaker (render side: what is played is the far-end reference), so both hold
-//! it; each side locks it for ~100 µs per 10 ms.
+//! it.
+//!
+//! The speaker's callback only queues what it plays ([`VoiceProcessor::render`]); the microphone's thread
+//! feeds the queue to the canceller before each 10 ms of microphone audio ([`VoiceProcessor::capture`]). So
+//! the speaker's thread, which must never wait, does no processing and takes no lock the processing holds,
+//! and the canceller gets both inputs on one thread; its render buffer rides out their coming bunched (the
+//! busy-threads test below). What it cannot ride out is either stream losing time: a speaker that runs dry
+//! plays silence it was not told of, and microphone audio cut before it is processed shifts the echo's delay
+//! (each costs a second or two of echo while the delay is found again). So the audio threads run at raised
+//! or real-time priority (`priority.rs`), and the microphone cuts latency only after processing.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use sonora::config::{AdaptiveDigital, EchoCanceller, GainController2, HighPassFilter, NoiseSuppression};
@@ -13,6 +23,9 @@ use crate::{DeviceError, Result};
 
 /// The processor works on 10 ms at 48 kHz.
 pub const CHUNK: usize = 480;
+/// Far-end chunks queued for the microphone's thread at most (a microphone that stopped must not make
+/// memory grow); the oldest go first.
+const FAR_QUEUE: usize = 100;
 
 /// Which stages run. All on is what calls use; tests and measurements turn stages off to compare.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -42,19 +55,88 @@ impl Processing {
     }
 }
 
-/// What the echo canceller reports about itself.
+/// What the echo canceller reports about itself, and how it was fed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
 pub struct ProcessingStats {
     /// Echo return loss enhancement the canceller estimates (dB).
     pub erle_db: Option<f64>,
     /// The echo path delay it found (ms).
     pub delay_ms: Option<i32>,
+    /// The smallest and largest delay it found once settled (after the first 3 s), and how often the
+    /// estimate moved by more than 4 ms between two looks (every 0.5 s).
+    pub delay_min_ms: Option<i32>,
+    pub delay_max_ms: Option<i32>,
+    pub delay_moves: u64,
+    /// Fraction of the last second its linear filter was divergent.
+    pub divergent: Option<f64>,
+    /// The most 10 ms far-end chunks it was given in a row without a microphone chunk between, and the
+    /// reverse: how bunched its two inputs came.
+    pub longest_far_run: u64,
+    pub longest_near_run: u64,
+    /// Far-end audio dropped because nobody took it (ms): the microphone stopped.
+    pub far_dropped_ms: f64,
 }
+
+/// How the two inputs have come, and what the delay estimate did.
+#[derive(Default)]
+struct Feeding {
+    far_run: u64,
+    near_run: u64,
+    near_chunks: u64,
+    last_delay: Option<i32>,
+    stats: ProcessingStats,
+}
+
+impl Feeding {
+    const LOOK_EVERY: u64 = 50;
+    const SETTLED_AFTER: u64 = 300;
+
+    fn far(&mut self) {
+        self.near_run = 0;
+        self.far_run += 1;
+        self.stats.longest_far_run = self.stats.longest_far_run.max(self.far_run);
+    }
+
+    fn near(&mut self, apm: &AudioProcessing) {
+        self.far_run = 0;
+        self.near_run += 1;
+        self.stats.longest_near_run = self.stats.longest_near_run.max(self.near_run);
+        self.near_chunks += 1;
+        if self.near_chunks.is_multiple_of(Self::LOOK_EVERY) && self.near_chunks >= Self::SETTLED_AFTER {
+            let now = apm.statistics();
+            tracing::debug!(
+                erle = ?now.echo_return_loss_enhancement,
+                erl = ?now.echo_return_loss,
+                delay = ?now.delay_ms,
+                residual_echo = ?now.residual_echo_likelihood,
+                "echo canceller"
+            );
+            let Some(delay) = now.delay_ms else { return };
+            let s = &mut self.stats;
+            s.delay_min_ms = Some(s.delay_min_ms.map_or(delay, |d| d.min(delay)));
+            s.delay_max_ms = Some(s.delay_max_ms.map_or(delay, |d| d.max(delay)));
+            if self.last_delay.is_some_and(|d| (d - delay).abs() > 4) {
+                s.delay_moves += 1;
+                tracing::debug!("echo delay estimate moved to {delay} ms");
+            }
+            self.last_delay = Some(delay);
+        }
+    }
+}
+
+struct Inner {
+    apm: AudioProcessing,
+    feeding: Feeding,
+}
+
+type FarChunk = [f32; CHUNK];
 
 /// Shared between a call's microphone and speaker.
 #[derive(Clone)]
 pub struct VoiceProcessor {
-    apm: Arc<Mutex<AudioProcessing>>,
+    inner: Arc<Mutex<Inner>>,
+    far: Arc<Mutex<VecDeque<FarChunk>>>,
+    far_dropped: Arc<std::sync::atomic::AtomicU64>,
     /// Without echo cancellation the far end need not be analysed.
     echo_cancellation: bool,
 }
@@ -66,32 +148,67 @@ impl VoiceProcessor {
             .capture_config(StreamConfig::new(48_000, 1))
             .render_config(StreamConfig::new(48_000, 1))
             .build();
-        VoiceProcessor { apm: Arc::new(Mutex::new(apm)), echo_cancellation: stages.echo_cancellation }
+        let inner = Inner { apm, feeding: Feeding::default() };
+        VoiceProcessor {
+            inner: Arc::new(Mutex::new(inner)),
+            far: Arc::new(Mutex::new(VecDeque::with_capacity(FAR_QUEUE))),
+            far_dropped: Arc::default(),
+            echo_cancellation: stages.echo_cancellation,
+        }
     }
 
-    /// The far end, as it goes to the speaker (10 ms, 48 kHz, values in -1..1).
+    /// The far end, as it goes to the speaker (10 ms, 48 kHz, values in -1..1). Only queued: the
+    /// microphone's thread feeds it to the canceller.
     pub fn render(&self, chunk: &[f32]) -> Result<()> {
         if !self.echo_cancellation {
             return Ok(());
         }
-        let mut scratch = [0f32; CHUNK];
-        let mut apm = self.apm.lock().map_err(|_| DeviceError::Processing("poisoned".into()))?;
-        apm.process_render_f32(&[chunk], &mut [&mut scratch[..chunk.len()]])
-            .map_err(|e| DeviceError::Processing(e.to_string()))
+        let chunk: [f32; CHUNK] = chunk.try_into().map_err(|_| DeviceError::Processing("not 10 ms".into()))?;
+        let mut far = self.far.lock().map_err(|_| DeviceError::Processing("poisoned".into()))?;
+        if far.len() >= FAR_QUEUE {
+            far.pop_front();
+            self.far_dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        far.push_back(chunk);
+        Ok(())
     }
 
     /// The microphone, cleaned in place (10 ms, 48 kHz).
     pub fn capture(&self, chunk: &mut [f32]) -> Result<()> {
         let input: [f32; CHUNK] = chunk.try_into().map_err(|_| DeviceError::Processing("not 10 ms".into()))?;
-        let mut apm = self.apm.lock().map_err(|_| DeviceError::Processing("poisoned".into()))?;
-        apm.process_capture_f32(&[&input], &mut [chunk]).map_err(|e| DeviceError::Processing(e.to_string()))
+        let mut inner = self.inner.lock().map_err(|_| DeviceError::Processing("poisoned".into()))?;
+        let Inner { apm, feeding } = &mut *inner;
+        if self.echo_cancellation {
+            self.feed_far_end(apm, feeding)?;
+        }
+        apm.process_capture_f32(&[&input], &mut [chunk]).map_err(|e| DeviceError::Processing(e.to_string()))?;
+        feeding.near(apm);
+        Ok(())
+    }
+
+    /// Feed what the speaker queued, in order.
+    fn feed_far_end(&self, apm: &mut AudioProcessing, feeding: &mut Feeding) -> Result<()> {
+        let mut scratch = [0f32; CHUNK];
+        loop {
+            let chunk = self.far.lock().map_err(|_| DeviceError::Processing("poisoned".into()))?.pop_front();
+            let Some(chunk) = chunk else { return Ok(()) };
+            feeding.far();
+            apm.process_render_f32(&[&chunk], &mut [&mut scratch])
+                .map_err(|e| DeviceError::Processing(e.to_string()))?;
+        }
     }
 
     pub fn stats(&self) -> ProcessingStats {
-        match self.apm.lock() {
-            Ok(apm) => {
-                let s = apm.statistics();
-                ProcessingStats { erle_db: s.echo_return_loss_enhancement, delay_ms: s.delay_ms }
+        match self.inner.lock() {
+            Ok(inner) => {
+                let s = inner.apm.statistics();
+                ProcessingStats {
+                    erle_db: s.echo_return_loss_enhancement,
+                    delay_ms: s.delay_ms,
+                    divergent: s.divergent_filter_fraction,
+                    far_dropped_ms: self.far_dropped.load(std::sync::atomic::Ordering::Relaxed) as f64 * 10.0,
+                    ..inner.feeding.stats
+                }
             }
             Err(_) => ProcessingStats::default(),
         }
@@ -160,5 +277,67 @@ mod tests {
         }
         let kept = 10.0 * (energy(&out) / energy(&near_in)).log10();
         assert!(kept > -10.0, "near-end speech lost {kept:.1} dB under double talk");
+    }
+
+    /// A busy computer: the speaker's thread hands each chunk over 40 ms before it is due and the
+    /// microphone's thread processes each chunk 10 ms after it was captured; both are held up now and then
+    /// for 20–100 ms (every ~300 ms on average), and everything behind a hold-up comes bunched. Neither
+    /// stream loses time: a speaker held up past its due time would run dry, which the canceller cannot
+    /// ride out; on a real computer the threads' priority keeps it on time (measured under load: callbacks
+    /// at most 16 ms apart).
+    #[test]
+    fn bunched_and_late_threads_do_not_break_echo_cancellation() {
+        let p =
+            VoiceProcessor::new(Processing { gain_control: false, noise_suppression: false, ..Processing::default() });
+        let far = far_end(48_000 * 10);
+        let delay = 48 * 20;
+        let chunks = far.len() / CHUNK;
+        let mut seed = 99u32;
+        let mut random = move |n: u32| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) % n
+        };
+        let mut stall = |due_ms: u64, until: &mut u64| {
+            if random(30) == 0 {
+                *until = due_ms + 20 + random(80) as u64;
+            }
+            due_ms.max(*until)
+        };
+        let (mut speaker_stalled, mut mic_stalled) = (0, 0);
+        // (when the thread runs, 0 = speaker / 1 = microphone, chunk)
+        let mut events = Vec::new();
+        for i in 0..chunks {
+            let due = 100 + i as u64 * 10;
+            // Held up past its due time, the device would have run dry: not modelled (see above).
+            events.push((stall(due - 40, &mut speaker_stalled).min(due), 0, i));
+            events.push((stall(due + 10, &mut mic_stalled), 1, i));
+        }
+        events.sort();
+        let (mut echo_in, mut residual) = (Vec::new(), Vec::new());
+        for (_, side, i) in events {
+            if side == 0 {
+                p.render(&far[i * CHUNK..(i + 1) * CHUNK]).unwrap();
+                continue;
+            }
+            let start = i * CHUNK;
+            let mut mic: Vec<f32> =
+                (start..start + CHUNK).map(|t| if t >= delay { 0.5 * far[t - delay] } else { 0.0 }).collect();
+            let keep = i >= 300;
+            if keep {
+                echo_in.extend_from_slice(&mic);
+            }
+            p.capture(&mut mic).unwrap();
+            if keep {
+                residual.extend_from_slice(&mic);
+            }
+        }
+        let erle = 10.0 * (energy(&echo_in) / energy(&residual).max(1e-12)).log10();
+        let stats = p.stats();
+        println!("{erle:.1} dB {stats:?}");
+        // It was bunched: up to 100 ms of one side with none of the other.
+        assert!(stats.longest_far_run >= 6 && stats.longest_near_run >= 6, "{stats:?}");
+        assert!(erle >= 35.0, "echo reduced by only {erle:.1} dB: {stats:?}");
+        assert!(stats.erle_db.is_some_and(|e| e >= 20.0), "{stats:?}");
+        assert!(stats.delay_moves <= 1, "{stats:?}");
     }
 }

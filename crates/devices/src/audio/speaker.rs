@@ -1,5 +1,5 @@
 //! The speaker as an [`AudioSink`]: decoded 48 kHz mono frames go into the playout buffer; the device
-//! callback takes 10 ms at a time from it, hands that to the echo canceller as the far-end reference (it is
+//! callback takes 10 ms at a time from it, queues that for the echo canceller as the far-end reference (it is
 //! exactly what is about to be heard), converts it to the device's rate and copies it to every channel.
 //! Its latency (for lip sync) is what the playout buffer holds plus what the callback has converted but not
 //! yet handed over plus the device's own (cpal's playback minus callback time).
@@ -17,8 +17,10 @@ use super::format::{choose, unsupported};
 use super::host::Direction;
 use super::keeper::{Health, Keeper};
 use super::playout::{PlayoutBuffer, PlayoutStats};
+use super::priority;
 use super::processing::{CHUNK, VoiceProcessor};
 use super::resample::RateConverter;
+use super::timing::{CallbackTiming, TimingStats};
 use crate::{DeviceError, Notices, Result};
 
 #[derive(Clone, Default)]
@@ -32,6 +34,7 @@ pub struct SpeakerOptions {
 
 pub struct Speaker {
     playout: Arc<Mutex<PlayoutBuffer>>,
+    timing: Arc<CallbackTiming>,
     /// From the last callback to the ear: converted samples not yet handed over plus the device's latency.
     output_latency: Arc<OutputLatency>,
     _keeper: Keeper,
@@ -39,11 +42,16 @@ pub struct Speaker {
 
 /// Reads the playout buffer's figures while the speaker belongs to a call.
 #[derive(Clone)]
-pub struct SpeakerMonitor(Arc<Mutex<PlayoutBuffer>>);
+pub struct SpeakerMonitor(Arc<Mutex<PlayoutBuffer>>, Arc<CallbackTiming>);
 
 impl SpeakerMonitor {
     pub fn stats(&self) -> PlayoutStats {
         self.0.lock().map(|b| b.stats()).unwrap_or_default()
+    }
+
+    /// How regularly the device asked for audio.
+    pub fn callbacks(&self) -> TimingStats {
+        self.1.stats()
     }
 }
 
@@ -51,11 +59,18 @@ impl Speaker {
     pub fn open(options: SpeakerOptions) -> Result<Self> {
         let playout = Arc::new(Mutex::new(PlayoutBuffer::default()));
         let output_latency = Arc::new(OutputLatency::default());
-        let (for_streams, latency) = (playout.clone(), output_latency.clone());
+        let timing = Arc::new(CallbackTiming::default());
+        let (for_streams, latency, for_timing) = (playout.clone(), output_latency.clone(), timing.clone());
         let processor = options.processor.clone();
         let open = Box::new(move |device: &cpal::Device, health: Arc<Health>| {
             let (config, format) = choose(device, Direction::Output)?;
-            let feed = Feed::new(for_streams.clone(), processor.clone(), config.sample_rate, latency.clone())?;
+            let feed = Feed::new(
+                for_streams.clone(),
+                processor.clone(),
+                config.sample_rate,
+                latency.clone(),
+                for_timing.clone(),
+            )?;
             match format {
                 SampleFormat::F32 => build::<f32>(device, &config, feed, health),
                 SampleFormat::I16 => build::<i16>(device, &config, feed, health),
@@ -67,11 +82,11 @@ impl Speaker {
             }
         });
         let (keeper, _name) = Keeper::start(Direction::Output, options.device, options.notices, open)?;
-        Ok(Speaker { playout, output_latency, _keeper: keeper })
+        Ok(Speaker { playout, timing, output_latency, _keeper: keeper })
     }
 
     pub fn monitor(&self) -> SpeakerMonitor {
-        SpeakerMonitor(self.playout.clone())
+        SpeakerMonitor(self.playout.clone(), self.timing.clone())
     }
 }
 
@@ -124,6 +139,7 @@ struct Feed {
     ready: VecDeque<f32>,
     rate: u32,
     latency: Arc<OutputLatency>,
+    timing: Arc<CallbackTiming>,
 }
 
 impl Feed {
@@ -132,6 +148,7 @@ impl Feed {
         processor: Option<VoiceProcessor>,
         rate: u32,
         latency: Arc<OutputLatency>,
+        timing: Arc<CallbackTiming>,
     ) -> Result<Self> {
         Ok(Feed {
             playout,
@@ -142,6 +159,7 @@ impl Feed {
             ready: VecDeque::with_capacity(8 * CHUNK),
             rate: rate.max(1),
             latency,
+            timing,
         })
     }
 
@@ -166,6 +184,22 @@ impl Feed {
     }
 }
 
+thread_local! {
+    static RAISED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The first callback on each thread (cpal may call the first ones from the thread that starts the stream)
+/// raises it, and the sound server's client threads it waits on.
+fn raise_this_thread(timing: &CallbackTiming) {
+    if RAISED.with(|r| r.replace(true)) {
+        return;
+    }
+    let got = priority::raised();
+    let server = priority::raise_sound_server_threads();
+    tracing::debug!("speaker callback thread: {got:?}; sound server threads: {server:?}");
+    timing.set_priority(got);
+}
+
 fn build<T>(device: &cpal::Device, config: &StreamConfig, mut feed: Feed, health: Arc<Health>) -> Result<cpal::Stream>
 where
     T: SizedSample + FromSample<f32> + Send + 'static,
@@ -177,7 +211,9 @@ where
             *config,
             move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
                 health.alive();
+                raise_this_thread(&feed.timing);
                 let frames = data.len() / channels;
+                feed.timing.tick(Duration::from_micros(frames as u64 * 1_000_000 / feed.rate as u64));
                 feed.fill(frames);
                 for frame in data.chunks_exact_mut(channels) {
                     let v = T::from_sample_(feed.ready.pop_front().unwrap_or(0.0));
