@@ -12,8 +12,10 @@
 //! (printed). Three phases in one call: near-end chirps alone (mouth-to-ear latency, by cross-correlating what A's
 //! microphone heard with what B's speaker played); the far end alone (its echo reaches A's microphone at
 //! full level: echo return loss enhancement = the echo's power at A's microphone over what B hears);
-//! both at once (double talk: A's chirps must still reach B). The same call without voice processing shows
-//! the echo coming back (so the measurement can fail).
+//! both at once (double talk: A's chirps must still reach B). Then the same call on a busy computer (busy
+//! threads on every core and compile-like bursts, `tests/support/load.rs`), whose figures are printed. The
+//! same call without voice processing shows the echo coming back (so the measurement can fail). Set
+//! `TINCAN_KEEP_LOGS` to keep the peers' logs (their devices at debug level).
 
 use std::process::Stdio;
 use std::sync::mpsc::Receiver;
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tincan_e2e::app::{json_lines, next_line};
 use tincan_e2e::audio::{RATE, babble, chirp, find, power, to_i16};
+use tincan_e2e::load::Load;
 use tincan_e2e::process::Guard;
 use tincan_e2e::{binary, procfs};
 use tincan_rig::pulse::Pulse;
@@ -48,7 +51,9 @@ fn peer(
     first: bool,
     processing: bool,
 ) -> anyhow::Result<Peer> {
-    let log = std::env::temp_dir().join(format!("tincan-audio-{}-{sink}.log", std::process::id()));
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) / 2 + 1;
+    let log = std::env::temp_dir().join(format!("tincan-audio-{}-call{n}-{sink}.log", std::process::id()));
     let mut command = std::process::Command::new(binary("tincan-cli")?);
     command
         .args(["--server", url, "join", room, "--loopback", "--audio", "mic", "--speaker"])
@@ -90,6 +95,7 @@ fn index_at(start: Instant, at: Instant) -> usize {
 struct Figures {
     latencies_ms: Vec<f64>,
     erle_db: f64,
+    erle_by_second: Vec<f64>,
     double_talk_found: usize,
     double_talk_sent: usize,
     cpu_percent: f64,
@@ -97,7 +103,7 @@ struct Figures {
     summary_b: Value,
 }
 
-async fn call(processing: bool) -> anyhow::Result<Figures> {
+async fn call(processing: bool, busy: bool) -> anyhow::Result<Figures> {
     let pulse = Pulse::start()?;
     for sink in ["a_air", "b_mouth", "b_ear"] {
         pulse.null_sink(sink)?;
@@ -112,6 +118,7 @@ async fn call(processing: bool) -> anyhow::Result<Figures> {
     for p in [&a, &b] {
         p.expect("connected", |v| v["event"] == "state" && v["state"] == "connected")?;
     }
+    let load = busy.then(Load::start);
     let mic = pulse.record("a_air.monitor")?;
     let ear = pulse.record("b_ear.monitor")?;
     // PulseAudio streams take 1–2 s to start here.
@@ -144,7 +151,7 @@ async fn call(processing: bool) -> anyhow::Result<Figures> {
     let far_player = pulse.play("b_mouth", &to_i16(&babble(FAR_ALONE + DOUBLE_TALK, 0.4)))?;
     tokio::time::sleep(Duration::from_secs_f64(FAR_ALONE + DOUBLE_TALK + 0.5)).await;
     let cpu_percent = procfs::cpu_percent(&cpu_before, &procfs::cpu_ticks(&pids), total + 0.5);
-    drop((near_player, far_player));
+    drop((near_player, far_player, load));
     let (mic_rec, mic_start) = mic.take();
     let (ear_rec, ear_start) = ear.take();
     let (mic_start, ear_start) = (mic_start.expect("recorded"), ear_start.expect("recorded"));
@@ -191,43 +198,98 @@ async fn call(processing: bool) -> anyhow::Result<Figures> {
     let echo = power(&mic_rec, index_at(mic_start, from), index_at(mic_start, to));
     let back = power(&ear_rec, index_at(ear_start, from + lag), index_at(ear_start, to + lag));
     let erle_db = 10.0 * (echo / back.max(1e-12)).log10();
+    // Second by second, to tell a canceller that never converged from one that lost its way.
+    let erle_by_second: Vec<f64> = (0..4)
+        .map(|k| {
+            let (f, t) = (from + Duration::from_secs(k), from + Duration::from_secs(k + 1));
+            let e = power(&mic_rec, index_at(mic_start, f), index_at(mic_start, t));
+            let b = power(&ear_rec, index_at(ear_start, f + lag), index_at(ear_start, t + lag));
+            (10.0 * (e / b.max(1e-12)).log10() * 10.0).round() / 10.0
+        })
+        .collect();
 
     let summary_a = a.expect("A's summary", |v| v["event"] == "summary")?;
     let summary_b = b.expect("B's summary", |v| v["event"] == "summary")?;
     for p in [&a, &b] {
-        let _ = std::fs::remove_file(&p.log);
+        if std::env::var_os("TINCAN_KEEP_LOGS").is_none() {
+            let _ = std::fs::remove_file(&p.log);
+        }
     }
-    Ok(Figures { latencies_ms, erle_db, double_talk_found, double_talk_sent, cpu_percent, summary_a, summary_b })
+    Ok(Figures {
+        latencies_ms,
+        erle_db,
+        erle_by_second,
+        double_talk_found,
+        double_talk_sent,
+        cpu_percent,
+        summary_a,
+        summary_b,
+    })
+}
+
+impl Figures {
+    fn mouth_to_ear_p50(&self) -> f64 {
+        let mut lat = self.latencies_ms.clone();
+        lat.sort_by(f64::total_cmp);
+        lat.get(lat.len() / 2).copied().unwrap_or(f64::NAN)
+    }
+
+    /// One line of figures, and what each side's devices and voice processing saw.
+    fn report(&self, label: &str) {
+        let lat = &self.latencies_ms;
+        let (min, max) = (lat.iter().copied().fold(f64::NAN, f64::min), lat.iter().copied().fold(f64::NAN, f64::max));
+        println!(
+            "{label}: mouth-to-ear p50 {:.1} ms (min {min:.1}, max {max:.1}, {} chirps); ERLE {:.1} dB (by second \
+             {:?}); double talk: {}/{} near-end chirps reached B; peer A's CPU {:.1} % of a core (audio, and 320x240 \
+             video)",
+            self.mouth_to_ear_p50(),
+            lat.len(),
+            self.erle_db,
+            self.erle_by_second,
+            self.double_talk_found,
+            self.double_talk_sent,
+            self.cpu_percent,
+        );
+        for (side, s) in [("A", &self.summary_a), ("B", &self.summary_b)] {
+            println!(
+                "  {side}: voice processing {}; playout {}; microphone {}; speaker callbacks {}; lip sync {}",
+                s["voice_processing"], s["playout"], s["microphone"], s["speaker_callbacks"], s["lip_sync"]
+            );
+        }
+    }
+
+    /// Echo cancelled, near-end speech through in double talk.
+    fn check_voice(&self, label: &str) {
+        assert!(self.latencies_ms.len() >= 8, "{label}: near-end chirps reached B: {} of ~12", self.latencies_ms.len());
+        let p50 = self.mouth_to_ear_p50();
+        assert!(p50 > 0.0 && p50 < 1000.0, "{label}: mouth-to-ear {p50} ms");
+        assert!(self.erle_db >= 20.0, "{label}: echo reduced by only {:.1} dB", self.erle_db);
+        assert!(
+            self.double_talk_found * 2 >= self.double_talk_sent,
+            "{label}: double talk: {} of {} near-end chirps reached B",
+            self.double_talk_found,
+            self.double_talk_sent
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn voice_goes_through_real_devices_and_its_echo_does_not_come_back() -> anyhow::Result<()> {
-    let with = call(true).await?;
-    let mut lat = with.latencies_ms.clone();
-    lat.sort_by(f64::total_cmp);
-    let p50 = lat.get(lat.len() / 2).copied().unwrap_or(f64::NAN);
-    println!(
-        "with voice processing: mouth-to-ear p50 {p50:.1} ms (min {:.1}, max {:.1}, {} chirps); ERLE {:.1} dB; \
-         double talk: {}/{} near-end chirps reached B; peer A's CPU {:.1} % of a core (audio, and 320x240 video); A: {}",
-        lat.first().unwrap_or(&f64::NAN),
-        lat.last().unwrap_or(&f64::NAN),
-        lat.len(),
-        with.erle_db,
-        with.double_talk_found,
-        with.double_talk_sent,
-        with.cpu_percent,
-        with.summary_a,
-    );
+    let quiet = call(true, false).await?;
+    quiet.report("with voice processing");
     // Video here is capture → handed to the sink (no display), after lip sync held it for its audio; audio
     // is mouth → ear through both devices.
-    let video_ms = with.summary_b["latency_ms_p50"].as_f64().unwrap_or(f64::NAN);
+    let p50 = quiet.mouth_to_ear_p50();
+    let video_ms = quiet.summary_b["latency_ms_p50"].as_f64().unwrap_or(f64::NAN);
     let skew = p50 - video_ms;
     println!(
         "A → B: video capture→shown p50 {video_ms:.1} ms, audio mouth→ear p50 {p50:.1} ms: audio behind video by \
-         {skew:.1} ms (before display latency); B's lip sync: {}",
-        with.summary_b["lip_sync"]
+         {skew:.1} ms (before display latency)"
     );
-    let without = call(false).await?;
+    // The same call on a busy computer (tests/support/load.rs).
+    let busy = call(true, true).await?;
+    busy.report("with voice processing, computer busy");
+    let without = call(false, false).await?;
     println!(
         "without voice processing: ERLE {:.1} dB; {} chirps arrived; double talk {}/{}",
         without.erle_db,
@@ -235,16 +297,11 @@ async fn voice_goes_through_real_devices_and_its_echo_does_not_come_back() -> an
         without.double_talk_found,
         without.double_talk_sent
     );
-    assert!(lat.len() >= 8, "near-end chirps reached B: {} of ~12", lat.len());
-    assert!(p50 > 0.0 && p50 < 1000.0, "mouth-to-ear {p50} ms");
+    quiet.check_voice("quiet");
     assert!(skew.abs() <= 45.0, "audio and video {skew:+.1} ms apart (lip sync)");
-    assert!(with.erle_db >= 20.0, "echo reduced by only {:.1} dB", with.erle_db);
+    // The busy call is reported, not yet asserted: it passed 6 of 7 runs here (the seventh: 350 ms of
+    // playout dropped after a receive stall, a burst of echo through, 5 of 12 chirps in double talk). It
+    // becomes an assertion when it holds 10 of 10 (issue 15).
     assert!(without.erle_db < 10.0, "without processing the echo comes back ({:.1} dB)", without.erle_db);
-    assert!(
-        with.double_talk_found * 2 >= with.double_talk_sent,
-        "double talk: {} of {} near-end chirps reached B",
-        with.double_talk_found,
-        with.double_talk_sent
-    );
     Ok(())
 }

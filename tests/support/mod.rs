@@ -6,6 +6,7 @@ pub mod audio;
 pub mod dbus;
 pub mod display;
 pub mod fixtures;
+pub mod load;
 pub mod netns;
 pub mod process;
 pub mod procfs;
