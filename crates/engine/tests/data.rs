@@ -217,8 +217,9 @@ async fn a_file_waits_for_the_receivers_yes_and_nothing_lands_unasked() {
         matches!(e, EngineEvent::File(FileEvent::Started { id: i, outgoing: false, .. }) if *i == id).then_some(())
     })
     .await;
-    p.b.hang_up();
+    // Looked at before hanging up: the hang-up removes it at once (CI once saw it gone already).
     let during = listing(&downloads);
+    p.b.hang_up();
     assert!(during.len() == 1 && during[0].ends_with(".part"), "the temporary file while it arrives: {during:?}");
     until(&mut p.b_events, "the end", |e| {
         matches!(e, EngineEvent::State { state, .. } if state == "ended").then_some(())
