@@ -203,9 +203,13 @@ impl Pulse {
 /// they stay at normal priority (the figures are then noisier under load).
 fn the_room(child: &Child) {
     #[cfg(target_os = "linux")]
-    // SAFETY: setpriority on a child process's id; no memory is involved.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, child.id() as libc::id_t, -11);
+    {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        // SAFETY: setpriority on a child process's id; no memory is involved.
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, child.id() as libc::id_t, -11) } != 0 {
+            let e = std::io::Error::last_os_error();
+            SAID.call_once(|| eprintln!("rig: pacat/parec stay at normal priority ({e})"));
+        }
     }
 }
 

@@ -2,10 +2,10 @@
 //! (echo cancellation against what the speaker plays, noise suppression, gain control) → 20 ms frames.
 //!
 //! The device callback only mixes down to mono and appends to a mailbox that keeps at most 500 ms (the
-//! oldest audio goes first); the engine's audio thread (real-time priority where the OS grants it) does the
-//! rest. When that thread falls behind (or
-//! starts late), all of the backlog still goes through the canceller (so its input stays continuous), and
-//! then what waits beyond 60 ms is cut to the newest 20 ms, so latency never builds up.
+//! oldest audio goes first); the engine's audio thread (real-time priority where the OS grants it; it also
+//! encodes) does the rest. When that thread falls behind (or starts late), all of the backlog still goes
+//! through the canceller (so its input stays continuous), and then what waits beyond 60 ms is cut to the
+//! newest 20 ms, so latency never builds up.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
@@ -79,6 +79,9 @@ impl Mailbox {
         if q.rate != rate {
             q.samples.clear();
             q.rate = rate;
+            // Room for the most it keeps, so the callback does not allocate as it fills.
+            let cap = rate as usize * MAILBOX_MS / 1000;
+            q.samples.reserve(cap);
         }
         q.samples.extend(mono);
         q.newest = Instant::now().checked_sub(device_latency);
@@ -208,7 +211,7 @@ impl AudioSource for Microphone {
         if !self.asked_priority {
             // This is the thread that processes the microphone (the engine's audio thread).
             self.asked_priority = true;
-            let got = priority::real_time(CHUNK as u32, 48_000);
+            let got = priority::real_time();
             tracing::debug!("microphone processing thread: {got:?}");
             if let Ok(mut q) = self.mailbox.queue.lock() {
                 q.stats.processing_thread = got;

@@ -81,7 +81,8 @@ impl Concealment {
 /// The lag (2.5–20 ms) at which the last 10 ms played is most like what came before it.
 fn best_period(history: &VecDeque<f32>) -> usize {
     let n = history.len();
-    let window = TEN_MS.min(n - PERIOD_MIN);
+    // A short history (just after playing started) shrinks the window, not the periods searched.
+    let window = TEN_MS.min(n / 2);
     let (mut best, mut best_score) = (TEN_MS, f32::MIN);
     for lag in (PERIOD_MIN..=PERIOD_MAX.min(n - window)).step_by(2) {
         let (mut dot, mut energy) = (0f32, 1e-9f32);
@@ -185,6 +186,10 @@ impl PlayoutBuffer {
     pub fn pull(&mut self, out: &mut [f32]) {
         if self.playing && self.stretch > 0 {
             self.stretch = self.stretch.saturating_sub(out.len());
+            if let Some(mut c) = self.concealing.take() {
+                // Fade from the made-up sound, not from a sample played before it.
+                self.last_sample = c.next();
+            }
             self.fade_out(out);
             return;
         }
@@ -388,21 +393,23 @@ mod tests {
         assert!(b.samples.len() <= CAPACITY);
     }
 
-    /// A 200 Hz tone, 20 ms frames; frames 100 and 101 come 50 ms late. The speaker pulls 10 ms in real time.
+    /// A 180 Hz tone (its period, 266.7 samples, divides neither a frame nor a pull), 20 ms frames; frames
+    /// 100 and 101 come 50 and 30 ms late. The speaker pulls 10 ms in real time.
     #[test]
     fn a_late_packet_is_concealed_at_playout_time_not_played_as_silence() {
         let tone = |i: usize| -> Vec<i16> {
             (0..FRAME)
                 .map(|t| {
                     let n = (i * FRAME + t) as f32;
-                    (8000.0 * (2.0 * std::f32::consts::PI * 200.0 * n / 48_000.0).sin()) as i16
+                    (8000.0 * (2.0 * std::f32::consts::PI * 180.0 * n / 48_000.0).sin()) as i16
                 })
                 .collect()
         };
         let start = Instant::now();
         let mut b = PlayoutBuffer::default();
         let mut arrivals: Vec<(u64, usize)> =
-            (0..200).map(|i| (i as u64 * 20 + if (100..102).contains(&i) { 50 } else { 0 }, i)).collect();
+            // (The one after them comes with them: decoding keeps packets in order.)
+            (0..200).map(|i| (if (100..=102).contains(&i) { 2050 } else { i as u64 * 20 }, i)).collect();
         arrivals.sort();
         let mut played = Vec::new();
         let mut next = 0;
@@ -419,13 +426,31 @@ mod tests {
         let s = b.stats();
         assert_eq!(s.underruns, 1, "{s:?}");
         assert!(s.concealed_ms >= 10.0 && s.concealed_ms <= 60.0, "{s:?}");
-        // Where the buffer ran dry (around 2 s in), no stretch of 5 ms is silent: the tone goes on, and its
-        // first concealed 10 ms still has the tone's period (samples 240 apart repeat).
+        // Where the buffer ran dry (around 2 s in), no stretch of 5 ms is silent: the tone goes on.
         let from = 100 * 20 * RATE - 40 * RATE;
         let around = &played[from..from + 150 * RATE];
         let silent = around.windows(5 * RATE).any(|w| w.iter().all(|v| v.abs() < 1e-3));
         assert!(!silent, "a silent gap where the late packets were");
         let quiet_start = around.windows(3 * RATE).position(|w| w.iter().map(|v| v.abs()).fold(0.0, f32::max) < 0.03);
         assert!(quiet_start.is_none(), "the tone dropped away at {quiet_start:?}");
+        // The made-up part repeats the last period played, fading: the tone's period is 266.7 samples, so
+        // the repeated cycle is 266 or 268 samples long (even lags are searched). Playing started after the
+        // buffer's first silent pulls: find where the tone begins (its first sample is 0).
+        let offset = played.iter().position(|v| v.abs() > 0.0).unwrap() - 1;
+        let dry = offset + 100 * FRAME;
+        let fit = |cycle: usize| {
+            let (mut err, mut energy) = (0f32, 0f32);
+            for t in 0..TEN_MS {
+                let gain = 1.0 - t as f32 / CONCEAL_MAX as f32;
+                let expected = gain * played[dry - cycle + t % cycle];
+                err += (played[dry + t] - expected).powi(2);
+                energy += expected * expected;
+            }
+            err / energy.max(1e-9)
+        };
+        let best = fit(266).min(fit(268));
+        assert!(best < 0.01, "the concealment does not repeat the tone's last period: {best:.4}");
+        // A wrong period (half of it, say) does not fit.
+        assert!(fit(134) > 0.1, "{}", fit(134));
     }
 }

@@ -6,8 +6,9 @@
 //!   (`SCHED_FIFO`, for root, `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` budget).
 //! * The speaker's callback thread (cpal's; through PulseAudio's or PipeWire's ALSA plugin it waits on the
 //!   sound server, and a real-time thread that waits on a normal one can spin — why cpal itself does not
-//!   promote such threads) gets a raised nice level (-11, PulseAudio's own), and so does libpulse's
-//!   mainloop thread that the plugin starts in this process and that the callback waits on (a raised
+//!   promote such threads) gets a raised nice level (-11, PulseAudio's own), and so do libpulse's
+//!   mainloop threads that the plugin starts in this process, one per stream, the speaker's among them,
+//!   which its callback waits on (a raised
 //!   thread waiting on a normal one gains nothing on a busy machine; measured: callbacks 80–185 ms apart
 //!   under load until both were raised). PipeWire's plugin runs its own data thread, which PipeWire makes
 //!   real-time itself. The raised level is also the processing thread's fallback. It needs
@@ -16,8 +17,6 @@
 //!   PulseAudio plugin it wakes far more often than it delivers (~20 % of a core here), which a raised
 //!   thread would take from everyone else.
 //! * Otherwise the thread stays at normal priority, and the stats say so and why.
-
-use std::cell::RefCell;
 
 /// Real-time priority asked for directly (rtkit chooses its own, at most its `MaxRealtimePriority`).
 const RT_PRIORITY: i32 = 10;
@@ -38,18 +37,20 @@ pub enum Priority {
     Normal { reason: String },
 }
 
-thread_local! {
-    /// rtkit's handle lives as long as the thread (demoting is not needed: the thread ends).
-    static HANDLE: RefCell<Option<audio_thread_priority::RtPriorityHandle>> = const { RefCell::new(None) };
-}
+/// The most processor time a real-time audio thread may take without blocking. rtkit demands a limit
+/// (`RLIMIT_RTTIME`, for the whole process; past it the kernel sends SIGXCPU, which ends the process), and
+/// `audio_thread_priority` sets it from the budget it is given: not one 10 ms period, since the
+/// processing thread works through a backlog of up to 500 ms (and encodes) without blocking after a stall.
+/// rtkit caps it at its own maximum (200 ms by default).
+const RT_BUDGET: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Real-time if the OS allows, else raised, else normal. `period_frames` at `rate` is the thread's cycle.
-pub fn real_time(period_frames: u32, rate: u32) -> Priority {
-    let rtkit = match audio_thread_priority::promote_current_thread_to_real_time(period_frames, rate) {
-        Ok(handle) => {
-            HANDLE.with(|h| *h.borrow_mut() = Some(handle));
-            return Priority::RealTime { via: "rtkit" };
-        }
+/// Real-time if the OS allows, else raised, else normal.
+pub fn real_time() -> Priority {
+    const RATE: u32 = 48_000;
+    let budget_frames = (RT_BUDGET.as_micros() as u64 * RATE as u64 / 1_000_000) as u32;
+    let rtkit = match audio_thread_priority::promote_current_thread_to_real_time(budget_frames, RATE) {
+        // The handle only serves to demote the thread, which is not needed: the thread ends with the call.
+        Ok(_) => return Priority::RealTime { via: "rtkit" },
         Err(e) => e.to_string(),
     };
     let direct = match fifo() {
@@ -107,12 +108,14 @@ pub fn raise_sound_server_threads() -> Option<Priority> {
 
 #[cfg(target_os = "linux")]
 fn fifo() -> Result<(), String> {
+    // SAFETY: an all-zero sched_param is valid (its other fields, where a libc has them, are unused).
+    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+    param.sched_priority = RT_PRIORITY;
     // Reset on fork: a child process does not inherit real-time scheduling.
-    const SCHED_RESET_ON_FORK: libc::c_int = 0x4000_0000;
-    let param = libc::sched_param { sched_priority: RT_PRIORITY };
     // SAFETY: changes the calling thread's own scheduling; `param` is a valid sched_param.
-    let result =
-        unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO | SCHED_RESET_ON_FORK, &param) };
+    let result = unsafe {
+        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
+    };
     if result == 0 { Ok(()) } else { Err(std::io::Error::from_raw_os_error(result).to_string()) }
 }
 
@@ -130,20 +133,26 @@ mod tests {
     #[test]
     fn a_thread_gets_what_the_os_grants_and_says_so() {
         let got = std::thread::spawn(|| {
-            let p = real_time(480, 48_000);
-            // SAFETY: reads the calling thread's policy.
+            let p = real_time();
+            // SAFETY: read the calling thread's policy and nice level.
             let policy = unsafe { libc::sched_getscheduler(0) };
-            (p, policy)
+            let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+            (p, policy, nice)
         })
         .join()
         .unwrap();
         match got {
-            (Priority::RealTime { .. }, policy) => {
+            (Priority::RealTime { .. }, policy, _) => {
                 assert!([libc::SCHED_FIFO, libc::SCHED_RR].contains(&(policy & 0xff)), "policy {policy}")
             }
-            (Priority::Raised { nice }, _) => assert_eq!(nice, RAISED_NICE),
-            (Priority::Normal { reason }, _) => assert!(!reason.is_empty()),
-            (Priority::NotAsked, _) => panic!("asked, so known"),
+            (Priority::Raised { nice }, policy, actual) => {
+                assert_eq!((nice, actual, policy), (RAISED_NICE, RAISED_NICE, libc::SCHED_OTHER))
+            }
+            (Priority::Normal { reason }, policy, actual) => {
+                assert!(!reason.is_empty());
+                assert_eq!((actual, policy), (0, libc::SCHED_OTHER));
+            }
+            (Priority::NotAsked, ..) => panic!("asked, so known"),
         }
     }
 }

@@ -23,9 +23,13 @@ use crate::{DeviceError, Result};
 
 /// The processor works on 10 ms at 48 kHz.
 pub const CHUNK: usize = 480;
-/// Far-end chunks queued for the microphone's thread at most (a microphone that stopped must not make
-/// memory grow); the oldest go first.
+/// Far-end chunks queued for the microphone's thread at most (without a microphone nobody takes them, and
+/// memory must not grow); the oldest go first.
 const FAR_QUEUE: usize = 100;
+/// More than this waiting when the microphone's thread comes is older than any bunching (no microphone
+/// until now, or its thread stalled): only the newest this many are fed, so the canceller does not get a
+/// second of stale far end in one go.
+const FAR_FEED_MAX: usize = 30;
 
 /// Which stages run. All on is what calls use; tests and measurements turn stages off to compare.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -73,7 +77,7 @@ pub struct ProcessingStats {
     /// reverse: how bunched its two inputs came.
     pub longest_far_run: u64,
     pub longest_near_run: u64,
-    /// Far-end audio dropped because nobody took it (ms): the microphone stopped.
+    /// Far-end audio dropped because nobody took it in time (ms): no microphone, or its thread stalled.
     pub far_dropped_ms: f64,
 }
 
@@ -189,6 +193,14 @@ impl VoiceProcessor {
     /// Feed what the speaker queued, in order.
     fn feed_far_end(&self, apm: &mut AudioProcessing, feeding: &mut Feeding) -> Result<()> {
         let mut scratch = [0f32; CHUNK];
+        {
+            let mut far = self.far.lock().map_err(|_| DeviceError::Processing("poisoned".into()))?;
+            let stale = far.len().saturating_sub(FAR_FEED_MAX);
+            if stale > 0 {
+                far.drain(..stale);
+                self.far_dropped.fetch_add(stale as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         loop {
             let chunk = self.far.lock().map_err(|_| DeviceError::Processing("poisoned".into()))?.pop_front();
             let Some(chunk) = chunk else { return Ok(()) };

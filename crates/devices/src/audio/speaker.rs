@@ -150,6 +150,7 @@ impl Feed {
         latency: Arc<OutputLatency>,
         timing: Arc<CallbackTiming>,
     ) -> Result<Self> {
+        timing.restart();
         Ok(Feed {
             playout,
             processor,

@@ -30,6 +30,8 @@ pub struct CallbackTiming {
     calls: AtomicU64,
     late: AtomicU64,
     longest_gap_us: AtomicU64,
+    /// Calls before this count are a stream's warm-up (a reopened stream warms up again).
+    warm_until: AtomicU64,
     priority: Mutex<Priority>,
 }
 
@@ -41,6 +43,7 @@ impl Default for CallbackTiming {
             calls: AtomicU64::new(0),
             late: AtomicU64::new(0),
             longest_gap_us: AtomicU64::new(0),
+            warm_until: AtomicU64::new(WARM_UP_CALLS),
             priority: Mutex::new(Priority::NotAsked),
         }
     }
@@ -52,7 +55,7 @@ impl CallbackTiming {
         let now = self.epoch.elapsed().as_micros() as u64;
         let before = self.last_us.swap(now, Ordering::Relaxed);
         let calls = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
-        if calls <= WARM_UP_CALLS {
+        if calls <= self.warm_until.load(Ordering::Relaxed) {
             return;
         }
         let gap = now.saturating_sub(before);
@@ -60,6 +63,12 @@ impl CallbackTiming {
         if gap > (2 * period + LATE_SLACK).as_micros() as u64 {
             self.late.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A new stream (the device was reopened): the gap to its first callbacks is not the OS's doing.
+    pub fn restart(&self) {
+        let calls = self.calls.load(Ordering::Relaxed);
+        self.warm_until.store(calls + WARM_UP_CALLS, Ordering::Relaxed);
     }
 
     /// What the callback's thread got.
