@@ -226,6 +226,50 @@ async fn a_flood_of_garbage_costs_tokens_and_ends_the_connection() {
     server.shutdown().await;
 }
 
+/// A flooder that never reads: it does not see the server's goodbye and sends on at full speed. The server
+/// reads only a few more frames and drops the socket (the kernel then resets it), rather than reading the
+/// flood for the whole goodbye wait — which is what had the server spend most of a core on 20 flooders.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_that_goes_on_after_the_goodbye_is_dropped_at_once() {
+    let config = ServerConfig { messages_per_second: 5, message_burst: 20, ..ServerConfig::loopback_unlimited() };
+    let server = server(config).await;
+    let url = server.ws_url();
+    let mut tcp = TcpStream::connect(addr_of(&url)).await.unwrap();
+    // The upgrade by hand: the flooder must not read (a WebSocket library would answer the close).
+    tcp.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut response = Vec::new();
+    while !response.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        assert_eq!(tcp.read(&mut byte).await.unwrap(), 1, "the server answered the upgrade");
+        response.push(byte[0]);
+    }
+    assert!(response.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&response));
+    // A masked text frame (mask 0: the payload goes as is).
+    let frame = |payload: &[u8]| [&[0x81, 0x80 | payload.len() as u8, 0, 0, 0, 0][..], payload].concat();
+    tcp.write_all(&frame(br#"{"type":"hello","version":1,"client":"flood"}"#)).await.unwrap();
+    let garbage: Vec<u8> = frame(b"{not json").repeat(1000);
+    let started = Instant::now();
+    let mut written = 0usize;
+    while started.elapsed() < Duration::from_secs(3) {
+        match tcp.write_all(&garbage).await {
+            Ok(()) => written += 1000,
+            Err(_) => break,
+        }
+    }
+    let lasted = started.elapsed();
+    println!("the flood lasted {lasted:?} ({written} frames written)");
+    // It closes after 20 tokens and a burst of refusals; then it reads at most a few frames before dropping.
+    // Reading on until the goodbye wait (500 ms) ran out is what this guards against.
+    assert!(lasted < Duration::from_millis(400), "the flood went on for {lasted:?} ({written} frames written)");
+    everyone_else_is_served(&url).await;
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn behind_a_trusted_proxy_limits_count_the_client() {
     let config = ServerConfig {

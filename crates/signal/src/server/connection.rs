@@ -22,6 +22,8 @@ const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 const REFUSAL_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long a goodbye may take before the connection is dropped anyway.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Frames still read while waiting for the client's close (a client may have had a few in flight).
+const LINGER_FRAMES: u32 = 16;
 
 /// Why a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,13 +168,17 @@ pub async fn run(socket: WebSocket, s: Arc<Shared>, ip: IpAddr, host: String) {
 
 /// Wait for the client's half of the closing handshake. Dropping a socket that still has unread input makes
 /// the kernel send a reset, which can destroy our goodbye before the client reads it; so when the stream is
-/// unusable (e.g. after an oversized frame) we wait out the goodbye time instead.
+/// unusable (e.g. after an oversized frame) we wait out the goodbye time instead. A client that keeps
+/// sending after our close (a flood) gets only a few frames read: reading on would cost the server the
+/// flood's full speed for the whole wait, and a flooder's goodbye is not worth that.
 async fn linger(stream: &mut futures_util::stream::SplitStream<WebSocket>) {
     let deadline = Instant::now() + GOODBYE_TIMEOUT / 4;
+    let mut frames_left = LINGER_FRAMES;
     loop {
         match tokio::time::timeout_at(deadline, stream.next()).await {
             Ok(Some(Ok(Message::Close(_)))) | Err(_) => return,
-            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Ok(_))) if frames_left > 0 => frames_left -= 1,
+            Ok(Some(Ok(_))) => return,
             Ok(Some(Err(_)) | None) => return tokio::time::sleep_until(deadline).await,
         }
     }
