@@ -79,3 +79,54 @@ async fn a_relay_only_call_carries_media_and_files() {
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// TURN credentials live 4 s here. The third person joins after the first two's have expired: the links the
+/// first two open to them must use the fresh credentials the server sent meanwhile (coturn refuses an
+/// expired one for a new allocation), or, relay-only, they cannot connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_joining_after_the_credentials_expired_is_reached_through_the_relay() {
+    init_logs();
+    let turn = Coturn::start().expect("coturn");
+    let ttl = Duration::from_secs(4);
+    let server_config = ServerConfig {
+        turn: Some(TurnConfig { urls: vec![turn.url()], secret: turn.secret.clone(), ttl }),
+        ..ServerConfig::loopback_unlimited()
+    };
+    let server = SignalServer::start(server_config).await.expect("server");
+    let url = server.ws_url();
+    let room = RoomCode::generate();
+    let peer = |name: &str| {
+        let (mut c, _) = config(&url, name, &PeerOptions { size: (160, 120), ..Default::default() });
+        c.peer.relay_only = true;
+        c.room_capacity = Some(3);
+        c
+    };
+    let (_a, mut ae) = Call::start(peer("a"), Target::Room { code: room.clone(), create: true });
+    state(&mut ae, "waiting").await;
+    let joined_at = std::time::Instant::now();
+    let (_b, mut be) = Call::start(peer("b"), Target::Room { code: room.clone(), create: true });
+    state(&mut be, "connected").await;
+    // A's and B's first credentials are past their expiry (whole seconds, and a second to spare).
+    tokio::time::sleep((ttl + Duration::from_millis(1500)).saturating_sub(joined_at.elapsed())).await;
+    let (_c, mut ce) = Call::start(peer("c"), Target::Room { code: room, create: true });
+    let reached = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(EngineEvent::Stats(s)) = ce.recv().await {
+                let relayed = s.participants.iter().filter(|p| {
+                    p.frames_decoded > 0
+                        && p.candidate_pair
+                            .as_ref()
+                            .is_some_and(|c| (c.local_type.as_str(), c.remote_type.as_str()) == ("relay", "relay"))
+                });
+                if relayed.count() == 2 {
+                    return s.participants;
+                }
+            }
+        }
+    })
+    .await;
+    if reached.is_err() {
+        panic!("C did not get video from both through the relay; coturn says:\n{}", turn.log());
+    }
+    server.shutdown().await;
+}

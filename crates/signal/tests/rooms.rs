@@ -156,3 +156,35 @@ async fn a_new_connection_replaces_the_old_one_in_its_room() {
     let back = b.expect("peer_joined").await;
     assert_eq!((&back["peer"]["id"], back["replaces"].as_str()), (&welcome["peer_id"], Some(a_id.as_str())));
 }
+
+/// The `expiry` of the first TURN entry's REST username (`expiry:id`).
+fn relay_expiry(ice_servers: &serde_json::Value) -> u64 {
+    let username = ice_servers[0]["username"].as_str().expect("a TURN username");
+    username.split(':').next().unwrap().parse().expect("expiry:id")
+}
+
+#[tokio::test]
+async fn a_long_stay_in_a_room_gets_fresh_relay_credentials() {
+    use std::time::Duration;
+    use tincan_signal::server::TurnConfig;
+    let turn = TurnConfig { urls: vec!["turn:127.0.0.1:3478".into()], secret: "s".into(), ttl: Duration::from_secs(4) };
+    let server = server(ServerConfig { turn: Some(turn), ..ServerConfig::loopback_unlimited() }).await;
+    let url = server.ws_url();
+    let (mut idle, _) = Raw::hello(&url).await;
+    let (mut a, _) = Raw::hello(&url).await;
+    let joined = a.join(RoomCode::generate().as_str()).await;
+    let first = relay_expiry(&joined["ice_servers"]);
+    // Every half lifetime (2 s here) a connection in a room is sent credentials minted then.
+    for _ in 0..2 {
+        let relay = a.try_recv(Duration::from_secs(4)).await.expect("fresh credentials within half their life");
+        assert_eq!(relay["type"], "relay", "{relay}");
+        assert_eq!(relay["ice_servers"][0]["urls"][0], "turn:127.0.0.1:3478");
+        let expiry = relay_expiry(&relay["ice_servers"]);
+        assert!(expiry > first, "minted later than the joined ones: {expiry} vs {first}");
+    }
+    // A connection in no room gets none (its refresh came due too, twice).
+    assert_eq!(idle.try_recv(Duration::from_millis(300)).await, None);
+    a.send(json!({"type": "leave"})).await;
+    a.expect("left").await;
+    assert_eq!(a.try_recv(Duration::from_millis(2500)).await, None, "none after leaving");
+}

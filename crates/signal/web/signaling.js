@@ -33,8 +33,8 @@ export class Signaling {
         } catch {
           return;
         }
-        if (message.type === 'joined' && message.ice_servers) {
-          // TURN credentials come with the room, not with the connection.
+        if ((message.type === 'joined' || message.type === 'relay') && message.ice_servers) {
+          // TURN credentials come with the room, not with the connection, and fresh ones every half their life.
           this.relays = message.ice_servers;
         }
         if (message.type === 'welcome') {

@@ -509,6 +509,7 @@ impl Driver {
                     self.input(Input::SignalingUnreachable);
                 }
             }
+            ClientEvent::Message(ServerMessage::Relay { ice_servers }) => self.renew_relay(ice_servers).await,
             ClientEvent::Message(m) => {
                 self.learn_from_room(&m);
                 self.on_server(m)
@@ -528,6 +529,19 @@ impl Driver {
             }
             _ => {}
         }
+    }
+
+    /// Fresh TURN credentials (the server sends them every half of their life): for links opened from now
+    /// on, and for the next gathering of those open (an ICE restart).
+    async fn renew_relay(&mut self, ice_servers: Vec<IceServer>) {
+        self.relay_servers = ice_servers;
+        let servers: Vec<IceServer> = self.all_ice_servers().cloned().collect();
+        for (peer, session) in &self.links {
+            if let Err(e) = crate::peer::renew_ice_servers(&session.pc, &servers).await {
+                tracing::debug!(%peer, "fresh TURN credentials not taken: {e}");
+            }
+        }
+        tracing::debug!(links = self.links.len(), "TURN credentials renewed");
     }
 
     fn all_ice_servers(&self) -> impl Iterator<Item = &IceServer> {

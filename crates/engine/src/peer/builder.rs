@@ -171,17 +171,11 @@ pub async fn build_peer(s: &PeerSettings) -> Result<Peer> {
         // coturn on loopback: join → first frame 444 ms with no wait, 841 ms with 500 ms, 2,333 ms with 2 s).
         .with_relay_acceptance_min_wait(Some(if s.relay_only { Duration::ZERO } else { s.relay_wait }))
         .build();
-    let ice_servers = s
-        .ice_servers
-        .iter()
-        .map(|i| RTCIceServer {
-            urls: i.urls.clone(),
-            username: i.username.clone().unwrap_or_default(),
-            credential: i.credential.clone().unwrap_or_default(),
-        })
-        .collect();
     let policy = if s.relay_only { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All };
-    let config = RTCConfigurationBuilder::new().with_ice_servers(ice_servers).with_ice_transport_policy(policy).build();
+    let config = RTCConfigurationBuilder::new()
+        .with_ice_servers(rtc_ice_servers(&s.ice_servers))
+        .with_ice_transport_policy(policy)
+        .build();
     let (events, rx) = mpsc::unbounded_channel();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(config)
@@ -194,6 +188,28 @@ pub async fn build_peer(s: &PeerSettings) -> Result<Peer> {
         .build()
         .await?;
     Ok(Peer { pc: Arc::new(pc), events: rx, bandwidth })
+}
+
+fn rtc_ice_servers(servers: &[IceServer]) -> Vec<RTCIceServer> {
+    servers
+        .iter()
+        .map(|i| RTCIceServer {
+            urls: i.urls.clone(),
+            username: i.username.clone().unwrap_or_default(),
+            credential: i.credential.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Give a connection new ICE servers (fresh TURN credentials): they take effect at its next gathering, an
+/// ICE restart; what it has allocated stays (coturn checks a credential's expiry only when allocating).
+pub async fn renew_ice_servers(pc: &Arc<dyn PeerConnection>, servers: &[IceServer]) -> Result<()> {
+    let policy = pc.get_configuration().await.ice_transport_policy();
+    let config = RTCConfigurationBuilder::new()
+        .with_ice_servers(rtc_ice_servers(servers))
+        .with_ice_transport_policy(policy)
+        .build();
+    Ok(pc.set_configuration(config).await?)
 }
 
 /// A sending track with one codec (webrtc-rs fixes the packetizer per SSRC when the track is made).

@@ -208,6 +208,11 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ice_servers: Vec<IceServer>,
     },
+    /// Fresh TURN credentials for a connection in a room, sent every half of their lifetime: a connection
+    /// opened or restarted late in a long call must not present expired ones.
+    Relay {
+        ice_servers: Vec<IceServer>,
+    },
     PeerJoined {
         room: String,
         peer: PeerInfo,

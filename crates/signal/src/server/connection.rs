@@ -77,6 +77,13 @@ pub async fn run(socket: WebSocket, s: Arc<Shared>, ip: IpAddr, host: String) {
     let limit = MessageLimit::per_second(s.config.messages_per_second, s.config.message_burst);
     let mut heartbeat = tokio::time::interval_at(Instant::now() + s.config.heartbeat, s.config.heartbeat);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // TURN credentials live `ttl`; a connection in a room gets fresh ones every half of that, so what it
+    // holds is always good for at least half a lifetime.
+    // (Without TURN the branch is off; the interval only needs a period.)
+    let relay_every = s.config.turn.as_ref().map(|t| (t.ttl / 2).max(Duration::from_secs(1)));
+    let period = relay_every.unwrap_or(Duration::from_secs(86_400));
+    let mut relay_refresh = tokio::time::interval_at(Instant::now() + period, period);
+    relay_refresh.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let hello_deadline = tokio::time::sleep(s.config.hello_timeout);
     tokio::pin!(hello_deadline);
     let mut last_heard = Instant::now();
@@ -135,6 +142,13 @@ pub async fn run(socket: WebSocket, s: Arc<Shared>, ip: IpAddr, host: String) {
                 Some(text) => if let Err(end) = sink.frame(Message::Text(text)).await { break end },
                 None => break End::Server(ErrorCode::SlowConsumer, close_code::POLICY),
             },
+            _ = relay_refresh.tick(), if relay_every.is_some() => {
+                if let Some(relay) = session.fresh_relay(&s)
+                    && let Err(end) = sink.message(&relay).await
+                {
+                    break end;
+                }
+            }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > s.config.idle_timeout {
                     break End::Server(ErrorCode::IdleTimeout, close_code::POLICY);

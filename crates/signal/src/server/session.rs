@@ -105,6 +105,13 @@ impl Session {
         self.greeted
     }
 
+    /// Fresh TURN credentials, for a connection in a room (none otherwise, or without TURN).
+    pub fn fresh_relay(&self, s: &Shared) -> Option<ServerMessage> {
+        self.room.as_ref()?;
+        let ice_servers = turn::relay_servers(s.config.turn.as_ref(), &self.peer);
+        (!ice_servers.is_empty()).then_some(ServerMessage::Relay { ice_servers })
+    }
+
     pub async fn handle(&mut self, s: &Arc<Shared>, message: ClientMessage) -> Outcome {
         use ClientMessage as M;
         if let M::Ping { id } = message {
