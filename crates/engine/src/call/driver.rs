@@ -674,11 +674,17 @@ impl Driver {
                 };
                 let Some(session) = self.links.get_mut(&peer) else { return };
                 // A peer's renegotiations cannot make us start threads without end.
-                if session.tracks >= MAX_TRACKS_PER_LINK {
+                session.tracks += 1;
+                if session.tracks > MAX_TRACKS_PER_LINK {
                     tracing::warn!(%peer, "more than {MAX_TRACKS_PER_LINK} tracks from one participant: ignored");
+                    if session.tracks == MAX_TRACKS_PER_LINK + 1 {
+                        let name = self.names.get(&peer).cloned().flatten().unwrap_or_else(|| "Someone".into());
+                        self.notice(format!(
+                            "{name} sent more than {MAX_TRACKS_PER_LINK} media tracks; only the first {MAX_TRACKS_PER_LINK} are played"
+                        ));
+                    }
                     return;
                 }
-                session.tracks += 1;
                 let (sync, decoded) = (session.lip_sync.clone(), session.decoded.clone());
                 let span = tracing::info_span!("participant", %peer);
                 if mime.to_ascii_lowercase().starts_with("video/") {
