@@ -13,6 +13,10 @@ pub enum Error {
     BadSecretKey,
     #[error("the signature does not match the public key and the server's nonce")]
     BadSignature,
+    #[error(
+        "this server is not known as \u{201c}{0}\u{201d}: its operator lists the names clients use with --public-host"
+    )]
+    UnknownHost(String),
     #[error("invalid base64: {0}")]
     Base64(#[from] base64::DecodeError),
     #[error("configuration: {0}")]

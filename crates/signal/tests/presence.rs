@@ -292,3 +292,37 @@ async fn registrations_are_for_the_servers_public_name() {
     assert_eq!(raw.expect("registered").await["code"], id.personal_code().as_str());
     server.shutdown().await;
 }
+
+/// With no public host names configured, the server takes a registration only for a name of its own
+/// machine: a server the victim connected to (evil.example) that passes the victim's registration on, naming
+/// itself in the Host header, is refused.
+#[tokio::test]
+async fn without_public_names_a_registration_is_only_for_this_machine() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = tincan_signal::server::SignalServer::start(ServerConfig::loopback_unlimited()).await.unwrap();
+    let url = server.ws_url();
+    let id = Identity::generate();
+    let mut request = url.as_str().into_client_request().unwrap();
+    request.headers_mut().insert("host", "evil.example:7878".parse().unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(request).await.expect("connects");
+    let mut relayed = Raw { ws };
+    relayed.send(json!({"type": "hello", "version": 1, "client": "relaying server"})).await;
+    let welcome = relayed.expect("welcome").await;
+    let signed = id.sign_registration("evil.example", welcome["nonce"].as_str().unwrap());
+    relayed.send(json!({"type": "register", "public_key": id.public_key_b64(), "signature": signed})).await;
+    let refused = relayed.expect_error("bad_signature").await;
+    assert!(refused["message"].as_str().unwrap().contains("--public-host"), "{refused}");
+    // The machine's own names still do.
+    for host in ["127.0.0.1", "localhost"] {
+        let mut request = url.as_str().into_client_request().unwrap();
+        request.headers_mut().insert("host", host.parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(request).await.expect("connects");
+        let mut direct = Raw { ws };
+        direct.send(json!({"type": "hello", "version": 1, "client": "app"})).await;
+        let welcome = direct.expect("welcome").await;
+        let signed = id.sign_registration(host, welcome["nonce"].as_str().unwrap());
+        direct.send(json!({"type": "register", "public_key": id.public_key_b64(), "signature": signed})).await;
+        assert_eq!(direct.expect("registered").await["code"], id.personal_code().as_str(), "as {host}");
+    }
+    server.shutdown().await;
+}

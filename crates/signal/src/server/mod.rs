@@ -11,6 +11,7 @@ pub mod limits;
 mod mailbox;
 mod memory;
 mod metrics;
+mod own_host;
 mod rate_limit;
 mod session;
 mod shared;

@@ -9,6 +9,7 @@ use axum::extract::ws::Utf8Bytes;
 use rand::Rng;
 
 use super::backend::{JoinRefusal, Ring, RingParty};
+use super::own_host::names_this_machine;
 use super::shared::Shared;
 use super::turn;
 use crate::code::{PersonalCode, RoomCode};
@@ -71,10 +72,13 @@ pub struct Session {
 
 impl Session {
     /// A registration proof, checked against the server's public host names (or, with none configured, the
-    /// host this request named).
+    /// host this request named, if that is one of this machine's own names: see `own_host`).
     fn verify(&self, s: &Shared, public_key: &str, signature: &str) -> Result<PersonalCode, crate::Error> {
         let hosts = &s.config.public_hosts;
         if hosts.is_empty() {
+            if !names_this_machine(&self.host) {
+                return Err(crate::Error::UnknownHost(self.host.clone()));
+            }
             return verify_registration(public_key, signature, &self.host, &self.nonce);
         }
         let mut last = crate::Error::BadSignature;
