@@ -32,6 +32,12 @@ async fn main() -> anyhow::Result<()> {
     };
     tincan_log::init("info", format);
     let config = cli.server.resolve()?;
+    if config.public_hosts.is_empty() && (config.tls.is_some() || !config.trusted_proxies.is_empty()) {
+        tracing::warn!(
+            "no --public-host: personal codes register only when reached by one of this machine's own addresses \
+             or names; behind a domain name, list it with --public-host"
+        );
+    }
     match raise_fd_limit() {
         Ok(limit) => tracing::info!(limit, "open-file limit"),
         Err(e) => tracing::warn!("could not raise the open-file limit: {e}"),
