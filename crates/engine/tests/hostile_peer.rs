@@ -183,10 +183,11 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-/// A transfer id offered again while its transfer runs is refused; the first transfer is untouched and
-/// arrives whole, and nothing else is left in the folder.
+/// A transfer id offered again while its transfer runs is refused, and so is an offer from a sender that will
+/// not wait for the answer; the first transfer is untouched and arrives whole, and nothing else is left in
+/// the folder.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reused_transfer_id_is_refused_and_the_first_transfer_survives() {
+async fn a_reused_transfer_id_or_an_offer_that_will_not_wait_is_refused_and_the_first_transfer_survives() {
     let server = server().await;
     let dir = temp_dir("reuse");
     let (room, call, mut events) = engine_waiting(&server.ws_url(), &dir).await;
@@ -194,14 +195,14 @@ async fn a_reused_transfer_id_is_refused_and_the_first_transfer_survives() {
 
     let data: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
     let sha256: String = Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect();
-    mallory.send_json(json!({"type": "offer", "id": 7, "name": "first.bin", "size": data.len()})).await;
+    mallory.send_json(json!({"type": "offer", "id": 7, "name": "first.bin", "size": data.len(), "waits": true})).await;
     let accepted = mallory.file_message().await;
     assert_eq!((accepted["type"].as_str(), accepted["id"].as_u64()), (Some("accept"), Some(7)), "{accepted}");
     for chunk in data[..100_000].chunks(CHUNK) {
         mallory.send_chunk(7, chunk).await;
     }
     // The same id again, for another file: refused, and said so.
-    mallory.send_json(json!({"type": "offer", "id": 7, "name": "second.bin", "size": 50_000})).await;
+    mallory.send_json(json!({"type": "offer", "id": 7, "name": "second.bin", "size": 50_000, "waits": true})).await;
     let refused = mallory.file_message().await;
     assert_eq!((refused["type"].as_str(), refused["id"].as_u64()), (Some("cancel"), Some(7)), "{refused}");
     assert!(refused["reason"].as_str().is_some_and(|r| r.contains("used before")), "{refused}");
@@ -210,6 +211,12 @@ async fn a_reused_transfer_id_is_refused_and_the_first_transfer_survives() {
         _ => None,
     })
     .await;
+    // A sender that does not say it waits for the answer (an older Tincan, which streams at once): refused at
+    // once, not after its data stalled.
+    mallory.send_json(json!({"type": "offer", "id": 8, "name": "eager.bin", "size": 10})).await;
+    let refused = mallory.file_message().await;
+    assert_eq!((refused["type"].as_str(), refused["id"].as_u64()), (Some("cancel"), Some(8)), "{refused}");
+    assert!(refused["reason"].as_str().is_some_and(|r| r.contains("needs an update")), "{refused}");
     // The first transfer goes on and arrives whole.
     for chunk in data[100_000..].chunks(CHUNK) {
         mallory.send_chunk(7, chunk).await;

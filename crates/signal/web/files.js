@@ -1,6 +1,6 @@
 // File transfer on the `files` channel, the same wire format as the app (crates/engine/src/data/files.rs):
 // JSON text messages (offer, accept, done, cancel, result) and binary chunks = 8-byte big-endian transfer id + data.
-// Nothing is sent before the receiver accepts; a decline is a cancel.
+// Nothing is sent before the receiver accepts (offers say so: `waits: true`); a decline is a cancel.
 const CHUNK = 64 * 1024 - 8;
 const HIGH_WATER = 4 << 20;
 /** A browser keeps what it receives in memory until saved: refuse what would not fit comfortably (in all). */
@@ -102,7 +102,7 @@ export class Files {
     const out = { name: file.name, cancelled: false };
     const accepted = new Promise((resolve) => { out.accept = resolve; });
     this.outgoing.set(id, out);
-    this.send({ type: 'offer', id, name: file.name, size: file.size });
+    this.send({ type: 'offer', id, name: file.name, size: file.size, waits: true });
     // Nothing is sent before the other side takes it (a decline arrives as a cancel).
     const answered = await Promise.race([accepted.then(() => true), new Promise((r) => setTimeout(() => r(false), 130000))]);
     if (!answered) {

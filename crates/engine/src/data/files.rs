@@ -92,27 +92,19 @@ pub enum FileMessage {
         id: u64,
         name: String,
         size: u64,
+        /// The sender sends nothing before `accept` (every sender since the receiver was asked; an offer
+        /// without it is from one that streams at once, and is refused at once rather than after 30 s).
+        #[serde(default)]
+        waits: bool,
     },
     /// The receiver takes the offer: send the chunks. (A decline is a `Cancel`.)
-    Accept {
-        id: u64,
-    },
+    Accept { id: u64 },
     /// All chunks sent; the sender's hash of what it read.
-    Done {
-        id: u64,
-        sha256: String,
-    },
+    Done { id: u64, sha256: String },
     /// Either side gives up on the transfer.
-    Cancel {
-        id: u64,
-        reason: String,
-    },
+    Cancel { id: u64, reason: String },
     /// The receiver's verdict after hashing what it wrote.
-    Result {
-        id: u64,
-        ok: bool,
-        sha256: String,
-    },
+    Result { id: u64, ok: bool, sha256: String },
 }
 
 /// Who stopped an outgoing transfer.
@@ -295,7 +287,7 @@ impl Files {
         let (accepted_tx, accepted_rx) = oneshot::channel();
         let outgoing = Outgoing { cancel: cancel.clone(), accepted: Some(accepted_tx), verdict: Some(verdict_tx) };
         self.outgoing.lock().expect("lock").insert(id, outgoing);
-        self.send_message(&FileMessage::Offer { id, name: name.clone(), size }).await?;
+        self.send_message(&FileMessage::Offer { id, name: name.clone(), size, waits: true }).await?;
         self.emit(FileEvent::Started { id, name, size, outgoing: true });
         let me = self.clone();
         tokio::spawn(async move {
@@ -560,9 +552,13 @@ impl Files {
 
     async fn on_message(&self, msg: FileMessage, inbox: &mut Inbox, receiving: &Receiving) {
         match msg {
-            FileMessage::Offer { id, name, size } => {
+            FileMessage::Offer { id, name, size, waits } => {
                 let name = safe_file_name(&name);
                 let from = receiving.from.as_str();
+                if !waits {
+                    let reason = "the sender's Tincan sends files without asking first; it needs an update";
+                    return self.refuse(id, reason, from).await;
+                }
                 if inbox.seen.contains(&id) {
                     return self.refuse(id, "that transfer id was used before", from).await;
                 }
