@@ -2,7 +2,9 @@
 //! registered on the signaling server; `tincan-cli call` rings its personal code; the window comes up with
 //! the incoming call (under the caller's name in the address book, which also follows whether she is online),
 //! Accept connects the call, the peer's pattern shows, and when the caller hangs up the app returns to the
-//! lobby and lists the call as incoming.
+//! lobby and lists the call as incoming. Then a stranger rings without proving any code, under the name of
+//! "Mom": the incoming screen says "Someone calling themselves “Mom”" (screenshots dark 800x600, light
+//! 1280x800).
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -114,6 +116,59 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
         "the call in the recent calls",
         WAIT,
         "return document.getElementById('recents').textContent.includes('↙ Carla')",
+    )?;
+
+    // A stranger rings proving no code, calling themselves "Mom": the heading says what is known, and no
+    // more.
+    unproven_ring(&session, &display, url, &code)?;
+    Ok(())
+}
+
+fn unproven_ring(
+    session: &tincan_e2e::webdriver::Session,
+    display: &Display,
+    url: &str,
+    code: &tincan_signal::code::PersonalCode,
+) -> anyhow::Result<()> {
+    use tincan_signal::client::{ClientConfig, ClientEvent, SignalClient};
+    use tincan_signal::protocol::ServerMessage;
+    let runtime = tokio::runtime::Handle::current();
+    let (stranger, call) = runtime.block_on(async {
+        // No identity: the ring carries no proof of any code.
+        let (stranger, mut events) = SignalClient::connect(ClientConfig::new(url, "stranger"));
+        while !matches!(events.recv().await, Some(ClientEvent::Connected { .. }) | None) {}
+        stranger.ring(code, "Mom", &tincan_signal::code::RoomCode::generate()).await?;
+        loop {
+            match tokio::time::timeout(WAIT, events.recv()).await? {
+                Some(ClientEvent::Message(ServerMessage::Ringing { call, .. })) => break Ok((stranger, call)),
+                Some(_) => continue,
+                None => anyhow::bail!("the stranger's connection ended"),
+            }
+        }
+    })?;
+    session.wait_for(
+        "the unproven ring",
+        WAIT,
+        "return !document.getElementById('incoming').classList.contains('hidden') && document.getElementById('incoming-name').textContent === 'Someone calling themselves “Mom”'",
+    )?;
+    let shown = session.run("return document.getElementById('incoming').textContent", json!([]))?;
+    let shown = shown.as_str().unwrap_or_default();
+    anyhow::ensure!(!shown.contains("Carla"), "no contact's name on a stranger's ring: {shown}");
+    anyhow::ensure!(shown.contains("Unverified"), "the screen says nothing proves who it is: {shown}");
+    session.set_window_size(800, 600)?;
+    session.run("document.documentElement.dataset.theme = 'dark'; return true;", json!([]))?;
+    std::thread::sleep(Duration::from_millis(300));
+    display.screenshot(&artifacts().join("tray-ring-unproven.png"))?;
+    session.set_window_size(1280, 800)?;
+    session.run("document.documentElement.dataset.theme = 'light'; return true;", json!([]))?;
+    std::thread::sleep(Duration::from_millis(300));
+    display.screenshot(&artifacts().join("tray-ring-unproven-light.png"))?;
+    session.run("delete document.documentElement.dataset.theme; return true;", json!([]))?;
+    runtime.block_on(stranger.cancel_ring(call))?;
+    session.wait_for(
+        "the lobby after the stranger gave up",
+        WAIT,
+        "return document.getElementById('incoming').classList.contains('hidden')",
     )?;
     Ok(())
 }

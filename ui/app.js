@@ -37,7 +37,9 @@ function ringing(ring) {
   incoming = ring;
   // Who it is, as far as anything proves it (a contact, a proven code, or only a name someone typed).
   $("incoming-name").textContent = ring.heading ?? ring.from_name;
-  $("incoming-code").textContent = ring.from_code ?? "";
+  // A ring that proves no code is only a name someone typed: it must not look like a contact's.
+  $("incoming").classList.toggle("unproven", !ring.from_code);
+  $("incoming-code").textContent = ring.from_code ?? "Unverified: no code proves who this is.";
   show("incoming");
 }
 
