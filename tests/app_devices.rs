@@ -138,6 +138,24 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     assert!(near(phones_play, 880.0), "the phones should play B's 880 Hz, played {phones_play:?}");
     assert!(speakers_level < 0.001, "the speakers are let go (rms {speakers_level:.4})");
 
+    // The stats panel says what the echo canceller sees (its figures come from the devices' processor).
+    session.run("document.getElementById('quality').click(); return true;", json!([]))?;
+    session.wait_for(
+        "the echo canceller's figures",
+        WAIT,
+        "const p = document.getElementById('stats-panel'); return !p.classList.contains('hidden') && /Echo canceller\\s*(delay|ERLE)/.test(p.textContent)",
+    )?;
+    session.set_window_size(800, 600)?;
+    session.run("document.documentElement.dataset.theme = 'dark'; return true;", json!([]))?;
+    std::thread::sleep(Duration::from_millis(300));
+    display.screenshot(&tincan_e2e::artifacts().join("app-stats-echo.png"))?;
+    session.set_window_size(1280, 800)?;
+    session.run("document.documentElement.dataset.theme = 'light'; return true;", json!([]))?;
+    std::thread::sleep(Duration::from_millis(300));
+    display.screenshot(&tincan_e2e::artifacts().join("app-stats-echo-light.png"))?;
+    let panel = session.run("return document.getElementById('stats-panel').textContent", json!([]))?;
+    println!("stats panel: {panel}");
+
     session.run("document.getElementById('hangup').click(); return true;", json!([]))?;
     next_line(&lines, "the peer's end", |v| v["event"] == "state" && v["state"] == "ended")?;
     Ok(())

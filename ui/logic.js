@@ -87,8 +87,22 @@ export function statsRows(s) {
     ["Target", s.target_kbps != null ? `${s.target_kbps} kbps` : "–"],
     ["Codec", s.video_codec ?? "–"],
     ["Lip sync", lipSync(s)],
+    ["Echo canceller", echoCanceller(s.voice_processing)],
     ["Path", pair ? `${pair.local_type} → ${pair.remote_type} (${pair.remote_address})` : "–"],
   ];
+}
+
+/** What the echo canceller sees: the echo's delay, how much of it it removes (ERLE), whether its filter
+ * diverged, and far-end audio it lost (so "there's echo" can be read off the panel). */
+function echoCanceller(v) {
+  if (!v) return "off";
+  if (v.delay_ms == null && v.erle_db == null) return "starting";
+  const parts = [];
+  if (v.delay_ms != null) parts.push(`delay ${v.delay_ms} ms`);
+  if (v.erle_db != null) parts.push(`ERLE ${Math.round(v.erle_db)} dB`);
+  if (v.divergent > 0) parts.push(`diverged ${Math.round(v.divergent * 100)} %`);
+  if (v.far_dropped_ms > 0) parts.push(`${Math.round(v.far_dropped_ms)} ms of far end lost`);
+  return parts.join(" · ");
 }
 
 /** What lip sync does: video waiting for its audio, or audio waiting for video. */

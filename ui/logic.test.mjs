@@ -55,6 +55,14 @@ test("stats panel rows", () => {
   assert.equal(synced(0, 40, 8)["Lip sync"], "audio waits 40 ms for video");
   assert.equal(synced(0, 0, 16.2)["Lip sync"], "video 16 ms behind audio");
   assert.equal(synced(0, 0, 3)["Lip sync"], "in step");
+  const echo = (v) => Object.fromEntries(statsRows({ ...s, voice_processing: v }))["Echo canceller"];
+  assert.equal(echo(undefined), "off");
+  assert.equal(echo({ erle_db: null, delay_ms: null, divergent: null, far_dropped_ms: 0 }), "starting");
+  assert.equal(echo({ erle_db: 24.4, delay_ms: 12, divergent: 0, far_dropped_ms: 0 }), "delay 12 ms · ERLE 24 dB");
+  assert.equal(
+    echo({ erle_db: 0.2, delay_ms: 96, divergent: 0.35, far_dropped_ms: 190 }),
+    "delay 96 ms · ERLE 0 dB · diverged 35 % · 190 ms of far end lost",
+  );
 });
 
 test("durations and sizes", () => {

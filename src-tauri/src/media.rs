@@ -101,6 +101,7 @@ pub fn attach(
     let (sink, speaker_switch) =
         Switchable::<dyn AudioSink>::new(speaker(name(&settings.speaker), &processor, &notices));
     config.audio_sink = Some(Box::new(sink));
+    config.voice_monitor = Some(std::sync::Arc::new(processor.clone()));
     Ok(Some(CallDevices {
         camera: camera_switch,
         microphone: microphone_switch,

@@ -330,6 +330,7 @@ fn call_config(
     let processor = ((uses_mic || args.speaker.is_some()) && !args.no_voice_processing)
         .then(|| VoiceProcessor::new(Processing::default()));
     monitors.processor = processor.clone();
+    c.voice_monitor = processor.clone().map(|p| Arc::new(p) as Arc<dyn tincan_media::voice::VoiceMonitor>);
     if let AudioChoice::Mic(name) = &args.audio {
         let options =
             MicrophoneOptions { device: name.clone(), processor: processor.clone(), notices: notices.clone() };

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use serde::Serialize;
+use tincan_media::voice::ProcessingStats;
 use webrtc::peer_connection::{PeerConnection, RTCStatsReportEntry, StatsSelector};
 
 use crate::media::MediaCounters;
@@ -47,6 +48,8 @@ pub struct StatsSnapshot {
     pub sync_video_late_ms: Option<f64>,
     /// Each participant: frames decoded from them and how loud they are (for an active-speaker highlight).
     pub participants: Vec<ParticipantFigures>,
+    /// What the echo canceller sees (delay, ERLE, divergence), when the front end gave the call one.
+    pub voice_processing: Option<ProcessingStats>,
 }
 
 /// One participant's figures in a stats snapshot.

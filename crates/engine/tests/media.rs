@@ -223,3 +223,42 @@ async fn a_camera_that_goes_away_shows_as_camera_off_until_it_is_back() {
     state(&mut b_events, "ended").await;
     server.shutdown().await;
 }
+
+/// A voice processor as the devices give one: what it reports about itself.
+struct Canceller(tincan_media::voice::ProcessingStats);
+
+impl tincan_media::voice::VoiceMonitor for Canceller {
+    fn stats(&self) -> tincan_media::voice::ProcessingStats {
+        self.0
+    }
+}
+
+/// The call's stats carry what the echo canceller the front end gave it reports (the app's stats panel shows
+/// it); a call given none says nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stats_say_what_the_echo_canceller_sees() {
+    let server = server().await;
+    let seen = tincan_media::voice::ProcessingStats {
+        erle_db: Some(31.5),
+        delay_ms: Some(24),
+        divergent: Some(0.05),
+        far_dropped_ms: 20.0,
+        ..Default::default()
+    };
+    let a = PeerOptions { voice_monitor: Some(std::sync::Arc::new(Canceller(seen))), ..Default::default() };
+    let mut p = connected_pair(&server.ws_url(), a, PeerOptions::default()).await;
+    let at_a = until(&mut p.a_events, "A's stats", |e| match e {
+        tincan_engine::EngineEvent::Stats(s) => Some(s.voice_processing),
+        _ => None,
+    })
+    .await;
+    assert_eq!(at_a, Some(seen));
+    let at_b = until(&mut p.b_events, "B's stats", |e| match e {
+        tincan_engine::EngineEvent::Stats(s) => Some(s.voice_processing),
+        _ => None,
+    })
+    .await;
+    assert_eq!(at_b, None);
+    p.a.hang_up();
+    server.shutdown().await;
+}

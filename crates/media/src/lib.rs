@@ -6,6 +6,7 @@
 //!   tones/chirps, for tests, demos and the headless CLI.
 //! * [`scale`] — shrinking frames to the size they are shown at.
 //! * [`analysis`] — reading those back: the dominant frequency of received audio.
+//! * [`voice`] — what the voice processor (echo canceller) reports, for the call's stats.
 
 pub mod analysis;
 pub mod codec;
@@ -15,6 +16,7 @@ pub mod mix;
 pub mod scale;
 pub mod source;
 pub mod synthetic;
+pub mod voice;
 
 pub use error::{MediaError, Result};
 pub use frame::{AudioFrame, VideoFrame};

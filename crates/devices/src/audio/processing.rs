@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex};
 use sonora::config::{AdaptiveDigital, EchoCanceller, GainController2, HighPassFilter, NoiseSuppression};
 use sonora::{AudioProcessing, Config, StreamConfig};
 
+pub use tincan_media::voice::ProcessingStats;
+use tincan_media::voice::VoiceMonitor;
+
 use crate::{DeviceError, Result};
 
 /// The processor works on 10 ms at 48 kHz.
@@ -57,28 +60,6 @@ impl Processing {
             ..Default::default()
         }
     }
-}
-
-/// What the echo canceller reports about itself, and how it was fed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
-pub struct ProcessingStats {
-    /// Echo return loss enhancement the canceller estimates (dB).
-    pub erle_db: Option<f64>,
-    /// The echo path delay it found (ms).
-    pub delay_ms: Option<i32>,
-    /// The smallest and largest delay it found once settled (after the first 3 s), and how often the
-    /// estimate moved by more than 4 ms between two looks (every 0.5 s).
-    pub delay_min_ms: Option<i32>,
-    pub delay_max_ms: Option<i32>,
-    pub delay_moves: u64,
-    /// Fraction of the last second its linear filter was divergent.
-    pub divergent: Option<f64>,
-    /// The most 10 ms far-end chunks it was given in a row without a microphone chunk between, and the
-    /// reverse: how bunched its two inputs came.
-    pub longest_far_run: u64,
-    pub longest_near_run: u64,
-    /// Far-end audio dropped because nobody took it in time (ms): no microphone, or its thread stalled.
-    pub far_dropped_ms: f64,
 }
 
 /// How the two inputs have come, and what the delay estimate did.
@@ -224,6 +205,13 @@ impl VoiceProcessor {
             }
             Err(_) => ProcessingStats::default(),
         }
+    }
+}
+
+/// The call's stats read the processor through the engine's side of the trait.
+impl VoiceMonitor for VoiceProcessor {
+    fn stats(&self) -> ProcessingStats {
+        VoiceProcessor::stats(self)
     }
 }
 

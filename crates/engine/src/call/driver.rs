@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tincan_media::codec::VideoCodec;
 use tincan_media::mix::Mixer;
 use tincan_media::source::{AudioSource, VideoSink, VideoSource};
+use tincan_media::voice::VoiceMonitor;
 use tincan_signal::client::{ClientConfig, ClientEvent, SignalClient};
 use tincan_signal::code::{PersonalCode, RoomCode};
 use tincan_signal::protocol::{ErrorCode, IceServer, PeerId, ServerMessage};
@@ -67,6 +68,7 @@ struct Settings {
     peer: crate::peer::PeerSettings,
     extra_ice_servers: Vec<IceServer>,
     receiving: Receiving,
+    voice_monitor: Option<Arc<dyn VoiceMonitor>>,
 }
 
 struct Driver {
@@ -132,6 +134,7 @@ pub async fn run(
         audio_source,
         video_sink,
         audio_sink,
+        voice_monitor,
         participant_sinks,
         room_capacity,
         download_dir,
@@ -175,6 +178,7 @@ pub async fn run(
                 reserved: Default::default(),
                 from: String::new(),
             },
+            voice_monitor,
         },
         slots,
         target,
@@ -920,6 +924,7 @@ impl Driver {
         let Some(s) = self.links.values().next() else { return };
         let codec = self.video_codec.map(|c| c.name().to_owned());
         let mut snapshot = self.stats.sample(&s.pc, &self.counters, codec).await;
+        snapshot.voice_processing = self.config.voice_monitor.as_ref().map(|m| m.stats());
         // Each participant's: their link, what was decoded from them, how loud they are.
         for (peer, s) in self.links.iter_mut() {
             let mut figures = ParticipantFigures {

@@ -10,9 +10,11 @@ mod sinks;
 mod state;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tincan_media::source::{AudioSink, AudioSource, VideoSink, VideoSource};
+use tincan_media::voice::VoiceMonitor;
 use tincan_signal::code::{PersonalCode, RoomCode};
 use tincan_signal::identity::Identity;
 use tincan_signal::protocol::IceServer;
@@ -60,6 +62,9 @@ pub struct CallConfig {
     pub video_sink: Option<Box<dyn VideoSink>>,
     /// Everyone's audio, mixed (the speaker).
     pub audio_sink: Option<Box<dyn AudioSink>>,
+    /// The voice processor (echo canceller) between the audio sink and the audio source, if there is one:
+    /// what it reports goes into the stats (`voice_processing`).
+    pub voice_monitor: Option<Arc<dyn VoiceMonitor>>,
     /// Each participant's video and a copy of their audio, for front ends that show people one by one.
     pub participant_sinks: Option<Box<dyn ParticipantSinks>>,
     /// How many people the room holds if this call creates it (the server's default when `None`, a call for
@@ -89,6 +94,7 @@ impl CallConfig {
             audio_source: None,
             video_sink: None,
             audio_sink: None,
+            voice_monitor: None,
             participant_sinks: None,
             room_capacity: None,
             download_dir: std::env::temp_dir(),

@@ -43,6 +43,8 @@ pub struct PeerOptions {
     pub file_policy: tincan_engine::FilePolicy,
     /// The audio sink says what it gets is heard this long after (as a speaker with its buffer would).
     pub speaker_latency: Option<Duration>,
+    /// A voice processor whose figures the call's stats report.
+    pub voice_monitor: Option<std::sync::Arc<dyn tincan_media::voice::VoiceMonitor>>,
 }
 
 impl Default for PeerOptions {
@@ -56,6 +58,7 @@ impl Default for PeerOptions {
             download_dir: std::env::temp_dir(),
             file_policy: tincan_engine::FilePolicy::Accept,
             speaker_latency: None,
+            voice_monitor: None,
         }
     }
 }
@@ -67,6 +70,7 @@ pub fn config(url: &str, name: &str, o: &PeerOptions) -> (CallConfig, Received) 
     c.download_dir = o.download_dir.clone();
     c.file_policy = o.file_policy;
     c.stats_interval = Duration::from_millis(500);
+    c.voice_monitor = o.voice_monitor.clone();
     if o.video {
         c.video_source = Some(Box::new(TestPattern::new(o.size.0, o.size.1, 30, true).unwrap()));
     }
