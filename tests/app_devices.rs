@@ -155,6 +155,12 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     display.screenshot(&tincan_e2e::artifacts().join("app-stats-echo-light.png"))?;
     let panel = session.run("return document.getElementById('stats-panel').textContent", json!([]))?;
     println!("stats panel: {panel}");
+    // Both ends of the path are named (a remote candidate learned from the checks is peer-reflexive).
+    let path = panel.as_str().unwrap_or_default().split("Path").nth(1).unwrap_or_default().to_owned();
+    anyhow::ensure!(
+        ["host", "srflx", "prflx", "relay"].iter().filter(|t| path.contains(*t)).count() >= 1 && !path.contains("→  "),
+        "the path names both ends: {path:?}"
+    );
 
     session.run("document.getElementById('hangup').click(); return true;", json!([]))?;
     next_line(&lines, "the peer's end", |v| v["event"] == "state" && v["state"] == "ended")?;

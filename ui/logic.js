@@ -88,7 +88,7 @@ export function statsRows(s) {
     ["Codec", s.video_codec ?? "–"],
     ["Lip sync", lipSync(s)],
     ["Echo canceller", echoCanceller(s.voice_processing)],
-    ["Path", pair ? `${pair.local_type} → ${pair.remote_type} (${pair.remote_address})` : "–"],
+    ["Path", pair ? `${pair.local_type} → ${pair.remote_type}${pair.remote_address ? ` (${pair.remote_address})` : ""}` : "–"],
   ];
 }
 

@@ -48,6 +48,8 @@ test("stats panel rows", () => {
   assert.equal(rows.Jitter, "–");
   assert.equal(rows.Receiving, "801 kbps · – @ 30 fps");
   assert.equal(rows.Path, "relay → srflx (203.0.113.5:3478)");
+  const learned = { ...s, candidate_pair: { local_type: "host", remote_type: "prflx", remote_address: "" } };
+  assert.equal(Object.fromEntries(statsRows(learned)).Path, "host → prflx");
   assert.equal(rows["Lip sync"], "–");
   const synced = (hold, delay, late) =>
     Object.fromEntries(statsRows({ ...s, sync_video_hold_ms: hold, sync_audio_delay_ms: delay, sync_video_late_ms: late }));

@@ -108,7 +108,12 @@ impl Transport {
                         _ => (String::new(), String::new()),
                     };
                 let (local_type, local_address) = candidate(&p.local_candidate_id, "RTCLocalIceCandidate_");
-                let (remote_type, remote_address) = candidate(&p.remote_candidate_id, "RTCRemoteIceCandidate_");
+                let (mut remote_type, remote_address) = candidate(&p.remote_candidate_id, "RTCRemoteIceCandidate_");
+                // webrtc-rs lists only the remote candidates it was given; one it learned from the peer's
+                // connectivity checks is by definition peer-reflexive (RFC 8445 7.3.1.3).
+                if remote_type.is_empty() && !p.remote_candidate_id.is_empty() {
+                    remote_type = "prflx".to_owned();
+                }
                 t.candidate_pair = Some(CandidatePair { local_type, remote_type, local_address, remote_address });
             }
         }
