@@ -80,7 +80,9 @@ pub async fn run(socket: WebSocket, s: Arc<Shared>, ip: IpAddr, host: String) {
     // TURN credentials live `ttl`; a connection in a room gets fresh ones every half of that, so what it
     // holds is always good for at least half a lifetime.
     // (Without TURN the branch is off; the interval only needs a period.)
-    let relay_every = s.config.turn.as_ref().map(|t| (t.ttl / 2).max(Duration::from_secs(1)));
+    // At least daily (a lifetime of years must not overflow the timer), at most every second.
+    let relay_every =
+        s.config.turn.as_ref().map(|t| (t.ttl / 2).clamp(Duration::from_secs(1), Duration::from_secs(86_400)));
     let period = relay_every.unwrap_or(Duration::from_secs(86_400));
     let mut relay_refresh = tokio::time::interval_at(Instant::now() + period, period);
     relay_refresh.set_missed_tick_behavior(MissedTickBehavior::Delay);

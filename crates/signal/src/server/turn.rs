@@ -13,7 +13,7 @@ use crate::protocol::IceServer;
 
 /// Username and password valid until `now + ttl`.
 pub fn rest_credentials(secret: &str, ttl: Duration, id: &str, now: SystemTime) -> (String, String) {
-    let expiry = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() + ttl.as_secs();
+    let expiry = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs().saturating_add(ttl.as_secs());
     let username = format!("{expiry}:{id}");
     let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     mac.update(username.as_bytes());
