@@ -138,6 +138,25 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     assert!(near(phones_play, 880.0), "the phones should play B's 880 Hz, played {phones_play:?}");
     assert!(speakers_level < 0.001, "the speakers are let go (rms {speakers_level:.4})");
 
+    // No camera here: the toggle says so and cannot be pressed, one plain sentence says what the others get,
+    // and there is no empty self-view box.
+    session.wait_for(
+        "the camera toggle saying there is none",
+        WAIT,
+        "const b = document.getElementById('cam'); return b.textContent === 'No camera' && b.disabled",
+    )?;
+    // (The latest word wins: a speaker that hiccups and comes back has the banner for a moment.)
+    session.wait_for(
+        "the device banner about the camera",
+        WAIT,
+        "const b = document.getElementById('device-banner'); return !b.classList.contains('hidden') && b.textContent.includes('camera')",
+    )?;
+    let mic = session.run("return document.getElementById('mic').textContent", json!([]))?;
+    anyhow::ensure!(mic == "Mic on", "the microphone works: its toggle says {mic}");
+    let preview_shown =
+        session.run("return !document.getElementById('preview').classList.contains('hidden')", json!([]))?;
+    anyhow::ensure!(preview_shown == false, "no self-view box without a camera");
+
     // The stats panel says what the echo canceller sees (its figures come from the devices' processor).
     session.run("document.getElementById('quality').click(); return true;", json!([]))?;
     session.wait_for(

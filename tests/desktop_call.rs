@@ -145,6 +145,19 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     let digits = session.run("return document.getElementById('sas').textContent", json!([]))?;
     assert!(digits.as_str().is_some_and(|d| d.starts_with("Verify: ")), "{digits}");
     display.screenshot(&artifacts().join("desktop-call.png"))?;
+    // At 800x600 the controls keep to one line: every button as high as the others, nothing overflowing.
+    let fits = session.run(
+        "const c = document.querySelector('.controls'); const h = [...c.querySelectorAll('button')].map(b => b.getBoundingClientRect().height); \
+         return [Math.max(...h) - Math.min(...h), c.scrollWidth - c.clientWidth, window.innerWidth]",
+        json!([]),
+    )?;
+    anyhow::ensure!(
+        fits[0].as_f64() == Some(0.0) && fits[1].as_f64().is_some_and(|o| o <= 0.0),
+        "the control bar at {} px wide: button heights differ by {}, overflow {}",
+        fits[2],
+        fits[0],
+        fits[1]
+    );
 
     // Hang up: back to the lobby, with the reason; the peer sees the other side hang up.
     session.run("document.getElementById('hangup').click(); return true;", json!([]))?;

@@ -1,10 +1,12 @@
 // The call screen: remote video and preview, controls, chat and files, stats.
 import { $, invoke, Channel, listen, show } from "./dom.js";
-import { stateLabel, statsLine, statsRows, quality, formatBytes, deviceMessage } from "./logic.js";
+import { stateLabel, statsLine, statsRows, quality, formatBytes, deviceMessage, sourcesMessage } from "./logic.js";
 import { I420Renderer } from "./render.js";
 import { loadDevices } from "./settings.js";
 
 let micOn = true, camOn = true;
+// Whether our camera and microphone deliver (the engine's `sources`); a toggle for one that does not is off.
+let sources = { camera: true, microphone: true };
 let framesDrawn = 0;
 const renderers = {};
 const transfers = new Map(); // id → {li, bar}
@@ -37,6 +39,8 @@ export async function startCall(command, args, title) {
   $("stats-panel").replaceChildren();
   $("remote-muted").classList.add("hidden");
   micOn = camOn = true;
+  sources = { camera: true, microphone: true };
+  banner("");
   updateToggles();
   ended = false;
   const reply = await invoke(command, { ...args, frames: videoChannel("remote", false), preview: videoChannel("preview", true) });
@@ -65,11 +69,21 @@ export function whenEnded(f) {
 }
 
 function updateToggles() {
-  $("mic").setAttribute("aria-pressed", String(micOn));
-  $("mic").textContent = micOn ? "Mic on" : "Mic off";
-  $("cam").setAttribute("aria-pressed", String(camOn));
-  $("cam").textContent = camOn ? "Camera on" : "Camera off";
-  $("preview").classList.toggle("hidden", !camOn);
+  $("mic").disabled = !sources.microphone;
+  $("mic").setAttribute("aria-pressed", String(micOn && sources.microphone));
+  $("mic").textContent = !sources.microphone ? "No microphone" : micOn ? "Mic on" : "Mic off";
+  $("cam").disabled = !sources.camera;
+  $("cam").setAttribute("aria-pressed", String(camOn && sources.camera));
+  $("cam").textContent = !sources.camera ? "No camera" : camOn ? "Camera on" : "Camera off";
+  // No empty grey box where a self-view would be.
+  $("preview").classList.toggle("hidden", !camOn || !sources.camera);
+}
+
+/** Device trouble, in one line over the stage ("" hides it); `detail`: the system's words, as a tooltip. */
+function banner(text, detail = "") {
+  $("device-banner-text").textContent = text;
+  $("device-banner").title = detail;
+  $("device-banner").classList.toggle("hidden", !text);
 }
 
 function addMessage(text, mine) {
@@ -163,11 +177,14 @@ function onFile(e) {
   }
 }
 
-// Devices that go away, come back or are missing: said in the call's messages.
+// Devices that go away, come back or are missing: said in the banner (the latest word wins). A device in
+// use again (the chosen one back after a fallback) takes its trouble away: what stays is what the others get.
 listen("device", ({ payload: n }) => {
+  if (n.device === "using") return banner(sourcesMessage(sources));
   const text = deviceMessage(n);
-  if (text && n.device !== "using") addMessage(text, false);
+  if (text) banner(text, n.message ?? "");
 });
+$("device-banner-close").addEventListener("click", () => banner(""));
 
 listen("engine", ({ payload: e }) => {
   switch (e.event) {
@@ -201,6 +218,15 @@ listen("engine", ({ payload: e }) => {
         return [dt, dd];
       });
       $("stats-panel").replaceChildren(...rows);
+      break;
+    }
+    case "sources": {
+      sources = { camera: e.camera, microphone: e.microphone };
+      updateToggles();
+      // What the others get now; a device event may have said why.
+      const text = sourcesMessage(sources);
+      if (text) banner(text, $("device-banner").title);
+      else banner("");
       break;
     }
     case "notice":

@@ -164,8 +164,18 @@ export function deviceMessage(n) {
     case "using":
       return `Using the ${kind} "${n.name}".`;
     case "absent":
-      return n.message ? `No ${kind}: ${n.message}` : `No ${kind} is connected.`;
+      // The system's own words (ALSA, V4L2) are for the tooltip, not the sentence.
+      return `No ${kind} found.`;
     default:
       return "";
   }
+}
+
+/** What the others get while our camera or microphone does not deliver (none found, unplugged, taken by
+ * another program); "" when both do. */
+export function sourcesMessage(s) {
+  if (!s.camera && !s.microphone) return "Your camera and microphone aren't working: the others can't see or hear you.";
+  if (!s.camera) return "Your camera isn't sending pictures: the others see “camera off”.";
+  if (!s.microphone) return "Your microphone isn't working: the others can't hear you.";
+  return "";
 }

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   normalizeRoomCode, normalizePersonalCode, stateLabel, statsLine, quality, statsRows, formatDuration, formatBytes,
-  recentLabel, presenceLabel, deviceMessage,
+  recentLabel, presenceLabel, deviceMessage, sourcesMessage,
 } from "./logic.js";
 
 test("room codes are normalised like the server does", () => {
@@ -94,7 +94,11 @@ test("device notices read as sentences", () => {
     'Your microphone "Headset" went away; now using "Default Audio Device".');
   assert.equal(deviceMessage({ device: "lost", kind: "camera", name: "C920", fallback: null }), 'Your camera "C920" went away.');
   assert.equal(deviceMessage({ device: "absent", kind: "camera", message: "no camera is connected; the call goes on without video" }),
-    "No camera: no camera is connected; the call goes on without video");
+    "No camera found.");
+  assert.equal(sourcesMessage({ camera: true, microphone: true }), "");
+  assert.match(sourcesMessage({ camera: false, microphone: true }), /^Your camera isn't sending pictures/);
+  assert.match(sourcesMessage({ camera: true, microphone: false }), /^Your microphone isn't working/);
+  assert.match(sourcesMessage({ camera: false, microphone: false }), /^Your camera and microphone/);
   assert.equal(deviceMessage({ device: "using", kind: "speaker", name: "HDMI" }), 'Using the speaker "HDMI".');
   assert.equal(deviceMessage({ device: "other" }), "");
 });

@@ -29,10 +29,11 @@ export function fillDevices(select, devices, chosen, defaultLabel) {
 export async function loadDevices(ids, chosen) {
   const d = await invoke("list_devices").catch((e) => ({ cameras: [], microphones: [], speakers: [], problems: [String(e)] }));
   const audio = (list) => list.filter((x) => !x.is_default).map((x) => ({ value: x.id, label: x.name }));
+  // An empty listing says so, rather than offering a default that does not exist.
   fillDevices($(ids.camera), d.cameras.map((c) => ({ value: c.name, label: c.name })), chosen.camera,
-    d.cameras.length ? "First camera" : "No camera connected");
-  fillDevices($(ids.microphone), audio(d.microphones), chosen.microphone, "System default");
-  fillDevices($(ids.speaker), audio(d.speakers), chosen.speaker, "System default");
+    d.cameras.length ? "First camera" : "None found");
+  fillDevices($(ids.microphone), audio(d.microphones), chosen.microphone, d.microphones.length ? "System default" : "None found");
+  fillDevices($(ids.speaker), audio(d.speakers), chosen.speaker, d.speakers.length ? "System default" : "None found");
   return d.problems.join(" ");
 }
 

@@ -70,6 +70,12 @@ pub enum EngineEvent {
         id: String,
     },
     File(FileEvent),
+    /// Whether our camera and microphone deliver (false: none connected, unplugged, or taken by another
+    /// program); sent when either changes. The other side sees "camera off" / "muted" meanwhile.
+    Sources {
+        camera: bool,
+        microphone: bool,
+    },
     Stats(Box<StatsSnapshot>),
     /// Something the user should know that does not end the call.
     Notice {

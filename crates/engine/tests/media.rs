@@ -205,12 +205,17 @@ async fn a_camera_that_goes_away_shows_as_camera_off_until_it_is_back() {
     gone.store(true, std::sync::atomic::Ordering::SeqCst);
     until(&mut b_events, "A's camera off", remote_media((true, false))).await;
     until(&mut a_events, "A told", |e| match e {
-        tincan_engine::EngineEvent::Notice { message } if message.contains("camera stopped") => Some(()),
+        tincan_engine::EngineEvent::Sources { camera: false, microphone: true } => Some(()),
         _ => None,
     })
     .await;
     gone.store(false, std::sync::atomic::Ordering::SeqCst);
     until(&mut b_events, "A's camera back", remote_media((true, true))).await;
+    until(&mut a_events, "A told it is back", |e| match e {
+        tincan_engine::EngineEvent::Sources { camera: true, microphone: true } => Some(()),
+        _ => None,
+    })
+    .await;
     let resumed = tokio::task::spawn_blocking(move || {
         std::thread::sleep(Duration::from_millis(300));
         while b_got.stamps.try_recv().is_ok() {}

@@ -766,7 +766,7 @@ impl Driver {
     }
 
     /// A camera or microphone that stopped delivering (unplugged, taken by another program) or came back: the
-    /// peer sees "camera off" / "muted" meanwhile, the front end gets a notice.
+    /// peer sees "camera off" / "muted" meanwhile, the front end gets `Sources`.
     async fn watch_sources(&mut self) {
         let live =
             (self.switches.camera_live.load(Ordering::Relaxed), self.switches.microphone_live.load(Ordering::Relaxed));
@@ -774,11 +774,7 @@ impl Driver {
             return;
         }
         let was = std::mem::replace(&mut self.sources_live, live);
-        for (what, before, now) in [("camera", was.0, live.0), ("microphone", was.1, live.1)] {
-            if before != now {
-                self.notice(if now { format!("the {what} is back") } else { format!("the {what} stopped delivering") });
-            }
-        }
+        self.emit(EngineEvent::Sources { camera: live.0, microphone: live.1 });
         if live.0
             && !was.0
             && let Some(sender) = &self.sender
