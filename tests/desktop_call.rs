@@ -164,7 +164,7 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     session.wait_for(
         "the lobby after hanging up",
         WAIT,
-        "return !document.getElementById('lobby').classList.contains('hidden') && document.getElementById('lobby-error').textContent === 'You hung up.'",
+        "return !document.getElementById('lobby').classList.contains('hidden') && document.getElementById('lobby-error').textContent === 'You hung up.' && document.getElementById('lobby-error').classList.contains('info') && document.getElementById('join-code').value === ''",
     )?;
     let ended = next_line(&lines, "the peer's end", |v| v["event"] == "state" && v["state"] == "ended")?;
     assert_eq!(ended["reason"], "remote_hung_up");

@@ -3,6 +3,7 @@ import { $, invoke, listen, show, current, banner } from "./dom.js";
 import { startCall, whenEnded, framesDrawnCount } from "./call.js";
 import { initLobby, say, showInfo, showPresence, refreshContacts, refreshRecents } from "./lobby.js";
 import { openSettings, applyTheme } from "./settings.js";
+import { isNormalEnd } from "./logic.js";
 
 window.tincan = { framesDrawn: framesDrawnCount }; // read by the end-to-end tests
 // Script errors reach the app's log (a webview's console is invisible in the field).
@@ -11,9 +12,9 @@ window.addEventListener("unhandledrejection", (ev) => invoke("ui_log", { message
 
 let incoming = null;
 
-async function lobby(message) {
+async function lobby(message, info = false) {
   show("lobby");
-  say(message);
+  say(message, info);
   showInfo(await invoke("app_info"));
   refreshRecents();
 }
@@ -31,7 +32,11 @@ initLobby({
   join: (code, create) => attempt("join_room", { code, create }, code),
   callContact: (code, name) => attempt("call_contact", { code }, name),
 });
-whenEnded((sentence) => lobby(sentence));
+whenEnded((sentence, reason) => {
+  // The code of a call that happened is in the recent calls; the field is for the next one.
+  $("join-code").value = "";
+  lobby(sentence, isNormalEnd(reason));
+});
 
 function ringing(ring) {
   incoming = ring;
@@ -67,8 +72,13 @@ $("open-settings").addEventListener("click", () => openSettings(() => lobby()).t
 $("welcome-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   try {
+    const name = $("welcome-name").value.trim();
+    if (!name) {
+      $("welcome-error").textContent = "Please type your name: it is what the others see.";
+      return;
+    }
     const settings = await invoke("get_settings");
-    await invoke("save_settings", { settings: { ...settings, display_name: $("welcome-name").value } });
+    await invoke("save_settings", { settings: { ...settings, display_name: name } });
     lobby();
   } catch (e) {
     $("welcome-error").textContent = String(e);

@@ -192,7 +192,7 @@ listen("engine", ({ payload: e }) => {
       $("call-state").textContent = stateLabel(e);
       if (e.state === "ended") {
         ended = true;
-        onEnded(stateLabel(e));
+        onEnded(stateLabel(e), e.reason);
       }
       break;
     case "verification":

@@ -9,8 +9,11 @@ export function initLobby(a) {
   actions = a;
 }
 
-export function say(message) {
+/** A sentence under the lobby's heading: an error, or (`info`) plain news such as how the last call ended. */
+export function say(message, info = false) {
   $("lobby-error").textContent = message ?? "";
+  $("lobby-error").classList.toggle("info", info);
+  $("lobby-error").setAttribute("role", info ? "status" : "alert");
 }
 
 export function showInfo(info) {

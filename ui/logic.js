@@ -49,6 +49,13 @@ const END_LABELS = {
   server_unreachable: "The signaling server cannot be reached. Check your network, or the server in Settings.",
 };
 
+/** Endings that are how calls end, not failures: said plainly in the lobby, not as an error. */
+const NORMAL_ENDS = new Set(["hung_up", "remote_hung_up", "cancelled", "declined", "missed", "unavailable"]);
+
+export function isNormalEnd(reason) {
+  return NORMAL_ENDS.has(reason);
+}
+
 /** A sentence for a call state event (`{state, reason}`). */
 export function stateLabel(event) {
   if (event.state === "ended") return END_LABELS[event.reason] ?? `The call ended (${event.reason ?? "unknown"}).`;

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   normalizeRoomCode, normalizePersonalCode, stateLabel, statsLine, quality, statsRows, formatDuration, formatBytes,
-  recentLabel, presenceLabel, deviceMessage, sourcesMessage,
+  recentLabel, presenceLabel, deviceMessage, sourcesMessage, isNormalEnd,
 } from "./logic.js";
 
 test("room codes are normalised like the server does", () => {
@@ -10,6 +10,11 @@ test("room codes are normalised like the server does", () => {
   assert.equal(normalizeRoomCode("OILU-oilu-ABCD"), "011V-011V-ABCD");
   assert.equal(normalizeRoomCode("7KQ2-M9XD"), null);
   assert.equal(normalizeRoomCode("7KQ2-M9XD-4HT!"), null);
+});
+
+test("normal endings are not failures", () => {
+  assert.ok(isNormalEnd("hung_up") && isNormalEnd("remote_hung_up") && isNormalEnd("declined"));
+  assert.ok(!isNormalEnd("connection_failed") && !isNormalEnd("room_full") && !isNormalEnd(undefined));
 });
 
 test("states read as sentences", () => {

@@ -75,10 +75,20 @@ pub fn first_start(session: &Session, name: &str) -> anyhow::Result<()> {
         WAIT,
         "return !document.getElementById('welcome').classList.contains('hidden')",
     )?;
-    session.run(
-        "document.getElementById('welcome-name').value = arguments[0]; document.getElementById('welcome-form').requestSubmit(); return true;",
-        json!([name]),
+    let submit = |name: &str| {
+        session.run(
+            "document.getElementById('welcome-name').value = arguments[0]; document.getElementById('welcome-form').requestSubmit(); return true;",
+            json!([name]),
+        )
+    };
+    // A name of spaces is no name: refused, with a reason, and the welcome stays.
+    submit("   ")?;
+    session.wait_for(
+        "a blank name refused",
+        WAIT,
+        "return document.getElementById('welcome-error').textContent.includes('your name') && !document.getElementById('welcome').classList.contains('hidden')",
     )?;
+    submit(name)?;
     session.wait_for("the lobby", WAIT, "return !document.getElementById('lobby').classList.contains('hidden')")?;
     Ok(())
 }

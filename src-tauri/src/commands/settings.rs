@@ -3,7 +3,7 @@
 use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 use tauri_plugin_autostart::AutoLaunchManager;
 
-use crate::error::Result;
+use crate::error::{AppError, Result};
 use crate::state::AppState;
 use crate::store::settings::Settings;
 
@@ -14,6 +14,10 @@ pub fn get_settings(state: State<'_, AppState>) -> Settings {
 
 #[tauri::command]
 pub async fn save_settings<R: Runtime>(app: AppHandle<R>, settings: Settings) -> Result<Settings> {
+    // The name is what others see (the tray's do-not-disturb toggle saves settings too, before any name).
+    if settings.display_name.trim().is_empty() {
+        return Err(AppError::Invalid("Please type your name: it is what the others see.".into()));
+    }
     let state = app.state::<AppState>();
     let before = state.store.settings();
     let saved = state.store.set_settings(settings)?;
