@@ -177,6 +177,15 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     let lobby = json!([["create", "join-code", "copy-code", "contact-name", "contact-code", "open-settings"]]);
     assert_eq!(session.run(ALL_REACHABLE, lobby)?, "ok", "the lobby at 800x600");
     display.screenshot(&artifacts().join("desktop-lobby-after-call.png"))?;
+    // Copying the code says so over the screen, without pushing the lobby down.
+    let moved = session.run(
+        "const top = () => document.querySelector('#lobby .card').getBoundingClientRect().top; const before = top(); \
+         document.getElementById('copy-code').click(); return new Promise(r => setTimeout(() => \
+         r([top() - before, !document.getElementById('banner').classList.contains('hidden')]), 300));",
+        json!([]),
+    )?;
+    anyhow::ensure!(moved[0].as_f64() == Some(0.0) && moved[1] == true, "after Copy code: {moved}");
+    display.screenshot(&artifacts().join("desktop-lobby-copied.png"))?;
     Ok(())
 }
 

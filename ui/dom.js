@@ -6,6 +6,8 @@ export const { listen } = window.__TAURI__.event;
 const SCREENS = ["welcome", "lobby", "incoming", "settings", "call"];
 
 export function show(screen) {
+  // The banner speaks of the screen it came from (and would cover the next one's controls).
+  if (current() !== screen) $("banner").classList.add("hidden");
   for (const s of SCREENS) $(s).classList.toggle("hidden", s !== screen);
 }
 
@@ -36,7 +38,12 @@ let bannerTimer = null;
 /** A passing message at the top (copied, saved, notices). */
 export function banner(text, ms = 6000) {
   $("banner").textContent = text;
+  // Something to act on (shown until clicked away) looks like a warning; a confirmation is quiet.
+  $("banner").classList.toggle("warning", !ms);
   $("banner").classList.remove("hidden");
   clearTimeout(bannerTimer);
   if (ms) bannerTimer = setTimeout(() => $("banner").classList.add("hidden"), ms);
 }
+
+// A click puts the banner away.
+$("banner").addEventListener("click", () => $("banner").classList.add("hidden"));

@@ -74,8 +74,9 @@ $("settings-form").addEventListener("submit", async (ev) => {
   try {
     saved = await invoke("save_settings", { settings });
     applyTheme(saved.theme);
+    // Said on the screen it returns to (a screen change puts the banner away).
+    await back();
     banner("Settings saved.", 2500);
-    back();
   } catch (e) {
     $("settings-error").textContent = String(e);
   }
