@@ -199,6 +199,7 @@ fn raise_this_thread(timing: &CallbackTiming) {
     let server = priority::raise_sound_server_threads();
     tracing::debug!("speaker callback thread: {got:?}; sound server threads: {server:?}");
     timing.set_priority(got);
+    timing.set_sound_server_priority(server);
 }
 
 fn build<T>(device: &cpal::Device, config: &StreamConfig, mut feed: Feed, health: Arc<Health>) -> Result<cpal::Stream>

@@ -22,6 +22,9 @@ pub struct TimingStats {
     pub late: u64,
     /// The longest time between two callbacks (ms).
     pub longest_gap_ms: f64,
+    /// What the sound server's client threads this callback waits on got (libpulse's `threaded-ml`, through
+    /// the ALSA pulse plugin); `None` where there are none, or nobody asked.
+    pub sound_server_threads: Option<Priority>,
 }
 
 pub struct CallbackTiming {
@@ -33,6 +36,7 @@ pub struct CallbackTiming {
     /// Calls before this count are a stream's warm-up (a reopened stream warms up again).
     warm_until: AtomicU64,
     priority: Mutex<Priority>,
+    sound_server: Mutex<Option<Priority>>,
 }
 
 impl Default for CallbackTiming {
@@ -45,6 +49,7 @@ impl Default for CallbackTiming {
             longest_gap_us: AtomicU64::new(0),
             warm_until: AtomicU64::new(WARM_UP_CALLS),
             priority: Mutex::new(Priority::NotAsked),
+            sound_server: Mutex::new(None),
         }
     }
 }
@@ -78,12 +83,20 @@ impl CallbackTiming {
         }
     }
 
+    /// What the sound server's client threads got (see [`TimingStats::sound_server_threads`]).
+    pub fn set_sound_server_priority(&self, got: Option<Priority>) {
+        if let Ok(mut p) = self.sound_server.lock() {
+            *p = got;
+        }
+    }
+
     pub fn stats(&self) -> TimingStats {
         TimingStats {
             thread: self.priority.lock().map(|p| p.clone()).unwrap_or_default(),
             callbacks: self.calls.load(Ordering::Relaxed),
             late: self.late.load(Ordering::Relaxed),
             longest_gap_ms: self.longest_gap_us.load(Ordering::Relaxed) as f64 / 1000.0,
+            sound_server_threads: self.sound_server.lock().map(|p| p.clone()).unwrap_or_default(),
         }
     }
 }
