@@ -176,8 +176,10 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     println!("stats panel: {panel}");
     // Both ends of the path are named (a remote candidate learned from the checks is peer-reflexive).
     let path = panel.as_str().unwrap_or_default().split("Path").nth(1).unwrap_or_default().to_owned();
+    let ends: Vec<&str> = path.split(" → ").map(|end| end.split(' ').next().unwrap_or_default()).collect();
+    let kinds = ["host", "srflx", "prflx", "relay"];
     anyhow::ensure!(
-        ["host", "srflx", "prflx", "relay"].iter().filter(|t| path.contains(*t)).count() >= 1 && !path.contains("→  "),
+        ends.len() == 2 && ends.iter().all(|end| kinds.contains(end)),
         "the path names both ends: {path:?}"
     );
 

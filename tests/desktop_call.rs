@@ -25,6 +25,8 @@ async fn the_app_joins_a_room_shows_the_peer_chats_and_hangs_up() -> anyhow::Res
 fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result<()> {
     let display = Display::start()?;
     let env = tincan_e2e::app::env(dir, url);
+    // A damaged identity file: the app sets it aside, makes a new identity and says so when it starts.
+    tincan_e2e::app::seed(dir, "data", "identity.key", "not a key")?;
     let driver = Driver::start(&display.name, &env, &dir.join("app.log"))?;
 
     // The other side: a headless peer in the room, sending the pattern, a chat message and a file.
@@ -44,6 +46,11 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
 
     let session = driver.session(&binary("tincan")?, &[])?;
     session.wait_for("the UI to be ready", WAIT, "return window.tincan && window.tincan.ready === true")?;
+    session.wait_for(
+        "the start's notice about the identity",
+        WAIT,
+        "const b = document.getElementById('banner'); return !b.classList.contains('hidden') && b.textContent.includes('identity key was damaged')",
+    )?;
     first_start(&session, "Ana")?;
 
     // The address book refuses a bad code with a sentence, keeps a good one, and saves it to disk.

@@ -52,7 +52,7 @@ listen("incoming", ({ payload }) => ringing(payload));
 listen("ring_ended", ({ payload }) => {
   if (incoming?.call === payload.call && current() === "incoming") {
     incoming = null;
-    lobby(payload.reason === "declined" ? "" : `Missed call (${payload.reason}).`);
+    lobby(payload.reason === "declined" ? "" : `Missed call (${payload.reason}).`, true);
   }
 });
 listen("presence", ({ payload }) => showPresence(payload));

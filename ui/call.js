@@ -7,6 +7,10 @@ import { loadDevices } from "./settings.js";
 let micOn = true, camOn = true;
 // Whether our camera and microphone deliver (the engine's `sources`); a toggle for one that does not is off.
 let sources = { camera: true, microphone: true };
+// Device trouble by kind (camera, microphone, speaker): {text, detail}; a device in use again clears its own.
+let trouble = {};
+// The banner text the user put away: it stays away until what it says changes.
+let dismissed = "";
 let framesDrawn = 0;
 const renderers = {};
 const transfers = new Map(); // id → {li, bar}
@@ -40,7 +44,9 @@ export async function startCall(command, args, title) {
   $("remote-muted").classList.add("hidden");
   micOn = camOn = true;
   sources = { camera: true, microphone: true };
-  banner("");
+  trouble = {};
+  dismissed = "";
+  renderBanner();
   updateToggles();
   ended = false;
   const reply = await invoke(command, { ...args, frames: videoChannel("remote", false), preview: videoChannel("preview", true) });
@@ -76,14 +82,21 @@ function updateToggles() {
   $("cam").setAttribute("aria-pressed", String(camOn && sources.camera));
   $("cam").textContent = !sources.camera ? "No camera" : camOn ? "Camera on" : "Camera off";
   // No empty grey box where a self-view would be.
+  const wasHidden = $("preview").classList.contains("hidden");
   $("preview").classList.toggle("hidden", !camOn || !sources.camera);
+  // Shown again: say its size, so the camera is not sent to it at full size.
+  if (wasHidden && !$("preview").classList.contains("hidden")) reportSizes();
 }
 
-/** Device trouble, in one line over the stage ("" hides it); `detail`: the system's words, as a tooltip. */
-function banner(text, detail = "") {
+/** Device trouble in one line over the stage: what the others get (camera, microphone), then any device's
+ * own trouble not already said that way (a speaker that went away). The system's words are the tooltip. */
+function renderBanner() {
+  const covered = { camera: !sources.camera, microphone: !sources.microphone };
+  const own = Object.entries(trouble).filter(([kind]) => !covered[kind]).map(([, t]) => t);
+  const text = [sourcesMessage(sources), ...own.map((t) => t.text)].filter(Boolean).join(" ");
   $("device-banner-text").textContent = text;
-  $("device-banner").title = detail;
-  $("device-banner").classList.toggle("hidden", !text);
+  $("device-banner").title = Object.values(trouble).map((t) => t.detail).filter(Boolean).join("\n");
+  $("device-banner").classList.toggle("hidden", !text || text === dismissed);
 }
 
 function addMessage(text, mine) {
@@ -177,14 +190,18 @@ function onFile(e) {
   }
 }
 
-// Devices that go away, come back or are missing: said in the banner (the latest word wins). A device in
-// use again (the chosen one back after a fallback) takes its trouble away: what stays is what the others get.
+// Devices that go away, come back or are missing: kept by kind for the banner. A device in use again (the
+// chosen one back after a fallback) takes its own trouble away, and only its own.
 listen("device", ({ payload: n }) => {
-  if (n.device === "using") return banner(sourcesMessage(sources));
-  const text = deviceMessage(n);
-  if (text) banner(text, n.message ?? "");
+  const kind = n.kind ?? "device";
+  if (n.device === "using") delete trouble[kind];
+  else if (deviceMessage(n)) trouble[kind] = { text: deviceMessage(n), detail: n.message ?? "" };
+  renderBanner();
 });
-$("device-banner-close").addEventListener("click", () => banner(""));
+$("device-banner-close").addEventListener("click", () => {
+  dismissed = $("device-banner-text").textContent;
+  renderBanner();
+});
 
 listen("engine", ({ payload: e }) => {
   switch (e.event) {
@@ -223,10 +240,7 @@ listen("engine", ({ payload: e }) => {
     case "sources": {
       sources = { camera: e.camera, microphone: e.microphone };
       updateToggles();
-      // What the others get now; a device event may have said why.
-      const text = sourcesMessage(sources);
-      if (text) banner(text, $("device-banner").title);
-      else banner("");
+      renderBanner();
       break;
     }
     case "notice":

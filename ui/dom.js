@@ -6,8 +6,11 @@ export const { listen } = window.__TAURI__.event;
 const SCREENS = ["welcome", "lobby", "incoming", "settings", "call"];
 
 export function show(screen) {
-  // The banner speaks of the screen it came from (and would cover the next one's controls).
-  if (current() !== screen) $("banner").classList.add("hidden");
+  // A confirmation speaks of the screen it came from; a warning stays until clicked away, except over the
+  // call, whose controls it would cover.
+  const from = current();
+  const warning = $("banner").classList.contains("warning");
+  if (from !== screen && (!warning || screen === "call")) $("banner").classList.add("hidden");
   for (const s of SCREENS) $(s).classList.toggle("hidden", s !== screen);
 }
 
