@@ -195,18 +195,6 @@ signaling.on('joined', (m) => {
   updatePhase();
 });
 
-// Fresh TURN credentials: connections opened from now on take them at creation; open ones at their next
-// gathering (an ICE restart).
-signaling.on('relay', () => {
-  for (const { call } of calls.values()) {
-    try {
-      call.pc.setConfiguration({ ...call.pc.getConfiguration(), iceServers: signaling.iceServers() });
-    } catch (e) {
-      console.debug('fresh TURN credentials not taken', e);
-    }
-  }
-});
-
 signaling.on('peer_joined', (m) => {
   // Someone back on a new connection (their network changed): the same call, addressed there.
   const back = m.replaces && calls.get(m.replaces) ? m.replaces : capacity <= 2 && calls.size === 1 ? [...calls.keys()][0] : null;

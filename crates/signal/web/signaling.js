@@ -34,7 +34,8 @@ export class Signaling {
           return;
         }
         if ((message.type === 'joined' || message.type === 'relay') && message.ice_servers) {
-          // TURN credentials come with the room, not with the connection, and fresh ones every half their life.
+          // TURN credentials come with the room, not with the connection, and fresh ones every half their life
+          // (for connections made from then on: a live one keeps the credential its relay was allocated with).
           this.relays = message.ice_servers;
         }
         if (message.type === 'welcome') {

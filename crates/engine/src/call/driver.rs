@@ -513,7 +513,7 @@ impl Driver {
                     self.input(Input::SignalingUnreachable);
                 }
             }
-            ClientEvent::Message(ServerMessage::Relay { ice_servers }) => self.renew_relay(ice_servers).await,
+            ClientEvent::Message(ServerMessage::Relay { ice_servers }) => self.renew_relay(ice_servers),
             ClientEvent::Message(m) => {
                 self.learn_from_room(&m);
                 self.on_server(m)
@@ -535,17 +535,13 @@ impl Driver {
         }
     }
 
-    /// Fresh TURN credentials (the server sends them every half of their life): for links opened from now
-    /// on, and for the next gathering of those open (an ICE restart).
-    async fn renew_relay(&mut self, ice_servers: Vec<IceServer>) {
+    /// Fresh TURN credentials (the server sends them every half of their life), for links opened from now on.
+    /// Open links keep theirs: webrtc-rs would sign the refreshes of their existing allocation with the new
+    /// username, which a TURN server must refuse (441, RFC 8656: an allocation keeps the username that made
+    /// it), while coturn lets the old credential keep an allocation alive past its expiry.
+    fn renew_relay(&mut self, ice_servers: Vec<IceServer>) {
         self.relay_servers = ice_servers;
-        let servers: Vec<IceServer> = self.all_ice_servers().cloned().collect();
-        for (peer, session) in &self.links {
-            if let Err(e) = crate::peer::renew_ice_servers(&session.pc, &servers).await {
-                tracing::debug!(%peer, "fresh TURN credentials not taken: {e}");
-            }
-        }
-        tracing::debug!(links = self.links.len(), "TURN credentials renewed");
+        tracing::debug!("TURN credentials renewed for new links");
     }
 
     fn all_ice_servers(&self) -> impl Iterator<Item = &IceServer> {

@@ -201,17 +201,6 @@ fn rtc_ice_servers(servers: &[IceServer]) -> Vec<RTCIceServer> {
         .collect()
 }
 
-/// Give a connection new ICE servers (fresh TURN credentials): they take effect at its next gathering, an
-/// ICE restart; what it has allocated stays (coturn checks a credential's expiry only when allocating).
-pub async fn renew_ice_servers(pc: &Arc<dyn PeerConnection>, servers: &[IceServer]) -> Result<()> {
-    let policy = pc.get_configuration().await.ice_transport_policy();
-    let config = RTCConfigurationBuilder::new()
-        .with_ice_servers(rtc_ice_servers(servers))
-        .with_ice_transport_policy(policy)
-        .build();
-    Ok(pc.set_configuration(config).await?)
-}
-
 /// A sending track with one codec (webrtc-rs fixes the packetizer per SSRC when the track is made).
 pub struct VideoTrack {
     pub track: Arc<TrackLocalStaticSample>,

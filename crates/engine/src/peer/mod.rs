@@ -9,7 +9,6 @@ mod runtime;
 pub use bandwidth::BandwidthTarget;
 pub use builder::{
     Peer, PeerSettings, VideoTrack, add_track, build_peer, codec_parameters, local_track, opus_parameters,
-    renew_ice_servers,
 };
 pub use handler::{PeerEvent, live_handlers};
 pub use rtcp::is_keyframe_request;

@@ -55,8 +55,8 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// Which of the two the trusted proxies write (only that one is read).
     pub forwarded_header: ForwardedHeader,
-    /// The host names clients reach this server by. Registration signatures must be for one of them; with
-    /// none, for the host the request names (which a relaying server can choose: set these in production).
+    /// The host names clients reach this server by. Registration (and ring) signatures must be for one of
+    /// them; with none, for the host the request names if it is one of this machine's own names.
     pub public_hosts: Vec<String>,
     /// `/metrics` answers requests bearing this token (`Authorization: Bearer …`); without one, only direct
     /// requests from loopback.
@@ -226,7 +226,7 @@ pub struct ServerArgs {
     #[arg(long, value_enum, env = "TINCAN_FORWARDED_HEADER")]
     pub forwarded_header: Option<ForwardedHeader>,
     /// A host name clients use for this server, e.g. signal.example.org (repeat for several); registrations
-    /// must be signed for one of them (without any: for the host the request names)
+    /// must be signed for one of them (without any: only for this machine's own addresses and names)
     #[arg(long = "public-host", env = "TINCAN_PUBLIC_HOSTS", value_delimiter = ',')]
     #[serde(default)]
     pub public_hosts: Vec<String>,

@@ -22,7 +22,7 @@ const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 const REFUSAL_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long a goodbye may take before the connection is dropped anyway.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Frames still read while waiting for the client's close (a client may have had a few in flight).
+/// Frames still read while waiting for a flooder's close (it may have had a few in flight).
 const LINGER_FRAMES: u32 = 16;
 
 /// Why a connection ended.
@@ -175,7 +175,10 @@ pub async fn run(socket: WebSocket, s: Arc<Shared>, ip: IpAddr, host: String) {
         if sink.message(&ServerMessage::error(code, None, None)).await.is_ok() {
             let frame = CloseFrame { code: close, reason: Utf8Bytes::from_static(code.sentence()) };
             if sink.frame(Message::Close(Some(frame))).await.is_ok() {
-                linger(&mut stream).await;
+                // A flood (refused past its burst, or oversized) gets only a few more frames read; a client
+                // ended for another reason (shutdown, takeover, idle) may have a burst of its own in flight.
+                let flood = matches!(code, ErrorCode::RateLimited | ErrorCode::TooLarge);
+                linger(&mut stream, if flood { LINGER_FRAMES } else { u32::MAX }).await;
             }
         }
     }
@@ -187,9 +190,8 @@ pub async fn run(socket: WebSocket, s: Arc<Shared>, ip: IpAddr, host: String) {
 /// unusable (e.g. after an oversized frame) we wait out the goodbye time instead. A client that keeps
 /// sending after our close (a flood) gets only a few frames read: reading on would cost the server the
 /// flood's full speed for the whole wait, and a flooder's goodbye is not worth that.
-async fn linger(stream: &mut futures_util::stream::SplitStream<WebSocket>) {
+async fn linger(stream: &mut futures_util::stream::SplitStream<WebSocket>, mut frames_left: u32) {
     let deadline = Instant::now() + GOODBYE_TIMEOUT / 4;
-    let mut frames_left = LINGER_FRAMES;
     loop {
         match tokio::time::timeout_at(deadline, stream.next()).await {
             Ok(Some(Ok(Message::Close(_)))) | Err(_) => return,
