@@ -153,9 +153,12 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     )?;
     let mic = session.run("return document.getElementById('mic').textContent", json!([]))?;
     anyhow::ensure!(mic == "Mic on", "the microphone works: its toggle says {mic}");
-    let preview_shown =
-        session.run("return !document.getElementById('preview').classList.contains('hidden')", json!([]))?;
-    anyhow::ensure!(preview_shown == false, "no self-view box without a camera");
+    // No empty box where the self-view would be: it says why there is no picture.
+    let self_view = session.run(
+        "const off = document.getElementById('self-off'); return [document.getElementById('preview').classList.contains('hidden'), off.classList.contains('hidden') ? '' : off.textContent]",
+        json!([]),
+    )?;
+    anyhow::ensure!(self_view == json!([true, "No camera"]), "the self-view without a camera: {self_view}");
 
     // The stats panel says what the echo canceller sees (its figures come from the devices' processor).
     session.run("document.getElementById('quality').click(); return true;", json!([]))?;

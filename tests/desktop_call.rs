@@ -100,7 +100,7 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     // Usable at 800x600: every control of the call is on screen and clickable.
     session.set_window_size(800, 600)?;
     session.wait_for("the window at 800x600", WAIT, "return window.innerWidth <= 800 && window.innerHeight <= 600")?;
-    let controls = json!([["remote", "preview", "mic", "cam", "send-file", "hangup", "chat-text", "sas", "quality"]]);
+    let controls = json!([["tiles", "preview", "mic", "cam", "send-file", "hangup", "chat-text", "sas", "quality"]]);
     let reachable = session.run(ALL_REACHABLE, controls)?;
     assert_eq!(reachable, "ok", "at 800x600");
 

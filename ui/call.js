@@ -1,8 +1,9 @@
-// The call screen: remote video and preview, controls, chat and files, stats.
-import { $, invoke, Channel, listen, show } from "./dom.js";
-import { stateLabel, statsLine, statsRows, quality, formatBytes, deviceMessage, sourcesMessage } from "./logic.js";
+// The call screen: the stage (tiles, self-view, invite card), controls, chat and files, stats.
+import { $, invoke, Channel, listen, show, copy } from "./dom.js";
+import { stateLabel, statsLine, statsRows, quality, qualityLabel, formatBytes, formatDuration, deviceMessage, sourcesMessage, peopleLine } from "./logic.js";
 import { I420Renderer } from "./render.js";
 import { loadDevices } from "./settings.js";
+import * as stage from "./tiles.js";
 
 let micOn = true, camOn = true;
 // Whether our camera and microphone deliver (the engine's `sources`); a toggle for one that does not is off.
@@ -11,63 +12,98 @@ let sources = { camera: true, microphone: true };
 let trouble = {};
 // The banner text the user put away: it stays away until what it says changes.
 let dismissed = "";
-let framesDrawn = 0;
-const renderers = {};
+let preview = null;
 const transfers = new Map(); // id → {li, bar}
 let onEnded = () => {};
 let ended = false; // the current call has ended (its end can arrive before the command's reply)
+// What kind of call: a room (its code), a contact we ring (their name), or a ring we answered.
+let call = { kind: "room", title: "", code: "" };
+let connectedAt = null;
+let timer = null;
 
-export const framesDrawnCount = () => framesDrawn;
+export const framesDrawnCount = stage.framesDrawnCount;
 
-function videoChannel(canvasId, preview) {
+function previewChannel() {
   const channel = new Channel();
   channel.onmessage = (buffer) => {
     try {
-      renderers[canvasId] ??= new I420Renderer($(canvasId));
-      renderers[canvasId].draw(buffer);
-      if (!preview) framesDrawn++;
+      preview ??= new I420Renderer($("preview"));
+      preview.draw(buffer);
     } catch (e) {
       console.error(e);
     }
-    invoke("frame_shown", { preview });
+    invoke("frame_shown", { preview: true });
   };
   return channel;
 }
 
-/** Start a call with `command` (`join_room`, `call_contact`, `accept_call`) and show the call screen. */
+/** Start a call with `command` (`join_room`, `call_contact`, `accept_call`) and show the call screen;
+ * `title`: the room's code or the person's name. */
 export async function startCall(command, args, title) {
   // Reset first: the call's first events can arrive before the command's reply.
   $("messages").replaceChildren();
   transfers.clear();
-  for (const id of ["sas", "call-state", "stats"]) $(id).textContent = "";
+  for (const id of ["sas", "call-state", "stats", "people", "timer", "quality-text"]) $(id).textContent = "";
   $("stats-panel").replaceChildren();
-  $("remote-muted").classList.add("hidden");
+  $("quality").classList.add("hidden"); // no figures yet
+  stage.resetStage();
   micOn = camOn = true;
   sources = { camera: true, microphone: true };
   trouble = {};
   dismissed = "";
+  connectedAt = null;
+  clearInterval(timer);
+  call = { kind: command === "join_room" ? "room" : command === "call_contact" ? "contact" : "answer", title, code: "" };
   renderBanner();
   updateToggles();
+  renderHeading();
   ended = false;
-  const reply = await invoke(command, { ...args, frames: videoChannel("remote", false), preview: videoChannel("preview", true) });
-  $("room-code").textContent = typeof reply === "string" ? reply : title;
+  const reply = await invoke(command, { ...args, frames: stage.remoteChannel(), preview: previewChannel() });
+  if (typeof reply === "string") call.code = reply;
+  call.title = call.code || title;
+  renderHeading();
   if (!ended) show("call");
-  reportSizes();
+  reportPreviewSize();
 }
 
-/** Tell the app how many device pixels the videos are shown at: it sends nothing bigger. */
-function reportSizes() {
-  const dpr = window.devicePixelRatio || 1;
-  const stage = document.querySelector(".stage");
-  if (stage.clientWidth > 0) {
-    invoke("set_video_size", { preview: false, width: Math.round(stage.clientWidth * dpr), height: Math.round(stage.clientHeight * dpr) });
+/** The heading (the room's code, or who we call) and the invite card while nobody else is here. */
+function renderHeading() {
+  const names = stage.names();
+  $("call-title").textContent = call.title;
+  $("call-title").classList.toggle("code", call.kind === "room");
+  $("call-title").title = call.kind === "room" ? "Room code" : "";
+  $("people").textContent = names.length && (call.kind === "room" || names[0] !== call.title) ? peopleLine(names) : "";
+  $("people").classList.toggle("hidden", !$("people").textContent);
+  const alone = stage.count() === 0;
+  $("invite").classList.toggle("hidden", !alone || ended);
+  // While the card says what is awaited, the heading need not.
+  $("call-state").classList.toggle("hidden", alone && !ended);
+  $("invite-room").classList.toggle("hidden", call.kind !== "room");
+  if (call.kind === "contact") $("invite-title").textContent = `Calling ${call.title}…`;
+  else if (call.kind === "answer") $("invite-title").textContent = `Connecting to ${call.title}…`;
+  else $("invite-title").textContent = "Waiting for others to join";
+  if (call.kind === "room" && call.code && $("invite-code").textContent !== call.code) {
+    $("invite-code").textContent = call.code;
+    $("invite-link").textContent = "";
+    $("invite-copy-link").classList.add("hidden");
+    invoke("guest_link", { code: call.code })
+      .then((link) => {
+        $("invite-link").textContent = link ?? "";
+        $("invite-copy-link").classList.toggle("hidden", !link);
+      })
+      .catch(() => {});
   }
+}
+stage.whenChanged(renderHeading);
+
+/** Tell the app how many device pixels the self-view shows: the preview is not sent larger. */
+function reportPreviewSize() {
+  const dpr = window.devicePixelRatio || 1;
   const p = $("preview");
   if (p.clientWidth > 0) {
     invoke("set_video_size", { preview: true, width: Math.round(p.clientWidth * dpr), height: Math.round(p.clientHeight * dpr) });
   }
 }
-new ResizeObserver(() => reportSizes()).observe(document.querySelector(".stage"));
 
 /** Called with the end sentence when a call ends. */
 export function whenEnded(f) {
@@ -81,11 +117,13 @@ function updateToggles() {
   $("cam").disabled = !sources.camera;
   $("cam").setAttribute("aria-pressed", String(camOn && sources.camera));
   $("cam").textContent = !sources.camera ? "No camera" : camOn ? "Camera on" : "Camera off";
-  // No empty grey box where a self-view would be.
+  // No empty grey box where a self-view would be: a word says why there is no picture.
   const wasHidden = $("preview").classList.contains("hidden");
   $("preview").classList.toggle("hidden", !camOn || !sources.camera);
+  $("self-off").textContent = !sources.camera ? "No camera" : "Camera off";
+  $("self-off").classList.toggle("hidden", camOn && sources.camera);
   // Shown again: say its size, so the camera is not sent to it at full size.
-  if (wasHidden && !$("preview").classList.contains("hidden")) reportSizes();
+  if (wasHidden && !$("preview").classList.contains("hidden")) reportPreviewSize();
 }
 
 /** Device trouble in one line over the stage: what the others get (camera, microphone), then any device's
@@ -207,10 +245,19 @@ listen("engine", ({ payload: e }) => {
   switch (e.event) {
     case "state":
       $("call-state").textContent = stateLabel(e);
+      if (e.state === "connected" && connectedAt === null) startTimer();
       if (e.state === "ended") {
         ended = true;
+        clearInterval(timer);
+        if (stage.isFullScreen()) stage.setFullScreen(false);
         onEnded(stateLabel(e), e.reason);
       }
+      break;
+    case "participant_joined":
+      stage.participantJoined(e);
+      break;
+    case "participant_left":
+      stage.participantLeft(e);
       break;
     case "verification":
       $("sas").textContent = `Verify: ${e.sas}`;
@@ -219,7 +266,7 @@ listen("engine", ({ payload: e }) => {
       addMessage(e.text, e.outgoing);
       break;
     case "remote_media":
-      $("remote-muted").classList.toggle("hidden", e.video);
+      stage.remoteMedia(e);
       break;
     case "file":
       onFile(e);
@@ -227,6 +274,9 @@ listen("engine", ({ payload: e }) => {
     case "stats": {
       $("stats").textContent = statsLine(e);
       $("quality").dataset.quality = quality(e);
+      $("quality").classList.remove("hidden");
+      $("quality-text").textContent = qualityLabel(quality(e));
+      stage.levels(e.participants);
       const rows = statsRows(e).flatMap(([k, v]) => {
         const dt = document.createElement("dt");
         dt.textContent = k;
@@ -248,6 +298,14 @@ listen("engine", ({ payload: e }) => {
       break;
   }
 });
+
+/** The call timer in the heading, from the first time the call connected. */
+function startTimer() {
+  connectedAt = Date.now();
+  const tick = () => ($("timer").textContent = formatDuration(Math.floor((Date.now() - connectedAt) / 1000)));
+  tick();
+  timer = setInterval(tick, 1000);
+}
 
 $("hangup").addEventListener("click", () => invoke("hang_up"));
 // In-call pickers: the same listing as the settings; a change applies at once, for this call.
@@ -284,9 +342,38 @@ $("chat-form").addEventListener("submit", async (ev) => {
     addMessage(`Not sent: ${e}`, true);
   }
 });
+$("full-screen").addEventListener("click", () => stage.setFullScreen(!stage.isFullScreen()));
+$("invite-copy-code").addEventListener("click", () => copy($("invite-code").textContent, "The room code"));
+$("invite-copy-link").addEventListener("click", () => copy($("invite-link").textContent, "The guest link"));
 document.addEventListener("keydown", (ev) => {
-  if ($("call").classList.contains("hidden") || ev.target.tagName === "INPUT") return;
+  if ($("call").classList.contains("hidden")) return;
+  if (ev.key === "F11") { ev.preventDefault(); stage.setFullScreen(!stage.isFullScreen()); return; }
+  if (ev.key === "Escape" && stage.isFullScreen()) { stage.setFullScreen(false); return; }
+  if (ev.target.tagName === "INPUT") return;
   if (ev.key === "m") $("mic").click();
   if (ev.key === "v") $("cam").click();
   if (ev.key === "e" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); $("hangup").click(); }
+});
+
+// The self-view moves: dragged anywhere, it settles in the nearest corner of the stage.
+$("self").addEventListener("pointerdown", (ev) => {
+  const self = $("self"), box = document.querySelector(".stage").getBoundingClientRect();
+  const r = self.getBoundingClientRect();
+  const dx = ev.clientX - r.left, dy = ev.clientY - r.top;
+  self.setPointerCapture(ev.pointerId);
+  self.classList.add("dragging");
+  const move = (m) => {
+    self.style.left = `${Math.min(Math.max(m.clientX - dx - box.left, 0), box.width - r.width)}px`;
+    self.style.top = `${Math.min(Math.max(m.clientY - dy - box.top, 0), box.height - r.height)}px`;
+  };
+  const up = (u) => {
+    self.removeEventListener("pointermove", move);
+    self.removeEventListener("pointerup", up);
+    self.classList.remove("dragging");
+    self.style.left = self.style.top = "";
+    const right = u.clientX - box.left > box.width / 2, bottom = u.clientY - box.top > box.height / 2;
+    self.dataset.corner = `${bottom ? "b" : "t"}${right ? "r" : "l"}`;
+  };
+  self.addEventListener("pointermove", move);
+  self.addEventListener("pointerup", up);
 });

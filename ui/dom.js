@@ -50,3 +50,13 @@ export function banner(text, ms = 6000) {
 
 // A click puts the banner away.
 $("banner").addEventListener("click", () => $("banner").classList.add("hidden"));
+
+/** Copy `text` to the clipboard and say so; where the clipboard is refused, show it to copy by hand. */
+export async function copy(text, what) {
+  try {
+    await navigator.clipboard.writeText(text);
+    banner(`${what} copied.`, 2500);
+  } catch {
+    banner(`Select and copy it: ${text}`);
+  }
+}

@@ -1,5 +1,5 @@
 // The lobby: your code, rooms, contacts, recent calls.
-import { $, invoke, item, banner } from "./dom.js";
+import { $, invoke, item, copy } from "./dom.js";
 import { normalizeRoomCode, normalizePersonalCode, recentLabel, presenceLabel } from "./logic.js";
 
 let actions = { join: () => {}, callContact: () => {} };
@@ -87,13 +87,5 @@ $("join-form").addEventListener("submit", (ev) => {
   actions.join(code, false);
 });
 
-async function copy(text, what) {
-  try {
-    await navigator.clipboard.writeText(text);
-    banner(`${what} copied.`, 2500);
-  } catch {
-    banner(`Select and copy it: ${text}`);
-  }
-}
 $("copy-code").addEventListener("click", () => copy($("my-code").textContent, "Your code"));
 $("copy-link").addEventListener("click", () => copy($("my-link").textContent, "Your link"));

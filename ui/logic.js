@@ -67,7 +67,10 @@ export function statsLine(s) {
   const parts = [];
   if (s.rtt_ms != null) parts.push(`RTT ${s.rtt_ms.toFixed(1)} ms`);
   parts.push(`↑${Math.round(s.kbps_out)} ↓${Math.round(s.kbps_in)} kbps`);
-  if (s.resolution_in) parts.push(`${s.resolution_in[0]}×${s.resolution_in[1]} @ ${Math.round(s.fps_in)} fps`);
+  // The engine counts every participant's frames together: with several, say so rather than one size.
+  const people = s.participants?.length ?? 0;
+  if (people > 1) parts.push(`${Math.round(s.fps_in)} fps from ${people} people`);
+  else if (s.resolution_in) parts.push(`${s.resolution_in[0]}×${s.resolution_in[1]} @ ${Math.round(s.fps_in)} fps`);
   if (s.video_codec) parts.push(s.video_codec);
   if (s.loss_percent > 0) parts.push(`loss ${s.loss_percent.toFixed(1)} %`);
   if (s.candidate_pair) parts.push(s.candidate_pair.local_type === "relay" || s.candidate_pair.remote_type === "relay" ? "relayed" : "direct");
@@ -185,4 +188,46 @@ export function sourcesMessage(s) {
   if (!s.camera) return "Your camera isn't sending pictures: the others see “camera off”.";
   if (!s.microphone) return "Your microphone isn't working: the others can't hear you.";
   return "";
+}
+
+/** The grid for `count` tiles on a `width`×`height` stage: the columns and rows that show video of
+ * `aspect` (width / height) largest (ties: the grid shaped most like the stage, side by side on a wide one). */
+export function gridShape(count, width, height, aspect = 16 / 9) {
+  if (count <= 1) return { cols: 1, rows: 1 };
+  let best = null;
+  for (let cols = 1; cols <= count; cols++) {
+    const rows = Math.ceil(count / cols);
+    const w = width / cols, h = height / rows;
+    const size = Math.min(w, h * aspect); // the video's width in a cell
+    const shape = Math.abs(Math.log(cols / rows / (width / height)));
+    if (!best || size > best.size + 0.5 || (size > best.size - 0.5 && shape < best.shape)) best = { cols, rows, size, shape };
+  }
+  return { cols: best.cols, rows: best.rows };
+}
+
+/** Up to two initials for a placeholder: "Ana Lima" → "AL", "cli" → "C". */
+export function initials(name) {
+  const words = (name ?? "").trim().split(/\s+/).filter(Boolean);
+  return words.slice(0, 2).map((w) => [...w][0].toUpperCase()).join("") || "?";
+}
+
+/** Who is speaking, from the stats' participant levels: the loudest above `floor` dBFS, else null. */
+export function speakerOf(participants, floor = -45) {
+  let best = null;
+  for (const p of participants ?? []) {
+    if (p.audio_level_dbfs != null && p.audio_level_dbfs > floor && (!best || p.audio_level_dbfs > best.audio_level_dbfs)) best = p;
+  }
+  return best?.peer ?? null;
+}
+
+/** The call's heading: who is in it ("Bo", "Bo and Cy", "Bo, Cy and Dee", "Bo, Cy and 3 others"). */
+export function peopleLine(names) {
+  if (names.length <= 1) return names[0] ?? "";
+  if (names.length <= 3) return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+  return `${names.slice(0, 2).join(", ")} and ${names.length - 2} others`;
+}
+
+/** The connection quality in words, for the header. */
+export function qualityLabel(q) {
+  return { good: "Good connection", fair: "Fair connection", poor: "Poor connection" }[q] ?? "";
 }

@@ -27,6 +27,8 @@ test("stats line and quality", () => {
   const s = { rtt_ms: 12.34, kbps_out: 1500.2, kbps_in: 1400.7, resolution_in: [640, 480], fps_in: 29.9, video_codec: "VP8", loss_percent: 0, candidate_pair: { local_type: "host", remote_type: "host" } };
   assert.equal(statsLine(s), "RTT 12.3 ms · ↑1500 ↓1401 kbps · 640×480 @ 30 fps · VP8 · direct");
   assert.equal(quality(s), "good");
+  const group = { ...s, fps_in: 59.6, participants: [{ peer: "a" }, { peer: "b" }] };
+  assert.equal(statsLine(group), "RTT 12.3 ms · ↑1500 ↓1401 kbps · 60 fps from 2 people · VP8 · direct");
   assert.equal(quality({ ...s, loss_percent: 3 }), "fair");
   assert.equal(quality({ ...s, rtt_ms: 500 }), "poor");
 });
@@ -106,4 +108,35 @@ test("device notices read as sentences", () => {
   assert.match(sourcesMessage({ camera: false, microphone: false }), /^Your camera and microphone/);
   assert.equal(deviceMessage({ device: "using", kind: "speaker", name: "HDMI" }), 'Using the speaker "HDMI".');
   assert.equal(deviceMessage({ device: "other" }), "");
+});
+
+test("tiles fill the stage", async () => {
+  const { gridShape } = await import("./logic.js");
+  assert.deepEqual(gridShape(1, 1280, 720), { cols: 1, rows: 1 });
+  assert.deepEqual(gridShape(2, 1280, 720), { cols: 2, rows: 1 });
+  assert.deepEqual(gridShape(2, 500, 700), { cols: 1, rows: 2 });
+  assert.deepEqual(gridShape(3, 1280, 720), { cols: 2, rows: 2 });
+  assert.deepEqual(gridShape(4, 1280, 720), { cols: 2, rows: 2 });
+  assert.deepEqual(gridShape(6, 1600, 600), { cols: 3, rows: 2 });
+  // 4:3 video on a stage of 1004x684 is larger side by side; 16:9 is larger one above the other.
+  assert.deepEqual(gridShape(2, 1004, 684, 4 / 3), { cols: 2, rows: 1 });
+  assert.deepEqual(gridShape(2, 1004, 684), { cols: 1, rows: 2 });
+});
+
+test("tile names, speaker and heading", async () => {
+  const { initials, speakerOf, peopleLine, qualityLabel } = await import("./logic.js");
+  assert.equal(initials("Ana Lima"), "AL");
+  assert.equal(initials("  cli "), "C");
+  assert.equal(initials(""), "?");
+  assert.equal(initials(undefined), "?");
+  const levels = [{ peer: "a", audio_level_dbfs: -60 }, { peer: "b", audio_level_dbfs: -20 }, { peer: "c", audio_level_dbfs: -30 }, { peer: "d" }];
+  assert.equal(speakerOf(levels), "b");
+  assert.equal(speakerOf([{ peer: "a", audio_level_dbfs: -70 }]), null);
+  assert.equal(speakerOf(undefined), null);
+  assert.equal(peopleLine([]), "");
+  assert.equal(peopleLine(["Bo"]), "Bo");
+  assert.equal(peopleLine(["Bo", "Cy"]), "Bo and Cy");
+  assert.equal(peopleLine(["Bo", "Cy", "Dee"]), "Bo, Cy and Dee");
+  assert.equal(peopleLine(["Bo", "Cy", "Dee", "Ed", "Flo"]), "Bo, Cy and 3 others");
+  assert.equal(qualityLabel("fair"), "Fair connection");
 });

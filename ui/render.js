@@ -10,6 +10,16 @@ void main() {
   gl_FragColor = vec4(y + 1.5958 * v, y - 0.39173 * u - 0.81290 * v, y + 2.017 * u, 1.0);
 }`;
 
+const utf8 = new TextDecoder();
+
+/** A frame from the app: width, height and the tag's length (u32 little-endian), the tag (whose video:
+ * a participant's peer id, empty for the preview), then the I420 planes from `offset`. */
+export function frameHeader(buffer) {
+  const head = new DataView(buffer, 0, 12);
+  const width = head.getUint32(0, true), height = head.getUint32(4, true), tagLength = head.getUint32(8, true);
+  return { width, height, tag: utf8.decode(new Uint8Array(buffer, 12, tagLength)), offset: 12 + tagLength };
+}
+
 export class I420Renderer {
   constructor(canvas) {
     this.canvas = canvas;
@@ -39,10 +49,9 @@ export class I420Renderer {
     });
   }
 
-  /** `buffer`: 8-byte header (width, height: u32 little-endian), then the I420 planes. */
-  draw(buffer) {
-    const head = new DataView(buffer, 0, 8);
-    const w = head.getUint32(0, true), h = head.getUint32(4, true);
+  /** `buffer`: a frame as [`frameHeader`] reads it. */
+  draw(buffer, header = frameHeader(buffer)) {
+    const { width: w, height: h, offset } = header;
     const gl = this.gl;
     const resized = this.canvas.width !== w || this.canvas.height !== h || !this.allocated;
     if (resized) {
@@ -53,9 +62,9 @@ export class I420Renderer {
     }
     const ySize = w * h, cSize = (w / 2) * (h / 2);
     const planes = [
-      [new Uint8Array(buffer, 8, ySize), w, h],
-      [new Uint8Array(buffer, 8 + ySize, cSize), w / 2, h / 2],
-      [new Uint8Array(buffer, 8 + ySize + cSize, cSize), w / 2, h / 2],
+      [new Uint8Array(buffer, offset, ySize), w, h],
+      [new Uint8Array(buffer, offset + ySize, cSize), w / 2, h / 2],
+      [new Uint8Array(buffer, offset + ySize + cSize, cSize), w / 2, h / 2],
     ];
     planes.forEach(([data, pw, ph], i) => {
       gl.activeTexture(gl.TEXTURE0 + i);

@@ -12,7 +12,7 @@ use tincan_engine::{CallConfig, Target};
 
 use crate::error::{AppError, Result};
 use crate::state::{ActiveCall, AppState, lock};
-use crate::video::FramePump;
+use crate::video::{FramePump, Tiles};
 
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
@@ -35,9 +35,9 @@ pub async fn start(
         return Err(AppError::Busy);
     }
     let settings = state.store.settings();
-    // Remote video at up to 1280x720 until the UI reports its canvas; the 160x120 preview at 15 fps.
-    let pump = FramePump::start(frames, state.visible.clone(), (1280, 720), Duration::ZERO);
-    let preview = FramePump::start(preview, state.visible.clone(), (320, 240), Duration::from_millis(66));
+    // Everyone's video on a tile of their own; our preview at up to 320x240 and 15 fps.
+    let tiles = Tiles::new(frames, state.visible.clone());
+    let preview = FramePump::start(preview, state.visible.clone(), (320, 240), Duration::from_millis(66), "");
     let mut config = CallConfig::new(state.server_url());
     config.client_name = format!("tincan {}", env!("CARGO_PKG_VERSION"));
     config.display_name =
@@ -47,8 +47,13 @@ pub async fn start(
     // Tests keep ICE on 127.0.0.1 (and skip mDNS candidates) with TINCAN_LOOPBACK=1.
     config.peer =
         if std::env::var_os("TINCAN_LOOPBACK").is_some() { PeerSettings::loopback() } else { PeerSettings::default() };
+    // A room we make is for a group (people come and go; the call ends when we leave); a room someone else
+    // made holds what they asked for.
+    if let Dial::Out(Target::Room { create: true, .. }, _) = &dial {
+        config.room_capacity = Some(tincan_engine::GROUP_CAPACITY);
+    }
     let devices = crate::media::attach(app, &mut config, &settings, preview.sink())?;
-    config.video_sink = Some(pump.sink());
+    config.participant_sinks = Some(tiles.sinks());
     // The desktop's downloads folder (XDG), else ~/Downloads (made when a file is accepted).
     if let Ok(dir) = app.path().download_dir().or_else(|_| app.path().home_dir().map(|h| h.join("Downloads"))) {
         config.download_dir = dir;
@@ -59,7 +64,7 @@ pub async fn start(
         Dial::Out(target, who) => state.phone.dial(config, target, who)?,
         Dial::Answer(ring) => state.phone.accept(&ring, config).await?,
     };
-    *lock(&state.call) = Some(ActiveCall { call, video: pump, preview, devices });
+    *lock(&state.call) = Some(ActiveCall { call, video: tiles, preview, devices });
     // A call that ended before it was stored here: its end was handled with nothing to clear.
     if state.phone.call().is_none()
         && let Some(active) = lock(&state.call).take()

@@ -1,5 +1,8 @@
 //! What the app is asked to open: `tincan://join/ROOM`, `tincan://call/PERSONAL-CODE` (deep links, from a
-//! browser or `gio open`), or `--join ROOM` / `--call CODE` on the command line.
+//! browser or `gio open`), or `--join ROOM` / `--call CODE` on the command line; and the link the app
+//! hands out for guests with only a browser (the server's guest page, `/r/ROOM`).
+
+use std::net::IpAddr;
 
 use serde::Serialize;
 use tincan_signal::code::{PersonalCode, RoomCode};
@@ -45,6 +48,43 @@ fn call(code: &str) -> Option<Open> {
     PersonalCode::parse(code).ok().map(|c| Open::Call(c.to_string()))
 }
 
+/// The guest page for `room` on the server at `server_url` (`ws://host:port/ws` → `http://host:port/r/ROOM`).
+/// A server this app reaches on loopback (its own, embedded one) is reached by others at `lan`, this
+/// machine's address on the network; without one the link would only work here, so there is none.
+pub fn guest_link(server_url: &str, room: &RoomCode, lan: Option<IpAddr>) -> Option<String> {
+    let mut url = url::Url::parse(server_url).ok()?;
+    let scheme = match url.scheme() {
+        "ws" => "http",
+        "wss" => "https",
+        _ => return None,
+    };
+    url.set_scheme(scheme).ok()?;
+    let local = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => return None,
+    };
+    if local {
+        url.set_ip_host(lan?).ok()?;
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    Some(url.join(&format!("r/{room}")).ok()?.to_string())
+}
+
+/// This machine's address on its network (a private IPv4 first), for links others open.
+pub fn lan_address() -> Option<IpAddr> {
+    let addrs: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .ok()?
+        .into_iter()
+        .map(|i| i.ip())
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .collect();
+    let private = |ip: &IpAddr| matches!(ip, IpAddr::V4(v4) if v4.is_private());
+    addrs.iter().find(|ip| private(ip)).or_else(|| addrs.iter().find(|ip| ip.is_ipv4())).copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +107,31 @@ mod tests {
         assert_eq!(from_args(&args(&["tincan://delete/7KQ2-M9XD-4HTB"])), None);
         assert_eq!(from_args(&args(&["--join"])), None);
         assert_eq!(from_args(&[]), None);
+    }
+
+    #[test]
+    fn the_guest_link_is_the_servers_guest_page_for_the_room() {
+        let room = RoomCode::parse("7KQ2-M9XD-4HTB").unwrap();
+        let lan: Option<IpAddr> = Some("192.168.1.20".parse().unwrap());
+        assert_eq!(
+            guest_link("wss://chat.example.org/ws", &room, None).as_deref(),
+            Some("https://chat.example.org/r/7KQ2-M9XD-4HTB")
+        );
+        // Behind a proxy's path; the query (a token) is not for guests.
+        assert_eq!(
+            guest_link("wss://example.org/tincan/ws?t=1", &room, None).as_deref(),
+            Some("https://example.org/tincan/r/7KQ2-M9XD-4HTB")
+        );
+        // The app's own server: others reach it on the LAN, and only there.
+        assert_eq!(
+            guest_link("ws://127.0.0.1:7878/ws", &room, lan).as_deref(),
+            Some("http://192.168.1.20:7878/r/7KQ2-M9XD-4HTB")
+        );
+        assert_eq!(guest_link("ws://127.0.0.1:7878/ws", &room, None), None);
+        assert_eq!(
+            guest_link("ws://10.0.0.5:7878/ws", &room, lan).as_deref(),
+            Some("http://10.0.0.5:7878/r/7KQ2-M9XD-4HTB")
+        );
+        assert_eq!(guest_link("not a url", &room, lan), None);
     }
 }

@@ -85,6 +85,8 @@ fn main() {
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::ui_log,
+            commands::set_full_screen,
+            commands::call::guest_link,
             commands::call::new_room,
             commands::call::normalize_room,
             commands::call::startup_target,

@@ -4,6 +4,7 @@
 
 use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_notification::NotificationExt;
+use tincan_engine::EngineEvent;
 use tincan_engine::phone::{CallRecord, Contact, Direction as PhoneDirection, PhoneEvent};
 use tincan_signal::code::PersonalCode;
 use tokio::sync::mpsc;
@@ -73,11 +74,14 @@ fn handle(app: &AppHandle, event: PhoneEvent) {
             let _ = app.emit("ring_ended", serde_json::json!({"call": call, "reason": reason}));
         }
         PhoneEvent::Call(event) => {
+            follow_tiles(&state, &event);
             let _ = app.emit("engine", &event);
         }
         PhoneEvent::CallEnded(record) => {
             if let Some(active) = lock(&state.call).take() {
-                tracing::info!(target: "tincan::display", "remote video display path: {}", active.video.stop());
+                for (peer, figures) in active.video.stop() {
+                    tracing::info!(target: "tincan::display", %peer, "remote video display path: {figures}");
+                }
                 tracing::info!(target: "tincan::display", "preview display path: {}", active.preview.stop());
             }
             remember(app, record);
@@ -94,6 +98,21 @@ fn handle(app: &AppHandle, event: PhoneEvent) {
             }
             remember(app, record);
         }
+    }
+}
+
+/// A participant who came back under a new id keeps their tile; one who left takes theirs away.
+fn follow_tiles(state: &AppState, event: &EngineEvent) {
+    let call = lock(&state.call);
+    let Some(active) = call.as_ref() else { return };
+    match event {
+        EngineEvent::ParticipantJoined { peer, replaces: Some(old), .. } => active.video.rename(old, peer),
+        EngineEvent::ParticipantLeft { peer, .. } => {
+            if let Some(figures) = active.video.remove(peer) {
+                tracing::info!(target: "tincan::display", %peer, "remote video display path: {figures}");
+            }
+        }
+        _ => {}
     }
 }
 

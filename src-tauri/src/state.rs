@@ -10,12 +10,12 @@ use tokio::sync::{mpsc, watch};
 
 use crate::lan::LanPresence;
 use crate::store::Store;
-use crate::video::FramePump;
+use crate::video::{FramePump, Tiles};
 
 pub struct ActiveCall {
     pub call: Call,
-    /// Remote video.
-    pub video: FramePump,
+    /// Everyone's video, a tile each.
+    pub video: Tiles,
     /// What we send.
     pub preview: FramePump,
     /// The devices in use (none with the test media).

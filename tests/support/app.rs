@@ -152,9 +152,16 @@ if (((b << 8) | a) !== ((bytes[8] << 8) | bytes[9])) return null;
 return ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0;
 "#;
 
-/// The stamp on the app's remote video canvas (see [`READ_STAMP_FROM`]).
+/// The stamp on the app's first participant tile (see [`READ_STAMP_FROM`]).
 pub fn read_stamp_script() -> String {
-    format!("const src = document.getElementById('remote'); {READ_STAMP_FROM}")
+    format!("const src = document.querySelector('#tiles .tile canvas'); if (!src) return null; {READ_STAMP_FROM}")
+}
+
+/// The stamp on `peer`'s tile: `peer` is the first argument.
+pub fn read_tile_stamp_script() -> String {
+    format!(
+        "const src = [...document.querySelectorAll('#tiles .tile')].find(t => t.dataset.peer === arguments[0])?.querySelector('canvas'); if (!src) return null; {READ_STAMP_FROM}"
+    )
 }
 
 /// The remote video shows the peer's pattern, live: the stamp's counter advances ~30 a second.

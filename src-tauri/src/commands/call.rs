@@ -27,6 +27,16 @@ pub fn normalize_room(code: String) -> Result<String> {
     room(&code).map(|c| c.to_string())
 }
 
+/// The link a guest opens in a browser to join `code`, if others can reach the server.
+#[tauri::command]
+pub fn guest_link(state: State<'_, AppState>, code: String) -> Result<Option<String>> {
+    let code = room(&code)?;
+    // The app's own server is on the LAN only if it listens there (else it fell back to loopback).
+    let on_lan = lock(&state.embedded).as_ref().is_none_or(|s| s.local_addr().ip().is_unspecified());
+    let lan = if on_lan { crate::links::lan_address() } else { None };
+    Ok(crate::links::guest_link(&state.server_url(), &code, lan))
+}
+
 /// What the app was started to open (`tincan://join/CODE`, `--call CODE`, …). Later requests arrive as
 /// `open` events.
 #[tauri::command]
@@ -151,18 +161,26 @@ pub fn cancel_file(state: State<'_, AppState>, id: u64) -> Result<()> {
     Ok(current(&state)?.cancel_file(id)?)
 }
 
-/// The remote video's (or the preview's) canvas shows this many device pixels: larger frames are shrunk.
+/// `peer`'s tile (or, `preview: true`, the preview) shows this many device pixels: larger frames are shrunk.
 #[tauri::command]
-pub fn set_video_size(state: State<'_, AppState>, preview: bool, width: u32, height: u32) {
+pub fn set_video_size(state: State<'_, AppState>, preview: bool, peer: Option<String>, width: u32, height: u32) {
     if let Some(c) = lock(&state.call).as_ref() {
-        if preview { c.preview.set_max_size(width, height) } else { c.video.set_max_size(width, height) }
+        if preview {
+            c.preview.set_max_size(width, height)
+        } else if let Some(pump) = peer.and_then(|p| c.video.get(&p)) {
+            pump.set_max_size(width, height)
+        }
     }
 }
 
-/// The UI drew the last frame it got on the remote video (`preview: false`) or the preview.
+/// The UI drew the last frame it got on `peer`'s tile, or (`preview: true`) the preview.
 #[tauri::command]
-pub fn frame_shown(state: State<'_, AppState>, preview: bool) {
+pub fn frame_shown(state: State<'_, AppState>, preview: bool, peer: Option<String>) {
     if let Some(c) = lock(&state.call).as_ref() {
-        if preview { c.preview.shown() } else { c.video.shown() }
+        if preview {
+            c.preview.shown()
+        } else if let Some(pump) = peer.and_then(|p| c.video.get(&p)) {
+            pump.shown()
+        }
     }
 }

@@ -13,6 +13,7 @@ use tauri::State;
 
 use tincan_engine::phone::{Ring, Status};
 
+use crate::error::{AppError, Result};
 use crate::state::{AppState, lock};
 
 #[derive(Serialize)]
@@ -47,6 +48,13 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
         incoming: state.phone.ringing(),
         notices: state.store.notices.clone(),
     }
+}
+
+/// Full screen on or off (the call's F11 and double-click); returns whether it is now.
+#[tauri::command]
+pub fn set_full_screen(window: tauri::WebviewWindow, on: bool) -> Result<bool> {
+    window.set_fullscreen(on).map_err(|e| AppError::Invalid(format!("Full screen is not available: {e}")))?;
+    Ok(window.is_fullscreen().unwrap_or(on))
 }
 
 /// The UI reports what it sees (its errors included) to the log.

@@ -1,0 +1,187 @@
+//! A group call in the desktop app (Xvfb, WebDriver): the app creates a room and waits with an invite card
+//! (the code, the guest page's link); two `tincan-cli` peers, Bo and Cy, join. Each gets a tile with their
+//! name and their live pattern (the stamp read back from the tile's pixels advances), the heading names
+//! them and a timer runs; both peers receive the app's video. A double-click spotlights Bo full screen.
+//! Cy leaves: Cy's tile goes, Bo's stays live. Screenshots at 800x600 and 1280x800, dark and light.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tincan_e2e::app::{WAIT, first_start, json_lines, next_line, read_tile_stamp_script, run_scenario};
+use tincan_e2e::display::Display;
+use tincan_e2e::process::Guard;
+use tincan_e2e::webdriver::{Driver, Session};
+use tincan_e2e::{artifacts, binary};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_people_each_on_a_tile_and_one_leaves() -> anyhow::Result<()> {
+    run_scenario("group-call", scenario).await
+}
+
+/// The peer id of the tile named `name`.
+fn tile_of(session: &Session, name: &str) -> anyhow::Result<String> {
+    let peer = session.wait_for(
+        &format!("{name}'s tile"),
+        WAIT,
+        "return [...document.querySelectorAll('#tiles .tile')].find(t => t.querySelector('.name').textContent === arguments[0])?.dataset.peer ?? null"
+            .replace("arguments[0]", &format!("'{name}'"))
+            .as_str(),
+    )?;
+    Ok(peer.as_str().unwrap_or_default().to_owned())
+}
+
+/// `peer`'s tile shows a live pattern: its stamp's counter advances ~30 a second.
+fn assert_live_tile(session: &Session, peer: &str, who: &str) -> anyhow::Result<()> {
+    let stamp = || -> anyhow::Result<u64> {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(v) = session.run(&read_tile_stamp_script(), json!([peer]))?.as_u64() {
+                return Ok(v);
+            }
+            anyhow::ensure!(std::time::Instant::now() < deadline, "no readable stamp on {who}'s tile");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let first = stamp()?;
+    std::thread::sleep(Duration::from_secs(1));
+    let second = stamp()?;
+    anyhow::ensure!(second > first + 10, "{who}'s tile should advance ~30 frames a second: {first} then {second}");
+    Ok(())
+}
+
+fn peer(url: &str, dir: &std::path::Path, name: &str, room: &str, secs: &str) -> anyhow::Result<Guard> {
+    Guard::spawn(
+        Command::new(binary("tincan-cli")?)
+            .args(["--server", url, "--name", name, "join", room, "--existing", "--loopback", "--size", "320x240"])
+            .args(["--duration", secs])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join(format!("{name}.log")))?),
+    )
+}
+
+fn screenshots(display: &Display, session: &Session, name: &str) -> anyhow::Result<()> {
+    for (w, h, theme) in [(800, 600, "dark"), (1280, 800, "light")] {
+        session.set_window_size(w, h)?;
+        session.run("document.documentElement.dataset.theme = arguments[0]; return true;", json!([theme]))?;
+        std::thread::sleep(Duration::from_millis(400));
+        display.screenshot(&artifacts().join(format!("{name}-{w}x{h}-{theme}.png")))?;
+    }
+    Ok(())
+}
+
+fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+    let display = Display::start()?;
+    let env = tincan_e2e::app::env(dir, url);
+    let driver = Driver::start(&display.name, &env, &dir.join("app.log"))?;
+    let session = driver.session(&binary("tincan")?, &[])?;
+    session.wait_for("the UI to be ready", WAIT, "return window.tincan && window.tincan.ready === true")?;
+    first_start(&session, "Ana")?;
+
+    // A room of our own: the invite card says its code and, if others can reach the server, the guest link.
+    session.run("document.getElementById('create').click(); return true;", json!([]))?;
+    let room = session.wait_for(
+        "the invite card",
+        WAIT,
+        "const c = document.getElementById('invite-code').textContent; return !document.getElementById('call').classList.contains('hidden') && !document.getElementById('invite').classList.contains('hidden') && c ? c : null",
+    )?;
+    let room = room.as_str().unwrap_or_default().to_owned();
+    assert_eq!(session.run("return document.getElementById('call-title').textContent", json!([]))?, room.as_str());
+    let link = session.wait_for(
+        "the guest link settled",
+        WAIT,
+        "return new Promise(r => setTimeout(() => r([document.getElementById('invite-link').textContent, document.getElementById('invite-copy-link').classList.contains('hidden')]), 500))",
+    )?;
+    let (text, hidden) = (link[0].as_str().unwrap_or_default(), link[1] == true);
+    // On a machine with a network the link is the server's guest page for this room, on its LAN address;
+    // with loopback alone there is none, and no button to copy it.
+    assert!(
+        (text.starts_with("http://")
+            && text.ends_with(&format!("/r/{room}"))
+            && !text.contains("127.0.0.1")
+            && !hidden)
+            || (text.is_empty() && hidden),
+        "guest link {text:?} (copy button hidden: {hidden})"
+    );
+    screenshots(&display, &session, "group-waiting")?;
+
+    // Bo and Cy join.
+    let mut bo = peer(url, dir, "Bo", &room, "60")?;
+    let bo_lines = json_lines(bo.0.stdout.take().expect("piped"));
+    let mut cy = peer(url, dir, "Cy", &room, "12")?;
+    let cy_lines = json_lines(cy.0.stdout.take().expect("piped"));
+    let bo_tile = tile_of(&session, "Bo")?;
+    let cy_tile = tile_of(&session, "Cy")?;
+    assert_ne!(bo_tile, cy_tile);
+    session.wait_for(
+        "the invite card gone",
+        WAIT,
+        "return document.getElementById('invite').classList.contains('hidden')",
+    )?;
+    session.set_window_size(1280, 800)?;
+    assert_live_tile(&session, &bo_tile, "Bo")?;
+    assert_live_tile(&session, &cy_tile, "Cy")?;
+    // Both see the app's video, and each other's.
+    for (lines, who, others) in [(&bo_lines, "Bo", ["Ana", "Cy"]), (&cy_lines, "Cy", ["Ana", "Bo"])] {
+        let mut seen = Vec::new();
+        while seen.len() < others.len() {
+            let line = next_line(lines, &format!("{others:?}'s video at {who} (seen {seen:?})"), |v: &Value| {
+                v["event"] == "first_frame"
+            })?;
+            let name = line["name"].as_str().unwrap_or_default().to_owned();
+            assert!(others.contains(&name.as_str()), "{who} got video from {name:?}");
+            if !seen.contains(&name) {
+                seen.push(name);
+            }
+        }
+    }
+    // The heading names them; the timer runs.
+    let people = session.run("return document.getElementById('people').textContent", json!([]))?;
+    assert!(people == "Bo and Cy" || people == "Cy and Bo", "heading: {people}");
+    session.wait_for("the timer", WAIT, "return /^0:0[1-9]$/.test(document.getElementById('timer').textContent)")?;
+    // Two tiles, apart, each a good part of the stage.
+    let grid = session.run(
+        "const [a, b] = [...document.querySelectorAll('#tiles .tile')].map(e => e.getBoundingClientRect()); \
+         const apart = a.right <= b.left || b.right <= a.left || a.bottom <= b.top || b.bottom <= a.top; \
+         return [document.querySelectorAll('#tiles .tile').length, apart, Math.min(a.width * a.height, b.width * b.height) > 0.2 * innerWidth * innerHeight]",
+        json!([]),
+    )?;
+    assert_eq!(grid, json!([2, true, true]), "two tiles, apart, each large");
+    screenshots(&display, &session, "group-call")?;
+
+    // Double-click Bo's tile: large, full screen; Escape leaves full screen.
+    session.set_window_size(1280, 800)?;
+    let dblclick = "[...document.querySelectorAll('#tiles .tile')].find(t => t.dataset.peer === arguments[0]).dispatchEvent(new MouseEvent('dblclick', {bubbles: true})); return true;";
+    session.run(dblclick, json!([bo_tile]))?;
+    let spot = session.wait_for(
+        "Bo spotlit, full screen",
+        WAIT,
+        "const t = document.querySelector('#tiles .tile.spotlit'); const o = [...document.querySelectorAll('#tiles .tile:not(.spotlit)')]; \
+         return t && document.body.classList.contains('full-screen') ? [t.dataset.peer, (r => r.width * r.height)(t.getBoundingClientRect()) > 4 * (r => r.width * r.height)(o[0].getBoundingClientRect()), screen.width - innerWidth] : null",
+    )?;
+    assert_eq!(spot[0], json!(bo_tile));
+    assert_eq!(spot[1], true, "the spotlit tile is the large one: {spot}");
+    std::thread::sleep(Duration::from_millis(500));
+    display.screenshot(&artifacts().join("group-spotlight-full-screen.png"))?;
+    session.run(dblclick, json!([bo_tile]))?;
+    session.wait_for(
+        "back from full screen",
+        WAIT,
+        "return !document.body.classList.contains('full-screen') && !document.querySelector('#tiles .tile.spotlit')",
+    )?;
+
+    // Cy leaves (its call ends): its tile goes; Bo's stays live.
+    next_line(&cy_lines, "Cy's call to end", |v: &Value| v["event"] == "state" && v["state"] == "ended")?;
+    session.wait_for(
+        "Cy's tile gone",
+        WAIT,
+        "const t = [...document.querySelectorAll('#tiles .tile')]; return t.length === 1 && t[0].querySelector('.name').textContent === 'Bo'",
+    )?;
+    assert_eq!(session.run("return document.getElementById('people').textContent", json!([]))?, "Bo");
+    assert_live_tile(&session, &bo_tile, "Bo")?;
+    screenshots(&display, &session, "group-after-leave")?;
+    session.run("document.getElementById('hangup').click(); return true;", json!([]))?;
+    session.wait_for("the lobby", WAIT, "return !document.getElementById('lobby').classList.contains('hidden')")?;
+    drop(cy);
+    Ok(())
+}
