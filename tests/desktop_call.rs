@@ -108,7 +108,7 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     session.wait_for(
         "the peer's chat message",
         WAIT,
-        "return [...document.querySelectorAll('#messages li')].some(li => li.textContent === 'hello from the cli')",
+        "return [...document.querySelectorAll('#messages li')].some(li => li.querySelector('.text')?.textContent === 'hello from the cli' && /^Cli · \\d\\d:\\d\\d$/.test(li.querySelector('.meta').textContent))",
     )?;
     session.run(
         "document.getElementById('chat-text').value = 'hello from the app'; document.getElementById('chat-form').requestSubmit(); return true;",

@@ -2,7 +2,9 @@
 //! (the code, the guest page's link); two `tincan-cli` peers, Bo and Cy, join. Each gets a tile with their
 //! name and their live pattern (the stamp read back from the tile's pixels advances), the heading names
 //! them and a timer runs; both peers receive the app's video. A double-click spotlights Bo full screen.
-//! Cy leaves: Cy's tile goes, Bo's stays live. Screenshots at 800x600 and 1280x800, dark and light.
+//! Cy leaves: Cy's tile goes, Bo's stays live. With the chat put away, "Add someone" rings the contact Dee
+//! (a listening `tincan-cli`) into the call: Dee answers, joins, and gets a live tile; what happened is
+//! counted on the Chat control until the chat is shown. Screenshots at 800x600 and 1280x800, dark and light.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -13,6 +15,7 @@ use tincan_e2e::display::Display;
 use tincan_e2e::process::Guard;
 use tincan_e2e::webdriver::{Driver, Session};
 use tincan_e2e::{artifacts, binary};
+use tincan_signal::identity::Identity;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_people_each_on_a_tile_and_one_leaves() -> anyhow::Result<()> {
@@ -77,6 +80,30 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let session = driver.session(&binary("tincan")?, &[])?;
     session.wait_for("the UI to be ready", WAIT, "return window.tincan && window.tincan.ready === true")?;
     first_start(&session, "Ana")?;
+
+    // Dee is online, listening, and in Ana's contacts.
+    let dee = Identity::generate();
+    let key = dir.join("dee.key");
+    std::fs::write(&key, dee.to_hex())?;
+    let mut dee_cli = Guard::spawn(
+        Command::new(binary("tincan-cli")?)
+            .args(["--server", url, "--name", "Dee", "--identity"])
+            .arg(&key)
+            .args(["listen", "--loopback", "--size", "320x240", "--duration", "60"])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("Dee.log"))?),
+    )?;
+    let dee_lines = json_lines(dee_cli.0.stdout.take().expect("piped"));
+    next_line(&dee_lines, "Dee online", |v: &Value| v["event"] == "status" && v["status"] == "online")?;
+    session.run(
+        "document.getElementById('contact-name').value = 'Dee'; document.getElementById('contact-code').value = arguments[0]; document.getElementById('contact-form').requestSubmit(); return true;",
+        json!([dee.personal_code().as_str()]),
+    )?;
+    session.wait_for(
+        "Dee in the contacts",
+        WAIT,
+        "return document.getElementById('contacts').textContent.includes('Dee')",
+    )?;
 
     // A room of our own: the invite card says its code and, if others can reach the server, the guest link.
     session.run("document.getElementById('create').click(); return true;", json!([]))?;
@@ -167,7 +194,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     session.wait_for(
         "back from full screen",
         WAIT,
-        "return !document.body.classList.contains('full-screen') && !document.querySelector('#tiles .tile.spotlit')",
+        "const b = document.getElementById('full-screen'); return !document.body.classList.contains('full-screen') && !document.querySelector('#tiles .tile.spotlit') && b.querySelector('svg') && b.textContent === 'Full screen'",
     )?;
 
     // Cy leaves (its call ends): its tile goes; Bo's stays live.
@@ -180,8 +207,52 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     assert_eq!(session.run("return document.getElementById('people').textContent", json!([]))?, "Bo");
     assert_live_tile(&session, &bo_tile, "Bo")?;
     screenshots(&display, &session, "group-after-leave")?;
+
+    // The chat put away: the stage takes its room.
+    session.set_window_size(1280, 800)?;
+    let stage_width = "return document.querySelector('.stage').getBoundingClientRect().width";
+    let before = session.run(stage_width, json!([]))?.as_f64().unwrap_or(0.0);
+    session.run("document.getElementById('chat-toggle').click(); return true;", json!([]))?;
+    session.wait_for(
+        "the chat hidden",
+        WAIT,
+        "return getComputedStyle(document.getElementById('chat')).display === 'none'",
+    )?;
+    let after = session.run(stage_width, json!([]))?.as_f64().unwrap_or(0.0);
+    assert!(after > before + 200.0, "the stage grows when the chat is put away: {before} -> {after}");
+    // Add someone: Dee, rung into the call, answers and gets a tile.
+    session.run("document.getElementById('add-someone').click(); return true;", json!([]))?;
+    session.wait_for(
+        "Dee offered",
+        WAIT,
+        "return [...document.querySelectorAll('#add-list li')].some(li => li.textContent.startsWith('Dee') && li.querySelector('button')?.textContent === 'Ring')",
+    )?;
+    display.screenshot(&artifacts().join("group-add-someone.png"))?;
+    session.run(
+        "[...document.querySelectorAll('#add-list li')].find(li => li.textContent.startsWith('Dee')).querySelector('button').click(); return true;",
+        json!([]),
+    )?;
+    session.wait_for(
+        "the panel away after ringing",
+        WAIT,
+        "return document.getElementById('add-panel').classList.contains('hidden')",
+    )?;
+    let ring = next_line(&dee_lines, "the ring at Dee", |v: &Value| v["event"] == "incoming")?;
+    assert_eq!(ring["from_name"], "Ana");
+    let dee_tile = tile_of(&session, "Dee")?;
+    assert_live_tile(&session, &dee_tile, "Dee")?;
+    let unread = session.run("const b = document.getElementById('unread'); return b.classList.contains('hidden') ? 0 : Number(b.textContent)", json!([]))?;
+    assert!(unread.as_u64().is_some_and(|n| n >= 1), "the ring's news counted while the chat is away: {unread}");
+    display.screenshot(&artifacts().join("group-dee-added-chat-hidden.png"))?;
+    session.run("document.getElementById('chat-toggle').click(); return true;", json!([]))?;
+    session.wait_for(
+        "the chat back, read",
+        WAIT,
+        "return document.getElementById('unread').classList.contains('hidden') && [...document.querySelectorAll('#messages li.notice')].some(li => li.textContent === 'Ringing Dee…')",
+    )?;
     session.run("document.getElementById('hangup').click(); return true;", json!([]))?;
     session.wait_for("the lobby", WAIT, "return !document.getElementById('lobby').classList.contains('hidden')")?;
     drop(cy);
+    drop(dee_cli);
     Ok(())
 }

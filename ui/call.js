@@ -1,6 +1,9 @@
 // The call screen: the stage (tiles, self-view, invite card), controls, chat and files, stats.
-import { $, invoke, Channel, listen, show, copy } from "./dom.js";
-import { stateLabel, statsLine, statsRows, quality, qualityLabel, formatBytes, formatDuration, deviceMessage, sourcesMessage, peopleLine } from "./logic.js";
+import { $, invoke, Channel, listen, show, copy, item } from "./dom.js";
+import {
+  stateLabel, statsLine, statsRows, quality, qualityLabel, formatBytes, formatDuration, deviceMessage, sourcesMessage, peopleLine,
+  inviteMessage,
+} from "./logic.js";
 import { I420Renderer } from "./render.js";
 import { loadDevices } from "./settings.js";
 import * as stage from "./tiles.js";
@@ -20,6 +23,9 @@ let ended = false; // the current call has ended (its end can arrive before the 
 let call = { kind: "room", title: "", code: "" };
 let connectedAt = null;
 let timer = null;
+// The address book, for "Add someone" and for naming who was rung.
+let contacts = [];
+const contactName = (code) => contacts.find((c) => c.code === code)?.name ?? code;
 
 export const framesDrawnCount = stage.framesDrawnCount;
 
@@ -57,6 +63,9 @@ export async function startCall(command, args, title) {
   renderBanner();
   updateToggles();
   renderHeading();
+  $("add-panel").classList.add("hidden");
+  $("add-someone").classList.toggle("hidden", call.kind !== "room");
+  invoke("contacts").then((c) => (contacts = c)).catch(() => {});
   ended = false;
   const reply = await invoke(command, { ...args, frames: stage.remoteChannel(), preview: previewChannel() });
   if (typeof reply === "string") call.code = reply;
@@ -110,13 +119,19 @@ export function whenEnded(f) {
   onEnded = f;
 }
 
+function label(id, text) {
+  $(id).querySelector(".label").textContent = text;
+}
+
 function updateToggles() {
   $("mic").disabled = !sources.microphone;
   $("mic").setAttribute("aria-pressed", String(micOn && sources.microphone));
-  $("mic").textContent = !sources.microphone ? "No microphone" : micOn ? "Mic on" : "Mic off";
+  $("mic").classList.toggle("off", !micOn || !sources.microphone);
+  label("mic", !sources.microphone ? "No microphone" : micOn ? "Mic on" : "Mic off");
   $("cam").disabled = !sources.camera;
   $("cam").setAttribute("aria-pressed", String(camOn && sources.camera));
-  $("cam").textContent = !sources.camera ? "No camera" : camOn ? "Camera on" : "Camera off";
+  $("cam").classList.toggle("off", !camOn || !sources.camera);
+  label("cam", !sources.camera ? "No camera" : camOn ? "Camera on" : "Camera off");
   // No empty grey box where a self-view would be: a word says why there is no picture.
   const wasHidden = $("preview").classList.contains("hidden");
   $("preview").classList.toggle("hidden", !camOn || !sources.camera);
@@ -137,13 +152,54 @@ function renderBanner() {
   $("device-banner").classList.toggle("hidden", !text || text === dismissed);
 }
 
-function addMessage(text, mine) {
+/** A line in the chat: someone's message (`from`: their name, "" for ours), with the time it was sent. */
+function addMessage(text, mine, from = "", at = Date.now()) {
   const li = document.createElement("li");
-  li.textContent = text;
   if (mine) li.className = "mine";
-  $("messages").append(li);
-  li.scrollIntoView();
+  const head = document.createElement("div");
+  head.className = "meta";
+  const time = new Date(at);
+  head.textContent = `${mine ? "You" : from || "Them"} · ${String(time.getHours()).padStart(2, "0")}:${String(time.getMinutes()).padStart(2, "0")}`;
+  const body = document.createElement("div");
+  body.className = "text";
+  body.textContent = text;
+  li.append(head, body);
+  append(li);
   return li;
+}
+
+/** A line from the app, not from a person (someone left, a file, a device): set apart from the chat. */
+function addNotice(text) {
+  const li = document.createElement("li");
+  li.className = "notice";
+  li.textContent = text;
+  append(li);
+  return li;
+}
+
+/** Into the chat, the newest in view; counted as unread while the chat is hidden. */
+function append(li) {
+  const list = $("messages");
+  list.append(li);
+  list.scrollTop = list.scrollHeight;
+  if (chatHidden() && !li.classList.contains("mine")) {
+    unread++;
+    $("unread").textContent = String(unread);
+    $("unread").classList.remove("hidden");
+  }
+}
+
+const chatHidden = () => $("call").classList.contains("chat-hidden");
+let unread = 0;
+
+function showChat(on) {
+  $("call").classList.toggle("chat-hidden", !on);
+  $("chat-toggle").setAttribute("aria-pressed", String(on));
+  if (on) {
+    unread = 0;
+    $("unread").classList.add("hidden");
+    $("messages").scrollTop = $("messages").scrollHeight;
+  }
 }
 
 function smallButton(text, onClick) {
@@ -164,7 +220,7 @@ function onFile(e) {
   }
   if (e.file === "offered") {
     // Nothing is saved until the user says so.
-    const li = addMessage(`The other side offers ${e.name} (${formatBytes(e.size)})`, false);
+    const li = addNotice(`${stage.nameOf(e.peer) ?? "The other side"} offers ${e.name} (${formatBytes(e.size)})`);
     li.classList.add("file");
     const offer = [
       smallButton("Accept", () => invoke("accept_file", { peer: e.peer, id: e.id }).catch(() => {})),
@@ -184,7 +240,7 @@ function onFile(e) {
       li = t.li;
       li.firstChild.textContent = `Receiving ${e.name} (${formatBytes(e.size)})`;
     } else {
-      li = addMessage(`${e.outgoing ? "Sending" : "Receiving"} ${e.name} (${formatBytes(e.size)})`, e.outgoing);
+      li = addNotice(`${e.outgoing ? "Sending" : "Receiving"} ${e.name} (${formatBytes(e.size)})`);
       li.classList.add("file");
     }
     const bar = document.createElement("progress");
@@ -199,7 +255,7 @@ function onFile(e) {
   }
   if (!t && e.file === "declined") {
     // An offer turned down before it was shown (too large, too many at once, no space).
-    addMessage(`A file the other side offered was not taken (${e.reason})`, false).classList.add("file");
+    addNotice(`A file the other side offered was not taken (${e.reason})`).classList.add("file");
     return;
   }
   if (!t) return;
@@ -214,7 +270,18 @@ function onFile(e) {
       t.bar.value = e.bytes;
       break;
     case "completed":
-      done(e.outgoing ? `Sent ${t.name} ✓` : `Saved ${t.name} to ${e.path} ✓`);
+      done(e.outgoing ? `Sent ${t.name} ✓` : `Saved ${t.name} ✓`);
+      if (!e.outgoing && e.path) {
+        // Where it is, whole, in the tooltip; the buttons open it or its folder.
+        t.li.title = e.path;
+        const actions = document.createElement("div");
+        actions.className = "actions";
+        actions.append(
+          smallButton("Open", () => invoke("open_received", { path: e.path }).catch((err) => addNotice(String(err)))),
+          smallButton("Show in folder", () => invoke("show_received", { path: e.path }).catch((err) => addNotice(String(err)))),
+        );
+        t.li.append(actions);
+      }
       break;
     case "cancelled":
       done(`${t.name}: ${e.outgoing && e.by_peer ? "not taken or cancelled by the other person" : `cancelled${e.by_peer ? " by the other person" : ""}`}`);
@@ -263,10 +330,16 @@ listen("engine", ({ payload: e }) => {
       $("sas").textContent = `Verify: ${e.sas}`;
       break;
     case "chat":
-      addMessage(e.text, e.outgoing);
+      addMessage(e.text, e.outgoing, stage.nameOf(e.peer), e.sent_at_ms).dataset.id = e.id;
       break;
     case "remote_media":
       stage.remoteMedia(e);
+      break;
+    case "chat_delivered":
+      document.querySelector(`#messages li[data-id="${CSS.escape(e.id)}"]`)?.classList.add("delivered");
+      break;
+    case "invite":
+      addNotice(inviteMessage(e, contactName(e.code)));
       break;
     case "file":
       onFile(e);
@@ -294,7 +367,7 @@ listen("engine", ({ payload: e }) => {
       break;
     }
     case "notice":
-      addMessage(e.message, false);
+      addNotice(e.message);
       break;
   }
 });
@@ -317,20 +390,20 @@ $("devices").addEventListener("click", async () => {
   const chosen = { camera: $(ids.camera).value || settings.camera, microphone: $(ids.microphone).value || settings.microphone,
     speaker: $(ids.speaker).value || settings.speaker };
   const problems = await loadDevices(ids, chosen);
-  if (problems) addMessage(problems, false);
+  if (problems) addNotice(problems);
 });
 $("device-panel").addEventListener("change", async (ev) => {
   const select = ev.target;
   try {
     await invoke("switch_device", { kind: select.dataset.kind, device: select.value });
   } catch (e) {
-    addMessage(`Could not switch: ${e}`, false);
+    addNotice(`Could not switch: ${e}`);
   }
 });
 $("quality").addEventListener("click", () => $("stats-panel").classList.toggle("hidden"));
 $("mic").addEventListener("click", async () => { micOn = !micOn; updateToggles(); await invoke("set_microphone", { on: micOn }); });
 $("cam").addEventListener("click", async () => { camOn = !camOn; updateToggles(); await invoke("set_camera", { on: camOn }); });
-$("send-file").addEventListener("click", () => invoke("send_file", {}).catch((e) => addMessage(`Not sent: ${e}`, true)));
+$("send-file").addEventListener("click", () => invoke("send_file", {}).catch((e) => addNotice(`Not sent: ${e}`)));
 $("chat-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const text = $("chat-text").value.trim();
@@ -339,8 +412,31 @@ $("chat-form").addEventListener("submit", async (ev) => {
     await invoke("send_chat", { text });
     $("chat-text").value = "";
   } catch (e) {
-    addMessage(`Not sent: ${e}`, true);
+    addNotice(`Not sent: ${e}`);
   }
+});
+$("chat-toggle").addEventListener("click", () => showChat(chatHidden()));
+// "Add someone": ring a contact into this room call.
+$("add-someone").addEventListener("click", async () => {
+  const panel = $("add-panel");
+  if (panel.classList.toggle("hidden")) return;
+  contacts = await invoke("contacts").catch(() => contacts);
+  const here = new Set(stage.names());
+  const items = contacts.map((c) => {
+    const li = item(`${c.name}${c.online === false ? " (not online)" : ""}`, [[here.has(c.name) ? "In the call" : "Ring", async (ev) => {
+      ev.target.disabled = true;
+      try {
+        await invoke("invite_contact", { code: c.code });
+        $("add-panel").classList.add("hidden"); // how it goes is said in the chat
+      } catch (e) {
+        addNotice(String(e));
+        ev.target.disabled = false;
+      }
+    }]]);
+    if (here.has(c.name)) li.querySelector("button").disabled = true;
+    return li;
+  });
+  $("add-list").replaceChildren(...(items.length ? items : [item("No contacts yet: add them in the lobby with their personal code.")]));
 });
 $("full-screen").addEventListener("click", () => stage.setFullScreen(!stage.isFullScreen()));
 $("invite-copy-code").addEventListener("click", () => copy($("invite-code").textContent, "The room code"));

@@ -231,3 +231,15 @@ export function peopleLine(names) {
 export function qualityLabel(q) {
   return { good: "Good connection", fair: "Fair connection", poor: "Poor connection" }[q] ?? "";
 }
+
+/** How ringing someone into the call goes (`invite` events), in words. */
+export function inviteMessage(e, name) {
+  switch (e.outcome) {
+    case "ringing": return `Ringing ${name}…`;
+    case "accepted": return `${name} accepted and is on the way in.`;
+    case "declined": return `${name} declined.`;
+    case "missed": return `${name} did not answer.`;
+    case "unavailable": return `${name} is not online.`;
+    default: return `${name}: ${e.outcome}`;
+  }
+}

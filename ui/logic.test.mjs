@@ -140,3 +140,10 @@ test("tile names, speaker and heading", async () => {
   assert.equal(peopleLine(["Bo", "Cy", "Dee", "Ed", "Flo"]), "Bo, Cy and 3 others");
   assert.equal(qualityLabel("fair"), "Fair connection");
 });
+
+test("ringing someone in, in words", async () => {
+  const { inviteMessage } = await import("./logic.js");
+  assert.equal(inviteMessage({ outcome: "ringing" }, "Dee"), "Ringing Dee…");
+  assert.equal(inviteMessage({ outcome: "unavailable" }, "Dee"), "Dee is not online.");
+  assert.equal(inviteMessage({ outcome: "odd" }, "Dee"), "Dee: odd");
+});

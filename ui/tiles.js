@@ -16,6 +16,8 @@ let onChange = () => {};
 export const framesDrawnCount = () => framesDrawn;
 export const count = () => tiles.size;
 export const names = () => [...tiles.values()].map((t) => t.name);
+/** The name on `peer`'s tile, if they have one. */
+export const nameOf = (peer) => (peer ? tiles.get(peer)?.name : undefined);
 
 /** `f()` runs when someone comes or goes (the heading, the invite card). */
 export function whenChanged(f) {
@@ -172,7 +174,7 @@ export async function setFullScreen(on) {
   try {
     const now = await invoke("set_full_screen", { on });
     document.body.classList.toggle("full-screen", now);
-    $("full-screen").textContent = now ? "Exit full screen" : "Full screen";
+    $("full-screen").querySelector(".label").textContent = now ? "Exit full screen" : "Full screen";
   } catch (e) {
     console.error(e);
   }

@@ -4,8 +4,8 @@
 
 use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_notification::NotificationExt;
-use tincan_engine::EngineEvent;
 use tincan_engine::phone::{CallRecord, Contact, Direction as PhoneDirection, PhoneEvent};
+use tincan_engine::{EngineEvent, FileEvent};
 use tincan_signal::code::PersonalCode;
 use tokio::sync::mpsc;
 
@@ -101,7 +101,8 @@ fn handle(app: &AppHandle, event: PhoneEvent) {
     }
 }
 
-/// A participant who came back under a new id keeps their tile; one who left takes theirs away.
+/// A participant who came back under a new id keeps their tile; one who left takes theirs away; a file
+/// received is one the UI may open.
 fn follow_tiles(state: &AppState, event: &EngineEvent) {
     let call = lock(&state.call);
     let Some(active) = call.as_ref() else { return };
@@ -111,6 +112,9 @@ fn follow_tiles(state: &AppState, event: &EngineEvent) {
             if let Some(figures) = active.video.remove(peer) {
                 tracing::info!(target: "tincan::display", %peer, "remote video display path: {figures}");
             }
+        }
+        EngineEvent::File(FileEvent::Completed { outgoing: false, path: Some(path), .. }) => {
+            lock(&state.received).insert(path.clone());
         }
         _ => {}
     }

@@ -36,6 +36,8 @@ pub struct AppState {
     pub call: Mutex<Option<ActiveCall>>,
     /// Frames go to the window only while it is shown.
     pub visible: Arc<AtomicBool>,
+    /// Files received and saved since the app started: the only ones Open / Show in folder will touch.
+    pub received: Mutex<std::collections::HashSet<std::path::PathBuf>>,
 }
 
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -60,6 +62,7 @@ impl AppState {
             lan: Mutex::default(),
             call: Mutex::default(),
             visible: Arc::new(AtomicBool::new(true)),
+            received: Mutex::default(),
         };
         (state, events)
     }

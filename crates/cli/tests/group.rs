@@ -198,6 +198,17 @@ async fn four_people_see_and_hear_each_other_and_one_comes_back() {
         );
     let links = links.unwrap_or_else(|| panic!("no second with three carrying links at Ann: {:#?}", ann.seen));
     eprintln!("links at Ann: {}", Value::Array(links.clone()));
+    // The call's own rates are all of its links', not one link's.
+    let whole = ann
+        .seen
+        .iter()
+        .find(|v| v["event"] == "stats" && v["participants"].as_array() == Some(links))
+        .expect("that second's stats");
+    for key in ["kbps_in", "kbps_out"] {
+        let sum: f64 = links.iter().map(|p| p[key].as_f64().unwrap_or(0.0)).sum();
+        let call = whole[key].as_f64().unwrap_or(f64::NAN);
+        assert!((call - sum).abs() < 0.01, "the call's {key} {call} is its links' sum {sum}");
+    }
     // The chat went to everyone who was there.
     for peer in [&ann, &bo] {
         assert!(

@@ -20,6 +20,10 @@ pub struct CandidatePair {
     pub remote_address: String,
 }
 
+/// A call's figures once a second. With several participants, the rates (`kbps_*`) are summed over their
+/// links and `rtt_ms` / `loss_percent` are the worst link's; frame rates and counters count everyone's media
+/// together; `candidate_pair`, `packets_lost` and `jitter_ms` are one link's (each link's own are in
+/// `participants`).
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct StatsSnapshot {
     pub rtt_ms: Option<f64>,

@@ -109,6 +109,18 @@ pub fn hang_up(state: State<'_, AppState>) {
     }
 }
 
+/// Ring a contact into this room call ("Add someone"); `invite` events say how it goes.
+#[tauri::command]
+pub async fn invite_contact(state: State<'_, AppState>, code: String) -> Result<()> {
+    let code =
+        PersonalCode::parse(&code).map_err(|e| AppError::Invalid(format!("That personal code does not work: {e}.")))?;
+    let call = current(&state)?;
+    call.invite(code).await.map_err(|e| match e {
+        tincan_engine::EngineError::NotConnected => AppError::Invalid("Only a room call can take someone more.".into()),
+        e => e.into(),
+    })
+}
+
 #[tauri::command]
 pub fn set_microphone(state: State<'_, AppState>, on: bool) -> Result<()> {
     Ok(current(&state)?.set_microphone(on)?)
@@ -159,6 +171,31 @@ pub fn decline_file(state: State<'_, AppState>, peer: String, id: u64) -> Result
 #[tauri::command]
 pub fn cancel_file(state: State<'_, AppState>, id: u64) -> Result<()> {
     Ok(current(&state)?.cancel_file(id)?)
+}
+
+/// A file received in a call, as the UI names it: only one this app saved.
+fn received(state: &State<'_, AppState>, path: &str) -> Result<std::path::PathBuf> {
+    let path = std::path::PathBuf::from(path);
+    if lock(&state.received).contains(&path) && path.is_file() {
+        Ok(path)
+    } else {
+        Err(AppError::Invalid("That file is no longer where it was saved.".into()))
+    }
+}
+
+/// Open a received file with the desktop's program for it.
+#[tauri::command]
+pub fn open_received(state: State<'_, AppState>, path: String) -> Result<()> {
+    let path = received(&state, &path)?;
+    tauri_plugin_opener::open_path(&path, None::<&str>)
+        .map_err(|e| AppError::Invalid(format!("Could not open it: {e}")))
+}
+
+/// Show a received file in the desktop's file manager.
+#[tauri::command]
+pub fn show_received(state: State<'_, AppState>, path: String) -> Result<()> {
+    let path = received(&state, &path)?;
+    tauri_plugin_opener::reveal_item_in_dir(&path).map_err(|e| AppError::Invalid(format!("Could not show it: {e}")))
 }
 
 /// `peer`'s tile (or, `preview: true`, the preview) shows this many device pixels: larger frames are shrunk.

@@ -102,6 +102,8 @@ struct Driver {
     /// The media we send: encoded once, written to every link.
     sender: Option<Sender>,
     stats: StatsSampler,
+    /// Whose link `stats` samples (its rates are differences between samples of one connection).
+    stats_link: Option<PeerId>,
     video_codec: Option<VideoCodec>,
     started: bool,
 }
@@ -202,6 +204,7 @@ pub async fn run(
         sources_live: (true, true),
         sender: None,
         stats: StatsSampler::default(),
+        stats_link: None,
         video_codec: None,
         started: false,
     };
@@ -912,8 +915,15 @@ impl Driver {
         if !matches!(self.core.state(), CallState::Connected | CallState::Reconnecting) {
             return;
         }
-        // The call's figures: the first link's transport (a call for two has one) and the media counters.
-        let Some(s) = self.links.values().next() else { return };
+        // The call's figures: one link's transport (a call for two has one; the same link while it lasts,
+        // since rates are differences between its samples) and the media counters.
+        let kept = self.stats_link.as_ref().filter(|p| self.links.contains_key(*p)).cloned();
+        let Some(link) = kept.or_else(|| self.links.keys().min().cloned()) else { return };
+        if self.stats_link.as_ref() != Some(&link) {
+            self.stats = StatsSampler::default();
+            self.stats_link = Some(link.clone());
+        }
+        let Some(s) = self.links.get(&link) else { return };
         let codec = self.video_codec.map(|c| c.name().to_owned());
         let mut snapshot = self.stats.sample(&s.pc, &self.counters, codec).await;
         snapshot.voice_processing = self.config.voice_monitor.as_ref().map(|m| m.stats());
@@ -927,6 +937,14 @@ impl Driver {
             };
             s.stats.sample(&s.pc, &mut figures).await;
             snapshot.participants.push(figures);
+        }
+        // With several links the call's transport is all of them: rates summed, the worst round trip and loss.
+        if snapshot.participants.len() > 1 {
+            let p = &snapshot.participants;
+            snapshot.kbps_out = p.iter().map(|f| f.kbps_out).sum();
+            snapshot.kbps_in = p.iter().map(|f| f.kbps_in).sum();
+            snapshot.rtt_ms = p.iter().filter_map(|f| f.rtt_ms).reduce(f64::max);
+            snapshot.loss_percent = p.iter().map(|f| f.loss_percent).fold(0.0, f64::max);
         }
         self.emit(EngineEvent::Stats(Box::new(snapshot)));
     }
