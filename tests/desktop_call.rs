@@ -71,15 +71,21 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     assert!(saved.contains("7KQ2-M9XD-4HTB-PA3E"), "{saved}");
 
     // Settings: a bad server address is refused in words; start at login (hidden) and the dark theme apply.
+    session.set_window_size(800, 600)?;
     session.run("document.getElementById('open-settings').click(); return true;", json!([]))?;
     session.wait_for("settings", WAIT, "return !document.getElementById('settings').classList.contains('hidden')")?;
     let save = "document.getElementById('set-server').value = arguments[0]; document.getElementById('set-login').checked = true; document.getElementById('set-theme').value = 'dark'; document.getElementById('settings-form').requestSubmit(); return true;";
+    // Nothing sticks out of the form, at 800x600 as larger.
+    let overflow = "const f = document.getElementById('settings-form').getBoundingClientRect(); \
+        return [...document.querySelectorAll('#settings-form input, #settings-form select')].filter(e => e.getBoundingClientRect().right > f.right + 0.5).map(e => e.id)";
+    assert_eq!(session.run(overflow, json!([]))?, json!([]), "settings fields past the form");
     session.run(save, json!(["http://wrong"]))?;
     session.wait_for(
-        "the refusal",
+        "the refusal, next to the field",
         WAIT,
-        "return document.getElementById('settings-error').textContent.includes('wss://')",
+        "return document.getElementById('err-server_url').textContent.includes('wss://') && document.activeElement.id === 'set-server'",
     )?;
+    display.screenshot(&artifacts().join("desktop-settings-error.png"))?;
     session.run(save, json!([""]))?;
     session.wait_for(
         "the lobby, dark",
@@ -92,6 +98,8 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
         .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
         .collect::<String>();
     assert!(autostart.contains("--hidden"), "the login entry starts the app in the tray: {autostart}");
+    // Large enough for the peer's 640x480 pattern to be drawn unscaled (its stamp is read from the pixels).
+    session.set_window_size(1280, 800)?;
     // Typed the way people type codes: lower case, spaces.
     let typed = room.as_str().to_lowercase().replace('-', " ");
     join_room(&session, &typed)?;

@@ -1,7 +1,7 @@
 // The UI: presentation only. The Rust side (src-tauri over the call engine) does the work.
 import { $, invoke, listen, show, current, banner } from "./dom.js";
 import { startCall, whenEnded, framesDrawnCount } from "./call.js";
-import { initLobby, say, showInfo, showPresence, refreshContacts, refreshRecents } from "./lobby.js";
+import { initLobby, say, showInfo, showPresence, setDoNotDisturb, refreshContacts, refreshRecents } from "./lobby.js";
 import { openSettings, applyTheme } from "./settings.js";
 import { isNormalEnd } from "./logic.js";
 
@@ -58,7 +58,10 @@ listen("ring_ended", ({ payload }) => {
 listen("presence", ({ payload }) => showPresence(payload));
 listen("recents_changed", () => refreshRecents());
 listen("contacts_changed", () => refreshContacts());
-listen("settings_changed", ({ payload }) => applyTheme(payload.theme));
+listen("settings_changed", ({ payload }) => {
+  applyTheme(payload.theme);
+  setDoNotDisturb(payload.do_not_disturb);
+});
 listen("open", ({ payload }) => openTarget(payload));
 
 $("accept").addEventListener("click", () => incoming && attempt("accept_call", { call: incoming.call }, incoming.from_name));
@@ -95,7 +98,9 @@ function openTarget(t) {
 
 async function start() {
   const info = await invoke("app_info");
-  applyTheme((await invoke("get_settings")).theme);
+  const settings = await invoke("get_settings");
+  applyTheme(settings.theme);
+  setDoNotDisturb(settings.do_not_disturb);
   for (const n of info.notices) banner(n, 0);
   refreshContacts();
   if (!info.display_name) {

@@ -1,6 +1,6 @@
 // The lobby: your code, rooms, contacts, recent calls.
 import { $, invoke, item, copy } from "./dom.js";
-import { normalizeRoomCode, normalizePersonalCode, recentLabel, presenceLabel } from "./logic.js";
+import { normalizeRoomCode, normalizePersonalCode, recentLabel, presenceLabel, offlineSentence } from "./logic.js";
 
 let actions = { join: () => {}, callContact: () => {} };
 
@@ -22,13 +22,25 @@ export function showInfo(info) {
   $("server-info").textContent = info.embedded_server
     ? `Tincan ${info.version} · built-in server, ${info.server_url}`
     : `Tincan ${info.version} · server ${info.server_url}`;
-  showPresence({ status: info.status, detail: "" });
+  showPresence({ status: info.status, detail: info.status === presence.status ? presence.detail : "" });
 }
 
+let presence = { status: "offline", detail: "" };
+let doNotDisturb = false;
+
+/** Reachability as the phone says it, with do not disturb over "Online"; why, in words, when offline. */
 export function showPresence(p) {
-  $("presence").dataset.status = p.status;
-  $("presence").textContent = presenceLabel(p.status);
-  $("presence").title = p.detail ?? "";
+  presence = p;
+  const dnd = doNotDisturb && p.status === "online";
+  $("presence").dataset.status = dnd ? "dnd" : p.status;
+  $("presence").textContent = dnd ? "Do not disturb" : presenceLabel(p.status);
+  $("presence").title = dnd ? "Calls do not ring; callers hear you are not available. Change it in Settings or the tray." : p.detail ?? "";
+  $("presence-detail").textContent = p.status === "offline" ? offlineSentence(p.detail) : "";
+}
+
+export function setDoNotDisturb(on) {
+  doNotDisturb = on;
+  showPresence(presence);
 }
 
 export async function refreshContacts() {

@@ -243,3 +243,17 @@ export function inviteMessage(e, name) {
     default: return `${name}: ${e.outcome}`;
   }
 }
+
+/** Why the server cannot be reached, in words (the phone's detail carries the system's own text). */
+export function offlineSentence(detail) {
+  const d = (detail ?? "").toLowerCase();
+  if (!d) return "";
+  if (d.includes("lookup address") || d.includes("name or service not known") || d.includes("no such host"))
+    return "Can't reach the server: its name was not found. Check the address in Settings, or your network.";
+  if (d.includes("refused")) return "Can't reach the server: nothing answers at that address. Is it running?";
+  if (d.includes("timed out") || d.includes("timeout")) return "Can't reach the server: it does not answer. Check your network.";
+  if (d.includes("certificate") || d.includes("tls")) return "Can't reach the server: its certificate is not trusted.";
+  if (d.includes("network is unreachable")) return "You seem to be offline: no network.";
+  if (d.includes("cannot be reached")) return "Can't reach the server. Trying again.";
+  return detail;
+}

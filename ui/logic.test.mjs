@@ -147,3 +147,14 @@ test("ringing someone in, in words", async () => {
   assert.equal(inviteMessage({ outcome: "unavailable" }, "Dee"), "Dee is not online.");
   assert.equal(inviteMessage({ outcome: "odd" }, "Dee"), "Dee: odd");
 });
+
+test("why the server cannot be reached, in words", async () => {
+  const { offlineSentence } = await import("./logic.js");
+  const raw = (why) => `The server cannot be reached (${why}); trying again in 5 s.`;
+  assert.match(offlineSentence(raw("failed to lookup address information: Name or service not known")), /name was not found/);
+  assert.match(offlineSentence(raw("IO error: Connection refused (os error 111)")), /nothing answers/);
+  assert.match(offlineSentence(raw("connect timed out")), /does not answer/);
+  assert.equal(offlineSentence(raw("something odd")), "Can't reach the server. Trying again.");
+  assert.equal(offlineSentence(""), "");
+  assert.equal(offlineSentence("In a call."), "In a call.");
+});

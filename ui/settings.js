@@ -51,6 +51,7 @@ export async function openSettings(onBack) {
   $("set-hidden").checked = saved.start_hidden;
   $("set-dnd").checked = saved.do_not_disturb;
   $("settings-error").textContent = "";
+  for (const f of ["display_name", "server_url", "ice_servers"]) $(`err-${f}`).textContent = "";
   $("set-devices-note").textContent =
     await loadDevices({ camera: "set-camera", microphone: "set-microphone", speaker: "set-speaker" }, saved);
 }
@@ -71,7 +72,17 @@ $("settings-form").addEventListener("submit", async (ev) => {
     microphone: $("set-microphone").value,
     speaker: $("set-speaker").value,
   };
+  // Each problem next to its field; nothing is saved while there is one.
+  const fields = { display_name: "set-name", server_url: "set-server", ice_servers: "set-ice-url" };
+  for (const f of Object.keys(fields)) $(`err-${f}`).textContent = "";
+  $("settings-error").textContent = "";
   try {
+    const [, problems] = await invoke("check_settings", { settings });
+    for (const p of problems) $(`err-${p.field}`).textContent = p.message;
+    if (problems.length) {
+      $(fields[problems[0].field]).focus();
+      return;
+    }
     saved = await invoke("save_settings", { settings });
     applyTheme(saved.theme);
     // Said on the screen it returns to (a screen change puts the banner away).

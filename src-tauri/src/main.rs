@@ -53,6 +53,8 @@ fn main() {
             match tray::build(&handle) {
                 Ok(t) => {
                     app.manage(t);
+                    // The phone may have said its status before the tray existed: show where it stands now.
+                    tray::set_status(&handle, handle.state::<state::AppState>().phone.status());
                 }
                 Err(e) => tracing::warn!("no tray icon: {e}"),
             }
@@ -112,6 +114,7 @@ fn main() {
             commands::contacts::delete_contact,
             commands::contacts::recent_calls,
             commands::settings::get_settings,
+            commands::settings::check_settings,
             commands::settings::save_settings,
             commands::settings::autostart_enabled,
             commands::devices::list_devices,

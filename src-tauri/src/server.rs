@@ -13,7 +13,8 @@ use crate::state::{AppState, lock};
 
 pub const LAN_ADDR: ([u8; 4], u16) = ([0, 0, 0, 0], 7878);
 
-fn configured(state: &AppState) -> Option<String> {
+/// The server the user or the environment chose, if any (else the embedded default is in use).
+pub fn configured(state: &AppState) -> Option<String> {
     std::env::var("TINCAN_SERVER")
         .ok()
         .filter(|s| !s.trim().is_empty())

@@ -119,9 +119,11 @@ impl Presence {
         Ok(room)
     }
 
-    pub async fn decline(&self, call: &str) -> Result<()> {
+    /// Decline a ring; `unavailable`: answer as if not online (do not disturb).
+    pub async fn decline(&self, call: &str, unavailable: bool) -> Result<()> {
         lock(&self.rings).pending.remove(call).ok_or(EngineError::RingGone)?;
-        self.client.decline(call.to_owned()).await?;
+        let reason = unavailable.then_some(tincan_signal::protocol::DeclineReason::Unavailable);
+        self.client.decline(call.to_owned(), reason).await?;
         Ok(())
     }
 

@@ -53,6 +53,26 @@ async fn ring_accepted_then_both_meet_in_the_room() {
 }
 
 #[tokio::test]
+async fn do_not_disturb_answers_as_not_online() {
+    let server = default_server().await;
+    let url = server.ws_url();
+    // Declined as "unavailable": the caller cannot tell it from a code not online.
+    let dnd = Identity::generate();
+    let (mut callee, mut caller, call, _) = ring(&url, &dnd).await;
+    callee.send(json!({"type": "decline", "call": call, "reason": "unavailable"})).await;
+    let answer = caller.expect("unavailable").await;
+    assert_eq!(
+        (answer["call"].as_str(), answer["to"].as_str()),
+        (Some(call.as_str()), Some(dnd.personal_code().as_str()))
+    );
+    // An unknown reason is a bad message, not a silent decline.
+    let (mut callee, _caller, call, _) = ring(&url, &Identity::generate()).await;
+    callee.send(json!({"type": "decline", "call": call, "reason": "on_holiday"})).await;
+    callee.expect_error("bad_message").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn ring_declined_cancelled_and_unavailable() {
     let server = default_server().await;
     let url = server.ws_url();

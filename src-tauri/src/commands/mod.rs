@@ -39,7 +39,8 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
     AppInfo {
         version: env!("CARGO_PKG_VERSION"),
         server_url: state.server_url(),
-        embedded_server: lock(&state.embedded).is_some(),
+        // The built-in server only when it is the one in use (a configured server may be unreachable).
+        embedded_server: lock(&state.embedded).is_some() && crate::server::configured(&state).is_none(),
         display_name: state.store.settings().display_name,
         link: format!("tincan://call/{code}"),
         code,

@@ -12,6 +12,24 @@ pub fn get_settings(state: State<'_, AppState>) -> Settings {
     state.store.settings()
 }
 
+/// What is wrong with these settings, field by field (nothing: they can be saved), and the settings as they
+/// would be saved (tidied).
+#[tauri::command]
+pub fn check_settings(settings: Settings) -> (Settings, Vec<crate::store::settings::Problem>) {
+    let blank_name = settings.display_name.trim().is_empty();
+    let (settings, mut problems) = settings.check();
+    if blank_name {
+        problems.insert(
+            0,
+            crate::store::settings::Problem {
+                field: "display_name",
+                message: "Please type your name: it is what the others see.".into(),
+            },
+        );
+    }
+    (settings, problems)
+}
+
 #[tauri::command]
 pub async fn save_settings<R: Runtime>(app: AppHandle<R>, settings: Settings) -> Result<Settings> {
     // The name is what others see (the tray's do-not-disturb toggle saves settings too, before any name).

@@ -36,20 +36,46 @@ pub struct Settings {
 
 pub const MAX_NAME_CHARS: usize = 64;
 
+/// What is wrong with one field of the settings, in words, for the UI to show next to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// `display_name`, `server_url` or `ice_servers`.
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn problem(field: &'static str, message: impl Into<String>) -> Problem {
+    Problem { field, message: message.into() }
+}
+
+/// A server address as people type it: `chat.example.org` means `wss://chat.example.org/ws` (the scheme and
+/// the path Tincan's server uses); anything with a scheme is taken as written.
+fn complete_server_url(typed: &str) -> String {
+    let typed = typed.trim();
+    if typed.is_empty() || typed.contains("://") {
+        return typed.to_owned();
+    }
+    let (host, path) = typed.split_once('/').map_or((typed, ""), |(h, p)| (h, p));
+    if path.is_empty() { format!("wss://{host}/ws") } else { format!("wss://{host}/{path}") }
+}
+
 impl Settings {
-    /// Check what the user typed; the error says what to fix.
-    pub fn validate(mut self) -> Result<Settings> {
+    /// Tidy what the user typed (trimmed, a bare host made a server address) and say, per field, what is
+    /// still wrong.
+    pub fn check(mut self) -> (Settings, Vec<Problem>) {
+        let mut problems = Vec::new();
         self.display_name = self.display_name.trim().to_owned();
         if self.display_name.chars().count() > MAX_NAME_CHARS {
-            return Err(AppError::Invalid(format!("Your name can have at most {MAX_NAME_CHARS} characters.")));
+            problems.push(problem("display_name", format!("Your name can have at most {MAX_NAME_CHARS} characters.")));
         }
-        self.server_url = self.server_url.trim().to_owned();
+        self.server_url = complete_server_url(&self.server_url);
         if !self.server_url.is_empty() {
-            let url = url::Url::parse(&self.server_url)
-                .map_err(|e| AppError::Invalid(format!("The server address does not work: {e}.")))?;
-            if !matches!(url.scheme(), "ws" | "wss") || url.host_str().is_none() {
-                return Err(AppError::Invalid(
-                    "The server address must look like wss://host/ws (or ws:// on a trusted network).".into(),
+            let usable = url::Url::parse(&self.server_url)
+                .is_ok_and(|url| matches!(url.scheme(), "ws" | "wss") && url.host_str().is_some_and(|h| !h.is_empty()));
+            if !usable || self.server_url.contains(char::is_whitespace) {
+                problems.push(problem(
+                    "server_url",
+                    "That is not a server address. It looks like chat.example.org or wss://chat.example.org/ws (ws:// only on a network you trust).",
                 ));
             }
         }
@@ -58,17 +84,28 @@ impl Settings {
             for u in &mut server.urls {
                 *u = u.trim().to_owned();
                 if !(u.starts_with("stun:") || u.starts_with("turn:") || u.starts_with("turns:")) {
-                    return Err(AppError::Invalid(format!(
-                        "{u} is not a STUN or TURN address (stun:host:port, turn:host:port or turns:host:port)."
-                    )));
-                }
-                if u.starts_with("turn") && server.username.as_deref().unwrap_or("").is_empty() {
-                    return Err(AppError::Invalid(format!("The TURN server {u} needs a username and password.")));
+                    problems.push(problem(
+                        "ice_servers",
+                        format!("{u} is not a STUN or TURN address: it looks like turn:host:3478, turns:host:443 or stun:host:3478."),
+                    ));
+                } else if u.starts_with("turn") && server.username.as_deref().unwrap_or("").is_empty() {
+                    problems.push(problem(
+                        "ice_servers",
+                        "A TURN server needs the username and password its owner gave you.",
+                    ));
                 }
             }
         }
         self.ice_servers.retain(|s| !s.urls.is_empty());
-        Ok(self)
+        (self, problems)
+    }
+
+    /// The settings tidied, or the first problem as the error.
+    pub fn validate(self) -> Result<Settings> {
+        match self.check() {
+            (settings, problems) if problems.is_empty() => Ok(settings),
+            (_, problems) => Err(AppError::Invalid(problems[0].message.clone())),
+        }
     }
 }
 
@@ -92,7 +129,9 @@ mod tests {
         assert_eq!((ok.display_name.as_str(), ok.server_url.as_str()), ("Ana", "wss://t.example/ws"));
         let bad = |s: Settings| s.validate().unwrap_err().to_string();
         assert!(bad(Settings { server_url: "http://x/ws".into(), ..Default::default() }).contains("wss://"));
-        assert!(bad(Settings { server_url: "not a url".into(), ..Default::default() }).contains("does not work"));
+        assert!(
+            bad(Settings { server_url: "not a url".into(), ..Default::default() }).contains("not a server address")
+        );
         assert!(bad(Settings { display_name: "x".repeat(65), ..Default::default() }).contains("64"));
         let ice = |url: &str, user: Option<&str>| Settings {
             ice_servers: vec![IceServer { urls: vec![url.into()], username: user.map(Into::into), credential: None }],
@@ -102,5 +141,31 @@ mod tests {
         assert!(bad(ice("turn:t.example:3478", None)).contains("username"));
         assert!(ice("stun:s.example:3478", None).validate().is_ok());
         assert!(ice("turn:t.example:3478", Some("u")).validate().is_ok());
+    }
+
+    #[test]
+    fn a_bare_host_is_a_server_address() {
+        let url =
+            |typed: &str| Settings { server_url: typed.into(), ..Default::default() }.validate().map(|s| s.server_url);
+        assert_eq!(url("chat.example.org").unwrap(), "wss://chat.example.org/ws");
+        assert_eq!(url(" chat.example.org:8443 ").unwrap(), "wss://chat.example.org:8443/ws");
+        assert_eq!(url("example.org/tincan/ws").unwrap(), "wss://example.org/tincan/ws");
+        assert_eq!(url("ws://10.0.0.5:7878/ws").unwrap(), "ws://10.0.0.5:7878/ws");
+        assert_eq!(url("").unwrap(), "");
+        // No jargon from the URL parser ("relative URL without a base").
+        let words = url("https://").unwrap_err().to_string();
+        assert!(words.contains("not a server address") && !words.contains("base"), "{words}");
+    }
+
+    #[test]
+    fn every_problem_is_said_next_to_its_field() {
+        let s = Settings {
+            display_name: "x".repeat(65),
+            server_url: "exa mple".into(),
+            ice_servers: vec![IceServer { urls: vec!["turn:t:3478".into()], username: None, credential: None }],
+            ..Default::default()
+        };
+        let fields: Vec<&str> = s.check().1.iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["display_name", "server_url", "ice_servers"]);
     }
 }

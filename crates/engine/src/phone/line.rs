@@ -55,6 +55,8 @@ pub enum Output {
     /// Tell the server this ring is declined (busy, do-not-disturb; the user's own answers are told by the
     /// front end's command).
     Decline(CallId),
+    /// Answer the ring as if we were not online (do not disturb).
+    Unavailable(CallId),
     /// Follow these codes' presence (replaces the previous list).
     Watch(Vec<PersonalCode>),
 }
@@ -306,7 +308,8 @@ impl Line {
 
     /// Tell the server no, and the front end it was missed.
     fn decline_ring(&mut self, ring: Ring, why: &str) {
-        self.out.push_back(Output::Decline(ring.call.clone()));
+        let answer = if why == "do_not_disturb" { Output::Unavailable } else { Output::Decline };
+        self.out.push_back(answer(ring.call.clone()));
         self.missed(ring, why);
     }
 
@@ -346,7 +349,9 @@ impl Line {
         let status = self.status();
         let detail = match (&self.reach, status) {
             (_, Status::InCall) => "In a call.".to_owned(),
-            (Reach::Online, _) if self.dnd => "Do not disturb: calls are declined.".to_owned(),
+            (Reach::Online, _) if self.dnd => {
+                "Do not disturb: calls do not ring; callers hear you are not available.".to_owned()
+            }
             (Reach::Online, _) => "Contacts can call you.".to_owned(),
             (Reach::Starting, _) => "Connecting to the server…".to_owned(),
             (Reach::Offline(why), _) => why.clone(),

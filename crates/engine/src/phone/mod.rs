@@ -125,6 +125,17 @@ impl Inner {
         result
     }
 
+    /// Decline a ring for the user (busy, do not disturb: `unavailable`).
+    fn answer_ring(&self, call: String, unavailable: bool) {
+        if let Some(presence) = lock(&self.presence).clone() {
+            tokio::spawn(async move {
+                if let Err(e) = presence.decline(&call, unavailable).await {
+                    tracing::debug!("declining a ring: {e}");
+                }
+            });
+        }
+    }
+
     fn perform(&self, output: Output) {
         match output {
             Output::Event(event) => {
@@ -133,15 +144,8 @@ impl Inner {
                 }
                 let _ = self.events.send(event);
             }
-            Output::Decline(call) => {
-                if let Some(presence) = lock(&self.presence).clone() {
-                    tokio::spawn(async move {
-                        if let Err(e) = presence.decline(&call).await {
-                            tracing::debug!("declining a ring: {e}");
-                        }
-                    });
-                }
-            }
+            Output::Decline(call) => self.answer_ring(call, false),
+            Output::Unavailable(call) => self.answer_ring(call, true),
             Output::Watch(codes) => {
                 if let Some(presence) = lock(&self.presence).as_ref()
                     && let Err(e) = presence.watch(&codes)
@@ -253,7 +257,7 @@ impl Phone {
     pub async fn decline(&self, call: &str) -> Result<()> {
         self.inner.with_line(|line| line.decline(Instant::now(), call))?;
         let presence = lock(&self.inner.presence).clone().ok_or(EngineError::RingGone)?;
-        presence.decline(call).await
+        presence.decline(call, false).await
     }
 
     /// The call in progress.

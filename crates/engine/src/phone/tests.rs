@@ -137,11 +137,13 @@ fn busy_and_do_not_disturb_decline_for_the_user() {
     let out = events(&drain(&mut line));
     assert!(out.contains(&PhoneEvent::Status {
         status: Status::Online,
-        detail: "Do not disturb: calls are declined.".into()
+        detail: "Do not disturb: calls do not ring; callers hear you are not available.".into()
     }));
     line.handle_input(t0, ring("c2", None));
     let out = drain(&mut line);
-    assert!(out.contains(&Output::Decline("c2".into())));
+    // Do not disturb answers the caller as if we were not online.
+    assert!(out.contains(&Output::Unavailable("c2".into())));
+    assert!(!out.iter().any(|o| matches!(o, Output::Decline(_))));
     assert_eq!(missed_outcomes(&out), ["do_not_disturb"]);
 
     // A second ring while one waits: busy; the first keeps ringing.

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::code::{PersonalCode, RoomCode};
 use crate::identity::Identity;
-use crate::protocol::{CallId, ClientMessage, IceServer, Limits, PeerId, ServerMessage, SignalKind};
+use crate::protocol::{CallId, ClientMessage, DeclineReason, IceServer, Limits, PeerId, ServerMessage, SignalKind};
 use crate::{Error, Result};
 
 #[derive(Clone, Debug)]
@@ -179,8 +179,9 @@ impl SignalClient {
         self.send(ClientMessage::Accept { call }).await
     }
 
-    pub async fn decline(&self, call: CallId) -> Result<()> {
-        self.send(ClientMessage::Decline { call }).await
+    /// Decline a ring; `reason` `Unavailable` answers the caller as if this code were not online.
+    pub async fn decline(&self, call: CallId, reason: Option<DeclineReason>) -> Result<()> {
+        self.send(ClientMessage::Decline { call, reason }).await
     }
 
     pub async fn cancel_ring(&self, call: CallId) -> Result<()> {

@@ -85,6 +85,10 @@ pub enum ClientMessage {
     },
     Decline {
         call: CallId,
+        /// Why, if the caller should hear more than "declined": `unavailable` (do not disturb) answers the
+        /// caller exactly as if this code were not online.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<DeclineReason>,
     },
     CancelRing {
         call: CallId,
@@ -171,6 +175,14 @@ pub enum UnregisterReason {
     Requested,
     /// Another connection proved the same key (the app started elsewhere, or reconnected).
     Replaced,
+}
+
+/// Why a callee declines, when it says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineReason {
+    /// Not taking calls now (do not disturb): the caller gets `unavailable`, as for a code not online.
+    Unavailable,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -73,7 +73,7 @@ mod tests {
                 signature: None,
             },
             ClientMessage::Accept { call: "c".into() },
-            ClientMessage::Decline { call: "c".into() },
+            ClientMessage::Decline { call: "c".into(), reason: None },
             ClientMessage::CancelRing { call: "c".into() },
             ClientMessage::Ping { id: Some(7) },
             ClientMessage::Watch { codes: vec!["c".into()] },

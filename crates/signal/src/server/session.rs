@@ -15,8 +15,8 @@ use super::turn;
 use crate::code::{PersonalCode, RoomCode};
 use crate::identity::verify_registration;
 use crate::protocol::{
-    CallId, ClientMessage, ErrorCode, Limits, MAX_WATCHED, PROTOCOL_VERSION, PeerId, PeerInfo, RingEndReason,
-    ServerMessage, UnregisterReason,
+    CallId, ClientMessage, DeclineReason, ErrorCode, Limits, MAX_WATCHED, PROTOCOL_VERSION, PeerId, PeerInfo,
+    RingEndReason, ServerMessage, UnregisterReason,
 };
 
 /// A refused request: the error code and a detail for the person reading it.
@@ -192,8 +192,8 @@ impl Session {
                 };
                 self.ring(s, &to, &name, &room, from).await
             }
-            M::Accept { call } => self.answer(s, call, true).await,
-            M::Decline { call } => self.answer(s, call, false).await,
+            M::Accept { call } => self.answer(s, call, true, None).await,
+            M::Decline { call, reason } => self.answer(s, call, false, reason).await,
             M::CancelRing { call } => {
                 let ring = s.backend.take_ring(&call, Some((&self.peer, RingParty::Caller))).await;
                 let ring = ring.ok_or(reject(ErrorCode::UnknownCall))?;
@@ -339,13 +339,17 @@ impl Session {
         Ok(vec![ServerMessage::Ringing { call, to: to.to_string() }])
     }
 
-    async fn answer(&mut self, s: &Shared, call: CallId, accept: bool) -> Outcome {
+    async fn answer(&mut self, s: &Shared, call: CallId, accept: bool, reason: Option<DeclineReason>) -> Outcome {
         let ring = s.backend.take_ring(&call, Some((&self.peer, RingParty::Callee))).await;
         let ring = ring.ok_or(reject(ErrorCode::UnknownCall))?;
-        let answer = if accept {
-            ServerMessage::Accepted { call, room: ring.room.to_string() }
-        } else {
-            ServerMessage::Declined { call }
+        let answer = match (accept, reason) {
+            (true, _) => ServerMessage::Accepted { call, room: ring.room.to_string() },
+            // Not taking calls: said to the caller as if nobody held this code.
+            (false, Some(DeclineReason::Unavailable)) => {
+                let to = self.code.as_ref().map(ToString::to_string).unwrap_or_default();
+                ServerMessage::Unavailable { call, to }
+            }
+            (false, None) => ServerMessage::Declined { call },
         };
         s.backend.deliver(&ring.caller, encode(&answer)).await;
         Ok(vec![])
