@@ -9,6 +9,7 @@ packages=(
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev  # the desktop app (Tauri 2)
   libxdo-dev libssl-dev
   xvfb xdotool dbus-x11 xauth webkit2gtk-driver imagemagick        # a real window without a display, WebDriver, screenshots
+  openbox x11-utils                                                 # a window manager where full screen is tested
   nodejs                                                            # the UI's logic tests
   coturn                                                            # TURN server the relay tests start
   iptables iproute2 util-linux                                      # network namespaces: browser tests, NAT lab, lossy paths

@@ -1,6 +1,6 @@
 // The UI: presentation only. The Rust side (src-tauri over the call engine) does the work.
 import { $, invoke, listen, show, current, banner } from "./dom.js";
-import { startCall, whenEnded, framesDrawnCount } from "./call.js";
+import { startCall, whenEnded, framesDrawnCount, callActive } from "./call.js";
 import { initLobby, say, showInfo, showPresence, setDoNotDisturb, refreshContacts, refreshRecents } from "./lobby.js";
 import { openSettings, applyTheme } from "./settings.js";
 import { isNormalEnd } from "./logic.js";
@@ -20,6 +20,7 @@ async function lobby(message, info = false) {
 }
 
 async function attempt(command, args, title) {
+  if (callActive()) return; // one call at a time (a link can be handed over twice)
   say("");
   try {
     await startCall(command, args, title);

@@ -19,6 +19,10 @@ let preview = null;
 const transfers = new Map(); // id → {li, bar}
 let onEnded = () => {};
 let ended = false; // the current call has ended (its end can arrive before the command's reply)
+let active = false; // a call is starting or under way: a second start (a link opened twice) must not touch it
+
+/** Whether a call is starting or under way. */
+export const callActive = () => active;
 // What kind of call: a room (its code), a contact we ring (their name), or a ring we answered.
 let call = { kind: "room", title: "", code: "" };
 let connectedAt = null;
@@ -46,6 +50,8 @@ function previewChannel() {
 /** Start a call with `command` (`join_room`, `call_contact`, `accept_call`) and show the call screen;
  * `title`: the room's code or the person's name. */
 export async function startCall(command, args, title) {
+  if (active) return;
+  active = true;
   // Reset first: the call's first events can arrive before the command's reply.
   $("messages").replaceChildren();
   transfers.clear();
@@ -64,10 +70,17 @@ export async function startCall(command, args, title) {
   updateToggles();
   renderHeading();
   $("add-panel").classList.add("hidden");
+  showChat(true); // a new call starts with the chat shown and nothing unread
   $("add-someone").classList.toggle("hidden", call.kind !== "room");
   invoke("contacts").then((c) => (contacts = c)).catch(() => {});
   ended = false;
-  const reply = await invoke(command, { ...args, frames: stage.remoteChannel(), preview: previewChannel() });
+  let reply;
+  try {
+    reply = await invoke(command, { ...args, frames: stage.remoteChannel(), preview: previewChannel() });
+  } catch (e) {
+    active = false;
+    throw e;
+  }
   if (typeof reply === "string") call.code = reply;
   call.title = call.code || title;
   renderHeading();
@@ -315,6 +328,7 @@ listen("engine", ({ payload: e }) => {
       if (e.state === "connected" && connectedAt === null) startTimer();
       if (e.state === "ended") {
         ended = true;
+        active = false;
         clearInterval(timer);
         if (stage.isFullScreen()) stage.setFullScreen(false);
         onEnded(stateLabel(e), e.reason);
@@ -421,9 +435,8 @@ $("add-someone").addEventListener("click", async () => {
   const panel = $("add-panel");
   if (panel.classList.toggle("hidden")) return;
   contacts = await invoke("contacts").catch(() => contacts);
-  const here = new Set(stage.names());
-  const items = contacts.map((c) => {
-    const li = item(`${c.name}${c.online === false ? " (not online)" : ""}`, [[here.has(c.name) ? "In the call" : "Ring", async (ev) => {
+  const items = contacts.map((c) =>
+    item(`${c.name}${c.online === false ? " (not online)" : ""}`, [["Ring", async (ev) => {
       ev.target.disabled = true;
       try {
         await invoke("invite_contact", { code: c.code });
@@ -432,10 +445,8 @@ $("add-someone").addEventListener("click", async () => {
         addNotice(String(e));
         ev.target.disabled = false;
       }
-    }]]);
-    if (here.has(c.name)) li.querySelector("button").disabled = true;
-    return li;
-  });
+    }]]),
+  );
   $("add-list").replaceChildren(...(items.length ? items : [item("No contacts yet: add them in the lobby with their personal code.")]));
 });
 $("full-screen").addEventListener("click", () => stage.setFullScreen(!stage.isFullScreen()));
@@ -445,10 +456,12 @@ document.addEventListener("keydown", (ev) => {
   if ($("call").classList.contains("hidden")) return;
   if (ev.key === "F11") { ev.preventDefault(); stage.setFullScreen(!stage.isFullScreen()); return; }
   if (ev.key === "Escape" && stage.isFullScreen()) { stage.setFullScreen(false); return; }
-  if (ev.target.tagName === "INPUT") return;
+  // Single keys only when typing goes nowhere, without modifiers (Ctrl+V pastes), once per press.
+  if (["INPUT", "SELECT", "TEXTAREA"].includes(ev.target.tagName) || ev.repeat) return;
+  if (ev.key === "e" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); $("hangup").click(); return; }
+  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
   if (ev.key === "m") $("mic").click();
   if (ev.key === "v") $("cam").click();
-  if (ev.key === "e" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); $("hangup").click(); }
 });
 
 // The self-view moves: dragged anywhere, it settles in the nearest corner of the stage.

@@ -9,6 +9,10 @@ import { gridShape, initials, speakerOf } from "./logic.js";
 const tiles = new Map();
 /** Peers who left: a frame still in flight must not bring their tile back. */
 const gone = new Set();
+/** Old id → new id of people who came back on a new connection (a frame sent before may carry the old). */
+const renamed = new Map();
+/** Which call's channel is current: frames still arriving from the last call's are dropped. */
+let generation = 0;
 let framesDrawn = 0;
 let spotlight = null;
 let onChange = () => {};
@@ -25,8 +29,10 @@ export function whenChanged(f) {
 }
 
 export function resetStage() {
+  for (const tile of tiles.values()) release(tile);
   tiles.clear();
   gone.clear();
+  renamed.clear();
   spotlight = null;
   $("tiles").replaceChildren();
   layout();
@@ -35,12 +41,15 @@ export function resetStage() {
 /** The channel every participant's video comes on. */
 export function remoteChannel() {
   const channel = new Channel();
+  const mine = ++generation;
   channel.onmessage = (buffer) => {
     let peer = "";
     try {
       const header = frameHeader(buffer);
       peer = header.tag;
-      const tile = gone.has(peer) ? null : tiles.get(peer) ?? addTile(peer, null);
+      if (mine !== generation) return;
+      const now = current(peer);
+      const tile = gone.has(now) ? null : tiles.get(now) ?? addTile(now, null);
       if (tile) {
         tile.renderer ??= new I420Renderer(tile.canvas);
         const shape = tile.canvas.width / tile.canvas.height;
@@ -61,6 +70,17 @@ export function remoteChannel() {
     invoke("frame_shown", { preview: false, peer });
   };
   return channel;
+}
+
+/** The id `peer` goes by now. */
+function current(peer) {
+  for (let i = 0; i <= renamed.size && renamed.has(peer); i++) peer = renamed.get(peer);
+  return peer;
+}
+
+/** A tile's WebGL context is given back (WebKit keeps only a few alive). */
+function release(tile) {
+  tile.renderer?.gl.getExtension("WEBGL_lose_context")?.loseContext();
 }
 
 function icon(name) {
@@ -117,9 +137,16 @@ function update(tile) {
 /** Someone is in the call (or came back under a new id: their tile goes on). */
 export function participantJoined({ peer, name, replaces }) {
   gone.delete(peer);
+  if (replaces) renamed.set(replaces, peer);
   const old = replaces && tiles.get(replaces);
   if (old) {
     tiles.delete(replaces);
+    // A frame under the new id may have come first and made a tile of its own: theirs is the old one.
+    const early = tiles.get(peer);
+    if (early) {
+      early.el.remove();
+      release(early);
+    }
     tiles.set(peer, old);
     old.el.dataset.peer = peer;
     if (spotlight === replaces) spotlight = peer;
@@ -136,10 +163,12 @@ export function participantJoined({ peer, name, replaces }) {
 
 /** Someone left: their tile goes. */
 export function participantLeft({ peer }) {
+  peer = current(peer);
   gone.add(peer);
   const tile = tiles.get(peer);
   if (!tile) return;
   tile.el.remove();
+  release(tile);
   tiles.delete(peer);
   if (spotlight === peer) spotlight = null;
   layout();
@@ -174,6 +203,11 @@ export async function setFullScreen(on) {
   try {
     const now = await invoke("set_full_screen", { on });
     document.body.classList.toggle("full-screen", now);
+    // Out of full screen (F11, Escape, the control): the spotlight goes with it.
+    if (!now && spotlight) {
+      spotlight = null;
+      layout();
+    }
     $("full-screen").querySelector(".label").textContent = now ? "Exit full screen" : "Full screen";
   } catch (e) {
     console.error(e);

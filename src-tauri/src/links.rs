@@ -68,6 +68,9 @@ pub fn guest_link(server_url: &str, room: &RoomCode, lan: Option<IpAddr>) -> Opt
     if local {
         url.set_ip_host(lan?).ok()?;
     }
+    // Nothing private goes into a link people pass around.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
     url.set_query(None);
     url.set_fragment(None);
     Some(url.join(&format!("r/{room}")).ok()?.to_string())
@@ -133,5 +136,9 @@ mod tests {
             Some("http://10.0.0.5:7878/r/7KQ2-M9XD-4HTB")
         );
         assert_eq!(guest_link("not a url", &room, lan), None);
+        assert_eq!(
+            guest_link("wss://me:secret@chat.example.org/ws", &room, None).as_deref(),
+            Some("https://chat.example.org/r/7KQ2-M9XD-4HTB")
+        );
     }
 }

@@ -7,13 +7,15 @@ use super::process::Guard;
 
 pub struct Display {
     pub name: String,
+    // Dropped in this order: the window manager before its X server.
+    _window_manager: Option<Guard>,
     _xvfb: Option<Guard>,
 }
 
 impl Display {
     pub fn start() -> anyhow::Result<Display> {
         if let Ok(name) = std::env::var("TINCAN_E2E_DISPLAY") {
-            return Ok(Display { name, _xvfb: None });
+            return Ok(Display { name, _xvfb: None, _window_manager: None });
         }
         // A display number nobody uses.
         let n = (90..140).find(|n| !std::path::Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()).unwrap_or(99);
@@ -28,7 +30,33 @@ impl Display {
             anyhow::ensure!(started.elapsed() < Duration::from_secs(10), "Xvfb did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(Display { name, _xvfb: Some(xvfb) })
+        Ok(Display { name, _xvfb: Some(xvfb), _window_manager: None })
+    }
+
+    /// A display with a window manager (openbox, which does EWMH full screen): for what only a window
+    /// manager does — a bare X server leaves a "full screen" window at its size.
+    pub fn with_window_manager() -> anyhow::Result<Display> {
+        let mut display = Display::start()?;
+        if display._xvfb.is_none() {
+            return Ok(display); // the session's own display has its own
+        }
+        let wm = Guard::spawn(
+            Command::new("openbox").args(["--sm-disable"]).env("DISPLAY", &display.name).stderr(Stdio::null()),
+        )?;
+        let started = Instant::now();
+        loop {
+            let check = Command::new("xprop")
+                .args(["-display", &display.name, "-root", "_NET_SUPPORTING_WM_CHECK"])
+                .stderr(Stdio::null())
+                .output()?;
+            if String::from_utf8_lossy(&check.stdout).contains("window id") {
+                break;
+            }
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(10), "openbox did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        display._window_manager = Some(wm);
+        Ok(display)
     }
 
     /// The whole screen as a PNG, as a user would see it (ImageMagick's `import`). WebDriver's own

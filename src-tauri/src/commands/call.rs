@@ -117,6 +117,9 @@ pub async fn invite_contact(state: State<'_, AppState>, code: String) -> Result<
     let call = current(&state)?;
     call.invite(code).await.map_err(|e| match e {
         tincan_engine::EngineError::NotConnected => AppError::Invalid("Only a room call can take someone more.".into()),
+        tincan_engine::EngineError::Invalid(_) => {
+            AppError::Invalid("This room is for two: create a room to call several people.".into())
+        }
         e => e.into(),
     })
 }
@@ -183,10 +186,36 @@ fn received(state: &State<'_, AppState>, path: &str) -> Result<std::path::PathBu
     }
 }
 
-/// Open a received file with the desktop's program for it.
+/// Kinds of file that run as programs when "opened": a peer chose the name and the contents, so these are
+/// only shown in their folder, never opened by a click in a call.
+const PROGRAMS: &[&str] = &[
+    "appimage", "apk", "app", "bat", "bin", "cmd", "com", "command", "cpl", "deb", "desktop", "dmg", "elf", "exe",
+    "hta", "jar", "js", "jse", "lnk", "msi", "msix", "pif", "pkg", "pl", "ps1", "py", "rb", "reg", "rpm", "run", "scr",
+    "sh", "vbe", "vbs", "ws", "wsf",
+];
+
+fn is_program(path: &std::path::Path) -> bool {
+    let by_name =
+        path.extension().and_then(|e| e.to_str()).is_some_and(|e| PROGRAMS.iter().any(|p| p.eq_ignore_ascii_case(e)));
+    #[cfg(unix)]
+    let executable = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+    };
+    #[cfg(not(unix))]
+    let executable = false;
+    by_name || executable
+}
+
+/// Open a received file with the desktop's program for it (not a program itself).
 #[tauri::command]
 pub fn open_received(state: State<'_, AppState>, path: String) -> Result<()> {
     let path = received(&state, &path)?;
+    if is_program(&path) {
+        return Err(AppError::Invalid(
+            "That file is a program: Tincan does not run files from a call. Use Show in folder if you trust it.".into(),
+        ));
+    }
     tauri_plugin_opener::open_path(&path, None::<&str>)
         .map_err(|e| AppError::Invalid(format!("Could not open it: {e}")))
 }
@@ -204,8 +233,8 @@ pub fn set_video_size(state: State<'_, AppState>, preview: bool, peer: Option<St
     if let Some(c) = lock(&state.call).as_ref() {
         if preview {
             c.preview.set_max_size(width, height)
-        } else if let Some(pump) = peer.and_then(|p| c.video.get(&p)) {
-            pump.set_max_size(width, height)
+        } else if let Some(peer) = peer {
+            c.video.set_size(&peer, width, height)
         }
     }
 }
@@ -218,6 +247,31 @@ pub fn frame_shown(state: State<'_, AppState>, preview: bool, peer: Option<Strin
             c.preview.shown()
         } else if let Some(pump) = peer.and_then(|p| c.video.get(&p)) {
             pump.shown()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn programs_are_not_opened_from_a_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, "x").unwrap();
+            p
+        };
+        assert!(super::is_program(&file("setup.EXE")));
+        assert!(super::is_program(&file("run.sh")));
+        assert!(super::is_program(&file("tool.desktop")));
+        assert!(!super::is_program(&file("minutes.txt")));
+        assert!(!super::is_program(&file("photo.jpg")));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let p = file("looks-harmless.txt");
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            assert!(super::is_program(&p), "an executable file is a program whatever its name");
         }
     }
 }

@@ -21,12 +21,36 @@ const FIRST_SIZE: (u32, u32) = (1280, 720);
 pub struct Tiles {
     channel: Channel<InvokeResponseBody>,
     visible: Arc<AtomicBool>,
-    pumps: Arc<Mutex<HashMap<String, FramePump>>>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    pumps: HashMap<String, FramePump>,
+    /// Old id → new id of people who came back on a new connection: the UI may still name them by the old
+    /// one (a frame sent before the rename is drawn and acknowledged under it).
+    renamed: HashMap<String, String>,
+    /// The size each tile shows, as the UI last said: a new stream for that person starts at it.
+    sizes: HashMap<String, (u32, u32)>,
+}
+
+impl Inner {
+    /// The id `peer` goes by now.
+    fn current<'a>(&'a self, mut peer: &'a str) -> &'a str {
+        // Bounded: a chain of renames is as long as the reconnects in one call.
+        for _ in 0..self.renamed.len() {
+            match self.renamed.get(peer) {
+                Some(next) => peer = next,
+                None => break,
+            }
+        }
+        peer
+    }
 }
 
 impl Tiles {
     pub fn new(channel: Channel<InvokeResponseBody>, visible: Arc<AtomicBool>) -> Tiles {
-        Tiles { channel, visible, pumps: Arc::default() }
+        Tiles { channel, visible, inner: Arc::default() }
     }
 
     /// What the engine asks for each received track.
@@ -34,28 +58,49 @@ impl Tiles {
         Box::new(TileSinks(self.clone()))
     }
 
-    /// `peer`'s pump, if their video came.
+    /// `peer`'s pump (by the id they have now or had before), if their video came.
     pub fn get(&self, peer: &str) -> Option<FramePump> {
-        lock(&self.pumps).get(peer).cloned()
+        let inner = lock(&self.inner);
+        inner.pumps.get(inner.current(peer)).cloned()
+    }
+
+    /// `peer`'s tile shows `width`×`height` device pixels.
+    pub fn set_size(&self, peer: &str, width: u32, height: u32) {
+        let mut inner = lock(&self.inner);
+        let peer = inner.current(peer).to_owned();
+        if let Some(pump) = inner.pumps.get(&peer) {
+            pump.set_max_size(width, height);
+        }
+        inner.sizes.insert(peer, (width, height));
     }
 
     /// They came back under a new id; their media goes on.
     pub fn rename(&self, old: &str, new: &str) {
-        let mut pumps = lock(&self.pumps);
-        if let Some(pump) = pumps.remove(old) {
+        let mut inner = lock(&self.inner);
+        if let Some(pump) = inner.pumps.remove(old) {
             pump.retag(new);
-            pumps.insert(new.to_owned(), pump);
+            if let Some(other) = inner.pumps.insert(new.to_owned(), pump) {
+                other.stop();
+            }
         }
+        if let Some(size) = inner.sizes.remove(old) {
+            inner.sizes.insert(new.to_owned(), size);
+        }
+        inner.renamed.insert(old.to_owned(), new.to_owned());
     }
 
     /// They left: their pump stops. Returns its display figures.
     pub fn remove(&self, peer: &str) -> Option<String> {
-        lock(&self.pumps).remove(peer).map(|p| p.stop())
+        let mut inner = lock(&self.inner);
+        let peer = inner.current(peer).to_owned();
+        inner.renamed.retain(|_, new| *new != peer);
+        inner.sizes.remove(&peer);
+        inner.pumps.remove(&peer).map(|p| p.stop())
     }
 
     /// The call ended: every pump stops. Returns each one's display figures.
     pub fn stop(&self) -> Vec<(String, String)> {
-        lock(&self.pumps).drain().map(|(peer, p)| (peer, p.stop())).collect()
+        lock(&self.inner).pumps.drain().map(|(peer, p)| (peer, p.stop())).collect()
     }
 }
 
@@ -64,16 +109,13 @@ struct TileSinks(Tiles);
 impl ParticipantSinks for TileSinks {
     fn video(&mut self, participant: &Participant) -> Option<Box<dyn VideoSink>> {
         let tiles = &self.0;
-        let pump = FramePump::start(
-            tiles.channel.clone(),
-            tiles.visible.clone(),
-            FIRST_SIZE,
-            Duration::ZERO,
-            &participant.peer,
-        );
+        let mut inner = lock(&tiles.inner);
+        let peer = inner.current(&participant.peer).to_owned();
+        let size = inner.sizes.get(&peer).copied().unwrap_or(FIRST_SIZE);
+        let pump = FramePump::start(tiles.channel.clone(), tiles.visible.clone(), size, Duration::ZERO, &peer);
         let sink = pump.sink();
         // A second video track from the same person replaces the first (there is one tile each).
-        if let Some(old) = lock(&tiles.pumps).insert(participant.peer.clone(), pump) {
+        if let Some(old) = inner.pumps.insert(peer, pump) {
             old.stop();
         }
         Some(sink)
@@ -124,12 +166,18 @@ mod tests {
         assert_eq!(next_tag(&rx), "bo");
         cy.on_frame(frame());
         assert_eq!(next_tag(&rx), "cy");
-        // Back on a new connection: the same tile, under the new id.
+        // Back on a new connection while that frame is still being drawn: the UI says it drew it under the
+        // old id, and the next frame comes, under the new one.
         tiles.rename("bo", "bo2");
-        tiles.get("bo2").expect("renamed").shown();
         bo.on_frame(frame());
+        tiles.get("bo").expect("known by the old id too").shown();
         assert_eq!(next_tag(&rx), "bo2");
-        assert!(tiles.get("bo").is_none());
+        tiles.set_size("bo", 320, 180);
+        // A new stream for them (a second track) starts at the tile's size, under the new id.
+        let mut bo_again = sinks.video(&who("bo2")).expect("a sink");
+        bo_again.on_frame(VideoFrame::from_i420(640, 360, Duration::ZERO, vec![0u8; 640 * 360 * 3 / 2]).unwrap());
+        let bytes = rx.recv_timeout(Duration::from_secs(5)).expect("a frame");
+        assert_eq!(u32::from_le_bytes(bytes[0..4].try_into().unwrap()), 320, "shrunk to the tile");
         // Cy leaves: their pump stops, nothing more of theirs is sent (though the UI drew their last).
         tiles.get("cy").expect("cy").shown();
         assert!(tiles.remove("cy").is_some());
@@ -137,5 +185,6 @@ mod tests {
         assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "a frame after Cy left");
         let left = tiles.stop();
         assert_eq!(left.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(), ["bo2"]);
+        drop(bo);
     }
 }

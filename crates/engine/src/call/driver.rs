@@ -302,6 +302,10 @@ impl Driver {
                 if let Some(session) = self.links.remove(&old) {
                     self.links.insert(new.clone(), session);
                 }
+                // The same connection: its stats go on.
+                if self.stats_link.as_ref() == Some(&old) {
+                    self.stats_link = Some(new.clone());
+                }
                 // The front end knows them by the old id: the same person, now under the new one.
                 let name = self.names.get(&new).cloned().flatten();
                 self.emit(EngineEvent::ParticipantJoined { peer: new, name, replaces: Some(old) });
@@ -856,6 +860,9 @@ impl Driver {
             CallState::Waiting | CallState::Connecting | CallState::Connected | CallState::Reconnecting
         );
         let Some(room) = self.room.clone().filter(|_| in_room) else { return Err(EngineError::NotConnected) };
+        if !self.core.is_group() {
+            return Err(EngineError::Invalid("this call is for two: nobody more fits in its room".into()));
+        }
         self.inviting.push(code.clone());
         if let Err(e) = self.client.ring(&code, &self.config.display_name, &room).await {
             self.inviting.retain(|c| *c != code);

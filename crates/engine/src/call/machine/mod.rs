@@ -335,6 +335,11 @@ impl CallMachine {
         &self.reported
     }
 
+    /// Whether this is a group call (a room for more than two): people come and go, and more can be rung in.
+    pub fn is_group(&self) -> bool {
+        self.group
+    }
+
     pub fn is_ended(&self) -> bool {
         matches!(self.phase, Phase::Ended(_))
     }
