@@ -9,6 +9,8 @@
 //!   the app's speaker: speakers-out (settings), then phones-out (picked in the call): B's 880 Hz
 //!   B plays what it receives into [b_ear] (recorded)
 //! ```
+//!
+//! Then a ring: the ringtone sounds in the speakers (the settings' speaker) until it is declined.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -188,5 +190,48 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
 
     session.run("document.getElementById('hangup').click(); return true;", json!([]))?;
     next_line(&lines, "the peer's end", |v| v["event"] == "state" && v["state"] == "ended")?;
+    session.wait_for("the lobby", WAIT, "return !document.getElementById('lobby').classList.contains('hidden')")?;
+
+    // A ring: the ringtone sounds in the speaker chosen in the settings, and stops when the ring is declined.
+    let code = session.run("return document.getElementById('my-code').textContent", json!([]))?;
+    let code = code.as_str().unwrap_or_default().to_owned();
+    let _caller = Guard::spawn(
+        Command::new(binary("tincan-cli")?)
+            .args([
+                "--server",
+                url,
+                "--name",
+                "Rae",
+                "call",
+                &code,
+                "--loopback",
+                "--video",
+                "none",
+                "--duration",
+                "30",
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("caller.log"))?),
+    )?;
+    session.wait_for(
+        "the incoming call",
+        WAIT,
+        "return !document.getElementById('incoming').classList.contains('hidden') && document.getElementById('incoming-name').textContent === 'Rae'",
+    )?;
+    // (A recorder keeps everything from its start: the last seconds are the ring's.)
+    std::thread::sleep(Duration::from_secs(4));
+    let (all, _) = speakers.take();
+    let ringing = &all[all.len().saturating_sub(3 * 48_000)..];
+    let (ring_hz, ring_level) = (dominant_frequency(ringing, 48_000), rms(ringing));
+    println!("while it rings, the speakers play {ring_hz:?} Hz (rms {ring_level:.3})");
+    assert!(
+        near(ring_hz, 440.0) && ring_level > 0.01,
+        "the ringtone in the chosen speaker: {ring_hz:?} Hz, rms {ring_level:.4}"
+    );
+    session.run("document.getElementById('decline').click(); return true;", json!([]))?;
+    session.wait_for("the lobby", WAIT, "return !document.getElementById('lobby').classList.contains('hidden')")?;
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, after) = last_second(&speakers);
+    assert!(after < 0.001, "the ringtone stops with the ring (rms {after:.4})");
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! them and a timer runs; both peers receive the app's video. A double-click spotlights Bo full screen.
 //! Cy leaves: Cy's tile goes, Bo's stays live. With the chat put away, "Add someone" rings the contact Dee
 //! (a listening `tincan-cli`) into the call: Dee answers, joins, and gets a live tile; what happened is
-//! counted on the Chat control until the chat is shown. Screenshots at 800x600 and 1280x800, dark and light.
+//! counted on the Chat control until the chat is shown. Closing the window puts the app in the tray, remembers
+//! the window's size and says so once. Screenshots at 800x600 and 1280x800, dark and light.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -257,6 +258,37 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     )?;
     session.run("document.getElementById('hangup').click(); return true;", json!([]))?;
     session.wait_for("the lobby", WAIT, "return !document.getElementById('lobby').classList.contains('hidden')")?;
+
+    // Closing the window (Alt+F4, through the window manager) puts Tincan in the tray: the window goes, its
+    // size is remembered for the next start, and the first close says where Tincan went.
+    session.set_window_size(1100, 720)?;
+    std::thread::sleep(Duration::from_millis(300));
+    let xdotool = |args: &[&str]| Command::new("xdotool").args(args).env("DISPLAY", &display.name).output();
+    let window = xdotool(&["search", "--onlyvisible", "--name", "^Tincan$"])?;
+    let window = String::from_utf8_lossy(&window.stdout).lines().next().unwrap_or_default().to_owned();
+    anyhow::ensure!(!window.is_empty(), "the window is on screen before closing");
+    xdotool(&["windowactivate", "--sync", &window])?;
+    xdotool(&["key", "--clearmodifiers", "alt+F4"])?;
+    let config = dir.join("config").join(tincan_e2e::app::APP_ID);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let shown = xdotool(&["search", "--onlyvisible", "--name", "^Tincan$"])?;
+        let state = std::fs::read_to_string(config.join(".window-state.json")).unwrap_or_default();
+        let settings = std::fs::read_to_string(config.join("settings.json")).unwrap_or_default();
+        let json = |s: &str| serde_json::from_str::<Value>(s).unwrap_or_default();
+        if shown.stdout.is_empty()
+            && json(&state)["main"]["width"] == 1100
+            && json(&settings)["tray_hint_shown"] == true
+        {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "after Alt+F4: window shown {:?}, state {state:?}, settings {settings:?}",
+            String::from_utf8_lossy(&shown.stdout)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     drop(cy);
     drop(dee_cli);
     Ok(())

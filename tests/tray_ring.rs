@@ -95,6 +95,8 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     }
     anyhow::ensure!(visible_windows(&display.name) == 1, "a ring should bring the window up");
     display.screenshot(&artifacts().join("tray-ring-incoming.png"))?;
+    let add_shown = "return !document.getElementById('incoming-add').classList.contains('hidden')";
+    assert_eq!(session.run(add_shown, json!([]))?, false, "Carla is a contact already");
 
     session.run("document.getElementById('accept').click(); return true;", json!([]))?;
     if let Err(e) =
@@ -121,6 +123,34 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     // A stranger rings proving no code, calling themselves "Mom": the heading says what is known, and no
     // more.
     unproven_ring(&session, &display, url, &code)?;
+
+    // Someone not in the contacts rings, proving their code: they can be added from the incoming screen.
+    let eve = Identity::generate();
+    std::fs::write(dir.join("eve.key"), eve.to_hex())?;
+    let _eve_cli = Guard::spawn(
+        Command::new(binary("tincan-cli")?)
+            .args(["--server", url, "--name", "Eve", "--identity"])
+            .arg(dir.join("eve.key"))
+            .args(["call", code.as_str(), "--loopback", "--duration", "20"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )?;
+    session.wait_for(
+        "Eve's ring, with Add to contacts",
+        WAIT,
+        "return document.getElementById('incoming-name').textContent === 'Eve' && !document.getElementById('incoming-add').classList.contains('hidden')",
+    )?;
+    session.run("document.getElementById('incoming-add').click(); return true;", json!([]))?;
+    session.wait_for(
+        "Eve in the contacts",
+        WAIT,
+        &format!(
+            "return document.getElementById('contacts').textContent.includes('Eve · {}')",
+            eve.personal_code().as_str()
+        ),
+    )?;
+    session.run("document.getElementById('decline').click(); return true;", json!([]))?;
+    session.wait_for("the lobby", WAIT, "return !document.getElementById('lobby').classList.contains('hidden')")?;
     Ok(())
 }
 
@@ -155,6 +185,8 @@ fn unproven_ring(
     let shown = shown.as_str().unwrap_or_default();
     anyhow::ensure!(!shown.contains("Carla"), "no contact's name on a stranger's ring: {shown}");
     anyhow::ensure!(shown.contains("Unverified"), "the screen says nothing proves who it is: {shown}");
+    let add_shown = "return !document.getElementById('incoming-add').classList.contains('hidden')";
+    assert_eq!(session.run(add_shown, json!([]))?, false, "a name nobody proved cannot become a contact");
     session.set_window_size(800, 600)?;
     session.run("document.documentElement.dataset.theme = 'dark'; return true;", json!([]))?;
     std::thread::sleep(Duration::from_millis(300));

@@ -1,7 +1,9 @@
 // The UI: presentation only. The Rust side (src-tauri over the call engine) does the work.
 import { $, invoke, listen, show, current, banner } from "./dom.js";
 import { startCall, whenEnded, framesDrawnCount, callActive } from "./call.js";
-import { initLobby, say, showInfo, showPresence, setDoNotDisturb, refreshContacts, refreshRecents } from "./lobby.js";
+import {
+  initLobby, say, showInfo, showPresence, setDoNotDisturb, refreshContacts, refreshRecents, isContact, addContact,
+} from "./lobby.js";
 import { openSettings, applyTheme } from "./settings.js";
 import { isNormalEnd } from "./logic.js";
 
@@ -46,6 +48,8 @@ function ringing(ring) {
   // A ring that proves no code is only a name someone typed: it must not look like a contact's.
   $("incoming").classList.toggle("unproven", !ring.from_code);
   $("incoming-code").textContent = ring.from_code ?? "Unverified: no code proves who this is.";
+  // A caller whose code is proven but who is not a contact can be kept (a name someone typed cannot).
+  $("incoming-add").classList.toggle("hidden", !ring.from_code || isContact(ring.from_code));
   show("incoming");
 }
 
@@ -65,6 +69,11 @@ listen("settings_changed", ({ payload }) => {
 });
 listen("open", ({ payload }) => openTarget(payload));
 
+$("incoming-add").addEventListener("click", async () => {
+  if (!incoming?.from_code) return;
+  await addContact(incoming.from_name, incoming.from_code);
+  $("incoming-add").classList.add("hidden");
+});
 $("accept").addEventListener("click", () => incoming && attempt("accept_call", { call: incoming.call }, incoming.from_name));
 $("decline").addEventListener("click", async () => {
   if (!incoming) return;

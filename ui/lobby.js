@@ -1,6 +1,6 @@
 // The lobby: your code, rooms, contacts, recent calls.
-import { $, invoke, item, copy } from "./dom.js";
-import { normalizeRoomCode, normalizePersonalCode, recentLabel, presenceLabel, offlineSentence } from "./logic.js";
+import { $, invoke, item, copy, banner } from "./dom.js";
+import { normalizeRoomCode, normalizePersonalCode, recentLabel, presenceLabel, offlineSentence, collapseRecents } from "./logic.js";
 
 let actions = { join: () => {}, callContact: () => {} };
 
@@ -43,8 +43,14 @@ export function setDoNotDisturb(on) {
   showPresence(presence);
 }
 
+/** The personal codes in the address book (recent callers who are not get an "Add" button). */
+let knownCodes = new Set();
+
 export async function refreshContacts() {
   const contacts = await invoke("contacts");
+  const before = knownCodes;
+  knownCodes = new Set(contacts.map((c) => c.code));
+  if ([...knownCodes].some((c) => !before.has(c)) || [...before].some((c) => !knownCodes.has(c))) refreshRecents();
   $("contacts").replaceChildren(
     ...contacts.map((c) =>
       item(`${c.online === true ? "● " : c.online === false ? "○ " : ""}${c.name} · ${c.code}`, [
@@ -57,11 +63,26 @@ export async function refreshContacts() {
   if (!contacts.length) $("contacts").replaceChildren(item("No contacts yet: add a name and their personal code."));
 }
 
+/** Whether `code` is in the address book. */
+export const isContact = (code) => knownCodes.has(code);
+
+/** Put `name` (their proven personal `code`) in the address book. */
+export async function addContact(name, code) {
+  try {
+    await invoke("save_contact", { id: null, name, code });
+    banner(`${name} is in your contacts.`, 2500);
+    refreshContacts();
+  } catch (e) {
+    say(String(e));
+  }
+}
+
 export async function refreshRecents() {
-  const calls = await invoke("recent_calls");
+  const calls = collapseRecents(await invoke("recent_calls"));
   $("recents").replaceChildren(
     ...calls.slice(0, 20).map((c) => {
       const again = c.code ? [["Call", () => actions.callContact(c.code, c.name)]] : c.room ? [["Join", () => actions.join(c.room, true)]] : [];
+      if (c.code && !knownCodes.has(c.code)) again.push(["Add", () => addContact(c.name, c.code)]);
       return item(recentLabel(c), again, c.direction === "missed" ? "missed" : "");
     }),
   );

@@ -149,6 +149,21 @@ const OUTCOMES = {
   server_unreachable: "server unreachable",
 };
 
+/** Recent calls with runs of the same attempt that never connected (a failing server, a ring nobody
+ * answered, tried again and again) made one entry with a `count`, so they do not fill the list. */
+export function collapseRecents(calls) {
+  const out = [];
+  const same = (a, b) =>
+    a.connected_secs === 0 && b.connected_secs === 0 && a.direction === b.direction && a.name === b.name &&
+    a.code === b.code && a.room === b.room && a.outcome === b.outcome;
+  for (const c of calls) {
+    const last = out[out.length - 1];
+    if (last && same(last, c)) last.count = (last.count ?? 1) + 1;
+    else out.push({ ...c });
+  }
+  return out;
+}
+
 /** One line for a recent call, relative to `now` (ms). */
 export function recentLabel(c, now = Date.now()) {
   const when = new Date(c.at_ms);
@@ -157,7 +172,7 @@ export function recentLabel(c, now = Date.now()) {
   const at = sameDay ? time : `${MONTHS[when.getMonth()]} ${when.getDate()} ${time}`;
   const arrow = c.direction === "incoming" ? "↙" : c.direction === "outgoing" ? "↗" : "✕";
   const what = c.connected_secs > 0 ? formatDuration(c.connected_secs) : OUTCOMES[c.outcome] ?? (c.direction === "missed" ? "missed" : "not connected");
-  return `${arrow} ${c.name} · ${what} · ${at}`;
+  return `${arrow} ${c.name} · ${what}${c.count > 1 ? ` (${c.count}×)` : ""} · ${at}`;
 }
 
 /** The lobby's reachability line. */

@@ -158,3 +158,13 @@ test("why the server cannot be reached, in words", async () => {
   assert.equal(offlineSentence(""), "");
   assert.equal(offlineSentence("In a call."), "In a call.");
 });
+
+test("runs of the same failed attempt are one recent entry", async () => {
+  const { collapseRecents, recentLabel } = await import("./logic.js");
+  const fail = { direction: "outgoing", name: "Bob", code: "C", room: null, outcome: "server_unreachable", connected_secs: 0, at_ms: 0 };
+  const ok = { ...fail, outcome: "hung_up", connected_secs: 65 };
+  const calls = collapseRecents([fail, fail, fail, ok, ok, fail]);
+  assert.deepEqual(calls.map((c) => c.count ?? 1), [3, 1, 1, 1]);
+  assert.match(recentLabel(calls[0], 0), /Bob · server unreachable \(3×\)/);
+  assert.doesNotMatch(recentLabel(calls[1], 0), /×/);
+});

@@ -34,6 +34,8 @@ pub async fn start(
     if lock(&state.call).is_some() {
         return Err(AppError::Busy);
     }
+    // Answered (or we call out while it rang): the ringtone stops before the call takes the speaker.
+    state.stop_ringing();
     let settings = state.store.settings();
     // Everyone's video on a tile of their own; our preview at up to 320x240 and 15 fps.
     let tiles = Tiles::new(frames, state.visible.clone());

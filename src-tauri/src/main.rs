@@ -13,6 +13,7 @@ mod lan;
 mod links;
 mod media;
 mod phone;
+mod ringtone;
 mod server;
 mod state;
 mod store;
@@ -38,6 +39,8 @@ fn main() {
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_dialog::init())
+        // The window's size and place (and whether maximized) as the user left them; shown or hidden is ours.
+        .plugin(tauri_plugin_window_state::Builder::default().with_state_flags(window::REMEMBERED).build())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             Some(vec!["--hidden"]),
@@ -79,9 +82,10 @@ fn main() {
         })
         .on_window_event(|window, event| {
             if let WindowEvent::CloseRequested { api, .. } = event {
-                // Closing hides to the tray; Quit is in the tray menu.
+                // Closing hides to the tray (said once, the first time); Quit is in the tray menu.
                 api.prevent_close();
                 window::hide(window.app_handle());
+                window::tell_about_tray(window.app_handle());
             }
         })
         .invoke_handler(tauri::generate_handler![

@@ -68,9 +68,11 @@ fn handle(app: &AppHandle, event: PhoneEvent) {
                     app.notification().builder().title("Tincan").body(format!("{} is calling", ring.from_name)).show();
             }
             crate::window::show(app);
+            ring_out_loud(&state);
             let _ = app.emit("incoming", &ring);
         }
         PhoneEvent::RingEnded { call, reason } => {
+            state.stop_ringing();
             let _ = app.emit("ring_ended", serde_json::json!({"call": call, "reason": reason}));
         }
         PhoneEvent::Call(event) => {
@@ -98,6 +100,16 @@ fn handle(app: &AppHandle, event: PhoneEvent) {
             }
             remember(app, record);
         }
+    }
+}
+
+/// The ringtone, through the speaker chosen in the settings (the system default if none).
+fn ring_out_loud(state: &AppState) {
+    let speaker = state.store.settings().speaker.trim().to_owned();
+    let device = (!speaker.is_empty()).then_some(speaker);
+    match crate::ringtone::Ringtone::start(device) {
+        Ok(ringtone) => *lock(&state.ringtone) = Some(ringtone),
+        Err(e) => tracing::info!("no ringtone (no speaker): {e}"),
     }
 }
 

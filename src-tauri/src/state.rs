@@ -36,6 +36,8 @@ pub struct AppState {
     pub call: Mutex<Option<ActiveCall>>,
     /// Frames go to the window only while it is shown.
     pub visible: Arc<AtomicBool>,
+    /// Sounding while a call rings.
+    pub ringtone: Mutex<Option<crate::ringtone::Ringtone>>,
     /// Files received and saved since the app started: the only ones Open / Show in folder will touch.
     pub received: Mutex<std::collections::HashSet<std::path::PathBuf>>,
 }
@@ -63,6 +65,7 @@ impl AppState {
             call: Mutex::default(),
             visible: Arc::new(AtomicBool::new(true)),
             received: Mutex::default(),
+            ringtone: Mutex::default(),
         };
         (state, events)
     }
@@ -73,6 +76,13 @@ impl AppState {
 
     pub fn server_url(&self) -> String {
         self.server.borrow().clone()
+    }
+
+    /// The ring is over (answered, declined, missed, cancelled): the ringtone stops.
+    pub fn stop_ringing(&self) {
+        // Taken out first: the ringtone's thread is joined without the lock held.
+        let ringtone = lock(&self.ringtone).take();
+        drop(ringtone);
     }
 
     pub fn is_visible(&self) -> bool {

@@ -32,6 +32,8 @@ pub struct Settings {
     pub start_hidden: bool,
     pub theme: Theme,
     pub do_not_disturb: bool,
+    /// The first close said that Tincan stays in the tray.
+    pub tray_hint_shown: bool,
 }
 
 pub const MAX_NAME_CHARS: usize = 64;
