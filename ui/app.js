@@ -98,12 +98,12 @@ $("welcome-form").addEventListener("submit", async (ev) => {
   }
 });
 
-/** A deep link or tray request: `{screen: "join"|"call", code}`. */
+/** A deep link or tray request: `{screen: "join"|"call", code}` or `{screen: "join_form"}`. */
 function openTarget(t) {
   if (!t || current() === "call" || current() === "welcome") return;
   if (t.screen === "join" && t.code) attempt("join_room", { code: t.code, create: true }, t.code);
   else if (t.screen === "call" && t.code) attempt("call_contact", { code: t.code }, t.code);
-  else if (t.screen === "join") { lobby(); $("join-code").focus(); }
+  else if (t.screen === "join_form") { lobby(); $("join-code").focus(); }
 }
 
 async function start() {

@@ -12,6 +12,8 @@ use tincan_signal::code::{PersonalCode, RoomCode};
 pub enum Open {
     Join(String),
     Call(String),
+    /// The lobby, with the cursor in the room-code field (the tray's "Join room…").
+    JoinForm,
 }
 
 /// The first thing in `args` (a command line, or deep-link URLs) that names a room or a contact.

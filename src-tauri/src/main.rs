@@ -8,6 +8,7 @@
 
 mod calls;
 mod commands;
+mod contract;
 mod error;
 mod lan;
 mod links;
@@ -21,13 +22,13 @@ mod tray;
 mod video;
 mod window;
 
-use tauri::{Emitter, Manager, WindowEvent};
+use tauri::{Manager, WindowEvent};
 use tauri_plugin_deep_link::DeepLinkExt;
 
 fn open_links(app: &tauri::AppHandle, args: &[String]) {
     crate::window::show(app);
     if let Some(open) = links::from_args(args) {
-        let _ = app.emit("open", &open);
+        contract::UiEvent::Open(&open).emit(app);
     }
 }
 
@@ -88,42 +89,7 @@ fn main() {
                 window::tell_about_tray(window.app_handle());
             }
         })
-        .invoke_handler(tauri::generate_handler![
-            commands::app_info,
-            commands::ui_log,
-            commands::set_full_screen,
-            commands::call::guest_link,
-            commands::call::new_room,
-            commands::call::normalize_room,
-            commands::call::startup_target,
-            commands::call::join_room,
-            commands::call::call_contact,
-            commands::call::accept_call,
-            commands::call::decline_call,
-            commands::call::hang_up,
-            commands::call::invite_contact,
-            commands::call::set_microphone,
-            commands::call::set_camera,
-            commands::call::send_chat,
-            commands::call::send_file,
-            commands::call::accept_file,
-            commands::call::decline_file,
-            commands::call::cancel_file,
-            commands::call::open_received,
-            commands::call::show_received,
-            commands::call::frame_shown,
-            commands::call::set_video_size,
-            commands::contacts::contacts,
-            commands::contacts::save_contact,
-            commands::contacts::delete_contact,
-            commands::contacts::recent_calls,
-            commands::settings::get_settings,
-            commands::settings::check_settings,
-            commands::settings::save_settings,
-            commands::settings::autostart_enabled,
-            commands::devices::list_devices,
-            commands::devices::switch_device,
-        ])
+        .invoke_handler(contract::handler())
         .run(tauri::generate_context!());
     if let Err(e) = result {
         eprintln!("tincan: {e}");

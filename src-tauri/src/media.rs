@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tauri::{AppHandle, Emitter};
+use tauri::AppHandle;
 use tincan_devices::audio::{Microphone, MicrophoneOptions, Processing, Speaker, SpeakerOptions, VoiceProcessor};
 use tincan_devices::camera::{CameraOptions, CameraSource, Nokhwa, Wanted};
 use tincan_devices::{DeviceNotice, Notices};
@@ -90,7 +90,7 @@ pub fn attach(
     }
     let handle = app.clone();
     let notices = Notices::new(move |n: DeviceNotice| {
-        let _ = handle.emit("device", &n);
+        crate::contract::UiEvent::Device(&n).emit(&handle);
     });
     let processor = VoiceProcessor::new(Processing::default());
     let (video, camera_switch) = Switchable::<dyn VideoSource>::new(camera(name(&settings.camera), &notices)?);

@@ -2,7 +2,7 @@
 //! use, the contacts and do-not-disturb; its events become UI events, OS notifications, the tray's status
 //! and the recent calls. Rings, busy and do-not-disturb are decided in the engine, not here.
 
-use tauri::{AppHandle, Emitter, Manager};
+use tauri::{AppHandle, Manager};
 use tauri_plugin_notification::NotificationExt;
 use tincan_engine::phone::{CallRecord, Contact, Direction as PhoneDirection, PhoneEvent};
 use tincan_engine::{EngineEvent, FileEvent};
@@ -10,6 +10,7 @@ use tincan_signal::code::PersonalCode;
 use tokio::sync::mpsc;
 
 use crate::calls::now_ms;
+use crate::contract::UiEvent;
 use crate::state::{AppState, lock};
 use crate::store::recents::{Direction, RecentCall};
 
@@ -57,10 +58,10 @@ fn handle(app: &AppHandle, event: PhoneEvent) {
     match event {
         PhoneEvent::Status { status, detail } => {
             crate::tray::set_status(app, status);
-            let _ = app.emit("presence", serde_json::json!({"status": status, "detail": detail}));
+            UiEvent::Presence { status, detail: &detail }.emit(app);
         }
         PhoneEvent::Contact { .. } => {
-            let _ = app.emit("contacts_changed", ());
+            UiEvent::ContactsChanged.emit(app);
         }
         PhoneEvent::Incoming(ring) => {
             if !state.is_visible() {
@@ -69,15 +70,15 @@ fn handle(app: &AppHandle, event: PhoneEvent) {
             }
             crate::window::show(app);
             ring_out_loud(&state);
-            let _ = app.emit("incoming", &ring);
+            UiEvent::Incoming(&ring).emit(app);
         }
         PhoneEvent::RingEnded { call, reason } => {
             state.stop_ringing();
-            let _ = app.emit("ring_ended", serde_json::json!({"call": call, "reason": reason}));
+            UiEvent::RingEnded { call: &call, reason: &reason }.emit(app);
         }
         PhoneEvent::Call(event) => {
             follow_tiles(&state, &event);
-            let _ = app.emit("engine", &event);
+            UiEvent::Engine(&event).emit(app);
         }
         PhoneEvent::CallEnded(record) => {
             if let Some(active) = lock(&state.call).take() {
@@ -150,5 +151,5 @@ fn remember(app: &AppHandle, record: CallRecord) {
     if let Err(e) = state.store.add_recent(entry) {
         tracing::warn!("recent calls: {e}");
     }
-    let _ = app.emit("recents_changed", ());
+    UiEvent::RecentsChanged.emit(app);
 }

@@ -3,11 +3,13 @@
 
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
-use tauri::{AppHandle, Emitter, Manager, Runtime, Wry};
+use tauri::{AppHandle, Manager, Runtime, Wry};
 
 use crate::error::Result;
 use tincan_engine::phone::Status;
 
+use crate::contract::UiEvent;
+use crate::links::Open;
 use crate::state::AppState;
 
 pub struct Tray {
@@ -46,7 +48,7 @@ pub fn build(app: &AppHandle) -> Result<Tray> {
                 "open" => crate::window::show(app),
                 "join" => {
                     crate::window::show(app);
-                    let _ = app.emit("open", serde_json::json!({"screen": "join"}));
+                    UiEvent::Open(&Open::JoinForm).emit(app);
                 }
                 "dnd" => toggle_dnd(app),
                 "quit" => app.exit(0),
@@ -68,7 +70,7 @@ fn toggle_dnd(app: &AppHandle) {
         Ok(s) => {
             set_dnd(app, s.do_not_disturb);
             state.phone.set_do_not_disturb(s.do_not_disturb);
-            let _ = app.emit("settings_changed", &s);
+            UiEvent::SettingsChanged(&s).emit(app);
         }
         Err(e) => tracing::warn!("do not disturb: {e}"),
     }

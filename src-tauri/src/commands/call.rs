@@ -21,12 +21,6 @@ pub fn new_room() -> String {
     RoomCode::generate().to_string()
 }
 
-/// The canonical form of a typed room code, or a sentence saying what is wrong with it.
-#[tauri::command]
-pub fn normalize_room(code: String) -> Result<String> {
-    room(&code).map(|c| c.to_string())
-}
-
 /// The link a guest opens in a browser to join `code`, if others can reach the server.
 #[tauri::command]
 pub fn guest_link(state: State<'_, AppState>, code: String) -> Result<Option<String>> {

@@ -1,6 +1,6 @@
 //! Settings: read, validate and save, then apply (server, autostart, tray).
 
-use tauri::{AppHandle, Emitter, Manager, Runtime, State};
+use tauri::{AppHandle, Manager, Runtime, State};
 use tauri_plugin_autostart::AutoLaunchManager;
 
 use crate::error::{AppError, Result};
@@ -52,7 +52,7 @@ pub async fn save_settings<R: Runtime>(app: AppHandle<R>, settings: Settings) ->
     }
     crate::tray::set_dnd(&app, saved.do_not_disturb);
     state.phone.set_do_not_disturb(saved.do_not_disturb);
-    let _ = app.emit("settings_changed", &saved);
+    crate::contract::UiEvent::SettingsChanged(&saved).emit(&app);
     Ok(saved)
 }
 
