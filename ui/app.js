@@ -67,7 +67,8 @@ listen("settings_changed", ({ payload }) => {
   applyTheme(payload.theme);
   setDoNotDisturb(payload.do_not_disturb);
 });
-listen("open", ({ payload }) => openTarget(payload));
+// Something to open: taken from the app (once), so a window made for it and a live one do not both act.
+listen("open", async () => openTarget(await invoke("pending_target")));
 
 $("incoming-add").addEventListener("click", async () => {
   if (!incoming?.from_code) return;
@@ -121,7 +122,7 @@ async function start() {
     ringing(info.incoming);
   } else {
     await lobby();
-    openTarget(await invoke("startup_target"));
+    openTarget(await invoke("pending_target"));
   }
   window.tincan.ready = true; // every handler is attached (tests wait for this before acting)
 }

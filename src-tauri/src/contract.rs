@@ -22,7 +22,7 @@ macro_rules! commands {
             commands::set_full_screen,
             commands::call::guest_link,
             commands::call::new_room,
-            commands::call::startup_target,
+            commands::call::pending_target,
             commands::call::join_room,
             commands::call::call_contact,
             commands::call::accept_call,
@@ -60,6 +60,7 @@ macro_rules! handler {
     };
 }
 
+#[cfg(test)]
 macro_rules! names {
     ($($($segment:ident)::+),* $(,)?) => {
         [$(stringify!($($segment)::+)),*]
@@ -72,7 +73,8 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
 }
 
 /// The commands' names, as the UI invokes them.
-pub fn command_names() -> Vec<&'static str> {
+#[cfg(test)]
+fn command_names() -> Vec<&'static str> {
     commands!(names).iter().map(|path| path.rsplit("::").next().unwrap_or(path).trim()).collect()
 }
 
@@ -165,7 +167,8 @@ impl UiEvent<'_> {
 }
 
 /// `ui/contract.json`'s contents.
-pub fn contract_json() -> String {
+#[cfg(test)]
+fn contract_json() -> String {
     let contract = serde_json::json!({ "commands": command_names(), "events": EVENT_NAMES });
     serde_json::to_string_pretty(&contract).unwrap_or_default() + "\n"
 }

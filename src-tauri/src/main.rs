@@ -26,9 +26,10 @@ use tauri::{Manager, WindowEvent};
 use tauri_plugin_deep_link::DeepLinkExt;
 
 fn open_links(app: &tauri::AppHandle, args: &[String]) {
-    crate::window::show(app);
     if let Some(open) = links::from_args(args) {
-        contract::UiEvent::Open(&open).emit(app);
+        window::open(app, open);
+    } else {
+        window::show(app);
     }
 }
 
@@ -74,11 +75,7 @@ fn main() {
                 let urls: Vec<String> = event.urls().iter().map(|u| u.to_string()).collect();
                 open_links(&links, &urls);
             });
-            if hidden {
-                window::hide(&handle);
-            } else {
-                window::show(&handle);
-            }
+            window::start(&handle, hidden);
             Ok(())
         })
         .on_window_event(|window, event| {
@@ -90,9 +87,18 @@ fn main() {
             }
         })
         .invoke_handler(contract::handler())
-        .run(tauri::generate_context!());
-    if let Err(e) = result {
-        eprintln!("tincan: {e}");
-        std::process::exit(1);
-    }
+        .build(tauri::generate_context!());
+    let app = match result {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("tincan: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|_, event| {
+        // The window goes when the app is in the tray: that is not the end; Quit (an exit code) is.
+        if let tauri::RunEvent::ExitRequested { code: None, api, .. } = event {
+            api.prevent_exit();
+        }
+    });
 }

@@ -88,6 +88,10 @@ fn handle(app: &AppHandle, event: PhoneEvent) {
                 tracing::info!(target: "tincan::display", "preview display path: {}", active.preview.stop());
             }
             remember(app, record);
+            // A call that ended in the tray: now the window can go too.
+            if !state.is_visible() {
+                crate::window::hide(app);
+            }
         }
         PhoneEvent::Missed(record) => {
             // Busy, do-not-disturb and the user's own "no" are in the recent calls, not worth a notification.

@@ -36,6 +36,9 @@ pub struct AppState {
     pub call: Mutex<Option<ActiveCall>>,
     /// Frames go to the window only while it is shown.
     pub visible: Arc<AtomicBool>,
+    /// What the UI is to open next (a link, a second launch, the tray's Join room…, the command line at
+    /// start): taken by the UI, which may not exist yet when it is asked.
+    pub pending_open: Mutex<Option<crate::links::Open>>,
     /// Sounding while a call rings.
     pub ringtone: Mutex<Option<crate::ringtone::Ringtone>>,
     /// Files received and saved since the app started: the only ones Open / Show in folder will touch.
@@ -66,6 +69,7 @@ impl AppState {
             visible: Arc::new(AtomicBool::new(true)),
             received: Mutex::default(),
             ringtone: Mutex::default(),
+            pending_open: Mutex::new(crate::links::from_args(&std::env::args().skip(1).collect::<Vec<_>>())),
         };
         (state, events)
     }

@@ -46,10 +46,7 @@ pub fn build(app: &AppHandle) -> Result<Tray> {
         TrayIconBuilder::with_id("tincan").menu(&menu).tooltip("Tincan — offline").title("Tincan").on_menu_event(
             |app, event| match event.id().as_ref() {
                 "open" => crate::window::show(app),
-                "join" => {
-                    crate::window::show(app);
-                    UiEvent::Open(&Open::JoinForm).emit(app);
-                }
+                "join" => crate::window::open(app, Open::JoinForm),
                 "dnd" => toggle_dnd(app),
                 "quit" => app.exit(0),
                 _ => {}

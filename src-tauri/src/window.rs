@@ -1,13 +1,18 @@
-//! The main window: closing it hides it to the tray (the app stays reachable, and says so the first time);
-//! frames stop while hidden. Its size and place are remembered (tauri-plugin-window-state).
+//! The main window: closing it puts the app in the tray (it stays reachable, and says so the first time).
+//! In the tray outside a call the window and its webview are let go — WebKit's processes end — and made
+//! again when the window is shown (a ring, the tray's Open, a link), so an app idle in the tray costs only
+//! itself. During a call the webview stays (it draws the call's video) and only hides; frames stop while
+//! hidden. The window's size and place are remembered (tauri-plugin-window-state).
 
 use std::sync::atomic::Ordering;
 
-use tauri::{AppHandle, Manager, WebviewWindow};
+use tauri::{AppHandle, Manager, WebviewWindow, WebviewWindowBuilder};
 use tauri_plugin_notification::NotificationExt;
 use tauri_plugin_window_state::{AppHandleExt, StateFlags};
 
-use crate::state::AppState;
+use crate::contract::UiEvent;
+use crate::links::Open;
+use crate::state::{AppState, lock};
 
 /// What of the window is remembered between runs: not whether it shows (`--hidden`, the tray decide).
 pub const REMEMBERED: StateFlags = StateFlags::SIZE.union(StateFlags::POSITION).union(StateFlags::MAXIMIZED);
@@ -16,8 +21,36 @@ fn main_window(app: &AppHandle) -> Option<WebviewWindow> {
     app.get_webview_window("main")
 }
 
+/// The main window as tauri.conf.json describes it (not made at start: `create` is false).
+fn make_window(app: &AppHandle) -> Option<WebviewWindow> {
+    let config = app.config().app.windows.iter().find(|w| w.label == "main")?;
+    match WebviewWindowBuilder::from_config(app, config).and_then(|b| b.build()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!("cannot make the window: {e}");
+            None
+        }
+    }
+}
+
+/// Under WebDriver (tauri-driver sets this) the session lives in the webview: it is never let go.
+fn automated() -> bool {
+    std::env::var("TAURI_WEBVIEW_AUTOMATION").as_deref() == Ok("true")
+}
+
+/// At start: the window shown, or (`--hidden`, start in the tray) not made at all.
+pub fn start(app: &AppHandle, hidden: bool) {
+    if !hidden {
+        show(app);
+    } else if automated() {
+        // WebDriver needs a webview to drive from the start.
+        make_window(app);
+        app.state::<AppState>().visible.store(false, Ordering::Relaxed);
+    }
+}
+
 pub fn show(app: &AppHandle) {
-    if let Some(w) = main_window(app) {
+    if let Some(w) = main_window(app).or_else(|| make_window(app)) {
         let _ = w.unminimize();
         let _ = w.show();
         let _ = w.set_focus();
@@ -25,13 +58,26 @@ pub fn show(app: &AppHandle) {
     app.state::<AppState>().visible.store(true, Ordering::Relaxed);
 }
 
+/// Show the window and have the UI open `target` (it takes it when it is ready, if the window is new).
+pub fn open(app: &AppHandle, target: Open) {
+    *lock(&app.state::<AppState>().pending_open) = Some(target.clone());
+    show(app);
+    UiEvent::Open(&target).emit(app);
+}
+
 pub fn hide(app: &AppHandle) {
-    app.state::<AppState>().visible.store(false, Ordering::Relaxed);
+    let state = app.state::<AppState>();
+    state.visible.store(false, Ordering::Relaxed);
+    let Some(w) = main_window(app) else { return };
     // The app rarely exits (it lives in the tray): the window's state is saved when it goes away.
     if let Err(e) = app.save_window_state(REMEMBERED) {
         tracing::warn!("cannot remember the window's size: {e}");
     }
-    if let Some(w) = main_window(app) {
+    let in_call = lock(&state.call).is_some();
+    if in_call || automated() {
+        let _ = w.hide();
+    } else if let Err(e) = w.destroy() {
+        tracing::warn!("cannot let the window go: {e}");
         let _ = w.hide();
     }
 }

@@ -31,11 +31,11 @@ pub fn guest_link(state: State<'_, AppState>, code: String) -> Result<Option<Str
     Ok(crate::links::guest_link(&state.server_url(), &code, lan))
 }
 
-/// What the app was started to open (`tincan://join/CODE`, `--call CODE`, …). Later requests arrive as
-/// `open` events.
+/// What the UI is to open now (`tincan://join/CODE`, `--call CODE`, the tray's Join room…), taken: asked at
+/// the UI's start and on each `open` event.
 #[tauri::command]
-pub fn startup_target() -> Option<Open> {
-    crate::links::from_args(&std::env::args().skip(1).collect::<Vec<_>>())
+pub fn pending_target(state: State<'_, AppState>) -> Option<Open> {
+    lock(&state.pending_open).take()
 }
 
 /// Join (or create) a room; engine events arrive as `engine` events, remote video on `frames`.

@@ -1,0 +1,119 @@
+//! The app in the tray as users run it (no WebDriver, which keeps a webview to drive): started hidden it
+//! makes no window and runs no WebKit process; a ring makes the window, with its webview, and shows it.
+//! Under openbox, closing the window lets the webview go again (its web process ends; WebKit's network
+//! process stays with Tauri's web context). Prints the app's PSS with the window and after.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tincan_e2e::app::{WAIT, json_lines, next_line, run_scenario, seed};
+use tincan_e2e::binary;
+use tincan_e2e::display::Display;
+use tincan_e2e::process::Guard;
+use tincan_e2e::procfs::{pss_mb, tree};
+use tincan_signal::identity::Identity;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_tray_the_webview_is_let_go_and_a_ring_brings_it_back() -> anyhow::Result<()> {
+    run_scenario("tray-idle", scenario).await
+}
+
+fn webkit_processes(app: u32) -> usize {
+    tree(app).values().filter(|name| name.starts_with("WebKit")).count()
+}
+
+/// The web process that renders the UI (WebKit's network process belongs to the app's web context, which
+/// Tauri keeps for the app's life: once started it stays).
+fn web_processes(app: u32) -> usize {
+    tree(app).values().filter(|name| name.starts_with("WebKitWebProces")).count()
+}
+
+fn visible_windows(display: &str) -> usize {
+    Command::new("xdotool")
+        .args(["search", "--onlyvisible", "--name", "^Tincan$"])
+        .env("DISPLAY", display)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+        .unwrap_or(0)
+}
+
+fn pss(app: u32) -> f64 {
+    pss_mb(&tree(app)).values().sum()
+}
+
+/// Wait until `check` holds, or say what did not happen.
+fn until(what: &str, check: impl Fn() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + WAIT;
+    while !check() {
+        anyhow::ensure!(Instant::now() < deadline, "{what}: not within {WAIT:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+    let display = Display::with_window_manager()?;
+    let identity = Identity::generate();
+    seed(dir, "config", "settings.json", r#"{"display_name": "Ana"}"#)?;
+    seed(dir, "data", "identity.key", &identity.to_hex())?;
+    let mut command = Command::new(binary("tincan")?);
+    command.arg("--hidden").env("DISPLAY", &display.name);
+    for (k, v) in tincan_e2e::app::env(dir, url) {
+        command.env(k, v);
+    }
+    let app = Guard::spawn(command.stdout(Stdio::null()).stderr(std::fs::File::create(dir.join("app.log"))?))?;
+    let pid = app.0.id();
+    // Started in the tray: no window, no WebKit.
+    std::thread::sleep(Duration::from_secs(3));
+    anyhow::ensure!(
+        webkit_processes(pid) == 0 && visible_windows(&display.name) == 0,
+        "started hidden, the app should run no webview: {:?}",
+        tree(pid)
+    );
+    let hidden = pss(pid);
+
+    // Ring it until its code is registered (the app says nothing on its own: it is in the tray).
+    let (mut caller, _lines) = loop {
+        let mut cli = Guard::spawn(
+            Command::new(binary("tincan-cli")?)
+                .args(["--server", url, "--name", "Bo", "call", identity.personal_code().as_str()])
+                .args(["--loopback", "--video", "none", "--duration", "30"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null()),
+        )?;
+        let lines = json_lines(cli.0.stdout.take().expect("piped"));
+        next_line(&lines, "ringing", |v: &Value| v["event"] == "state" && v["state"] == "ringing_out")?;
+        // Not registered yet: the server says so at once and the call ends; else it rings.
+        let ended = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(2)).ok())
+            .any(|v| v["event"] == "state" && v["state"] == "ended");
+        if !ended {
+            break (cli, lines);
+        }
+    };
+    // Until the ring reached it the app had no window and no WebKit: the ring makes both.
+    until("the window shown for the ring", || visible_windows(&display.name) == 1)?;
+    until("WebKit running for the window", || web_processes(pid) > 0)?;
+    let shown = pss(pid);
+    caller.0.kill()?;
+    let _ = caller.0.wait();
+
+    // Closed (Alt+F4 through the window manager), outside a call: the webview goes, and WebKit with it.
+    std::thread::sleep(Duration::from_secs(2));
+    let xdotool = |args: &[&str]| Command::new("xdotool").args(args).env("DISPLAY", &display.name).output();
+    let window = xdotool(&["search", "--onlyvisible", "--name", "^Tincan$"])?;
+    let window = String::from_utf8_lossy(&window.stdout).lines().next().unwrap_or_default().to_owned();
+    xdotool(&["windowactivate", "--sync", &window])?;
+    xdotool(&["key", "--clearmodifiers", "alt+F4"])?;
+    until("the window gone", || visible_windows(&display.name) == 0)?;
+    until("the web process ended", || web_processes(pid) == 0)
+        .map_err(|e| anyhow::anyhow!("{e}; still running: {:?}", tree(pid)))?;
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = pss(pid);
+    println!(
+        "PSS started in the tray: {hidden:.1} MB; with the window: {shown:.1} MB; in the tray after closing it: {idle:.1} MB"
+    );
+    anyhow::ensure!(idle < shown, "letting the webview go should free memory: {shown:.1} -> {idle:.1} MB");
+    drop(app);
+    Ok(())
+}
