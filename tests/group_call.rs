@@ -186,7 +186,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
         "Bo spotlit, full screen",
         WAIT,
         "const t = document.querySelector('#tiles .tile.spotlit'); const o = [...document.querySelectorAll('#tiles .tile:not(.spotlit)')]; \
-         return t && document.body.classList.contains('full-screen') ? [t.dataset.peer, (r => r.width * r.height)(t.getBoundingClientRect()) > 4 * (r => r.width * r.height)(o[0].getBoundingClientRect()), screen.width - innerWidth] : null",
+         return t && document.body.classList.contains('full-screen') && innerWidth >= screen.width ? [t.dataset.peer, (r => r.width * r.height)(t.getBoundingClientRect()) > 4 * (r => r.width * r.height)(o[0].getBoundingClientRect()), screen.width - innerWidth] : null",
     )?;
     assert_eq!(spot[0], json!(bo_tile));
     assert_eq!(spot[1], true, "the spotlit tile is the large one: {spot}");

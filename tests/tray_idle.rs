@@ -66,6 +66,8 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let pid = app.0.id();
     // Started in the tray: no window, no WebKit.
     std::thread::sleep(Duration::from_secs(3));
+    let mut app = app;
+    anyhow::ensure!(app.0.try_wait()?.is_none(), "the app exited (see app.log)");
     anyhow::ensure!(
         webkit_processes(pid) == 0 && visible_windows(&display.name) == 0,
         "started hidden, the app should run no webview: {:?}",
@@ -74,7 +76,9 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let hidden = pss(pid);
 
     // Ring it until its code is registered (the app says nothing on its own: it is in the tray).
+    let registered_by = Instant::now() + WAIT;
     let (mut caller, _lines) = loop {
+        anyhow::ensure!(Instant::now() < registered_by, "the app's code never rang: is it registered?");
         let mut cli = Guard::spawn(
             Command::new(binary("tincan-cli")?)
                 .args(["--server", url, "--name", "Bo", "call", identity.personal_code().as_str()])

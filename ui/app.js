@@ -109,6 +109,9 @@ function openTarget(t) {
 
 async function start() {
   const info = await invoke("app_info");
+  // Taken whatever the screen: a link that cannot be followed now (first start, a ring) is dropped rather
+  // than acted on at some later, unrelated start.
+  const target = await invoke("pending_target");
   const settings = await invoke("get_settings");
   applyTheme(settings.theme);
   setDoNotDisturb(settings.do_not_disturb);
@@ -122,7 +125,7 @@ async function start() {
     ringing(info.incoming);
   } else {
     await lobby();
-    openTarget(await invoke("pending_target"));
+    openTarget(target);
   }
   window.tincan.ready = true; // every handler is attached (tests wait for this before acting)
 }

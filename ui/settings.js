@@ -78,7 +78,10 @@ $("settings-form").addEventListener("submit", async (ev) => {
   $("settings-error").textContent = "";
   try {
     const [, problems] = await invoke("check_settings", { settings });
-    for (const p of problems) $(`err-${p.field}`).textContent = p.message;
+    for (const p of problems) {
+      const el = $(`err-${p.field}`);
+      el.textContent = el.textContent ? `${el.textContent} ${p.message}` : p.message;
+    }
     if (problems.length) {
       $(fields[problems[0].field]).focus();
       return;

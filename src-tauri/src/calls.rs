@@ -35,7 +35,7 @@ pub async fn start(
         return Err(AppError::Busy);
     }
     // Answered (or we call out while it rang): the ringtone stops before the call takes the speaker.
-    state.stop_ringing();
+    state.stop_ringing(None);
     let settings = state.store.settings();
     // Everyone's video on a tile of their own; our preview at up to 320x240 and 15 fps.
     let tiles = Tiles::new(frames, state.visible.clone());
@@ -66,6 +66,8 @@ pub async fn start(
         Dial::Out(target, who) => state.phone.dial(config, target, who)?,
         Dial::Answer(ring) => state.phone.accept(&ring, config).await?,
     };
+    // Once more: a ringtone that was still opening its speaker when the answer began.
+    state.stop_ringing(None);
     *lock(&state.call) = Some(ActiveCall { call, video: tiles, preview, devices });
     // A call that ended before it was stored here: its end was handled with nothing to clear.
     if state.phone.call().is_none()

@@ -1,6 +1,7 @@
 //! `tincan`: the desktop app. A Tauri shell: commands and events are thin adapters over the call engine
 //! (`tincan-engine`); the web UI in `ui/` only presents. The app lives in the tray: closing the window
-//! hides it, and it stays registered under its personal code so contacts can ring it.
+//! puts it there (outside a call the window and its webview are let go), and it stays registered under its
+//! personal code so contacts can ring it.
 //!
 //! Flags: `--hidden` starts in the tray; `--join ROOM`, `--call CODE` and `tincan://…` links open a screen.
 

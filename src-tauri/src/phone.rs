@@ -69,11 +69,11 @@ fn handle(app: &AppHandle, event: PhoneEvent) {
                     app.notification().builder().title("Tincan").body(format!("{} is calling", ring.from_name)).show();
             }
             crate::window::show(app);
-            ring_out_loud(&state);
+            ring_out_loud(&state, &ring.call);
             UiEvent::Incoming(&ring).emit(app);
         }
         PhoneEvent::RingEnded { call, reason } => {
-            state.stop_ringing();
+            state.stop_ringing(Some(&call));
             UiEvent::RingEnded { call: &call, reason: &reason }.emit(app);
         }
         PhoneEvent::Call(event) => {
@@ -87,6 +87,7 @@ fn handle(app: &AppHandle, event: PhoneEvent) {
                 }
                 tracing::info!(target: "tincan::display", "preview display path: {}", active.preview.stop());
             }
+            state.stop_ringing(None);
             remember(app, record);
             // A call that ended in the tray: now the window can go too.
             if !state.is_visible() {
@@ -108,12 +109,24 @@ fn handle(app: &AppHandle, event: PhoneEvent) {
     }
 }
 
-/// The ringtone, through the speaker chosen in the settings (the system default if none).
-fn ring_out_loud(state: &AppState) {
+/// The ringtone for the ring `call`, through the speaker chosen in the settings (the system default if that
+/// one is missing).
+fn ring_out_loud(state: &AppState, call: &str) {
     let speaker = state.store.settings().speaker.trim().to_owned();
-    let device = (!speaker.is_empty()).then_some(speaker);
-    match crate::ringtone::Ringtone::start(device) {
-        Ok(ringtone) => *lock(&state.ringtone) = Some(ringtone),
+    let chosen = (!speaker.is_empty()).then_some(speaker);
+    let started = crate::ringtone::Ringtone::start(chosen.clone()).or_else(|e| match chosen {
+        Some(_) => crate::ringtone::Ringtone::start(None),
+        None => Err(e),
+    });
+    match started {
+        Ok(ringtone) => {
+            // Opening a speaker takes a moment: the ring may have been answered or ended meanwhile (checked
+            // under the lock that stopping it takes, so an answer cannot slip in between).
+            let mut slot = lock(&state.ringtone);
+            if state.phone.ringing().is_some_and(|r| r.call == call) {
+                *slot = Some((call.to_owned(), ringtone));
+            }
+        }
         Err(e) => tracing::info!("no ringtone (no speaker): {e}"),
     }
 }

@@ -39,8 +39,11 @@ pub struct AppState {
     /// What the UI is to open next (a link, a second launch, the tray's Join room…, the command line at
     /// start): taken by the UI, which may not exist yet when it is asked.
     pub pending_open: Mutex<Option<crate::links::Open>>,
-    /// Sounding while a call rings.
-    pub ringtone: Mutex<Option<crate::ringtone::Ringtone>>,
+    /// The start's notices (damaged files set aside) were given to a UI: a window made again later does
+    /// not say them again.
+    pub notices_said: AtomicBool,
+    /// Sounding while a call rings: the ring's call id and its ringtone.
+    pub ringtone: Mutex<Option<(String, crate::ringtone::Ringtone)>>,
     /// Files received and saved since the app started: the only ones Open / Show in folder will touch.
     pub received: Mutex<std::collections::HashSet<std::path::PathBuf>>,
 }
@@ -69,6 +72,7 @@ impl AppState {
             visible: Arc::new(AtomicBool::new(true)),
             received: Mutex::default(),
             ringtone: Mutex::default(),
+            notices_said: AtomicBool::new(false),
             pending_open: Mutex::new(crate::links::from_args(&std::env::args().skip(1).collect::<Vec<_>>())),
         };
         (state, events)
@@ -82,10 +86,14 @@ impl AppState {
         self.server.borrow().clone()
     }
 
-    /// The ring is over (answered, declined, missed, cancelled): the ringtone stops.
-    pub fn stop_ringing(&self) {
+    /// The ring `call` is over (`None`: whatever rings — we answer or call out): its ringtone stops. Another
+    /// ring's end (a second one declined as busy) leaves it sounding.
+    pub fn stop_ringing(&self, call: Option<&str>) {
         // Taken out first: the ringtone's thread is joined without the lock held.
-        let ringtone = lock(&self.ringtone).take();
+        let ringtone = {
+            let mut ringing = lock(&self.ringtone);
+            if ringing.as_ref().is_some_and(|(c, _)| call.is_none_or(|call| call == c)) { ringing.take() } else { None }
+        };
         drop(ringtone);
     }
 

@@ -42,20 +42,38 @@ fn automated() -> bool {
 pub fn start(app: &AppHandle, hidden: bool) {
     if !hidden {
         show(app);
-    } else if automated() {
+        return;
+    }
+    app.state::<AppState>().visible.store(false, Ordering::Relaxed);
+    if automated() {
         // WebDriver needs a webview to drive from the start.
-        make_window(app);
-        app.state::<AppState>().visible.store(false, Ordering::Relaxed);
+        on_main_thread(app, |app| {
+            make_window(app);
+        });
+    }
+}
+
+/// Making, showing and letting go of the window happen on the main thread, one after another: a ring (the
+/// phone's task), the tray and a link may ask at once.
+fn on_main_thread(app: &AppHandle, f: impl FnOnce(&AppHandle) + Send + 'static) {
+    let handle = app.clone();
+    if let Err(e) = app.run_on_main_thread(move || f(&handle)) {
+        tracing::warn!("the window: {e}");
     }
 }
 
 pub fn show(app: &AppHandle) {
+    // Said at once: a ring's notification is for a window that is not on screen.
+    app.state::<AppState>().visible.store(true, Ordering::Relaxed);
+    on_main_thread(app, show_now);
+}
+
+fn show_now(app: &AppHandle) {
     if let Some(w) = main_window(app).or_else(|| make_window(app)) {
         let _ = w.unminimize();
         let _ = w.show();
         let _ = w.set_focus();
     }
-    app.state::<AppState>().visible.store(true, Ordering::Relaxed);
 }
 
 /// Show the window and have the UI open `target` (it takes it when it is ready, if the window is new).
@@ -66,14 +84,23 @@ pub fn open(app: &AppHandle, target: Open) {
 }
 
 pub fn hide(app: &AppHandle) {
+    app.state::<AppState>().visible.store(false, Ordering::Relaxed);
+    on_main_thread(app, hide_now);
+}
+
+fn hide_now(app: &AppHandle) {
     let state = app.state::<AppState>();
-    state.visible.store(false, Ordering::Relaxed);
+    // Shown again meanwhile (a ring, the tray): it stays.
+    if state.is_visible() {
+        return;
+    }
     let Some(w) = main_window(app) else { return };
     // The app rarely exits (it lives in the tray): the window's state is saved when it goes away.
     if let Err(e) = app.save_window_state(REMEMBERED) {
         tracing::warn!("cannot remember the window's size: {e}");
     }
-    let in_call = lock(&state.call).is_some();
+    // A call starting or under way draws into this webview: it only hides.
+    let in_call = lock(&state.call).is_some() || state.phone.call().is_some();
     if in_call || automated() {
         let _ = w.hide();
     } else if let Err(e) = w.destroy() {

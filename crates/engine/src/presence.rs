@@ -119,7 +119,7 @@ impl Presence {
         Ok(room)
     }
 
-    /// Decline a ring; `unavailable`: answer as if not online (do not disturb).
+    /// Decline a ring; `unavailable`: answer "unavailable", as the server does for a code nobody holds (do not disturb).
     pub async fn decline(&self, call: &str, unavailable: bool) -> Result<()> {
         lock(&self.rings).pending.remove(call).ok_or(EngineError::RingGone)?;
         let reason = unavailable.then_some(tincan_signal::protocol::DeclineReason::Unavailable);

@@ -56,7 +56,7 @@ async fn ring_accepted_then_both_meet_in_the_room() {
 async fn do_not_disturb_answers_as_not_online() {
     let server = default_server().await;
     let url = server.ws_url();
-    // Declined as "unavailable": the caller cannot tell it from a code not online.
+    // Declined as "unavailable": the caller gets the same answer as for a code nobody holds.
     let dnd = Identity::generate();
     let (mut callee, mut caller, call, _) = ring(&url, &dnd).await;
     callee.send(json!({"type": "decline", "call": call, "reason": "unavailable"})).await;

@@ -89,7 +89,7 @@ pub async fn accept_call(
 
 #[tauri::command]
 pub async fn decline_call(state: State<'_, AppState>, call: String) -> Result<()> {
-    state.stop_ringing();
+    state.stop_ringing(Some(&call));
     state.phone.decline(&call).await.map_err(|_| AppError::NoIncoming)
 }
 

@@ -47,7 +47,11 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
         status: state.phone.status(),
         in_call,
         incoming: state.phone.ringing(),
-        notices: state.store.notices.clone(),
+        notices: if state.notices_said.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            Vec::new()
+        } else {
+            state.store.notices.clone()
+        },
     }
 }
 

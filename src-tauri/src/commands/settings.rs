@@ -38,6 +38,8 @@ pub async fn save_settings<R: Runtime>(app: AppHandle<R>, settings: Settings) ->
     }
     let state = app.state::<AppState>();
     let before = state.store.settings();
+    // Not the form's to change: the UI sends back what it read, which may be older.
+    let settings = Settings { tray_hint_shown: before.tray_hint_shown, ..settings };
     let saved = state.store.set_settings(settings)?;
     if saved.server_url != before.server_url {
         crate::server::apply(&app).await?;

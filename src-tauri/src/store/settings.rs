@@ -50,15 +50,24 @@ fn problem(field: &'static str, message: impl Into<String>) -> Problem {
     Problem { field, message: message.into() }
 }
 
-/// A server address as people type it: `chat.example.org` means `wss://chat.example.org/ws` (the scheme and
-/// the path Tincan's server uses); anything with a scheme is taken as written.
+/// A server address as people type it: `chat.example.org` means `wss://chat.example.org/ws` (the path
+/// Tincan's server uses); a machine on the local network (an IP address, `localhost`, `name.local`) means
+/// plain `ws://`, as another Tincan app's built-in server speaks; anything with a scheme is taken as written.
 fn complete_server_url(typed: &str) -> String {
     let typed = typed.trim();
     if typed.is_empty() || typed.contains("://") {
         return typed.to_owned();
     }
     let (host, path) = typed.split_once('/').map_or((typed, ""), |(h, p)| (h, p));
-    if path.is_empty() { format!("wss://{host}/ws") } else { format!("wss://{host}/{path}") }
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => {
+            host.rsplit_once(':').map_or(host, |(name, port)| if port.parse::<u16>().is_ok() { name } else { host })
+        }
+    };
+    let local = name.parse::<std::net::IpAddr>().is_ok() || name == "localhost" || name.ends_with(".local");
+    let scheme = if local { "ws" } else { "wss" };
+    if path.is_empty() { format!("{scheme}://{host}/ws") } else { format!("{scheme}://{host}/{path}") }
 }
 
 impl Settings {
@@ -153,6 +162,10 @@ mod tests {
         assert_eq!(url(" chat.example.org:8443 ").unwrap(), "wss://chat.example.org:8443/ws");
         assert_eq!(url("example.org/tincan/ws").unwrap(), "wss://example.org/tincan/ws");
         assert_eq!(url("ws://10.0.0.5:7878/ws").unwrap(), "ws://10.0.0.5:7878/ws");
+        // Another app's built-in server on the LAN speaks plain ws://.
+        assert_eq!(url("192.168.1.5:7878").unwrap(), "ws://192.168.1.5:7878/ws");
+        assert_eq!(url("[fe80::1]:7878").unwrap(), "ws://[fe80::1]:7878/ws");
+        assert_eq!(url("desk.local:7878").unwrap(), "ws://desk.local:7878/ws");
         assert_eq!(url("").unwrap(), "");
         // No jargon from the URL parser ("relative URL without a base").
         let words = url("https://").unwrap_err().to_string();

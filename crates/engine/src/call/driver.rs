@@ -573,6 +573,8 @@ impl Driver {
     /// The server's answers about rings we sent into this call; true if `message` was one.
     fn on_invite(&mut self, message: &ServerMessage) -> bool {
         let (call, outcome) = match message {
+            // An invite that was ringing, then answered "not available" (do not disturb).
+            ServerMessage::Unavailable { call, .. } if self.invites.contains_key(call) => (call, "unavailable"),
             ServerMessage::Ringing { call, to } | ServerMessage::Unavailable { call, to } => {
                 let Some(i) = self.inviting.iter().position(|c| c.as_str() == to) else { return false };
                 let code = self.inviting.remove(i);

@@ -55,7 +55,7 @@ pub enum Output {
     /// Tell the server this ring is declined (busy, do-not-disturb; the user's own answers are told by the
     /// front end's command).
     Decline(CallId),
-    /// Answer the ring as if we were not online (do not disturb).
+    /// Answer the ring "unavailable", as the server does for a code nobody holds (do not disturb).
     Unavailable(CallId),
     /// Follow these codes' presence (replaces the previous list).
     Watch(Vec<PersonalCode>),

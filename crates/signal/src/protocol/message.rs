@@ -85,8 +85,8 @@ pub enum ClientMessage {
     },
     Decline {
         call: CallId,
-        /// Why, if the caller should hear more than "declined": `unavailable` (do not disturb) answers the
-        /// caller exactly as if this code were not online.
+        /// Why, if the caller should hear more than "declined": `unavailable` (do not disturb) gives the
+        /// caller the same answer as for a code nobody holds.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<DeclineReason>,
     },
@@ -181,7 +181,7 @@ pub enum UnregisterReason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeclineReason {
-    /// Not taking calls now (do not disturb): the caller gets `unavailable`, as for a code not online.
+    /// Not taking calls now (do not disturb): the caller gets `unavailable`, as for a code nobody holds.
     Unavailable,
 }
 
