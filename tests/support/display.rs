@@ -14,6 +14,11 @@ pub struct Display {
 
 impl Display {
     pub fn start() -> anyhow::Result<Display> {
+        Display::start_sized("1280x800")
+    }
+
+    /// A display `size` (`WIDTHxHEIGHT`) large.
+    fn start_sized(size: &str) -> anyhow::Result<Display> {
         if let Ok(name) = std::env::var("TINCAN_E2E_DISPLAY") {
             return Ok(Display { name, _xvfb: None, _window_manager: None });
         }
@@ -22,7 +27,7 @@ impl Display {
         let name = format!(":{n}");
         let xvfb = Guard::spawn(
             Command::new("Xvfb")
-                .args([name.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                .args([name.as_str(), "-screen", "0", &format!("{size}x24"), "-nolisten", "tcp"])
                 .stderr(Stdio::null()),
         )?;
         let started = Instant::now();
@@ -36,7 +41,8 @@ impl Display {
     /// A display with a window manager (openbox, which does EWMH full screen): for what only a window
     /// manager does — a bare X server leaves a "full screen" window at its size.
     pub fn with_window_manager() -> anyhow::Result<Display> {
-        let mut display = Display::start()?;
+        // Larger than the biggest window the tests ask for, with room for the title bar around it.
+        let mut display = Display::start_sized("1440x900")?;
         if display._xvfb.is_none() {
             return Ok(display); // the session's own display has its own
         }
