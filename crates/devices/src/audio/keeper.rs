@@ -13,19 +13,24 @@ use super::host::{Direction, find};
 use crate::{DeviceError, DeviceNotice, Notices, Result};
 
 const STALE: Duration = Duration::from_millis(1500);
+/// After the backend reports an error, how long the stream has to show it still runs (a callback) before it
+/// is taken for broken. ALSA's PulseAudio plugin reports passing I/O errors (`snd_pcm_avail_delay`: EIO)
+/// while the stream goes on; a device that is gone stops calling back.
+const ERROR_GRACE: Duration = Duration::from_millis(500);
 const LOOK_BACK_EVERY: Duration = Duration::from_secs(3);
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 /// What the stream's callbacks report.
 pub struct Health {
     epoch: Instant,
-    failed: AtomicBool,
+    /// When the last error (not an xrun) was reported, ms since `epoch` + 1; 0: none.
+    failed_ms: AtomicU64,
     last_callback_ms: AtomicU64,
 }
 
 impl Health {
     fn new() -> Arc<Self> {
-        Arc::new(Health { epoch: Instant::now(), failed: AtomicBool::new(false), last_callback_ms: AtomicU64::new(0) })
+        Arc::new(Health { epoch: Instant::now(), failed_ms: AtomicU64::new(0), last_callback_ms: AtomicU64::new(0) })
     }
 
     /// Call from the data callback.
@@ -37,15 +42,21 @@ impl Health {
     pub fn failed(&self, error: &cpal::Error) {
         tracing::warn!("audio stream: {error}");
         if !matches!(error.kind(), cpal::ErrorKind::Xrun) {
-            self.failed.store(true, Ordering::Relaxed);
+            self.failed_ms.store(self.epoch.elapsed().as_millis() as u64 + 1, Ordering::Relaxed);
         }
     }
 
     fn is_broken(&self) -> bool {
-        let last = Duration::from_millis(self.last_callback_ms.load(Ordering::Relaxed));
+        let last_ms = self.last_callback_ms.load(Ordering::Relaxed);
+        let last = Duration::from_millis(last_ms);
+        let now = self.epoch.elapsed();
+        // An error counts when no callback came since it, for a while.
+        let failed_ms = self.failed_ms.load(Ordering::Relaxed);
+        let failed = failed_ms > 0
+            && last_ms < failed_ms
+            && now.saturating_sub(Duration::from_millis(failed_ms - 1)) > ERROR_GRACE;
         // A stream gets a grace period to start.
-        self.failed.load(Ordering::Relaxed)
-            || self.epoch.elapsed().saturating_sub(last.max(Duration::from_secs(1))) > STALE
+        failed || now.saturating_sub(last.max(Duration::from_secs(1))) > STALE
     }
 }
 
@@ -163,5 +174,38 @@ impl Drop for Keeper {
         // Not joined: a call's speaker is dropped on an async task, which must not block. The thread sees
         // the flag within 100 ms and closes the stream itself.
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    use super::{ERROR_GRACE, Health};
+
+    fn error() -> cpal::Error {
+        cpal::Error::with_message(cpal::ErrorKind::Other, "snd_pcm_avail_delay: I/O error (5)")
+    }
+
+    #[test]
+    fn an_error_breaks_a_stream_only_if_it_stops_calling_back() {
+        // Errors, but keeps calling back (ALSA's PulseAudio plugin): not broken.
+        let going = Health::new();
+        going.alive();
+        going.failed(&error());
+        for _ in 0..6 {
+            std::thread::sleep(ERROR_GRACE / 4);
+            going.alive();
+        }
+        assert!(!going.is_broken());
+        // Errors and falls silent: broken once the grace is over.
+        let gone = Health::new();
+        gone.alive();
+        gone.failed(&error());
+        assert!(!gone.is_broken(), "not before the grace is over");
+        std::thread::sleep(ERROR_GRACE + Duration::from_millis(100));
+        assert!(gone.is_broken());
+        assert!(gone.failed_ms.load(Ordering::Relaxed) > 0);
     }
 }
