@@ -29,15 +29,6 @@ fn web_processes(app: u32) -> usize {
     tree(app).values().filter(|name| name.starts_with("WebKitWebProces")).count()
 }
 
-fn visible_windows(display: &str) -> usize {
-    Command::new("xdotool")
-        .args(["search", "--onlyvisible", "--name", "^Tincan$"])
-        .env("DISPLAY", display)
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
-        .unwrap_or(0)
-}
-
 fn pss(app: u32) -> f64 {
     pss_mb(&tree(app)).values().sum()
 }
@@ -69,7 +60,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let mut app = app;
     anyhow::ensure!(app.0.try_wait()?.is_none(), "the app exited (see app.log)");
     anyhow::ensure!(
-        webkit_processes(pid) == 0 && visible_windows(&display.name) == 0,
+        webkit_processes(pid) == 0 && display.visible_app_windows() == 0,
         "started hidden, the app should run no webview: {:?}",
         tree(pid)
     );
@@ -96,7 +87,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
         }
     };
     // Until the ring reached it the app had no window and no WebKit: the ring makes both.
-    until("the window shown for the ring", || visible_windows(&display.name) == 1)?;
+    until("the window shown for the ring", || display.visible_app_windows() == 1)?;
     until("WebKit running for the window", || web_processes(pid) > 0)?;
     let shown = pss(pid);
     caller.0.kill()?;
@@ -109,7 +100,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let window = String::from_utf8_lossy(&window.stdout).lines().next().unwrap_or_default().to_owned();
     xdotool(&["windowactivate", "--sync", &window])?;
     xdotool(&["key", "--clearmodifiers", "alt+F4"])?;
-    until("the window gone", || visible_windows(&display.name) == 0)?;
+    until("the window gone", || display.visible_app_windows() == 0)?;
     until("the web process ended", || web_processes(pid) == 0)
         .map_err(|e| anyhow::anyhow!("{e}; still running: {:?}", tree(pid)))?;
     std::thread::sleep(Duration::from_secs(2));

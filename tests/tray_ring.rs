@@ -22,16 +22,6 @@ async fn the_app_in_the_tray_is_rung_accepts_and_connects() -> anyhow::Result<()
     run_scenario("tray-ring", scenario).await
 }
 
-/// Windows of the app that are mapped on the display.
-fn visible_windows(display: &str) -> usize {
-    Command::new("xdotool")
-        .args(["search", "--onlyvisible", "--name", "^Tincan$"])
-        .env("DISPLAY", display)
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
-        .unwrap_or(0)
-}
-
 fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let display = Display::start()?;
     // A returning user: name and identity on disk.
@@ -48,7 +38,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let session = driver.session(&binary("tincan")?, &["--hidden"])?;
     session.wait_for("the UI to be ready", WAIT, "return window.tincan && window.tincan.ready === true")?;
     session.wait_for("online", WAIT, "return document.getElementById('presence').dataset.status === 'online'")?;
-    anyhow::ensure!(visible_windows(&display.name) == 0, "the window should start hidden");
+    anyhow::ensure!(display.visible_app_windows() == 0, "the window should start hidden");
     let shown = session.run("return document.getElementById('my-code').textContent", json!([]))?;
     assert_eq!(shown.as_str(), Some(code.as_str()), "the lobby shows the saved identity's code");
     let carla_is = |state: &str| {
@@ -90,10 +80,10 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
         "return !document.getElementById('incoming').classList.contains('hidden') && document.getElementById('incoming-name').textContent === 'Carla'",
     )?;
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while visible_windows(&display.name) == 0 && std::time::Instant::now() < deadline {
+    while display.visible_app_windows() == 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    anyhow::ensure!(visible_windows(&display.name) == 1, "a ring should bring the window up");
+    anyhow::ensure!(display.visible_app_windows() == 1, "a ring should bring the window up");
     display.screenshot(&artifacts().join("tray-ring-incoming.png"))?;
     let add_shown = "return !document.getElementById('incoming-add').classList.contains('hidden')";
     assert_eq!(session.run(add_shown, json!([]))?, false, "Carla is a contact already");

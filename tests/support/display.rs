@@ -65,6 +65,16 @@ impl Display {
         Ok(display)
     }
 
+    /// How many windows titled `Tincan` are on screen (mapped).
+    pub fn visible_app_windows(&self) -> usize {
+        Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--name", "^Tincan$"])
+            .env("DISPLAY", &self.name)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+            .unwrap_or(0)
+    }
+
     /// The whole screen as a PNG, as a user would see it (ImageMagick's `import`). WebDriver's own
     /// screenshot can hang for tens of seconds on a window that was hidden and shown again.
     pub fn screenshot(&self, path: &std::path::Path) -> anyhow::Result<()> {
