@@ -13,8 +13,9 @@
 //! microphone heard with what B's speaker played); the far end alone (its echo reaches A's microphone at
 //! full level: echo return loss enhancement = the echo's power at A's microphone over what B hears);
 //! both at once (double talk: A's chirps must still reach B). Then the same call on a busy computer (busy
-//! threads on every core and compile-like bursts, `tests/support/load.rs`), whose figures are printed. The
-//! same call without voice processing shows the echo coming back (so the measurement can fail). Set
+//! threads on every core and compile-like bursts, `tests/support/load.rs`), which must meet the same bar;
+//! its figures are printed, the playout buffers' underruns while audio flowed among them. The same call
+//! without voice processing shows the echo coming back (so the measurement can fail). Set
 //! `TINCAN_KEEP_LOGS` to keep the peers' logs (their devices at debug level).
 
 use std::process::Stdio;
@@ -31,7 +32,11 @@ use tincan_rig::pulse::Pulse;
 use tincan_signal::code::RoomCode;
 use tincan_signal::server::{ServerConfig, SignalServer};
 
-const CHIRP_EVERY: f64 = 0.5;
+/// Not a multiple of the far end's syllables (every 0.5 s): the chirps meet them at every phase, from
+/// clear of them to on top of them. At 0.5 s they met them at one phase per run, which the network's delay
+/// chose, so double talk passed or failed by luck (12 of 12 on top of a pause, 1–7 of 12 on top of a
+/// syllable, where the canceller's suppressor takes the near end for echo).
+const CHIRP_EVERY: f64 = 0.55;
 const NEAR_ALONE: f64 = 6.0;
 const FAR_ALONE: f64 = 8.0;
 const DOUBLE_TALK: f64 = 6.0;
@@ -173,7 +178,7 @@ async fn call(processing: bool, busy: bool) -> anyhow::Result<Figures> {
         }
         let heard_at = mic_start + Duration::from_secs_f64(in_mic as f64 / RATE as f64);
         let from = index_at(ear_start, heard_at);
-        // Within 450 ms: a later window could catch the next chirp (they are 500 ms apart).
+        // Within 450 ms: a later window could catch the next chirp (they are 550 ms apart).
         let found = find(&ear_rec, &one, from, from + RATE * 45 / 100);
         if double_talk {
             double_talk_sent += 1;
@@ -260,10 +265,10 @@ impl Figures {
 
     /// Echo cancelled, near-end speech through in double talk.
     fn check_voice(&self, label: &str) {
-        assert!(self.latencies_ms.len() >= 8, "{label}: near-end chirps reached B: {} of ~12", self.latencies_ms.len());
+        assert!(self.latencies_ms.len() >= 8, "{label}: near-end chirps reached B: {} of ~11", self.latencies_ms.len());
         let p50 = self.mouth_to_ear_p50();
         assert!(p50 > 0.0 && p50 < 1000.0, "{label}: mouth-to-ear {p50} ms");
-        assert!(self.erle_db >= 20.0, "{label}: echo reduced by only {:.1} dB", self.erle_db);
+        assert!(self.erle_db >= 25.0, "{label}: echo reduced by only {:.1} dB", self.erle_db);
         assert!(
             self.double_talk_found * 2 >= self.double_talk_sent,
             "{label}: double talk: {} of {} near-end chirps reached B",
@@ -299,10 +304,7 @@ async fn voice_goes_through_real_devices_and_its_echo_does_not_come_back() -> an
     );
     quiet.check_voice("quiet");
     assert!(skew.abs() <= 45.0, "audio and video {skew:+.1} ms apart (lip sync)");
-    // The busy call is reported, not yet asserted: it met the quiet call's bar in 7 of 9 runs here (one
-    // short: a receive stall, 350 ms of playout dropped, a burst of echo, 5 of 12 chirps in double talk;
-    // the other: 4 of 11 in double talk while a compile ran too). It
-    // becomes an assertion when it holds 10 of 10 (issue 15).
+    busy.check_voice("computer busy");
     assert!(without.erle_db < 10.0, "without processing the echo comes back ({:.1} dB)", without.erle_db);
     Ok(())
 }

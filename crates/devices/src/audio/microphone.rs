@@ -262,6 +262,7 @@ where
             *config,
             move |data: &[T], info: &cpal::InputCallbackInfo| {
                 health.alive();
+                priority::raise_callback_thread("microphone", &mailbox.timing, priority::raised);
                 mailbox
                     .timing
                     .tick(Duration::from_micros((data.len() / channels) as u64 * 1_000_000 / rate.max(1) as u64));

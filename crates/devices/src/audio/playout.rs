@@ -47,6 +47,9 @@ pub struct PlayoutStats {
     /// What it aims to hold (ms).
     pub target_ms: f64,
     pub underruns: u64,
+    /// Underruns after the first second of playing that the stream came back from: starvation while it
+    /// flowed, not its start or its end.
+    pub underruns_in_flow: u64,
     /// Audio dropped to bring latency down (ms).
     pub dropped_ms: f64,
     /// Audio made up while the buffer was dry (ms).
@@ -114,6 +117,10 @@ pub struct PlayoutBuffer {
     last_sample: f32,
     history: VecDeque<f32>,
     concealing: Option<Concealment>,
+    /// Samples played (real or made up) since playing first started.
+    played: usize,
+    /// Ran dry after the first second; counted in `underruns_in_flow` when audio comes back.
+    dry_in_flow: bool,
     stats: PlayoutStats,
 }
 
@@ -130,6 +137,8 @@ impl Default for PlayoutBuffer {
             last_sample: 0.0,
             history: VecDeque::with_capacity(HISTORY + TEN_MS),
             concealing: None,
+            played: 0,
+            dry_in_flow: false,
             stats: PlayoutStats::default(),
         }
     }
@@ -196,6 +205,7 @@ impl PlayoutBuffer {
         if !self.playing {
             if self.samples.len() >= self.target {
                 self.playing = true;
+                self.came_back();
             } else {
                 self.fade_out(out);
                 return;
@@ -217,11 +227,15 @@ impl PlayoutBuffer {
                 *o = c.next() * (1.0 - w) + *o * w;
             }
             self.concealing = None;
+            self.came_back();
         }
+        self.played += out.len();
         if have < out.len() {
             if self.concealing.is_none() {
                 // Running dry: an underrun, and the target grows.
                 self.stats.underruns += 1;
+                self.dry_in_flow = self.played > 1000 * RATE;
+                tracing::debug!(played_ms = self.played / RATE, target_ms = self.target / RATE, "playout ran dry");
                 self.target = (self.target + TEN_MS).min(MAX_TARGET);
                 self.remember(&out[..have]);
                 self.concealing = Some(Concealment::start(&self.history));
@@ -245,6 +259,13 @@ impl PlayoutBuffer {
             self.remember(out);
         }
         self.update_level();
+    }
+
+    /// Audio flows again after running dry.
+    fn came_back(&mut self) {
+        if std::mem::take(&mut self.dry_in_flow) {
+            self.stats.underruns_in_flow += 1;
+        }
     }
 
     /// Keep the last [`HISTORY`] samples played (real audio only: concealment starts from what was heard).
@@ -323,6 +344,7 @@ mod tests {
     fn a_steady_stream_plays_at_the_minimum_delay_without_gaps() {
         let (b, played) = run(|_| 5, 300);
         assert_eq!(b.stats().underruns, 1, "only the end of the stream runs dry"); // after the last frame
+        assert_eq!(b.stats().underruns_in_flow, 0, "the end of a stream is not starvation");
         assert!(b.stats().target_ms <= 30.0, "20 ms, and 10 more after the end's underrun: {:?}", b.stats());
         // Every frame was played, in order.
         let values: Vec<i16> = played.iter().map(|s| (s * 32768.0).round() as i16).filter(|v| *v >= 1000).collect();
@@ -425,6 +447,7 @@ mod tests {
         }
         let s = b.stats();
         assert_eq!(s.underruns, 1, "{s:?}");
+        assert_eq!(s.underruns_in_flow, 1, "two seconds in, and the stream came back: {s:?}");
         assert!(s.concealed_ms >= 10.0 && s.concealed_ms <= 60.0, "{s:?}");
         // Where the buffer ran dry (around 2 s in), no stretch of 5 ms is silent: the tone goes on.
         let from = 100 * 20 * RATE - 40 * RATE;

@@ -4,19 +4,27 @@
 //! * The voice processing thread asks for real-time scheduling: through rtkit over D-Bus (how desktop
 //!   programs get it without privileges; `audio_thread_priority`, Firefox's crate), else directly
 //!   (`SCHED_FIFO`, for root, `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` budget).
-//! * The speaker's callback thread (cpal's; through PulseAudio's or PipeWire's ALSA plugin it waits on the
-//!   sound server, and a real-time thread that waits on a normal one can spin — why cpal itself does not
-//!   promote such threads) gets a raised nice level (-11, PulseAudio's own), and so do libpulse's
-//!   mainloop threads that the plugin starts in this process, one per stream, the speaker's among them,
-//!   which its callback waits on (a raised
-//!   thread waiting on a normal one gains nothing on a busy machine; measured: callbacks 80–185 ms apart
-//!   under load until both were raised). PipeWire's plugin runs its own data thread, which PipeWire makes
-//!   real-time itself. The raised level is also the processing thread's fallback. It needs
-//!   `CAP_SYS_NICE` or an `RLIMIT_NICE` budget.
-//! * The microphone's callback thread is left alone: it only queues (500 ms of room), and through the
-//!   PulseAudio plugin it wakes far more often than it delivers (~20 % of a core here), which a raised
-//!   thread would take from everyone else.
+//! * The speaker's callback thread asks for the same. Through PulseAudio's ALSA plugin it waits on
+//!   libpulse's mainloop threads that the plugin starts in this process (`threaded-ml`, one per stream),
+//!   so they get `SCHED_FIFO` too where this process may set it directly, else a raised nice level (-11,
+//!   PulseAudio's own; rtkit is not asked for them: it only promotes the calling thread here). A raised
+//!   speaker was not enough on a busy computer: its callbacks came up to 29 ms apart against a plugin
+//!   buffer of 20 ms, PulseAudio played silence in between ("implicit underrun", sometimes a stream torn
+//!   down and made again), and every such gap moved the echo's delay under the canceller (near-end speech
+//!   suppressed for seconds after). Real-time, the callbacks come at most 19 ms apart; the server still
+//!   runs a stream dry now and then (in 4 of 6 busy calls, at times every stream at once, the test's own
+//!   players too), and the canceller's ERLE dips to ~20 dB for a second. The callback blocks in `poll`
+//!   every period (about 1 % of a core), so a real-time thread here does not spin; PipeWire's plugin wakes
+//!   it from PipeWire's own real-time data thread.
+//! * The microphone's callback thread gets the raised nice level, not real-time: through the PulseAudio
+//!   plugin it wakes far more often than it delivers (10–20 % of a core here). It only queues, but it is
+//!   on the way of every word said: left at normal priority it came up to 43 ms late under load, and the
+//!   words it held back ran the other side's playout buffer dry; raised, at most 35 ms (mostly 17–24).
+//!   The raised level is also the other threads' fallback. It needs `CAP_SYS_NICE` or an `RLIMIT_NICE`
+//!   budget.
 //! * Otherwise the thread stays at normal priority, and the stats say so and why.
+
+use super::timing::CallbackTiming;
 
 /// Real-time priority asked for directly (rtkit chooses its own, at most its `MaxRealtimePriority`).
 const RT_PRIORITY: i32 = 10;
@@ -80,30 +88,71 @@ pub fn raised() -> Priority {
     Priority::Normal { reason: "raising a thread's priority is done on Linux only".into() }
 }
 
+thread_local! {
+    static RAISED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The first callback on each thread (cpal may call the first ones from the thread that starts the stream)
+/// asks for `ask`, and raises the sound server's client threads it waits on; `timing` keeps what they got.
+pub fn raise_callback_thread(kind: &str, timing: &CallbackTiming, ask: fn() -> Priority) {
+    if RAISED.with(|r| r.replace(true)) {
+        return;
+    }
+    let got = ask();
+    let server = raise_sound_server_threads();
+    tracing::debug!("{kind} callback thread: {got:?}; sound server threads: {server:?}");
+    timing.set_priority(got);
+    timing.set_sound_server_priority(server);
+}
+
 /// Raise libpulse's mainloop threads in this process (named `threaded-ml`), which carry the speaker's
-/// audio to the server when it goes through the ALSA pulse plugin. What they got, if there were any.
+/// audio to the server when it goes through the ALSA pulse plugin: real-time where this process may set
+/// it directly (root, `CAP_SYS_NICE`, an `RLIMIT_RTPRIO` budget), else a raised nice level. What they got,
+/// if there were any.
 pub fn raise_sound_server_threads() -> Option<Priority> {
     #[cfg(target_os = "linux")]
     {
         let mut got = None;
         for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
             let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<libc::id_t>().ok()) else { continue };
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<libc::pid_t>().ok()) else { continue };
             if comm.trim_end() != "threaded-ml" {
                 continue;
             }
-            // SAFETY: setpriority on a thread of this process; no memory is involved.
-            let ok = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, RAISED_NICE) } == 0;
-            got = Some(if ok {
-                Priority::Raised { nice: RAISED_NICE }
-            } else {
-                Priority::Normal { reason: format!("nice {RAISED_NICE}: {}", std::io::Error::last_os_error()) }
+            let fifo = fifo_for(tid);
+            got = Some(match fifo {
+                Ok(()) => Priority::RealTime { via: "SCHED_FIFO" },
+                Err(direct) => match nice_for(tid as libc::id_t) {
+                    Ok(()) => Priority::Raised { nice: RAISED_NICE },
+                    Err(e) => Priority::Normal { reason: format!("SCHED_FIFO: {direct}; nice {RAISED_NICE}: {e}") },
+                },
             });
         }
         got
     }
     #[cfg(not(target_os = "linux"))]
     None
+}
+
+#[cfg(target_os = "linux")]
+fn nice_for(tid: libc::id_t) -> Result<(), String> {
+    // SAFETY: setpriority on a thread of this process; no memory is involved.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, RAISED_NICE) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error().to_string())
+    }
+}
+
+/// `SCHED_FIFO` for another thread of this process.
+#[cfg(target_os = "linux")]
+fn fifo_for(tid: libc::pid_t) -> Result<(), String> {
+    // SAFETY: an all-zero sched_param is valid (its other fields, where a libc has them, are unused).
+    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+    param.sched_priority = RT_PRIORITY;
+    // SAFETY: changes the scheduling of a thread of this process; `param` is a valid sched_param.
+    let result = unsafe { libc::sched_setscheduler(tid, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param) };
+    if result == 0 { Ok(()) } else { Err(std::io::Error::last_os_error().to_string()) }
 }
 
 #[cfg(target_os = "linux")]
@@ -153,6 +202,39 @@ mod tests {
                 assert_eq!((actual, policy), (0, libc::SCHED_OTHER));
             }
             (Priority::NotAsked, ..) => panic!("asked, so known"),
+        }
+    }
+
+    /// libpulse's mainloop threads are found by name and get what the OS grants, as said.
+    #[test]
+    fn sound_server_threads_are_raised_as_said() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("threaded-ml".into())
+            .spawn(move || {
+                // SAFETY: gettid has no preconditions.
+                tx.send(unsafe { libc::gettid() }).unwrap();
+                let _ = stop_rx.recv();
+            })
+            .unwrap();
+        let tid = rx.recv().unwrap();
+        let got = raise_sound_server_threads().expect("a threaded-ml thread is running");
+        // SAFETY: reads the scheduling of a thread of this process.
+        let policy = unsafe { libc::sched_getscheduler(tid) };
+        let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t) };
+        stop_tx.send(()).unwrap();
+        thread.join().unwrap();
+        match got {
+            Priority::RealTime { .. } => assert_eq!(policy & 0xff, libc::SCHED_FIFO),
+            Priority::Raised { nice: n } => {
+                assert_eq!((n, nice, policy), (RAISED_NICE, RAISED_NICE, libc::SCHED_OTHER))
+            }
+            Priority::Normal { reason } => {
+                assert!(!reason.is_empty());
+                assert_eq!((nice, policy), (0, libc::SCHED_OTHER));
+            }
+            Priority::NotAsked => panic!("asked, so known"),
         }
     }
 }

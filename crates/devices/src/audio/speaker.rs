@@ -185,23 +185,6 @@ impl Feed {
     }
 }
 
-thread_local! {
-    static RAISED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// The first callback on each thread (cpal may call the first ones from the thread that starts the stream)
-/// raises it, and the sound server's client threads it waits on.
-fn raise_this_thread(timing: &CallbackTiming) {
-    if RAISED.with(|r| r.replace(true)) {
-        return;
-    }
-    let got = priority::raised();
-    let server = priority::raise_sound_server_threads();
-    tracing::debug!("speaker callback thread: {got:?}; sound server threads: {server:?}");
-    timing.set_priority(got);
-    timing.set_sound_server_priority(server);
-}
-
 fn build<T>(device: &cpal::Device, config: &StreamConfig, mut feed: Feed, health: Arc<Health>) -> Result<cpal::Stream>
 where
     T: SizedSample + FromSample<f32> + Send + 'static,
@@ -213,7 +196,7 @@ where
             *config,
             move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
                 health.alive();
-                raise_this_thread(&feed.timing);
+                priority::raise_callback_thread("speaker", &feed.timing, priority::real_time);
                 let frames = data.len() / channels;
                 feed.timing.tick(Duration::from_micros(frames as u64 * 1_000_000 / feed.rate as u64));
                 feed.fill(frames);
