@@ -263,12 +263,14 @@ impl Figures {
         }
     }
 
-    /// Echo cancelled, near-end speech through in double talk.
-    fn check_voice(&self, label: &str) {
+    /// Echo reduced by at least `min_erle_db`, near-end speech through in double talk, mouth to ear within
+    /// `max_p50_ms`.
+    fn check_voice(&self, label: &str, min_erle_db: f64, max_p50_ms: f64) {
         assert!(self.latencies_ms.len() >= 8, "{label}: near-end chirps reached B: {} of ~11", self.latencies_ms.len());
         let p50 = self.mouth_to_ear_p50();
-        assert!(p50 > 0.0 && p50 < 1000.0, "{label}: mouth-to-ear {p50} ms");
-        assert!(self.erle_db >= 25.0, "{label}: echo reduced by only {:.1} dB", self.erle_db);
+        assert!(p50 > 0.0 && p50 < max_p50_ms, "{label}: mouth-to-ear {p50} ms");
+        assert!(self.erle_db >= min_erle_db, "{label}: echo reduced by only {:.1} dB", self.erle_db);
+        assert!(self.double_talk_sent >= 8, "{label}: only {} chirps in double talk were found", self.double_talk_sent);
         assert!(
             self.double_talk_found * 2 >= self.double_talk_sent,
             "{label}: double talk: {} of {} near-end chirps reached B",
@@ -302,9 +304,11 @@ async fn voice_goes_through_real_devices_and_its_echo_does_not_come_back() -> an
         without.double_talk_found,
         without.double_talk_sent
     );
-    quiet.check_voice("quiet");
+    // Measured here: quiet 68–73 ms and 81–83 dB; busy 73–83 ms and 27–89 dB (a second of echo after
+    // PulseAudio ran a stream dry brings 4 s down to 27 dB). The bars leave room for a slower machine.
+    quiet.check_voice("quiet", 25.0, 150.0);
     assert!(skew.abs() <= 45.0, "audio and video {skew:+.1} ms apart (lip sync)");
-    busy.check_voice("computer busy");
+    busy.check_voice("computer busy", 20.0, 250.0);
     assert!(without.erle_db < 10.0, "without processing the echo comes back ({:.1} dB)", without.erle_db);
     Ok(())
 }

@@ -6,7 +6,7 @@
 //!   allocating and writing 32 MiB (page faults, memory bandwidth) and then spinning, and end.
 //!
 //! Everything stops when the `Load` is dropped. `TINCAN_LOAD_PER_CORE=N` runs N busy threads per core instead
-//! of one (heavier trials by hand; the figures in docs/architecture.md were taken with 4).
+//! of one (heavier trials by hand; docs/architecture.md says which of its figures were taken with 4).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

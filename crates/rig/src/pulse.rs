@@ -40,14 +40,15 @@ impl Pulse {
         }
         let socket = dir.join("native");
         // `TINCAN_PULSE_LOG=FILE` keeps the server's debug log, with times, in FILE (where its streams ran
-        // dry: "Implicit underrun"); otherwise its warnings go to a file that goes with the server.
+        // dry: "Implicit underrun"), or FILE.1, FILE.2… for the servers after the first (a test may start
+        // several); otherwise its warnings go to a file that goes with the server.
         let log_to = std::env::var_os("TINCAN_PULSE_LOG").map(std::path::PathBuf::from);
         let log = log_to.clone().unwrap_or_else(|| dir.join("pulse.log"));
         let process = Guard::spawn(
             "pulseaudio",
             Command::new(program)
                 .args(["-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "--use-pid-file=no"])
-                .arg(format!("--log-target=file:{}", log.display()))
+                .arg(format!("--log-target={}:{}", if log_to.is_some() { "newfile" } else { "file" }, log.display()))
                 .args(log_to.iter().flat_map(|_| ["--log-level=4", "--log-time=1"]))
                 .arg("-L")
                 .arg(format!("module-native-protocol-unix socket={} auth-anonymous=1", socket.display()))

@@ -257,6 +257,7 @@ where
     let channels = config.channels.max(1) as usize;
     let rate = config.sample_rate;
     let errors = health.clone();
+    let for_errors = mailbox.clone();
     device
         .build_input_stream::<T, _, _>(
             *config,
@@ -277,7 +278,10 @@ where
                     device_latency,
                 );
             },
-            move |e| errors.failed(&e),
+            move |e| {
+                priority::callback_error(&for_errors.timing);
+                errors.failed(&e)
+            },
             None,
         )
         .map_err(|e| DeviceError::Backend { kind: "microphone", name: device.to_string(), message: e.to_string() })

@@ -37,6 +37,8 @@ const CONCEAL_MAX: usize = 60 * RATE;
 /// Pitch periods searched for: 2.5–20 ms (50–400 Hz voices, and their harmonics).
 const PERIOD_MIN: usize = RATE * 5 / 2;
 const PERIOD_MAX: usize = 20 * RATE;
+/// Running dry for longer than this is a pause of the stream, not starvation.
+const STARVED_MAX: usize = 250 * RATE;
 /// What was played last, for concealment: two of the longest periods.
 const HISTORY: usize = 2 * PERIOD_MAX;
 
@@ -47,8 +49,8 @@ pub struct PlayoutStats {
     /// What it aims to hold (ms).
     pub target_ms: f64,
     pub underruns: u64,
-    /// Underruns after the first second of playing that the stream came back from: starvation while it
-    /// flowed, not its start or its end.
+    /// Underruns after the first second of playing that audio came back from within 250 ms: starvation
+    /// while the stream flowed, not its start, its end or a pause (a muted sender sends nothing).
     pub underruns_in_flow: u64,
     /// Audio dropped to bring latency down (ms).
     pub dropped_ms: f64,
@@ -119,8 +121,9 @@ pub struct PlayoutBuffer {
     concealing: Option<Concealment>,
     /// Samples played (real or made up) since playing first started.
     played: usize,
-    /// Ran dry after the first second; counted in `underruns_in_flow` when audio comes back.
-    dry_in_flow: bool,
+    /// Ran dry after the first second: samples given out since (made up or silent); counted in
+    /// `underruns_in_flow` if audio comes back within [`STARVED_MAX`].
+    dry_in_flow: Option<usize>,
     stats: PlayoutStats,
 }
 
@@ -138,7 +141,7 @@ impl Default for PlayoutBuffer {
             history: VecDeque::with_capacity(HISTORY + TEN_MS),
             concealing: None,
             played: 0,
-            dry_in_flow: false,
+            dry_in_flow: None,
             stats: PlayoutStats::default(),
         }
     }
@@ -193,6 +196,9 @@ impl PlayoutBuffer {
 
     /// Fill `out` (48 kHz mono) for the speaker.
     pub fn pull(&mut self, out: &mut [f32]) {
+        if let Some(dry) = &mut self.dry_in_flow {
+            *dry += out.len();
+        }
         if self.playing && self.stretch > 0 {
             self.stretch = self.stretch.saturating_sub(out.len());
             if let Some(mut c) = self.concealing.take() {
@@ -205,7 +211,6 @@ impl PlayoutBuffer {
         if !self.playing {
             if self.samples.len() >= self.target {
                 self.playing = true;
-                self.came_back();
             } else {
                 self.fade_out(out);
                 return;
@@ -227,14 +232,16 @@ impl PlayoutBuffer {
                 *o = c.next() * (1.0 - w) + *o * w;
             }
             self.concealing = None;
-            self.came_back();
+        }
+        if have > 0 {
+            self.came_back(have);
         }
         self.played += out.len();
         if have < out.len() {
             if self.concealing.is_none() {
                 // Running dry: an underrun, and the target grows.
                 self.stats.underruns += 1;
-                self.dry_in_flow = self.played > 1000 * RATE;
+                self.dry_in_flow = (self.played > 1000 * RATE).then_some(0);
                 tracing::debug!(played_ms = self.played / RATE, target_ms = self.target / RATE, "playout ran dry");
                 self.target = (self.target + TEN_MS).min(MAX_TARGET);
                 self.remember(&out[..have]);
@@ -261,9 +268,12 @@ impl PlayoutBuffer {
         self.update_level();
     }
 
-    /// Audio flows again after running dry.
-    fn came_back(&mut self) {
-        if std::mem::take(&mut self.dry_in_flow) {
+    /// Real audio flows again (`have` samples of this pull), after running dry or not.
+    fn came_back(&mut self, have: usize) {
+        // What this pull gave out of the real audio is not part of the dry spell.
+        if let Some(dry) = self.dry_in_flow.take()
+            && dry.saturating_sub(have) <= STARVED_MAX
+        {
             self.stats.underruns_in_flow += 1;
         }
     }
@@ -475,5 +485,27 @@ mod tests {
         assert!(best < 0.01, "the concealment does not repeat the tone's last period: {best:.4}");
         // A wrong period (half of it, say) does not fit.
         assert!(fit(134) > 0.1, "{}", fit(134));
+    }
+
+    /// A sender that pauses (muted, it sends nothing) for a second makes the buffer run dry, but that is
+    /// not starvation; audio comes back after it.
+    #[test]
+    fn a_pause_of_the_stream_is_not_starvation() {
+        let start = Instant::now();
+        let mut b = PlayoutBuffer::default();
+        let mut out = [0f32; TEN_MS];
+        let (mut media, mut heard_after) = (0u64, false);
+        for ms in (0..7000u64).step_by(10) {
+            if ms % 20 == 0 && !(2000..3000).contains(&ms) {
+                b.push(&frame(1000), Duration::from_millis(media * 20), start + Duration::from_millis(ms));
+                media += 1;
+            }
+            b.pull(&mut out);
+            heard_after |= ms > 3000 && out[0] != 0.0;
+        }
+        let s = b.stats();
+        assert!(heard_after, "audio came back: {s:?}");
+        assert!(s.underruns >= 1, "{s:?}");
+        assert_eq!(s.underruns_in_flow, 0, "{s:?}");
     }
 }

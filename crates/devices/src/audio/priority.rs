@@ -7,7 +7,10 @@
 //! * The speaker's callback thread asks for the same. Through PulseAudio's ALSA plugin it waits on
 //!   libpulse's mainloop threads that the plugin starts in this process (`threaded-ml`, one per stream),
 //!   so they get `SCHED_FIFO` too where this process may set it directly, else a raised nice level (-11,
-//!   PulseAudio's own; rtkit is not asked for them: it only promotes the calling thread here). A raised
+//!   PulseAudio's own). All of them, the microphone's stream's too (each takes about 1 % of a core).
+//!   rtkit is not asked for them: it would take any thread of this process, but `audio_thread_priority`
+//!   asks it for the calling thread only, so where only rtkit grants real-time they stay raised (or
+//!   normal without an `RLIMIT_NICE` budget, the usual desktop default), and the stats say so. A raised
 //!   speaker was not enough on a busy computer: its callbacks came up to 29 ms apart against a plugin
 //!   buffer of 20 ms, PulseAudio played silence in between ("implicit underrun", sometimes a stream torn
 //!   down and made again), and every such gap moved the echo's delay under the canceller (near-end speech
@@ -15,7 +18,8 @@
 //!   runs a stream dry now and then (in 4 of 6 busy calls, at times every stream at once, the test's own
 //!   players too), and the canceller's ERLE dips to ~20 dB for a second. The callback blocks in `poll`
 //!   every period (about 1 % of a core), so a real-time thread here does not spin; PipeWire's plugin wakes
-//!   it from PipeWire's own real-time data thread.
+//!   it from PipeWire's own real-time data thread. A stream error can make it loop, so at the first one
+//!   it goes back to the raised level ([`callback_error`]).
 //! * The microphone's callback thread gets the raised nice level, not real-time: through the PulseAudio
 //!   plugin it wakes far more often than it delivers (10–20 % of a core here). It only queues, but it is
 //!   on the way of every word said: left at normal priority it came up to 43 ms late under load, and the
@@ -88,21 +92,65 @@ pub fn raised() -> Priority {
     Priority::Normal { reason: "raising a thread's priority is done on Linux only".into() }
 }
 
-thread_local! {
-    static RAISED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+/// What a callback thread asked for so far.
+#[derive(Clone, Copy)]
+enum Asked {
+    Not,
+    Done,
+    /// Put back to a raised level after a stream error, at this time.
+    Demoted(std::time::Instant),
 }
 
-/// The first callback on each thread (cpal may call the first ones from the thread that starts the stream)
-/// asks for `ask`, and raises the sound server's client threads it waits on; `timing` keeps what they got.
+thread_local! {
+    static ASKED: std::cell::Cell<Asked> = const { std::cell::Cell::new(Asked::Not) };
+}
+
+/// A demoted callback thread asks again after this long without errors.
+const ASK_AGAIN_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The first callback on each thread (on Linux each cpal stream has its own) asks for `ask`, and raises
+/// the sound server's client threads it waits on; `timing` keeps what they got. A thread put back by
+/// [`callback_error`] asks again after a second.
 pub fn raise_callback_thread(kind: &str, timing: &CallbackTiming, ask: fn() -> Priority) {
-    if RAISED.with(|r| r.replace(true)) {
-        return;
+    match ASKED.get() {
+        Asked::Done => return,
+        Asked::Demoted(at) if at.elapsed() < ASK_AGAIN_AFTER => return,
+        Asked::Not | Asked::Demoted(_) => {}
     }
+    ASKED.set(Asked::Done);
     let got = ask();
     let server = raise_sound_server_threads();
     tracing::debug!("{kind} callback thread: {got:?}; sound server threads: {server:?}");
     timing.set_priority(got);
     timing.set_sound_server_priority(server);
+}
+
+/// A stream reported an error on its callback thread (cpal's ALSA host calls the error callback there).
+/// A broken stream can make that thread loop without sleeping — the PulseAudio plugin's poll keeps
+/// failing while the server is gone, and cpal polls again — which a real-time thread must not: it would
+/// hold a core, and through rtkit the kernel ends the process once the thread has run 200 ms without
+/// blocking (`RLIMIT_RTTIME`). So a real-time callback thread goes back to the raised level at the first
+/// error, and asks again when callbacks have come for a second without one.
+pub fn callback_error(timing: &CallbackTiming) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: reads the calling thread's own policy.
+        let policy = unsafe { libc::sched_getscheduler(0) } & 0xff;
+        if policy != libc::SCHED_FIFO && policy != libc::SCHED_RR {
+            return;
+        }
+        // SAFETY: an all-zero sched_param (priority 0) is what SCHED_OTHER takes; lowering needs no right.
+        let param: libc::sched_param = unsafe { std::mem::zeroed() };
+        if unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_OTHER, &param) } != 0 {
+            return;
+        }
+        ASKED.set(Asked::Demoted(std::time::Instant::now()));
+        let now = raised();
+        tracing::debug!("a stream error: its callback thread is back to {now:?}");
+        timing.set_priority(now);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = timing;
 }
 
 /// Raise libpulse's mainloop threads in this process (named `threaded-ml`), which carry the speaker's
@@ -236,5 +284,27 @@ mod tests {
             }
             Priority::NotAsked => panic!("asked, so known"),
         }
+    }
+
+    /// A stream error puts a real-time callback thread back to the raised level; it does not ask again at
+    /// once.
+    #[test]
+    fn a_stream_error_takes_real_time_away() {
+        std::thread::spawn(|| {
+            let timing = CallbackTiming::default();
+            raise_callback_thread("test", &timing, real_time);
+            // SAFETY: reads the calling thread's own policy.
+            let policy = || unsafe { libc::sched_getscheduler(0) } & 0xff;
+            let was_real_time = matches!(timing.stats().thread, Priority::RealTime { .. });
+            callback_error(&timing);
+            assert_eq!(policy(), libc::SCHED_OTHER);
+            if was_real_time {
+                assert!(!matches!(timing.stats().thread, Priority::RealTime { .. }), "{:?}", timing.stats());
+                raise_callback_thread("test", &timing, real_time);
+                assert_eq!(policy(), libc::SCHED_OTHER, "asked again at once");
+            }
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -191,6 +191,7 @@ where
 {
     let channels = config.channels.max(1) as usize;
     let errors = health.clone();
+    let error_timing = feed.timing.clone();
     device
         .build_output_stream::<T, _, _>(
             *config,
@@ -211,7 +212,10 @@ where
                 let queued = Duration::from_micros((feed.ready.len() + frames) as u64 * 1_000_000 / feed.rate as u64);
                 feed.latency.set(device + queued);
             },
-            move |e| errors.failed(&e),
+            move |e| {
+                priority::callback_error(&error_timing);
+                errors.failed(&e)
+            },
             None,
         )
         .map_err(|e| DeviceError::Backend { kind: "speaker", name: device.to_string(), message: e.to_string() })

@@ -15,7 +15,7 @@ const WARM_UP_CALLS: u64 = 10;
 
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct TimingStats {
-    /// What the callback thread got from the OS (`not_asked` for a stream whose callback only queues).
+    /// What the callback thread got from the OS (after a stream error, what it went back to).
     pub thread: Priority,
     pub callbacks: u64,
     /// Callbacks that came more than twice their period (plus 10 ms) after the one before.
