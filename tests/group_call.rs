@@ -264,11 +264,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     session.set_window_size(1100, 720)?;
     std::thread::sleep(Duration::from_millis(300));
     let xdotool = |args: &[&str]| Command::new("xdotool").args(args).env("DISPLAY", &display.name).output();
-    let window = xdotool(&["search", "--onlyvisible", "--name", "^Tincan$"])?;
-    let window = String::from_utf8_lossy(&window.stdout).lines().next().unwrap_or_default().to_owned();
-    anyhow::ensure!(!window.is_empty(), "the window is on screen before closing");
-    xdotool(&["windowactivate", "--sync", &window])?;
-    xdotool(&["key", "--clearmodifiers", "alt+F4"])?;
+    display.close_app_window(WAIT)?;
     let config = dir.join("config").join(tincan_e2e::app::APP_ID);
     let deadline = std::time::Instant::now() + WAIT;
     loop {

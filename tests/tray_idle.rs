@@ -95,12 +95,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
 
     // Closed (Alt+F4 through the window manager), outside a call: the webview goes, and WebKit with it.
     std::thread::sleep(Duration::from_secs(2));
-    let xdotool = |args: &[&str]| Command::new("xdotool").args(args).env("DISPLAY", &display.name).output();
-    let window = xdotool(&["search", "--onlyvisible", "--name", "^Tincan$"])?;
-    let window = String::from_utf8_lossy(&window.stdout).lines().next().unwrap_or_default().to_owned();
-    xdotool(&["windowactivate", "--sync", &window])?;
-    xdotool(&["key", "--clearmodifiers", "alt+F4"])?;
-    until("the window gone", || display.visible_app_windows() == 0)?;
+    display.close_app_window(Duration::from_secs(30))?;
     until("the web process ended", || web_processes(pid) == 0)
         .map_err(|e| anyhow::anyhow!("{e}; still running: {:?}", tree(pid)))?;
     std::thread::sleep(Duration::from_secs(2));

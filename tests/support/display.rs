@@ -75,6 +75,33 @@ impl Display {
             .unwrap_or(0)
     }
 
+    /// Closes the app's window as a user would: Alt+F4 to the focused window, through the window manager.
+    /// A key sent while the window is still being mapped or focused can be lost, so the window is looked
+    /// for again and the key sent again until no app window is on screen, within `within`.
+    pub fn close_app_window(&self, within: Duration) -> anyhow::Result<()> {
+        let xdotool = |args: &[&str]| Command::new("xdotool").args(args).env("DISPLAY", &self.name).output();
+        let deadline = std::time::Instant::now() + within;
+        let mut tries = 0;
+        loop {
+            let found = xdotool(&["search", "--onlyvisible", "--name", "^Tincan$"])?;
+            let Some(window) = String::from_utf8_lossy(&found.stdout).lines().next().map(str::to_owned) else {
+                anyhow::ensure!(tries > 0, "no app window on screen to close");
+                return Ok(());
+            };
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the app window {window} still on screen after {tries} Alt+F4 within {within:?}"
+            );
+            tries += 1;
+            xdotool(&["windowactivate", "--sync", &window])?;
+            xdotool(&["key", "--clearmodifiers", "alt+F4"])?;
+            let sent = std::time::Instant::now();
+            while self.visible_app_windows() > 0 && sent.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
     /// The whole screen as a PNG, as a user would see it (ImageMagick's `import`). WebDriver's own
     /// screenshot can hang for tens of seconds on a window that was hidden and shown again.
     pub fn screenshot(&self, path: &std::path::Path) -> anyhow::Result<()> {

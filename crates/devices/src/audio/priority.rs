@@ -81,12 +81,12 @@ pub fn real_time() -> Priority {
 pub fn raised() -> Priority {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: gettid has no preconditions; setpriority on our own thread id changes only this thread.
+        // SAFETY: gettid has no preconditions.
         let tid = unsafe { libc::gettid() };
-        if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, RAISED_NICE) } == 0 {
-            return Priority::Raised { nice: RAISED_NICE };
+        match nice_for(tid as libc::id_t) {
+            Ok(()) => Priority::Raised { nice: RAISED_NICE },
+            Err(e) => Priority::Normal { reason: format!("nice {RAISED_NICE}: {e}") },
         }
-        Priority::Normal { reason: format!("nice {RAISED_NICE}: {}", std::io::Error::last_os_error()) }
     }
     #[cfg(not(target_os = "linux"))]
     Priority::Normal { reason: "raising a thread's priority is done on Linux only".into() }
@@ -192,7 +192,8 @@ fn nice_for(tid: libc::id_t) -> Result<(), String> {
     }
 }
 
-/// `SCHED_FIFO` for another thread of this process.
+/// `SCHED_FIFO` for a thread of this process, reset on fork (a child process does not inherit real-time
+/// scheduling).
 #[cfg(target_os = "linux")]
 fn fifo_for(tid: libc::pid_t) -> Result<(), String> {
     // SAFETY: an all-zero sched_param is valid (its other fields, where a libc has them, are unused).
@@ -203,17 +204,10 @@ fn fifo_for(tid: libc::pid_t) -> Result<(), String> {
     if result == 0 { Ok(()) } else { Err(std::io::Error::last_os_error().to_string()) }
 }
 
+/// `SCHED_FIFO` for the calling thread (thread id 0 is the caller).
 #[cfg(target_os = "linux")]
 fn fifo() -> Result<(), String> {
-    // SAFETY: an all-zero sched_param is valid (its other fields, where a libc has them, are unused).
-    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
-    param.sched_priority = RT_PRIORITY;
-    // Reset on fork: a child process does not inherit real-time scheduling.
-    // SAFETY: changes the calling thread's own scheduling; `param` is a valid sched_param.
-    let result = unsafe {
-        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
-    };
-    if result == 0 { Ok(()) } else { Err(std::io::Error::from_raw_os_error(result).to_string()) }
+    fifo_for(0)
 }
 
 #[cfg(not(target_os = "linux"))]
