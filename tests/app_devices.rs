@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
-use tincan_e2e::app::{WAIT, first_start, join_room, json_lines, next_line, run_scenario};
+use tincan_e2e::app::{WAIT, first_start, join_from_check, json_lines, next_line, run_scenario};
 use tincan_e2e::binary;
 use tincan_e2e::display::Display;
 use tincan_e2e::process::Guard;
@@ -40,6 +40,25 @@ fn last_second(recorder: &Recorder) -> (Option<f64>, f64) {
     let tail = &samples[samples.len().saturating_sub(48_000)..];
     (dominant_frequency(tail, 48_000), rms(tail))
 }
+
+/// The notes in `samples`, in order: the dominant frequency of each loud 50 ms block, a note once however
+/// long it lasts. Blocks whose energy sits under 100 Hz are clicks, not notes (once under load a block at
+/// 0 Hz came just before the first note: a step as the stream started).
+fn notes_heard(samples: &[i16]) -> Vec<f64> {
+    let mut notes: Vec<f64> = Vec::new();
+    for block in samples.chunks_exact(2_400) {
+        let Some(hz) = dominant_frequency(block, 48_000).filter(|&hz| rms(block) > 0.02 && hz > 100.0) else {
+            continue;
+        };
+        if notes.last().is_none_or(|last| (last - hz).abs() > 20.0) {
+            notes.push(hz);
+        }
+    }
+    notes
+}
+
+/// The test sound's pitches (the app's, `src-tauri/src/check.rs`): C5, E5, G5.
+const TEST_NOTES_HZ: [f64; 3] = [523.25, 659.25, 783.99];
 
 fn near(hz: Option<f64>, want: f64) -> bool {
     hz.is_some_and(|hz| (hz - want).abs() < 10.0)
@@ -110,7 +129,37 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     session.run("document.getElementById('settings-form').requestSubmit(); return true;", json!([]))?;
     session.wait_for("the lobby", WAIT, "return !document.getElementById('lobby').classList.contains('hidden')")?;
 
-    join_room(&session, room.as_str())?;
+    // Joining shows the device check first, with the settings' devices: no camera here (said, and its
+    // toggle off), the headset's 440 Hz on the level meter, and the test sound in the speakers.
+    session.run(
+        "document.getElementById('join-code').value = arguments[0]; document.getElementById('join-form').requestSubmit(); return true;",
+        json!([room.as_str()]),
+    )?;
+    session.wait_for(
+        "the device check without a camera",
+        WAIT,
+        "return !document.getElementById('check').classList.contains('hidden') && document.getElementById('check-video-off').textContent === 'No camera found' && document.getElementById('check-cam').disabled && !document.getElementById('check-cam').checked",
+    )?;
+    let level = session.wait_for(
+        "the microphone's level on the meter",
+        WAIT,
+        "const w = parseFloat(document.getElementById('check-level').style.width); return w > 50 ? w : null",
+    )?;
+    display.screenshot(&tincan_e2e::artifacts().join("device-check-no-camera.png"))?;
+    let before = speakers.take().0.len();
+    session.run("document.getElementById('check-tone').click(); return true;", json!([]))?;
+    std::thread::sleep(Duration::from_secs(3));
+    let notes = notes_heard(&speakers.take().0[before..]);
+    println!("the device check: the meter at {level}% for the headset; the test sound played {notes:?} Hz");
+    let want: Vec<f64> = TEST_NOTES_HZ.to_vec();
+    assert!(
+        notes.len() == 3 && notes.iter().zip(&want).all(|(h, w)| near(Some(*h), *w)),
+        "the speakers should play the test sound's notes {want:?} in order, played {notes:?}"
+    );
+    // Joined with the microphone on (its toggle's default).
+    assert_eq!(session.run("return document.getElementById('check-mic').checked", json!([]))?, true);
+    join_from_check(&session, false)?;
+    session.wait_for("connected", WAIT, "return document.getElementById('call-state').textContent === 'Connected'")?;
     next_line(&lines, "the peer connected", |v| v["event"] == "state" && v["state"] == "connected")?;
     std::thread::sleep(SETTLE);
     let (b_hears, _) = last_second(&b_ear);

@@ -7,7 +7,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tincan_e2e::app::{WAIT, assert_live_pattern, json_lines, next_line, run_scenario, seed, what_the_app_says};
+use tincan_e2e::app::{
+    WAIT, assert_live_pattern, join_from_check, json_lines, next_line, run_scenario, seed, what_the_app_says,
+};
 use tincan_e2e::binary;
 use tincan_e2e::dbus::SessionBus;
 use tincan_e2e::display::Display;
@@ -40,6 +42,25 @@ fn second_launch(env: &[(&str, String)], display: &str, link: &str) -> anyhow::R
     }
 }
 
+/// A link does not start a call by itself: the device check asks, and meanwhile the other side sees
+/// nothing (`started`: what it would print had the call begun).
+fn asked_first(
+    session: &Session,
+    lines: &std::sync::mpsc::Receiver<serde_json::Value>,
+    started: impl Fn(&serde_json::Value) -> bool,
+) -> anyhow::Result<()> {
+    session.wait_for(
+        "the device check asking about the link",
+        WAIT,
+        "return !document.getElementById('check').classList.contains('hidden') && document.getElementById('check-subtitle').textContent.startsWith('A link asks')",
+    )?;
+    let quiet_until = Instant::now() + Duration::from_secs(2);
+    while let Ok(v) = lines.recv_timeout(quiet_until.saturating_duration_since(Instant::now())) {
+        anyhow::ensure!(!started(&v), "the link started the call before the user said so: {v}");
+    }
+    Ok(())
+}
+
 fn connected(session: &Session) -> anyhow::Result<()> {
     if let Err(e) =
         session.wait_for("connected", WAIT, "return document.getElementById('call-state').textContent === 'Connected'")
@@ -52,7 +73,8 @@ fn connected(session: &Session) -> anyhow::Result<()> {
 fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let display = Display::start()?;
     let bus = SessionBus::start()?;
-    seed(dir, "config", "settings.json", r#"{"display_name": "Ana"}"#)?;
+    // Ana chose to join at once: a link someone else made still asks her first.
+    seed(dir, "config", "settings.json", r#"{"display_name": "Ana", "skip_device_check": true}"#)?;
     let mut env = tincan_e2e::app::env(dir, url);
     env.push(("DBUS_SESSION_BUS_ADDRESS", bus.address.clone()));
     let driver = Driver::start(&display.name, &env, &dir.join("app.log"))?;
@@ -71,6 +93,8 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let lines = json_lines(peer.0.stdout.take().expect("piped"));
     next_line(&lines, "the peer waiting", |v| v["event"] == "state" && v["state"] == "waiting")?;
     second_launch(&env, &display.name, &format!("tincan://join/{}", room.as_str().to_lowercase()))?;
+    asked_first(&session, &lines, |v| v["event"] == "state" && v["state"] == "connected")?;
+    join_from_check(&session, true)?;
     connected(&session)?;
     assert_live_pattern(&session)?;
     session.run("document.getElementById('hangup').click(); return true;", json!([]))?;
@@ -92,6 +116,8 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let lines = json_lines(listener.0.stdout.take().expect("piped"));
     next_line(&lines, "the callee online", |v| v["event"] == "status" && v["status"] == "online")?;
     second_launch(&env, &display.name, &format!("tincan://call/{}", callee.personal_code().as_str()))?;
+    asked_first(&session, &lines, |v| v["event"] == "incoming")?;
+    join_from_check(&session, true)?;
     let incoming = next_line(&lines, "the ring", |v| v["event"] == "incoming")?;
     assert_eq!(incoming["from_name"], "Ana");
     connected(&session)?;

@@ -11,7 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tincan_e2e::app::{WAIT, first_start, json_lines, next_line, read_tile_stamp_script, run_scenario};
+use tincan_e2e::app::{
+    WAIT, first_start, join_from_check, json_lines, next_line, read_tile_stamp_script, run_scenario,
+};
 use tincan_e2e::display::Display;
 use tincan_e2e::process::Guard;
 use tincan_e2e::webdriver::{Driver, Session};
@@ -109,6 +111,14 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
 
     // A room of our own: the invite card says its code and, if others can reach the server, the guest link.
     session.run("document.getElementById('create').click(); return true;", json!([]))?;
+    // The device check first: the test pattern as the camera's picture, the tone on the meter.
+    session.wait_for(
+        "the device check's picture and level",
+        WAIT,
+        "return !document.getElementById('check').classList.contains('hidden') && document.getElementById('check-video').classList.contains('live') && parseFloat(document.getElementById('check-level').style.width) > 30",
+    )?;
+    screenshots(&display, &session, "device-check")?;
+    join_from_check(&session, true)?;
     let room = session.wait_for(
         "the invite card",
         WAIT,

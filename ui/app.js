@@ -5,6 +5,7 @@ import {
   initLobby, say, showInfo, showPresence, setDoNotDisturb, refreshContacts, refreshRecents, isContact, addContact,
 } from "./lobby.js";
 import { openSettings, applyTheme } from "./settings.js";
+import { checkBeforeJoining, cancelCheck, checking } from "./check.js";
 import { isNormalEnd } from "./logic.js";
 
 window.tincan = { framesDrawn: framesDrawnCount }; // read by the end-to-end tests
@@ -21,9 +22,20 @@ async function lobby(message, info = false) {
   refreshRecents();
 }
 
-async function attempt(command, args, title) {
-  if (callActive()) return; // one call at a time (a link can be handed over twice)
+/** Start a call (`link`: a link someone else made asks for it). Our own calls go through the device check
+ * first; an answer to a ring does not. */
+async function attempt(command, args, title, link = false) {
+  if (callActive() || checking()) return; // one call at a time (a link can be handed over twice)
   say("");
+  if (command !== "accept_call") {
+    const heading = command === "join_room" ? [`Join room ${title}`, "Join now"] : [`Call ${title}`, "Call now"];
+    const sending = await checkBeforeJoining(...heading, link);
+    if (!sending) {
+      if (current() === "check") await lobby();
+      return;
+    }
+    args = { ...args, ...sending };
+  }
   try {
     await startCall(command, args, title);
   } catch (e) {
@@ -43,6 +55,7 @@ whenEnded((sentence, reason) => {
 
 function ringing(ring) {
   incoming = ring;
+  cancelCheck(); // its devices close; the ring takes the screen
   // Who it is, as far as anything proves it (a contact, a proven code, or only a name someone typed).
   $("incoming-name").textContent = ring.heading ?? ring.from_name;
   // A ring that proves no code is only a name someone typed: it must not look like a contact's.
@@ -99,11 +112,12 @@ $("welcome-form").addEventListener("submit", async (ev) => {
   }
 });
 
-/** A deep link or tray request: `{screen: "join"|"call", code}` or `{screen: "join_form"}`. */
+/** A deep link or tray request: `{screen: "join"|"call", code}` or `{screen: "join_form"}`. A link joins or
+ * rings only once the user says so on the device check: its author does not get their camera or voice. */
 function openTarget(t) {
   if (!t || current() === "call" || current() === "welcome") return;
-  if (t.screen === "join" && t.code) attempt("join_room", { code: t.code, create: true }, t.code);
-  else if (t.screen === "call" && t.code) attempt("call_contact", { code: t.code }, t.code);
+  if (t.screen === "join" && t.code) attempt("join_room", { code: t.code, create: true }, t.code, true);
+  else if (t.screen === "call" && t.code) attempt("call_contact", { code: t.code }, t.code, true);
   else if (t.screen === "join_form") { lobby(); $("join-code").focus(); }
 }
 

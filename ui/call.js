@@ -59,7 +59,9 @@ export async function startCall(command, args, title) {
   $("stats-panel").replaceChildren();
   $("quality").classList.add("hidden"); // no figures yet
   stage.resetStage();
-  micOn = camOn = true;
+  // What the device check chose to send from the start (an answer sends both).
+  micOn = args.microphone ?? true;
+  camOn = args.camera ?? true;
   sources = { camera: true, microphone: true };
   trouble = {};
   dismissed = "";

@@ -3,7 +3,7 @@ export const $ = (id) => document.getElementById(id);
 export const { invoke, Channel } = window.__TAURI__.core;
 export const { listen } = window.__TAURI__.event;
 
-const SCREENS = ["welcome", "lobby", "incoming", "settings", "call"];
+const SCREENS = ["welcome", "lobby", "incoming", "check", "settings", "call"];
 
 export function show(screen) {
   // A confirmation speaks of the screen it came from; a warning stays until clicked away, except over the

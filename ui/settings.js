@@ -25,15 +25,18 @@ export function fillDevices(select, devices, chosen, defaultLabel) {
   select.value = chosen;
 }
 
-// The pickers of the settings and of the call screen: one listing.
+/** What a picker offers when there is no device of its kind. */
+export const NONE_FOUND = "None found";
+
+// The pickers of the settings, the device check and the call screen: one listing.
 export async function loadDevices(ids, chosen) {
   const d = await invoke("list_devices").catch((e) => ({ cameras: [], microphones: [], speakers: [], problems: [String(e)] }));
   const audio = (list) => list.filter((x) => !x.is_default).map((x) => ({ value: x.id, label: x.name }));
   // An empty listing says so, rather than offering a default that does not exist.
   fillDevices($(ids.camera), d.cameras.map((c) => ({ value: c.name, label: c.name })), chosen.camera,
-    d.cameras.length ? "First camera" : "None found");
-  fillDevices($(ids.microphone), audio(d.microphones), chosen.microphone, d.microphones.length ? "System default" : "None found");
-  fillDevices($(ids.speaker), audio(d.speakers), chosen.speaker, d.speakers.length ? "System default" : "None found");
+    d.cameras.length ? "First camera" : NONE_FOUND);
+  fillDevices($(ids.microphone), audio(d.microphones), chosen.microphone, d.microphones.length ? "System default" : NONE_FOUND);
+  fillDevices($(ids.speaker), audio(d.speakers), chosen.speaker, d.speakers.length ? "System default" : NONE_FOUND);
   return d.problems.join(" ");
 }
 
@@ -50,6 +53,7 @@ export async function openSettings(onBack) {
   $("set-login").checked = await invoke("autostart_enabled").catch(() => saved.start_at_login);
   $("set-hidden").checked = saved.start_hidden;
   $("set-dnd").checked = saved.do_not_disturb;
+  $("set-check").checked = !saved.skip_device_check;
   $("settings-error").textContent = "";
   for (const f of ["display_name", "server_url", "ice_servers"]) $(`err-${f}`).textContent = "";
   $("set-devices-note").textContent =
@@ -68,6 +72,7 @@ $("settings-form").addEventListener("submit", async (ev) => {
     start_at_login: $("set-login").checked,
     start_hidden: $("set-hidden").checked,
     do_not_disturb: $("set-dnd").checked,
+    skip_device_check: !$("set-check").checked,
     camera: $("set-camera").value,
     microphone: $("set-microphone").value,
     speaker: $("set-speaker").value,

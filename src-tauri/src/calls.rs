@@ -24,9 +24,29 @@ pub enum Dial {
     Answer(String),
 }
 
+/// What a call sends from its start (the device check's toggles).
+#[derive(Clone, Copy)]
+pub struct Sending {
+    pub microphone: bool,
+    pub camera: bool,
+}
+
+impl Default for Sending {
+    fn default() -> Self {
+        Sending { microphone: true, camera: true }
+    }
+}
+
+impl Sending {
+    pub fn from(microphone: Option<bool>, camera: Option<bool>) -> Self {
+        Sending { microphone: microphone.unwrap_or(true), camera: camera.unwrap_or(true) }
+    }
+}
+
 pub async fn start(
     app: &AppHandle,
     dial: Dial,
+    sending: Sending,
     frames: Channel<InvokeResponseBody>,
     preview: Channel<InvokeResponseBody>,
 ) -> Result<()> {
@@ -34,8 +54,13 @@ pub async fn start(
     if lock(&state.call).is_some() {
         return Err(AppError::Busy);
     }
-    // Answered (or we call out while it rang): the ringtone stops before the call takes the speaker.
+    // Answered (or we call out while it rang): the ringtone stops before the call takes the speaker, and the
+    // device check (if the UI left it open) closes its devices.
     state.stop_ringing(None);
+    let check = lock(&state.check).take();
+    if let Some(check) = check {
+        let _ = tauri::async_runtime::spawn_blocking(move || drop(check)).await;
+    }
     let settings = state.store.settings();
     // Everyone's video on a tile of their own; our preview at up to 320x240 and 15 fps.
     let tiles = Tiles::new(frames, state.visible.clone());
@@ -66,6 +91,13 @@ pub async fn start(
         Dial::Out(target, who) => state.phone.dial(config, target, who)?,
         Dial::Answer(ring) => state.phone.accept(&ring, config).await?,
     };
+    // Queued before the call has anyone to send to: nothing goes out that the user turned off.
+    if !sending.microphone {
+        call.set_microphone(false)?;
+    }
+    if !sending.camera {
+        call.set_camera(false)?;
+    }
     // Once more: a ringtone that was still opening its speaker when the answer began.
     state.stop_ringing(None);
     *lock(&state.call) = Some(ActiveCall { call, video: tiles, preview, devices });

@@ -50,6 +50,9 @@ macro_rules! commands {
             commands::settings::autostart_enabled,
             commands::devices::list_devices,
             commands::devices::switch_device,
+            commands::devices::start_check,
+            commands::devices::play_test_sound,
+            commands::devices::stop_check,
         )
     };
 }
@@ -101,6 +104,15 @@ pub enum UiEvent<'a> {
     Open(&'a Open),
     /// A device went away, came back or is missing.
     Device(&'a DeviceNotice),
+    /// The device check's microphone level, 0..=1 (a meter's scale: -60 to 0 dBFS).
+    MicrophoneLevel {
+        level: f64,
+    },
+}
+
+#[derive(Clone, Serialize)]
+struct Level {
+    level: f64,
 }
 
 #[derive(Clone, Serialize)]
@@ -116,7 +128,7 @@ struct Presence<'a> {
 }
 
 /// The events' names, as the UI listens for them.
-pub const EVENT_NAMES: [&str; 9] = [
+pub const EVENT_NAMES: [&str; 10] = [
     "engine",
     "incoming",
     "ring_ended",
@@ -126,6 +138,7 @@ pub const EVENT_NAMES: [&str; 9] = [
     "settings_changed",
     "open",
     "device",
+    "microphone_level",
 ];
 
 impl UiEvent<'_> {
@@ -144,6 +157,7 @@ impl UiEvent<'_> {
             UiEvent::SettingsChanged(_) => 6,
             UiEvent::Open(_) => 7,
             UiEvent::Device(_) => 8,
+            UiEvent::MicrophoneLevel { .. } => 9,
         }
     }
 
@@ -159,6 +173,7 @@ impl UiEvent<'_> {
             UiEvent::SettingsChanged(s) => app.emit(name, s),
             UiEvent::Open(o) => app.emit(name, o),
             UiEvent::Device(d) => app.emit(name, d),
+            UiEvent::MicrophoneLevel { level } => app.emit(name, Level { level }),
         };
         if let Err(e) = sent {
             tracing::debug!("event {name} not sent: {e}");

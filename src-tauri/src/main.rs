@@ -8,6 +8,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod calls;
+mod check;
 mod commands;
 mod contract;
 mod error;

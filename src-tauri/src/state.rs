@@ -32,6 +32,8 @@ pub struct AppState {
     pub lan: Mutex<Option<LanPresence>>,
     /// The engine's call manager: presence, rings, busy and do-not-disturb, the current call.
     pub phone: Phone,
+    /// The device check before joining, while it is open.
+    pub check: Mutex<Option<crate::check::DeviceCheck>>,
     /// The current call's handle and what shows it (the phone knows the call; the app its windows).
     pub call: Mutex<Option<ActiveCall>>,
     /// Frames go to the window only while it is shown.
@@ -69,6 +71,7 @@ impl AppState {
             embedded: Mutex::default(),
             lan: Mutex::default(),
             call: Mutex::default(),
+            check: Mutex::default(),
             visible: Arc::new(AtomicBool::new(true)),
             received: Mutex::default(),
             ringtone: Mutex::default(),

@@ -84,7 +84,13 @@ pub fn open(app: &AppHandle, target: Open) {
 }
 
 pub fn hide(app: &AppHandle) {
-    app.state::<AppState>().visible.store(false, Ordering::Relaxed);
+    let state = app.state::<AppState>();
+    state.visible.store(false, Ordering::Relaxed);
+    // Nobody sees the device check any more: its camera and microphone close (off this thread: closing
+    // waits for the devices).
+    if let Some(check) = lock(&state.check).take() {
+        std::thread::spawn(move || drop(check));
+    }
     on_main_thread(app, hide_now);
 }
 

@@ -99,9 +99,23 @@ pub fn join_room(session: &Session, code: &str) -> anyhow::Result<()> {
         "document.getElementById('join-code').value = arguments[0]; document.getElementById('join-form').requestSubmit(); return true;",
         json!([code]),
     )?;
+    join_from_check(session, true)?;
     session
         .wait_for("connected", WAIT, "return document.getElementById('call-state').textContent === 'Connected'")
         .map_err(|e| anyhow::anyhow!("{e}; the app says: {}", what_the_app_says(session)))?;
+    Ok(())
+}
+
+/// The device check shows before every call the user starts: once it shows (with `picture`: and shows the
+/// camera's picture, the test pattern with the test media), press its Join / Call button.
+pub fn join_from_check(session: &Session, picture: bool) -> anyhow::Result<()> {
+    let script = if picture {
+        "return !document.getElementById('check').classList.contains('hidden') && document.getElementById('check-video').classList.contains('live')"
+    } else {
+        "return !document.getElementById('check').classList.contains('hidden')"
+    };
+    session.wait_for("the device check", WAIT, script)?;
+    session.run("document.getElementById('check-join').click(); return true;", json!([]))?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use tincan_engine::phone::Who;
 use tincan_engine::{Call, Target};
 use tincan_signal::code::{PersonalCode, RoomCode};
 
-use crate::calls::Dial;
+use crate::calls::{Dial, Sending};
 use crate::error::{AppError, Result};
 use crate::links::Open;
 use crate::state::{AppState, lock};
@@ -38,26 +38,33 @@ pub fn pending_target(state: State<'_, AppState>) -> Option<Open> {
     lock(&state.pending_open).take()
 }
 
-/// Join (or create) a room; engine events arrive as `engine` events, remote video on `frames`.
+/// Join (or create) a room; engine events arrive as `engine` events, remote video on `frames`. `microphone`
+/// and `camera` (default on) say whether to send them from the start.
 #[tauri::command]
+#[allow(clippy::too_many_arguments)]
 pub async fn join_room(
     app: AppHandle,
     code: String,
     create: bool,
+    microphone: Option<bool>,
+    camera: Option<bool>,
     frames: Channel<InvokeResponseBody>,
     preview: Channel<InvokeResponseBody>,
 ) -> Result<String> {
     let code = room(&code)?;
     let who = Who { name: code.to_string(), code: None, room: Some(code.to_string()) };
-    crate::calls::start(&app, Dial::Out(Target::Room { code: code.clone(), create }, who), frames, preview).await?;
+    let dial = Dial::Out(Target::Room { code: code.clone(), create }, who);
+    crate::calls::start(&app, dial, Sending::from(microphone, camera), frames, preview).await?;
     Ok(code.to_string())
 }
 
-/// Ring a personal code (a contact's, or one typed in).
+/// Ring a personal code (a contact's, or one typed in); `microphone` and `camera` as for [`join_room`].
 #[tauri::command]
 pub async fn call_contact(
     app: AppHandle,
     code: String,
+    microphone: Option<bool>,
+    camera: Option<bool>,
     frames: Channel<InvokeResponseBody>,
     preview: Channel<InvokeResponseBody>,
 ) -> Result<()> {
@@ -69,7 +76,8 @@ pub async fn call_contact(
     }
     let name = state.store.contacts().name_of(code.as_str()).map(str::to_owned).unwrap_or_else(|| code.to_string());
     let who = Who { name, code: Some(code.to_string()), room: None };
-    crate::calls::start(&app, Dial::Out(Target::Contact(code), who), frames, preview).await
+    crate::calls::start(&app, Dial::Out(Target::Contact(code), who), Sending::from(microphone, camera), frames, preview)
+        .await
 }
 
 /// Answer the ringing call.
@@ -84,7 +92,7 @@ pub async fn accept_call(
     if state.phone.ringing().is_none_or(|r| r.call != call) {
         return Err(AppError::NoIncoming);
     }
-    crate::calls::start(&app, Dial::Answer(call), frames, preview).await
+    crate::calls::start(&app, Dial::Answer(call), Sending::default(), frames, preview).await
 }
 
 #[tauri::command]
@@ -225,6 +233,9 @@ pub fn show_received(state: State<'_, AppState>, path: String) -> Result<()> {
 /// `peer`'s tile (or, `preview: true`, the preview) shows this many device pixels: larger frames are shrunk.
 #[tauri::command]
 pub fn set_video_size(state: State<'_, AppState>, preview: bool, peer: Option<String>, width: u32, height: u32) {
+    if preview && let Some(check) = lock(&state.check).as_ref() {
+        check.preview().set_max_size(width, height);
+    }
     if let Some(c) = lock(&state.call).as_ref() {
         if preview {
             c.preview.set_max_size(width, height)
@@ -234,9 +245,13 @@ pub fn set_video_size(state: State<'_, AppState>, preview: bool, peer: Option<St
     }
 }
 
-/// The UI drew the last frame it got on `peer`'s tile, or (`preview: true`) the preview.
+/// The UI drew the last frame it got on `peer`'s tile, or (`preview: true`) the preview (the call's or the
+/// device check's).
 #[tauri::command]
 pub fn frame_shown(state: State<'_, AppState>, preview: bool, peer: Option<String>) {
+    if preview && let Some(check) = lock(&state.check).as_ref() {
+        check.preview().shown();
+    }
     if let Some(c) = lock(&state.call).as_ref() {
         if preview {
             c.preview.shown()

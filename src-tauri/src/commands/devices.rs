@@ -1,4 +1,5 @@
-//! The device listing the settings screen shows (the same one `tincan-cli devices` prints).
+//! The device listing the settings screen shows (the same one `tincan-cli devices` prints), the in-call
+//! pickers, and the device check before joining.
 
 use serde::Serialize;
 use tincan_devices::audio::{AudioDeviceInfo, Direction};
@@ -51,4 +52,50 @@ pub async fn switch_device(app: tauri::AppHandle, kind: String, device: String) 
     })
     .await
     .map_err(|e| crate::error::AppError::Invalid(e.to_string()))?
+}
+
+/// The check before joining: open the devices the settings choose (closing a check already open, so a
+/// picker's change takes effect); the camera's picture goes to `preview`, the microphone's level comes as
+/// `microphone_level` events.
+#[tauri::command]
+pub async fn start_check(
+    app: tauri::AppHandle,
+    preview: tauri::ipc::Channel<tauri::ipc::InvokeResponseBody>,
+) -> crate::error::Result<()> {
+    use tauri::Manager;
+    tauri::async_runtime::spawn_blocking(move || {
+        let state = app.state::<crate::state::AppState>();
+        drop(crate::state::lock(&state.check).take());
+        if crate::state::lock(&state.call).is_some() {
+            return Err(crate::error::AppError::Busy);
+        }
+        let check = crate::check::DeviceCheck::start(&app, &state.store.settings(), preview, state.visible.clone());
+        *crate::state::lock(&state.check) = Some(check);
+        Ok(())
+    })
+    .await
+    .map_err(|e| crate::error::AppError::Invalid(e.to_string()))?
+}
+
+/// Play the test sound through the check's speaker.
+#[tauri::command]
+pub fn play_test_sound(state: tauri::State<'_, crate::state::AppState>) -> crate::error::Result<()> {
+    match crate::state::lock(&state.check).as_ref() {
+        Some(check) => {
+            check.play_test_sound();
+            Ok(())
+        }
+        None => Err(crate::error::AppError::Invalid("The device check is not open.".into())),
+    }
+}
+
+/// Close the check's devices (returns once they are closed).
+#[tauri::command]
+pub async fn stop_check(app: tauri::AppHandle) {
+    use tauri::Manager;
+    let _ = tauri::async_runtime::spawn_blocking(move || {
+        let state = app.state::<crate::state::AppState>();
+        drop(crate::state::lock(&state.check).take());
+    })
+    .await;
 }

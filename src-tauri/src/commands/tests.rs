@@ -27,6 +27,7 @@ fn harness() -> Harness {
             super::call::set_microphone,
             super::call::send_chat,
             super::call::frame_shown,
+            super::devices::play_test_sound,
             super::contacts::contacts,
             super::contacts::save_contact,
             super::contacts::delete_contact,
@@ -122,4 +123,6 @@ fn rooms_and_calls_without_a_call() {
     assert_eq!(h.err("send_chat", json!({"text": "hi"})), "There is no call.");
     assert_eq!(h.invoke("hang_up", json!({})).unwrap(), Value::Null);
     assert_eq!(h.invoke("frame_shown", json!({"preview": false})).unwrap(), Value::Null);
+    assert_eq!(h.invoke("frame_shown", json!({"preview": true})).unwrap(), Value::Null);
+    assert_eq!(h.err("play_test_sound", json!({})), "The device check is not open.");
 }

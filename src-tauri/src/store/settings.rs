@@ -32,6 +32,9 @@ pub struct Settings {
     pub start_hidden: bool,
     pub theme: Theme,
     pub do_not_disturb: bool,
+    /// Join rooms and call contacts without the device check first (a link someone else made still
+    /// shows it).
+    pub skip_device_check: bool,
     /// The first close said that Tincan stays in the tray.
     pub tray_hint_shown: bool,
 }
