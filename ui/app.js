@@ -112,9 +112,15 @@ $("welcome-form").addEventListener("submit", async (ev) => {
   }
 });
 
-/** A deep link or tray request: `{screen: "join"|"call", code}` or `{screen: "join_form"}`. A link joins or
- * rings only once the user says so on the device check: its author does not get their camera or voice. */
+/** A deep link, tray or notification request: `{screen: "join"|"call", code}`, `{screen: "join_form"}` or
+ * `{screen: "answer", code: call}`. A link joins or rings only once the user says so on the device check:
+ * its author does not get their camera or voice. */
 function openTarget(t) {
+  // The ring's notification said Accept: as the incoming screen's button does.
+  if (t?.screen === "answer") {
+    if (incoming?.call === t.code && current() === "incoming") $("accept").click();
+    return;
+  }
   if (!t || current() === "call" || current() === "welcome") return;
   if (t.screen === "join" && t.code) attempt("join_room", { code: t.code, create: true }, t.code, true);
   else if (t.screen === "call" && t.code) attempt("call_contact", { code: t.code }, t.code, true);
@@ -137,6 +143,7 @@ async function start() {
   } else if (info.incoming) {
     await lobby();
     ringing(info.incoming);
+    openTarget(target); // an Accept from the ring's notification, which made this window
   } else {
     await lobby();
     openTarget(target);

@@ -14,6 +14,8 @@ pub enum Open {
     Call(String),
     /// The lobby, with the cursor in the room-code field (the tray's "Join room…").
     JoinForm,
+    /// Answer the ring with this call id (its notification's Accept).
+    Answer(String),
 }
 
 /// The first thing in `args` (a command line, or deep-link URLs) that names a room or a contact.

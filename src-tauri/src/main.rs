@@ -16,6 +16,7 @@ mod lan;
 mod links;
 mod media;
 mod phone;
+mod ring_notice;
 mod ringtone;
 mod server;
 mod state;

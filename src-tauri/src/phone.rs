@@ -65,8 +65,11 @@ fn handle(app: &AppHandle, event: PhoneEvent) {
         }
         PhoneEvent::Incoming(ring) => {
             if !state.is_visible() {
-                let _ =
-                    app.notification().builder().title("Tincan").body(format!("{} is calling", ring.from_name)).show();
+                let notice = crate::ring_notice::show(app, &ring);
+                let mut slot = lock(&state.ring_notice);
+                if state.phone.ringing().is_some_and(|r| r.call == ring.call) {
+                    *slot = Some((ring.call.clone(), notice));
+                }
             }
             crate::window::show(app);
             ring_out_loud(&state, &ring.call);

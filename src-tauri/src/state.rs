@@ -46,12 +46,20 @@ pub struct AppState {
     pub notices_said: AtomicBool,
     /// Sounding while a call rings: the ring's call id and its ringtone.
     pub ringtone: Mutex<Option<(String, crate::ringtone::Ringtone)>>,
+    /// Shown while a call rings with the window away: the ring's call id and its notification.
+    pub ring_notice: Mutex<Option<(String, crate::ring_notice::RingNotice)>>,
     /// Files received and saved since the app started: the only ones Open / Show in folder will touch.
     pub received: Mutex<std::collections::HashSet<std::path::PathBuf>>,
 }
 
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What `slot` holds for the ring `call` (`None`: for any ring), taken out.
+fn take_if<T>(slot: &Mutex<Option<(String, T)>>, call: Option<&str>) -> Option<(String, T)> {
+    let mut held = lock(slot);
+    if held.as_ref().is_some_and(|(c, _)| call.is_none_or(|call| call == c)) { held.take() } else { None }
 }
 
 impl AppState {
@@ -72,9 +80,12 @@ impl AppState {
             lan: Mutex::default(),
             call: Mutex::default(),
             check: Mutex::default(),
-            visible: Arc::new(AtomicBool::new(true)),
+            // Not on screen until the start shows the window: a ring that comes while the app starts (before
+            // `window::start`) is for a window nobody sees yet, and gets its notification.
+            visible: Arc::new(AtomicBool::new(false)),
             received: Mutex::default(),
             ringtone: Mutex::default(),
+            ring_notice: Mutex::default(),
             notices_said: AtomicBool::new(false),
             pending_open: Mutex::new(crate::links::from_args(&std::env::args().skip(1).collect::<Vec<_>>())),
         };
@@ -89,15 +100,13 @@ impl AppState {
         self.server.borrow().clone()
     }
 
-    /// The ring `call` is over (`None`: whatever rings — we answer or call out): its ringtone stops. Another
-    /// ring's end (a second one declined as busy) leaves it sounding.
+    /// The ring `call` is over (`None`: whatever rings — we answer or call out): its ringtone stops and its
+    /// notification is withdrawn. Another ring's end (a second one declined as busy) leaves them.
     pub fn stop_ringing(&self, call: Option<&str>) {
         // Taken out first: the ringtone's thread is joined without the lock held.
-        let ringtone = {
-            let mut ringing = lock(&self.ringtone);
-            if ringing.as_ref().is_some_and(|(c, _)| call.is_none_or(|call| call == c)) { ringing.take() } else { None }
-        };
+        let ringtone = take_if(&self.ringtone, call);
         drop(ringtone);
+        drop(take_if(&self.ring_notice, call));
     }
 
     pub fn is_visible(&self) -> bool {

@@ -76,8 +76,8 @@ impl Display {
     }
 
     /// Closes the app's window as a user would: Alt+F4 to the focused window, through the window manager.
-    /// A key sent while the window is still being mapped or focused can be lost, so the window is looked
-    /// for again and the key sent again until no app window is on screen, within `within`.
+    /// A key sent while the window is still being mapped or focused can be lost, so the window is waited
+    /// for, and looked for again and the key sent again until no app window is on screen, within `within`.
     pub fn close_app_window(&self, within: Duration) -> anyhow::Result<()> {
         let xdotool = |args: &[&str]| Command::new("xdotool").args(args).env("DISPLAY", &self.name).output();
         let deadline = std::time::Instant::now() + within;
@@ -85,8 +85,13 @@ impl Display {
         loop {
             let found = xdotool(&["search", "--onlyvisible", "--name", "^Tincan$"])?;
             let Some(window) = String::from_utf8_lossy(&found.stdout).lines().next().map(str::to_owned) else {
-                anyhow::ensure!(tries > 0, "no app window on screen to close");
-                return Ok(());
+                if tries > 0 {
+                    return Ok(());
+                }
+                // Not mapped yet (it was just asked to show).
+                anyhow::ensure!(std::time::Instant::now() < deadline, "no app window on screen to close");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
             };
             anyhow::ensure!(
                 std::time::Instant::now() < deadline,

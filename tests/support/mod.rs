@@ -8,6 +8,7 @@ pub mod display;
 pub mod fixtures;
 pub mod load;
 pub mod netns;
+pub mod notifications;
 pub mod process;
 pub mod procfs;
 pub mod webdriver;
