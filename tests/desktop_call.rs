@@ -139,7 +139,7 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     session.run("document.documentElement.dataset.theme = 'dark'; return true;", json!([]))?;
     session.set_window_size(800, 600)?;
     let written = || -> Vec<std::path::PathBuf> {
-        walk(dir)
+        tincan_e2e::walk(dir)
             .into_iter()
             .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains("minutes.txt")) && *p != offered)
             .collect()
@@ -202,14 +202,4 @@ fn scenario(url: &str, dir: &std::path::Path, room: &RoomCode) -> anyhow::Result
     anyhow::ensure!(moved[0].as_f64() == Some(0.0) && moved[1] == true, "after Copy code: {moved}");
     display.screenshot(&artifacts().join("desktop-lobby-copied.png"))?;
     Ok(())
-}
-
-/// Every file under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
-    }
-    out
 }

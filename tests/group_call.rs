@@ -56,11 +56,12 @@ fn assert_live_tile(session: &Session, peer: &str, who: &str) -> anyhow::Result<
     Ok(())
 }
 
-fn peer(url: &str, dir: &std::path::Path, name: &str, room: &str, secs: &str) -> anyhow::Result<Guard> {
+fn peer(url: &str, dir: &std::path::Path, name: &str, room: &str, secs: &str, more: &[&str]) -> anyhow::Result<Guard> {
     Guard::spawn(
         Command::new(binary("tincan-cli")?)
             .args(["--server", url, "--name", name, "join", room, "--existing", "--loopback", "--size", "320x240"])
             .args(["--duration", secs])
+            .args(more)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join(format!("{name}.log")))?),
     )
@@ -145,9 +146,14 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     screenshots(&display, &session, "group-waiting")?;
 
     // Bo and Cy join.
-    let mut bo = peer(url, dir, "Bo", &room, "60")?;
+    let mut bo = peer(url, dir, "Bo", &room, "60", &[])?;
     let bo_lines = json_lines(bo.0.stdout.take().expect("piped"));
-    let mut cy = peer(url, dir, "Cy", &room, "12")?;
+    // Cy offers Ana a file once the call is up with both others; Ana will decline it.
+    let offered = dir.join("holiday.jpg");
+    std::fs::write(&offered, vec![7u8; 48 * 1024])?;
+    let offered_path = offered.to_string_lossy().into_owned();
+    let cy_more = ["--send-file", offered_path.as_str(), "--file-to", "Ana", "--after", "2"];
+    let mut cy = peer(url, dir, "Cy", &room, "12", &cy_more)?;
     let cy_lines = json_lines(cy.0.stdout.take().expect("piped"));
     let bo_tile = tile_of(&session, "Bo")?;
     let cy_tile = tile_of(&session, "Cy")?;
@@ -174,6 +180,32 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
             }
         }
     }
+    // Cy's file offer, declined: Cy is told, the offer says so, nothing is written.
+    session.wait_for(
+        "Cy's file offer",
+        WAIT,
+        "return [...document.querySelectorAll('#messages li.file')].some(li => li.textContent.startsWith('Cy offers holiday.jpg'))",
+    )?;
+    session.run(
+        "[...document.querySelectorAll('#messages li.file')].find(li => li.textContent.startsWith('Cy offers holiday.jpg')).querySelector('button:nth-of-type(2)').click(); return true;",
+        json!([]),
+    )?;
+    let told = next_line(&cy_lines, "Cy told the offer was not taken", |v: &Value| {
+        v["event"] == "file" && v["outgoing"] == true && matches!(v["file"].as_str(), Some("cancelled" | "declined"))
+    })?;
+    let shown = session.wait_for(
+        "the offer saying it was declined",
+        WAIT,
+        "const li = [...document.querySelectorAll('#messages li.file')].find(li => li.textContent.includes('holiday.jpg')); return li && !li.querySelector('button') ? li.textContent : null",
+    )?;
+    println!("declined: Cy got {told}; the offer reads {shown}");
+    let written: Vec<_> = tincan_e2e::walk(&dir.join("downloads"))
+        .into_iter()
+        .chain(tincan_e2e::walk(&dir.join("home")))
+        .filter(|p| p.ends_with("holiday.jpg"))
+        .collect();
+    assert!(written.is_empty(), "a declined file was written: {written:?}");
+
     // The heading names them; the timer runs.
     let people = session.run("return document.getElementById('people').textContent", json!([]))?;
     assert!(people == "Bo and Cy" || people == "Cy and Bo", "heading: {people}");
