@@ -1,7 +1,9 @@
 //! The contract between the app and its UI, in one place: every command the UI may invoke and every event
-//! it may hear, by name, with its payload's Rust type. The names are written to `ui/contract.json`; a test
-//! here keeps that file true, and the UI's own test (`ui/contract.test.mjs`) checks that every `invoke` and
-//! `listen` in `ui/` names something in it. Payloads are the serde forms of the types below.
+//! it may hear, by name, with its payload's Rust type, and the kinds inside the engine's events (event
+//! kinds, file event kinds, call states, end reasons, from the engine's own lists). The names are written
+//! to `ui/contract.json`; a test here keeps that file true, and the UI's own test (`ui/contract.test.mjs`)
+//! checks that every `invoke`, `listen` and engine-event `case` in `ui/` names something in it. Payloads
+//! are the serde forms of the types below.
 
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Runtime};
@@ -184,7 +186,14 @@ impl UiEvent<'_> {
 /// `ui/contract.json`'s contents.
 #[cfg(test)]
 fn contract_json() -> String {
-    let contract = serde_json::json!({ "commands": command_names(), "events": EVENT_NAMES });
+    use tincan_engine::{CallState, EndReason, FileEvent};
+    let engine = serde_json::json!({
+        "events": EngineEvent::KINDS,
+        "files": FileEvent::KINDS,
+        "states": CallState::NAMES,
+        "end_reasons": EndReason::CODES,
+    });
+    let contract = serde_json::json!({ "commands": command_names(), "events": EVENT_NAMES, "engine": engine });
     serde_json::to_string_pretty(&contract).unwrap_or_default() + "\n"
 }
 

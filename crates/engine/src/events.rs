@@ -84,18 +84,49 @@ pub enum EngineEvent {
 }
 
 impl EngineEvent {
-    pub fn state(value: CallState) -> Self {
-        let (state, reason) = match &value {
-            CallState::Idle => ("idle", None),
-            CallState::Ringing => ("ringing_out", None),
-            CallState::Joining => ("joining", None),
-            CallState::Waiting => ("waiting", None),
-            CallState::Connecting => ("connecting", None),
-            CallState::Connected => ("connected", None),
-            CallState::Reconnecting => ("reconnecting", None),
-            CallState::Ended(r) => ("ended", Some(r.code().to_owned())),
+    /// Every kind of event, as its `event` field names it (the app's UI contract lists them).
+    pub const KINDS: [&'static str; 13] = [
+        "state",
+        "participant_joined",
+        "participant_left",
+        "invite",
+        "data_ready",
+        "verification",
+        "remote_media",
+        "chat",
+        "chat_delivered",
+        "file",
+        "sources",
+        "stats",
+        "notice",
+    ];
+
+    /// This event's kind: its `event` field.
+    pub fn kind(&self) -> &'static str {
+        let i = match self {
+            EngineEvent::State { .. } => 0,
+            EngineEvent::ParticipantJoined { .. } => 1,
+            EngineEvent::ParticipantLeft { .. } => 2,
+            EngineEvent::Invite { .. } => 3,
+            EngineEvent::DataReady { .. } => 4,
+            EngineEvent::Verification { .. } => 5,
+            EngineEvent::RemoteMedia { .. } => 6,
+            EngineEvent::Chat { .. } => 7,
+            EngineEvent::ChatDelivered { .. } => 8,
+            EngineEvent::File(_) => 9,
+            EngineEvent::Sources { .. } => 10,
+            EngineEvent::Stats(_) => 11,
+            EngineEvent::Notice { .. } => 12,
         };
-        EngineEvent::State { state: state.to_owned(), reason, value }
+        Self::KINDS[i]
+    }
+
+    pub fn state(value: CallState) -> Self {
+        let reason = match &value {
+            CallState::Ended(r) => Some(r.code().to_owned()),
+            _ => None,
+        };
+        EngineEvent::State { state: value.name().to_owned(), reason, value }
     }
 }
 
@@ -146,4 +177,70 @@ pub enum FileEvent {
         outgoing: bool,
         reason: String,
     },
+}
+
+impl FileEvent {
+    /// Every kind of file event, as its `file` field names it (the app's UI contract lists them).
+    pub const KINDS: [&'static str; 7] =
+        ["offered", "declined", "started", "progress", "completed", "cancelled", "failed"];
+
+    /// This event's kind: its `file` field.
+    pub fn kind(&self) -> &'static str {
+        let i = match self {
+            FileEvent::Offered { .. } => 0,
+            FileEvent::Declined { .. } => 1,
+            FileEvent::Started { .. } => 2,
+            FileEvent::Progress { .. } => 3,
+            FileEvent::Completed { .. } => 4,
+            FileEvent::Cancelled { .. } => 5,
+            FileEvent::Failed { .. } => 6,
+        };
+        Self::KINDS[i]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `kind()` is what serde writes, for every variant, and the lists hold each kind once.
+    #[test]
+    fn the_kinds_are_the_serialized_names() {
+        let files = [
+            FileEvent::Offered { id: 1, name: "a".into(), size: 1, peer: "p".into() },
+            FileEvent::Declined { id: 1, reason: "declined".into(), peer: "p".into() },
+            FileEvent::Started { id: 1, name: "a".into(), size: 1, outgoing: true },
+            FileEvent::Progress { id: 1, outgoing: true, bytes: 1, total: 2 },
+            FileEvent::Completed { id: 1, outgoing: false, path: None, sha256: "x".into() },
+            FileEvent::Cancelled { id: 1, outgoing: true, by_peer: true },
+            FileEvent::Failed { id: 1, outgoing: true, reason: "x".into() },
+        ];
+        for f in &files {
+            assert_eq!(serde_json::to_value(f).unwrap()["file"], f.kind());
+        }
+        let mut kinds: Vec<_> = files.iter().map(FileEvent::kind).collect();
+        kinds.dedup();
+        assert_eq!(kinds, FileEvent::KINDS);
+
+        let events = [
+            EngineEvent::state(CallState::Connected),
+            EngineEvent::ParticipantJoined { peer: "p".into(), name: None, replaces: None },
+            EngineEvent::ParticipantLeft { peer: "p".into(), name: None, reason: "left".into() },
+            EngineEvent::Invite { code: "c".into(), outcome: "ringing".into() },
+            EngineEvent::DataReady { peer: "p".into() },
+            EngineEvent::Verification { sas: "123456".into(), peer: String::new() },
+            EngineEvent::RemoteMedia { audio: true, video: false, peer: String::new() },
+            EngineEvent::Chat { id: "1".into(), text: "hi".into(), outgoing: true, sent_at_ms: 0, peer: String::new() },
+            EngineEvent::ChatDelivered { id: "1".into() },
+            EngineEvent::File(files[0].clone()),
+            EngineEvent::Sources { camera: true, microphone: false },
+            EngineEvent::Stats(Box::default()),
+            EngineEvent::Notice { message: "m".into() },
+        ];
+        for e in &events {
+            assert_eq!(serde_json::to_value(e).unwrap()["event"], e.kind());
+        }
+        let kinds: Vec<_> = events.iter().map(EngineEvent::kind).collect();
+        assert_eq!(kinds, EngineEvent::KINDS);
+    }
 }

@@ -22,6 +22,27 @@ pub enum CallState {
     Ended(EndReason),
 }
 
+impl CallState {
+    /// Every state's name, as `state` events say it (the app's UI contract lists them).
+    pub const NAMES: [&'static str; 8] =
+        ["idle", "ringing_out", "joining", "waiting", "connecting", "connected", "reconnecting", "ended"];
+
+    /// This state's name.
+    pub fn name(&self) -> &'static str {
+        let i = match self {
+            CallState::Idle => 0,
+            CallState::Ringing => 1,
+            CallState::Joining => 2,
+            CallState::Waiting => 3,
+            CallState::Connecting => 4,
+            CallState::Connected => 5,
+            CallState::Reconnecting => 6,
+            CallState::Ended(_) => 7,
+        };
+        Self::NAMES[i]
+    }
+}
+
 /// Why a call ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EndReason {
@@ -70,6 +91,22 @@ impl fmt::Display for EndReason {
 }
 
 impl EndReason {
+    /// Every reason's [`code`](Self::code) (the app's UI contract lists them).
+    pub const CODES: [&'static str; 12] = [
+        "hung_up",
+        "remote_hung_up",
+        "declined",
+        "missed",
+        "unavailable",
+        "cancelled",
+        "room_full",
+        "room_not_found",
+        "peer_vanished",
+        "connection_failed",
+        "server_unreachable",
+        "failed",
+    ];
+
     /// A stable machine name (for the CLI's JSON and the UI).
     pub fn code(&self) -> &'static str {
         match self {
@@ -86,5 +123,40 @@ impl EndReason {
             EndReason::ServerUnreachable => "server_unreachable",
             EndReason::Failed(_) => "failed",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lists_name_every_state_and_reason_once() {
+        let reasons = [
+            EndReason::HungUp,
+            EndReason::RemoteHungUp,
+            EndReason::Declined,
+            EndReason::Missed,
+            EndReason::Unavailable,
+            EndReason::Cancelled,
+            EndReason::RoomFull,
+            EndReason::RoomNotFound,
+            EndReason::PeerVanished,
+            EndReason::ConnectionFailed,
+            EndReason::ServerUnreachable,
+            EndReason::Failed("x".into()),
+        ];
+        assert_eq!(reasons.iter().map(EndReason::code).collect::<Vec<_>>(), EndReason::CODES);
+        let states = [
+            CallState::Idle,
+            CallState::Ringing,
+            CallState::Joining,
+            CallState::Waiting,
+            CallState::Connecting,
+            CallState::Connected,
+            CallState::Reconnecting,
+            CallState::Ended(EndReason::HungUp),
+        ];
+        assert_eq!(states.iter().map(CallState::name).collect::<Vec<_>>(), CallState::NAMES);
     }
 }
