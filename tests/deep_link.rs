@@ -117,9 +117,26 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     next_line(&lines, "the callee online", |v| v["event"] == "status" && v["status"] == "online")?;
     second_launch(&env, &display.name, &format!("tincan://call/{}", callee.personal_code().as_str()))?;
     asked_first(&session, &lines, |v| v["event"] == "incoming")?;
+    // This time with the camera off, chosen on the check once it shows the picture.
+    session.wait_for(
+        "the check's picture",
+        WAIT,
+        "return document.getElementById('check-video').classList.contains('live')",
+    )?;
+    let off = "const c = document.getElementById('check-cam'); c.click(); return !c.checked && !c.disabled;";
+    assert_eq!(session.run(off, json!([]))?, true, "the camera toggle turns off");
     join_from_check(&session, true)?;
     let incoming = next_line(&lines, "the ring", |v| v["event"] == "incoming")?;
     assert_eq!(incoming["from_name"], "Ana");
     connected(&session)?;
+    // The other side is told from the start: microphone on, camera off.
+    let media = next_line(&lines, "the callee told what Ana sends", |v| v["event"] == "remote_media")?;
+    anyhow::ensure!(
+        media["audio"] == true && media["video"] == false,
+        "joined with the camera off, the callee heard {media}"
+    );
+    // And the call screen says the same.
+    let toggles = "return [document.getElementById('mic').getAttribute('aria-pressed'), document.getElementById('cam').getAttribute('aria-pressed')]";
+    assert_eq!(session.run(toggles, json!([]))?, json!(["true", "false"]), "the call's microphone and camera toggles");
     Ok(())
 }

@@ -199,6 +199,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
         "const li = [...document.querySelectorAll('#messages li.file')].find(li => li.textContent.includes('holiday.jpg')); return li && !li.querySelector('button') ? li.textContent : null",
     )?;
     println!("declined: Cy got {told}; the offer reads {shown}");
+    assert_eq!(shown, "You declined holiday.jpg from Cy.");
     let written: Vec<_> = tincan_e2e::walk(&dir.join("downloads"))
         .into_iter()
         .chain(tincan_e2e::walk(&dir.join("home")))

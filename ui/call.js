@@ -245,7 +245,7 @@ function onFile(e) {
     actions.className = "actions";
     actions.append(...offer);
     li.append(actions);
-    transfers.set(key, { li, name: e.name, offer: [actions] });
+    transfers.set(key, { li, name: e.name, offer: [actions], from: stage.nameOf(e.peer) ?? "the other side" });
     return;
   }
   if (e.file === "started") {
@@ -302,7 +302,8 @@ function onFile(e) {
       done(`${t.name}: ${e.outgoing && e.by_peer ? "not taken or cancelled by the other person" : `cancelled${e.by_peer ? " by the other person" : ""}`}`);
       break;
     case "declined":
-      done(`${t.name}: not taken (${e.reason})`);
+      // Declined here (the button) says so plainly; anything else is why it was not taken.
+      done(e.reason === "declined" && t.from ? `You declined ${t.name} from ${t.from}.` : `${t.name}: not taken (${e.reason})`);
       break;
     case "failed":
       done(`${t.name}: failed (${e.reason})`);
