@@ -93,7 +93,9 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let lines = json_lines(peer.0.stdout.take().expect("piped"));
     next_line(&lines, "the peer waiting", |v| v["event"] == "state" && v["state"] == "waiting")?;
     second_launch(&env, &display.name, &format!("tincan://join/{}", room.as_str().to_lowercase()))?;
-    asked_first(&session, &lines, |v| v["event"] == "state" && v["state"] == "connected")?;
+    asked_first(&session, &lines, |v| {
+        v["event"] == "participant_joined" || v["event"] == "state" && v["state"] == "connecting"
+    })?;
     join_from_check(&session, true)?;
     connected(&session)?;
     assert_live_pattern(&session)?;

@@ -82,7 +82,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     }
     let mut app = Guard::spawn(command.stdout(Stdio::null()).stderr(std::fs::File::create(dir.join("app.log"))?))?;
 
-    // Declined from the notification: the caller hears "declined", and the notification goes.
+    // Declined from the notification: the caller hears "declined".
     let (_bo, lines) = ring(url, "Bo", code.as_str())?;
     let n = shown_for(&notifications, "Bo")?;
     println!("shown: {:?} / {:?}, actions {:?}", n.summary, n.body, n.actions);
@@ -98,7 +98,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let hung_up = Instant::now();
     drop(cy);
     until("Cy's notification withdrawn", || {
-        notifications.shown().iter().any(|s| s.id == n.id && s.closed).then_some(())
+        notifications.shown().iter().any(|s| s.id == n.id && s.withdrawn).then_some(())
     })?;
     println!("withdrawn {:.1} s after the caller hung up", hung_up.elapsed().as_secs_f64());
     display.close_app_window(WAIT)?;

@@ -5,7 +5,7 @@ import {
   initLobby, say, showInfo, showPresence, setDoNotDisturb, refreshContacts, refreshRecents, isContact, addContact,
 } from "./lobby.js";
 import { openSettings, applyTheme } from "./settings.js";
-import { checkBeforeJoining, cancelCheck, checking } from "./check.js";
+import { checkBeforeJoining, checking } from "./check.js";
 import { isNormalEnd } from "./logic.js";
 
 window.tincan = { framesDrawn: framesDrawnCount }; // read by the end-to-end tests
@@ -14,7 +14,7 @@ window.addEventListener("error", (ev) => invoke("ui_log", { message: `error: ${e
 window.addEventListener("unhandledrejection", (ev) => invoke("ui_log", { message: `unhandled: ${ev.reason}` }));
 
 let incoming = null;
-
+let starting = false; // a call is being prepared: the device check, or its start
 async function lobby(message, info = false) {
   show("lobby");
   say(message, info);
@@ -25,21 +25,30 @@ async function lobby(message, info = false) {
 /** Start a call (`link`: a link someone else made asks for it). Our own calls go through the device check
  * first; an answer to a ring does not. */
 async function attempt(command, args, title, link = false) {
-  if (callActive() || checking()) return; // one call at a time (a link can be handed over twice)
-  say("");
-  if (command !== "accept_call") {
-    const heading = command === "join_room" ? [`Join room ${title}`, "Join now"] : [`Call ${title}`, "Call now"];
-    const sending = await checkBeforeJoining(...heading, link);
-    if (!sending) {
-      if (current() === "check") await lobby();
-      return;
-    }
-    args = { ...args, ...sending };
-  }
+  // One call at a time (a link can be handed over twice, a button clicked twice); a ring on screen is
+  // answered or declined first.
+  if (starting || callActive() || checking()) return;
+  if (command !== "accept_call" && current() === "incoming") return;
+  starting = true;
   try {
-    await startCall(command, args, title);
-  } catch (e) {
-    await lobby(String(e));
+    say("");
+    if (command !== "accept_call") {
+      const heading = command === "join_room" ? [`Join room ${title}`, "Join now"] : [`Call ${title}`, "Call now"];
+      const sending = await checkBeforeJoining(...heading, link);
+      // Gone back, or something else took the screen (a ring): no call.
+      if (!sending || current() !== "check") {
+        if (current() === "check") await lobby();
+        return;
+      }
+      args = { ...args, ...sending };
+    }
+    try {
+      await startCall(command, args, title);
+    } catch (e) {
+      await lobby(String(e));
+    }
+  } finally {
+    starting = false;
   }
 }
 
@@ -55,7 +64,6 @@ whenEnded((sentence, reason) => {
 
 function ringing(ring) {
   incoming = ring;
-  cancelCheck(); // its devices close; the ring takes the screen
   // Who it is, as far as anything proves it (a contact, a proven code, or only a name someone typed).
   $("incoming-name").textContent = ring.heading ?? ring.from_name;
   // A ring that proves no code is only a name someone typed: it must not look like a contact's.
@@ -112,18 +120,18 @@ $("welcome-form").addEventListener("submit", async (ev) => {
   }
 });
 
-/** A deep link, tray or notification request: `{screen: "join"|"call", code}`, `{screen: "join_form"}` or
- * `{screen: "answer", code: call}`. A link joins or rings only once the user says so on the device check:
- * its author does not get their camera or voice. */
+/** A deep link, command line, tray or notification request: `{screen: "join"|"call", code, link}`,
+ * `{screen: "join_form"}` or `{screen: "answer", call}`. A `tincan://` link (`link`) joins or rings only once
+ * the user says so on the device check: its author does not get their camera or voice. */
 function openTarget(t) {
   // The ring's notification said Accept: as the incoming screen's button does.
   if (t?.screen === "answer") {
-    if (incoming?.call === t.code && current() === "incoming") $("accept").click();
+    if (incoming?.call === t.call && current() === "incoming") $("accept").click();
     return;
   }
   if (!t || current() === "call" || current() === "welcome") return;
-  if (t.screen === "join" && t.code) attempt("join_room", { code: t.code, create: true }, t.code, true);
-  else if (t.screen === "call" && t.code) attempt("call_contact", { code: t.code }, t.code, true);
+  if (t.screen === "join" && t.code) attempt("join_room", { code: t.code, create: true }, t.code, t.link);
+  else if (t.screen === "call" && t.code) attempt("call_contact", { code: t.code }, t.code, t.link);
   else if (t.screen === "join_form") { lobby(); $("join-code").focus(); }
 }
 
@@ -143,7 +151,8 @@ async function start() {
   } else if (info.incoming) {
     await lobby();
     ringing(info.incoming);
-    openTarget(target); // an Accept from the ring's notification, which made this window
+    // An Accept from the ring's notification (which made this window); a link waits for no ring.
+    if (target?.screen === "answer") openTarget(target);
   } else {
     await lobby();
     openTarget(target);

@@ -1,7 +1,7 @@
 // The device check before joining: the camera's picture, the microphone's level, a test sound, the
 // pickers, and whether to join with the microphone and camera on. Devices open only here, when the user
 // has asked to join, and close when they join or go back.
-import { $, invoke, Channel, listen, show, current } from "./dom.js";
+import { $, invoke, Channel, listen, show, current, whenLeaving } from "./dom.js";
 import { I420Renderer } from "./render.js";
 import { loadDevices, NONE_FOUND } from "./settings.js";
 import { deviceMessage } from "./logic.js";
@@ -111,8 +111,9 @@ export async function checkBeforeJoining(title, action, link = false) {
   return result;
 }
 
-/** Close the check (a ring came, the window goes): its devices close, the waiting join gets `null`. */
-export function cancelCheck() {
+/** Close the check (another screen took its place: a ring, the tray's Join room…): its devices close, the
+ * waiting join gets `null`. */
+function cancelCheck() {
   if (!answer) return;
   const a = answer;
   answer = null;
@@ -157,6 +158,7 @@ for (const id of Object.values(IDS)) {
 $("check-tone").addEventListener("click", () => {
   invoke("play_test_sound").catch((e) => ($("check-note").textContent = String(e)));
 });
+whenLeaving("check", cancelCheck);
 $("check-join").addEventListener("click", () => finish(true));
 $("check-back").addEventListener("click", () => finish(false));
 document.addEventListener("keydown", (ev) => {

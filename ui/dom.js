@@ -5,10 +5,17 @@ export const { listen } = window.__TAURI__.event;
 
 const SCREENS = ["welcome", "lobby", "incoming", "check", "settings", "call"];
 
+const leaving = {};
+/** Call `f` whenever `screen` gives way to another. */
+export function whenLeaving(screen, f) {
+  leaving[screen] = f;
+}
+
 export function show(screen) {
   // A confirmation speaks of the screen it came from; a warning stays until clicked away, except over the
   // call, whose controls it would cover.
   const from = current();
+  if (from && from !== screen) leaving[from]?.();
   const warning = $("banner").classList.contains("warning");
   if (from !== screen && (!warning || screen === "call")) $("banner").classList.add("hidden");
   for (const s of SCREENS) $(s).classList.toggle("hidden", s !== screen);

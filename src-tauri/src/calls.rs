@@ -91,12 +91,13 @@ pub async fn start(
         Dial::Out(target, who) => state.phone.dial(config, target, who)?,
         Dial::Answer(ring) => state.phone.accept(&ring, config).await?,
     };
-    // Queued before the call has anyone to send to: nothing goes out that the user turned off.
+    // Queued before the call has anyone to send to: nothing goes out that the user turned off. (A call that
+    // already ended takes no command; its end is said as usual.)
     if !sending.microphone {
-        call.set_microphone(false)?;
+        let _ = call.set_microphone(false);
     }
     if !sending.camera {
-        call.set_camera(false)?;
+        let _ = call.set_camera(false);
     }
     // Once more: a ringtone that was still opening its speaker when the answer began.
     state.stop_ringing(None);

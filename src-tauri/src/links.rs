@@ -8,14 +8,17 @@ use serde::Serialize;
 use tincan_signal::code::{PersonalCode, RoomCode};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "screen", content = "code", rename_all = "snake_case")]
+#[serde(tag = "screen", rename_all = "snake_case")]
 pub enum Open {
-    Join(String),
-    Call(String),
+    /// Join (or create) the room `code`. `link`: a `tincan://` link asked, which anyone may have made, so
+    /// the device check asks first whatever the settings say; `--join` on the command line follows them.
+    Join { code: String, link: bool },
+    /// Ring the personal code `code` (`link` as for `Join`).
+    Call { code: String, link: bool },
     /// The lobby, with the cursor in the room-code field (the tray's "Join room…").
     JoinForm,
-    /// Answer the ring with this call id (its notification's Accept).
-    Answer(String),
+    /// Answer the ring `call` (its notification's Accept).
+    Answer { call: String },
 }
 
 /// The first thing in `args` (a command line, or deep-link URLs) that names a room or a contact.
@@ -26,8 +29,8 @@ pub fn from_args(args: &[String]) -> Option<Open> {
         }
         let next = args.get(i + 1)?;
         match a.as_str() {
-            "--join" => join(next),
-            "--call" => call(next),
+            "--join" => join(next, false),
+            "--call" => call(next, false),
             _ => None,
         }
     })
@@ -38,18 +41,18 @@ fn from_url_path(rest: &str) -> Option<Open> {
     // Links typed or pasted may carry `%20` for the spaces people put in codes.
     let code = percent_encoding::percent_decode_str(code).decode_utf8_lossy();
     match kind {
-        "join" => join(&code),
-        "call" => call(&code),
+        "join" => join(&code, true),
+        "call" => call(&code, true),
         _ => None,
     }
 }
 
-fn join(code: &str) -> Option<Open> {
-    RoomCode::parse(code).ok().map(|c| Open::Join(c.to_string()))
+fn join(code: &str, link: bool) -> Option<Open> {
+    RoomCode::parse(code).ok().map(|c| Open::Join { code: c.to_string(), link })
 }
 
-fn call(code: &str) -> Option<Open> {
-    PersonalCode::parse(code).ok().map(|c| Open::Call(c.to_string()))
+fn call(code: &str, link: bool) -> Option<Open> {
+    PersonalCode::parse(code).ok().map(|c| Open::Call { code: c.to_string(), link })
 }
 
 /// The guest page for `room` on the server at `server_url` (`ws://host:port/ws` → `http://host:port/r/ROOM`).
@@ -102,13 +105,18 @@ mod tests {
 
     #[test]
     fn links_and_flags() {
-        assert_eq!(from_args(&args(&["tincan://join/7kq2-m9xd-4htb/"])), Some(Open::Join("7KQ2-M9XD-4HTB".into())));
+        let join = |code: &str, link| Some(Open::Join { code: code.into(), link });
+        let call = |code: &str, link| Some(Open::Call { code: code.into(), link });
+        assert_eq!(from_args(&args(&["tincan://join/7kq2-m9xd-4htb/"])), join("7KQ2-M9XD-4HTB", true));
         assert_eq!(
             from_args(&args(&["/usr/bin/tincan", "tincan://call/7kq2%20m9xd%204htb%20pa3e"])),
-            Some(Open::Call("7KQ2-M9XD-4HTB-PA3E".into()))
+            call("7KQ2-M9XD-4HTB-PA3E", true)
         );
-        assert_eq!(from_args(&args(&["--join", "7KQ2 M9XD 4HTB"])), Some(Open::Join("7KQ2-M9XD-4HTB".into())));
-        assert_eq!(from_args(&args(&["--call", "7KQ2M9XD4HTBPA3E"])), Some(Open::Call("7KQ2-M9XD-4HTB-PA3E".into())));
+        assert_eq!(from_args(&args(&["--join", "7KQ2 M9XD 4HTB"])), join("7KQ2-M9XD-4HTB", false));
+        assert_eq!(from_args(&args(&["--call", "7KQ2M9XD4HTBPA3E"])), call("7KQ2-M9XD-4HTB-PA3E", false));
+        // What the UI reads.
+        let json = serde_json::to_value(join("7KQ2-M9XD-4HTB", true)).unwrap();
+        assert_eq!(json, serde_json::json!({"screen": "join", "code": "7KQ2-M9XD-4HTB", "link": true}));
         assert_eq!(from_args(&args(&["--join", "nope"])), None);
         assert_eq!(from_args(&args(&["tincan://call/7KQ2-M9XD-4HTB"])), None); // a room code is no personal code
         assert_eq!(from_args(&args(&["tincan://delete/7KQ2-M9XD-4HTB"])), None);

@@ -110,7 +110,7 @@ async fn act(app: &AppHandle, call: &str, answer: Option<Answer>) {
     }
     match answer {
         // The window answers (the call's video needs its channels): it is shown, and told to.
-        Some(Answer::Accept) => crate::window::open(app, crate::links::Open::Answer(call.to_owned())),
+        Some(Answer::Accept) => crate::window::open(app, crate::links::Open::Answer { call: call.to_owned() }),
         Some(Answer::Decline) => {
             state.stop_ringing(Some(call));
             if let Err(e) = state.phone.decline(call).await {

@@ -41,7 +41,8 @@ fn measure(pid: u32, secs: f64) -> (f64, BTreeMap<String, f64>, BTreeMap<String,
 /// One run of the app: `size` None = idle in the tray, no call.
 fn run(url: &str, display: &Display, size: Option<&str>, hidden: bool, secs: f64) -> anyhow::Result<Figures> {
     let dir = scratch(&format!("display-bench-{}-{hidden}", size.unwrap_or("idle")))?;
-    seed(&dir, "config", "settings.json", r#"{"display_name": "Bench"}"#)?;
+    // `--join` on the command line follows the settings: no device check before the call.
+    seed(&dir, "config", "settings.json", r#"{"display_name": "Bench", "skip_device_check": true}"#)?;
     let room = RoomCode::generate();
     let log = dir.join("app.log");
     let mut app = Command::new(binary("tincan")?);

@@ -22,8 +22,10 @@ pub struct Shown {
     /// (key, label) pairs.
     pub actions: Vec<(String, String)>,
     pub category: Option<String>,
-    /// Withdrawn by the app (`CloseNotification`) or after a click.
+    /// Gone: withdrawn by the app or clicked.
     pub closed: bool,
+    /// Withdrawn by the app (`CloseNotification`).
+    pub withdrawn: bool,
 }
 
 #[derive(Default)]
@@ -54,13 +56,14 @@ impl Server {
         let category = hints.get("category").and_then(|v| String::try_from(v.clone()).ok());
         let actions = actions.chunks(2).map(|p| (p[0].clone(), p.get(1).cloned().unwrap_or_default())).collect();
         shown.retain(|n| n.id != id);
-        shown.push(Shown { id, app: app_name, summary, body, actions, category, closed: false });
+        shown.push(Shown { id, app: app_name, summary, body, actions, category, closed: false, withdrawn: false });
         id
     }
 
     async fn close_notification(&self, id: u32, #[zbus(signal_emitter)] emitter: SignalEmitter<'_>) {
         if let Some(n) = lock(&self.shown).iter_mut().find(|n| n.id == id) {
             n.closed = true;
+            n.withdrawn = true;
         }
         // 3: closed by a call to CloseNotification.
         let _ = Self::notification_closed(&emitter, id, 3).await;

@@ -65,12 +65,21 @@ pub async fn start_check(
     use tauri::Manager;
     tauri::async_runtime::spawn_blocking(move || {
         let state = app.state::<crate::state::AppState>();
-        drop(crate::state::lock(&state.check).take());
+        // Taken out of the lock before it is dropped: closing joins the devices' threads, and the main
+        // thread's commands (frames shown, the window hidden) take this lock.
+        let old = crate::state::lock(&state.check).take();
+        drop(old);
         if crate::state::lock(&state.call).is_some() {
             return Err(crate::error::AppError::Busy);
         }
         let check = crate::check::DeviceCheck::start(&app, &state.store.settings(), preview, state.visible.clone());
-        *crate::state::lock(&state.check) = Some(check);
+        let old = crate::state::lock(&state.check).replace(check);
+        drop(old);
+        // The window went while the devices opened (`hide` found nothing to close): nobody sees the check.
+        if !state.is_visible() {
+            let check = crate::state::lock(&state.check).take();
+            drop(check);
+        }
         Ok(())
     })
     .await
@@ -95,7 +104,8 @@ pub async fn stop_check(app: tauri::AppHandle) {
     use tauri::Manager;
     let _ = tauri::async_runtime::spawn_blocking(move || {
         let state = app.state::<crate::state::AppState>();
-        drop(crate::state::lock(&state.check).take());
+        let check = crate::state::lock(&state.check).take();
+        drop(check);
     })
     .await;
 }
