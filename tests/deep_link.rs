@@ -1,7 +1,9 @@
 //! One Tincan at a time, and links open the right screen: with the app running (on a D-Bus session bus,
 //! where the single-instance plugin finds it), a second launch `tincan tincan://join/ROOM` hands the link
-//! to the running app and exits; the running app joins that room, where a `tincan-cli` peer shows the
-//! pattern. Then `tincan tincan://call/CODE` rings a listening `tincan-cli`, which answers.
+//! to the running app and exits; the running app asks first (the device check, even though the user chose
+//! to join at once), then joins that room, where a `tincan-cli` peer shows the pattern. `tincan --join ROOM`
+//! follows that choice and joins straight away. Then `tincan tincan://call/CODE` rings a listening
+//! `tincan-cli` once asked, with the camera off, and the callee answers.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,10 +25,10 @@ async fn a_second_launch_hands_its_link_to_the_running_app() -> anyhow::Result<(
     run_scenario("deep-link", scenario).await
 }
 
-/// Launch the app a second time with `link`; it must hand the link over and exit soon.
-fn second_launch(env: &[(&str, String)], display: &str, link: &str) -> anyhow::Result<()> {
+/// Launch the app a second time with `args` (a link, or `--join ROOM`); it must hand them over and exit soon.
+fn second_launch(env: &[(&str, String)], display: &str, args: &[&str]) -> anyhow::Result<()> {
     let mut command = Command::new(binary("tincan")?);
-    command.arg(link).env("DISPLAY", display).stdout(Stdio::null()).stderr(Stdio::null());
+    command.args(args).env("DISPLAY", display).stdout(Stdio::null()).stderr(Stdio::null());
     for (k, v) in env {
         command.env(k, v);
     }
@@ -92,13 +94,30 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     )?;
     let lines = json_lines(peer.0.stdout.take().expect("piped"));
     next_line(&lines, "the peer waiting", |v| v["event"] == "state" && v["state"] == "waiting")?;
-    second_launch(&env, &display.name, &format!("tincan://join/{}", room.as_str().to_lowercase()))?;
+    second_launch(&env, &display.name, &[&format!("tincan://join/{}", room.as_str().to_lowercase())])?;
     asked_first(&session, &lines, |v| {
         v["event"] == "participant_joined" || v["event"] == "state" && v["state"] == "connecting"
     })?;
     join_from_check(&session, true)?;
     connected(&session)?;
     assert_live_pattern(&session)?;
+    session.run("document.getElementById('hangup').click(); return true;", json!([]))?;
+    session.wait_for("the lobby", WAIT, "return !document.getElementById('lobby').classList.contains('hidden')")?;
+    drop(peer);
+
+    // `--join ROOM` from a second launch follows Ana's choice to join at once: no check, straight in.
+    let room = RoomCode::generate();
+    let mut peer = Guard::spawn(
+        Command::new(binary("tincan-cli")?)
+            .args(["--server", url, "--name", "Peer", "join", room.as_str(), "--loopback", "--size", "320x240"])
+            .args(["--duration", "30"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )?;
+    let lines = json_lines(peer.0.stdout.take().expect("piped"));
+    next_line(&lines, "the peer waiting", |v| v["event"] == "state" && v["state"] == "waiting")?;
+    second_launch(&env, &display.name, &["--join", room.as_str()])?;
+    connected(&session)?;
     session.run("document.getElementById('hangup').click(); return true;", json!([]))?;
     session.wait_for("the lobby", WAIT, "return !document.getElementById('lobby').classList.contains('hidden')")?;
     drop(peer);
@@ -117,7 +136,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     )?;
     let lines = json_lines(listener.0.stdout.take().expect("piped"));
     next_line(&lines, "the callee online", |v| v["event"] == "status" && v["status"] == "online")?;
-    second_launch(&env, &display.name, &format!("tincan://call/{}", callee.personal_code().as_str()))?;
+    second_launch(&env, &display.name, &[&format!("tincan://call/{}", callee.personal_code().as_str())])?;
     asked_first(&session, &lines, |v| v["event"] == "incoming")?;
     // This time with the camera off, chosen on the check once it shows the picture.
     session.wait_for(

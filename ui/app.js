@@ -36,7 +36,7 @@ async function attempt(command, args, title, link = false) {
       const heading = command === "join_room" ? [`Join room ${title}`, "Join now"] : [`Call ${title}`, "Call now"];
       const sending = await checkBeforeJoining(...heading, link);
       // Gone back, or something else took the screen (a ring): no call.
-      if (!sending || current() !== "check") {
+      if (!sending) {
         if (current() === "check") await lobby();
         return;
       }

@@ -71,7 +71,8 @@ function toggle(id, label, found, on, off) {
 }
 
 /** Ask before a call: `title` heads the screen, `action` is the button that starts it (`link`: a link
- * someone else made asked for it, so the check shows even if the user chose to join at once). Resolves to `{microphone, camera}` (what to send from the start), or
+ * someone else made asked for it, so the check shows even if the user chose to join at once; otherwise
+ * that choice skips the check and this answers at once). Resolves to `{microphone, camera}` (what to send from the start), or
  * `null` if the user went back or something else took the screen. */
 export async function checkBeforeJoining(title, action, link = false) {
   settings = await invoke("get_settings");
@@ -135,7 +136,8 @@ async function finish(join) {
   // The devices close before the call opens them again.
   await close();
   if ($("check-skip").checked) await save({ skip_device_check: true });
-  a(sending);
+  // A ring took the screen meanwhile: it comes first.
+  a(current() === "check" ? sending : null);
 }
 
 async function save(changes) {

@@ -38,9 +38,10 @@ fn automated() -> bool {
     std::env::var("TAURI_WEBVIEW_AUTOMATION").as_deref() == Ok("true")
 }
 
-/// At start: the window shown, or (`--hidden`, start in the tray) not made at all.
+/// At start: the window shown, or (`--hidden`, start in the tray) not made at all — unless the command line
+/// asked for something (`--hidden --join ROOM`): the window shows what was asked.
 pub fn start(app: &AppHandle, hidden: bool) {
-    if !hidden {
+    if !hidden || lock(&app.state::<AppState>().pending_open).is_some() {
         show(app);
         return;
     }

@@ -1,6 +1,6 @@
 //! `tincan-display-bench`: what the desktop app's display path costs. The app runs in Xvfb and joins a room
 //! (`--join`) where a `tincan-cli` peer sends the stamped pattern at 640x480 and 1280x720, 30 fps, once
-//! with its window shown and once hidden in the tray (then no frame goes to the webview): the CPU
+//! with its window shown and once with it closed to the tray (then no frame goes to the webview): the CPU
 //! difference is the display path's cost. The app's own figures (frames drawn or skipped, send → drawn,
 //! capture → drawn) come from its log. Also: memory (PSS) of the app and its WebKit processes idle in the
 //! tray and in the calls.
@@ -50,7 +50,9 @@ fn run(url: &str, display: &Display, size: Option<&str>, hidden: bool, secs: f64
     for (k, v) in tincan_e2e::app::env(&dir, url) {
         app.env(k, v);
     }
-    if hidden {
+    // In the tray: started hidden when idle; a call is joined with the window shown, which is then closed
+    // (in a call the window only hides: its webview stays, and gets no frames).
+    if hidden && size.is_none() {
         app.arg("--hidden");
     }
     if size.is_some() {
@@ -74,6 +76,9 @@ fn run(url: &str, display: &Display, size: Option<&str>, hidden: bool, secs: f64
     )?;
     let lines = json_lines(cli.0.stdout.take().context("piped")?);
     next_line(&lines, "the call to connect", |v| v["event"] == "state" && v["state"] == "connected")?;
+    if hidden {
+        display.close_app_window(Duration::from_secs(30))?;
+    }
     std::thread::sleep(Duration::from_secs(3)); // warm-up: bandwidth estimate ramps, resolution settles
     let (cpu, cpu_by_process, pss) = measure(pid, secs);
     next_line(&lines, "the call to end", |v| v["event"] == "state" && v["state"] == "ended")?;
@@ -117,7 +122,8 @@ async fn main() -> anyhow::Result<()> {
     let server = SignalServer::start(ServerConfig::loopback_unlimited()).await?;
     let url = server.ws_url();
     let report = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let display = Display::start()?;
+        // A window manager: closing the window (to the tray) goes through it.
+        let display = Display::with_window_manager()?;
         let idle = run(&url, &display, None, true, secs)?;
         println!("idle in the tray: {}, {}", cpu_line(&idle), pss_line(&idle.pss));
         for size in ["640x480", "1280x720"] {
