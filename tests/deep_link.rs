@@ -6,9 +6,10 @@
 //! `tincan-cli` once asked, with the camera off, and the callee answers.
 
 use std::process::{Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use tincan_e2e::app::{
     WAIT, assert_live_pattern, join_from_check, json_lines, next_line, run_scenario, seed, what_the_app_says,
 };
@@ -46,11 +47,7 @@ fn second_launch(env: &[(&str, String)], display: &str, args: &[&str]) -> anyhow
 
 /// A link does not start a call by itself: the device check asks, and meanwhile the other side sees
 /// nothing (`started`: what it would print had the call begun).
-fn asked_first(
-    session: &Session,
-    lines: &std::sync::mpsc::Receiver<serde_json::Value>,
-    started: impl Fn(&serde_json::Value) -> bool,
-) -> anyhow::Result<()> {
+fn asked_first(session: &Session, lines: &Receiver<Value>, started: impl Fn(&Value) -> bool) -> anyhow::Result<()> {
     session.wait_for(
         "the device check asking about the link",
         WAIT,
@@ -61,6 +58,20 @@ fn asked_first(
         anyhow::ensure!(!started(&v), "the link started the call before the user said so: {v}");
     }
     Ok(())
+}
+
+/// A `tincan-cli` peer sending the pattern at `size`, waiting alone in `room`, and its lines.
+fn waiting_peer(url: &str, room: &RoomCode, size: &str) -> anyhow::Result<(Guard, Receiver<Value>)> {
+    let mut peer = Guard::spawn(
+        Command::new(binary("tincan-cli")?)
+            .args(["--server", url, "--name", "Peer", "join", room.as_str(), "--loopback", "--size", size])
+            .args(["--duration", "30"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )?;
+    let lines = json_lines(peer.0.stdout.take().expect("piped"));
+    next_line(&lines, "the peer waiting", |v| v["event"] == "state" && v["state"] == "waiting")?;
+    Ok((peer, lines))
 }
 
 fn connected(session: &Session) -> anyhow::Result<()> {
@@ -85,15 +96,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
 
     // tincan://join/ROOM from a second launch.
     let room = RoomCode::generate();
-    let mut peer = Guard::spawn(
-        Command::new(binary("tincan-cli")?)
-            .args(["--server", url, "--name", "Peer", "join", room.as_str(), "--loopback", "--size", "640x480"])
-            .args(["--duration", "30"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null()),
-    )?;
-    let lines = json_lines(peer.0.stdout.take().expect("piped"));
-    next_line(&lines, "the peer waiting", |v| v["event"] == "state" && v["state"] == "waiting")?;
+    let (peer, lines) = waiting_peer(url, &room, "640x480")?;
     second_launch(&env, &display.name, &[&format!("tincan://join/{}", room.as_str().to_lowercase())])?;
     asked_first(&session, &lines, |v| {
         v["event"] == "participant_joined" || v["event"] == "state" && v["state"] == "connecting"
@@ -107,15 +110,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
 
     // `--join ROOM` from a second launch follows Ana's choice to join at once: no check, straight in.
     let room = RoomCode::generate();
-    let mut peer = Guard::spawn(
-        Command::new(binary("tincan-cli")?)
-            .args(["--server", url, "--name", "Peer", "join", room.as_str(), "--loopback", "--size", "320x240"])
-            .args(["--duration", "30"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null()),
-    )?;
-    let lines = json_lines(peer.0.stdout.take().expect("piped"));
-    next_line(&lines, "the peer waiting", |v| v["event"] == "state" && v["state"] == "waiting")?;
+    let (peer, _lines) = waiting_peer(url, &room, "320x240")?;
     second_launch(&env, &display.name, &["--join", room.as_str()])?;
     connected(&session)?;
     session.run("document.getElementById('hangup').click(); return true;", json!([]))?;

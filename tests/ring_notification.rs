@@ -4,11 +4,9 @@
 //! declines the call, a caller who gives up has it withdrawn, Accept there answers and the call connects.
 
 use std::process::{Command, Stdio};
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use tincan_e2e::app::{WAIT, json_lines, next_line, run_scenario, seed};
+use tincan_e2e::app::{WAIT, next_line, ring, run_scenario, seed};
 use tincan_e2e::binary;
 use tincan_e2e::dbus::SessionBus;
 use tincan_e2e::display::Display;
@@ -30,28 +28,6 @@ fn until<T>(what: &str, check: impl Fn() -> Option<T>) -> anyhow::Result<T> {
         }
         anyhow::ensure!(Instant::now() < deadline, "{what}: not within {WAIT:?}");
         std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// `tincan-cli` named `name` rings `code` until it rings (the app registers its code a moment after start).
-fn ring(url: &str, name: &str, code: &str) -> anyhow::Result<(Guard, Receiver<Value>)> {
-    let registered_by = Instant::now() + WAIT;
-    loop {
-        anyhow::ensure!(Instant::now() < registered_by, "the app's code never rang: is it registered?");
-        let mut cli = Guard::spawn(
-            Command::new(binary("tincan-cli")?)
-                .args(["--server", url, "--name", name, "call", code])
-                .args(["--loopback", "--video", "none", "--duration", "30"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null()),
-        )?;
-        let lines = json_lines(cli.0.stdout.take().expect("piped"));
-        next_line(&lines, "ringing", |v: &Value| v["event"] == "state" && v["state"] == "ringing_out")?;
-        let ended = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(2)).ok())
-            .any(|v| v["event"] == "state" && v["state"] == "ended");
-        if !ended {
-            return Ok((cli, lines));
-        }
     }
 }
 

@@ -6,8 +6,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use tincan_e2e::app::{WAIT, json_lines, next_line, run_scenario, seed};
+use tincan_e2e::app::{WAIT, ring, run_scenario, seed};
 use tincan_e2e::binary;
 use tincan_e2e::display::Display;
 use tincan_e2e::process::Guard;
@@ -67,25 +66,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let hidden = pss(pid);
 
     // Ring it until its code is registered (the app says nothing on its own: it is in the tray).
-    let registered_by = Instant::now() + WAIT;
-    let (mut caller, _lines) = loop {
-        anyhow::ensure!(Instant::now() < registered_by, "the app's code never rang: is it registered?");
-        let mut cli = Guard::spawn(
-            Command::new(binary("tincan-cli")?)
-                .args(["--server", url, "--name", "Bo", "call", identity.personal_code().as_str()])
-                .args(["--loopback", "--video", "none", "--duration", "30"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null()),
-        )?;
-        let lines = json_lines(cli.0.stdout.take().expect("piped"));
-        next_line(&lines, "ringing", |v: &Value| v["event"] == "state" && v["state"] == "ringing_out")?;
-        // Not registered yet: the server says so at once and the call ends; else it rings.
-        let ended = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(2)).ok())
-            .any(|v| v["event"] == "state" && v["state"] == "ended");
-        if !ended {
-            break (cli, lines);
-        }
-    };
+    let (mut caller, _lines) = ring(url, "Bo", identity.personal_code().as_str())?;
     // Until the ring reached it the app had no window and no WebKit: the ring makes both.
     until("the window shown for the ring", || display.visible_app_windows() == 1)?;
     until("WebKit running for the window", || web_processes(pid) > 0)?;

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use tincan_signal::server::{ServerConfig, SignalServer};
 
+use crate::process::Guard;
 use crate::webdriver::Session;
 
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -201,3 +202,27 @@ for (const id of arguments[0]) {
 }
 return bad.length ? `${innerWidth}x${innerHeight}: ` + bad.join('; ') : 'ok';
 "#;
+
+/// A `tincan-cli` named `name` ringing the personal code `code` (audio only, 30 s), and its lines. The app
+/// registers its code a moment after it starts (and says nothing of it in the tray): until then the server
+/// answers at once that nobody holds the code and the call ends, so this rings again until it rings.
+pub fn ring(url: &str, name: &str, code: &str) -> anyhow::Result<(Guard, mpsc::Receiver<Value>)> {
+    let registered_by = Instant::now() + WAIT;
+    loop {
+        anyhow::ensure!(Instant::now() < registered_by, "the app's code never rang: is it registered?");
+        let mut cli = Guard::spawn(
+            std::process::Command::new(crate::binary("tincan-cli")?)
+                .args(["--server", url, "--name", name, "call", code])
+                .args(["--loopback", "--video", "none", "--duration", "30"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null()),
+        )?;
+        let lines = json_lines(cli.0.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?);
+        next_line(&lines, "ringing", |v: &Value| v["event"] == "state" && v["state"] == "ringing_out")?;
+        let ended = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(2)).ok())
+            .any(|v| v["event"] == "state" && v["state"] == "ended");
+        if !ended {
+            return Ok((cli, lines));
+        }
+    }
+}
