@@ -3,7 +3,7 @@
 //! with its window shown and once with it closed to the tray (then no frame goes to the webview): the CPU
 //! difference is the display path's cost. The app's own figures (frames drawn or skipped, send → drawn,
 //! capture → drawn) come from its log. Also: memory (PSS) of the app and its WebKit processes idle in the
-//! tray and in the calls.
+//! tray, in the calls, and in a call of three (two peers at 640x480).
 //!
 //! Run with release builds: `cargo build --release -p tincan-app -p tincan-cli -p tincan-bench` then
 //! `TINCAN_PROFILE=release cargo run -p tincan-e2e --bin tincan-display-bench -- --seconds 10`.
@@ -39,8 +39,16 @@ fn measure(pid: u32, secs: f64) -> (f64, BTreeMap<String, f64>, BTreeMap<String,
 }
 
 /// One run of the app: `size` None = idle in the tray, no call.
-fn run(url: &str, display: &Display, size: Option<&str>, hidden: bool, secs: f64) -> anyhow::Result<Figures> {
-    let dir = scratch(&format!("display-bench-{}-{hidden}", size.unwrap_or("idle")))?;
+/// The app idle (`size` none) or in a call with `others` `tincan-cli` peers sending at `size`.
+fn run(
+    url: &str,
+    display: &Display,
+    size: Option<&str>,
+    others: usize,
+    hidden: bool,
+    secs: f64,
+) -> anyhow::Result<Figures> {
+    let dir = scratch(&format!("display-bench-{}-{others}-{hidden}", size.unwrap_or("idle")))?;
     // `--join` on the command line follows the settings: no device check before the call.
     seed(&dir, "config", "settings.json", r#"{"display_name": "Bench", "skip_device_check": true}"#)?;
     let room = RoomCode::generate();
@@ -67,21 +75,41 @@ fn run(url: &str, display: &Display, size: Option<&str>, hidden: bool, secs: f64
         let _ = std::fs::remove_dir_all(&dir);
         return Ok(Figures { cpu, cpu_by_process, pss, display: None });
     };
-    let mut cli = Guard::spawn(
-        Command::new(binary("tincan-cli")?)
-            .args(["--server", url, "--name", "Peer", "join", room.as_str(), "--loopback", "--size", size])
+    // The first peer makes the room (a group room when others follow); the rest join it.
+    let mut peers = Vec::new();
+    for i in 0..others {
+        let name = format!("Peer{}", i + 1);
+        let mut cli = Command::new(binary("tincan-cli")?);
+        cli.args(["--server", url, "--name", &name, "join", room.as_str(), "--loopback", "--size", size])
             .args(["--duration", &format!("{}", secs as u64 + 8)])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null()),
-    )?;
-    let lines = json_lines(cli.0.stdout.take().context("piped")?);
-    next_line(&lines, "the call to connect", |v| v["event"] == "state" && v["state"] == "connected")?;
+            .args(match (i, others) {
+                (_, 1) => &[][..],
+                (0, _) => &["--group"][..],
+                _ => &["--existing"][..],
+            });
+        let mut cli = Guard::spawn(cli.stdout(Stdio::piped()).stderr(Stdio::null()))?;
+        let lines = json_lines(cli.0.stdout.take().context("piped")?);
+        next_line(&lines, "the peer in the room", |v| {
+            v["event"] == "state" && matches!(v["state"].as_str(), Some("waiting" | "connecting" | "connected"))
+        })?;
+        peers.push((cli, lines));
+    }
+    let lines = &peers[0].1;
+    next_line(lines, "the call to connect", |v| v["event"] == "state" && v["state"] == "connected")?;
+    if others > 1 {
+        // Everyone sees everyone: the app's tiles for each (its log says nothing per tile, the peers do).
+        for (_, l) in &peers {
+            for _ in 0..others {
+                next_line(l, "video from everyone", |v| v["event"] == "first_frame")?;
+            }
+        }
+    }
     if hidden {
         display.close_app_window(Duration::from_secs(30))?;
     }
     std::thread::sleep(Duration::from_secs(3)); // warm-up: bandwidth estimate ramps, resolution settles
     let (cpu, cpu_by_process, pss) = measure(pid, secs);
-    next_line(&lines, "the call to end", |v| v["event"] == "state" && v["state"] == "ended")?;
+    next_line(lines, "the call to end", |v| v["event"] == "state" && v["state"] == "ended")?;
     // The app logs its display figures when the call ends.
     let deadline = Instant::now() + Duration::from_secs(10);
     let display = loop {
@@ -124,11 +152,13 @@ async fn main() -> anyhow::Result<()> {
     let report = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         // A window manager: closing the window (to the tray) goes through it.
         let display = Display::with_window_manager()?;
-        let idle = run(&url, &display, None, true, secs)?;
+        let idle = run(&url, &display, None, 0, true, secs)?;
         println!("idle in the tray: {}, {}", cpu_line(&idle), pss_line(&idle.pss));
+        let group = run(&url, &display, Some("640x480"), 2, false, secs)?;
+        println!("640x480 call of three, window shown: {}, {}", cpu_line(&group), pss_line(&group.pss));
         for size in ["640x480", "1280x720"] {
-            let shown = run(&url, &display, Some(size), false, secs)?;
-            let hidden = run(&url, &display, Some(size), true, secs)?;
+            let shown = run(&url, &display, Some(size), 1, false, secs)?;
+            let hidden = run(&url, &display, Some(size), 1, true, secs)?;
             let d = shown.display.clone().unwrap_or_default();
             let drawn_fps = field(&d, "drawn") / (secs + 8.0);
             println!("{size} call, window shown:  {}, {}; remote video: {d}", cpu_line(&shown), pss_line(&shown.pss));
