@@ -1,10 +1,10 @@
 // The call screen: the stage (tiles, self-view, invite card), controls, chat and files, stats.
-import { $, invoke, Channel, listen, show, copy, item } from "./dom.js";
+import { $, invoke, listen, show, copy, item } from "./dom.js";
 import {
   stateLabel, statsLine, statsRows, quality, qualityLabel, formatBytes, formatDuration, deviceMessage, sourcesMessage, peopleLine,
   inviteMessage,
 } from "./logic.js";
-import { I420Renderer } from "./render.js";
+import { previewChannel } from "./render.js";
 import { loadDevices } from "./settings.js";
 import * as stage from "./tiles.js";
 
@@ -15,7 +15,6 @@ let sources = { camera: true, microphone: true };
 let trouble = {};
 // The banner text the user put away: it stays away until what it says changes.
 let dismissed = "";
-let preview = null;
 const transfers = new Map(); // id → {li, bar}
 let onEnded = () => {};
 let ended = false; // the current call has ended (its end can arrive before the command's reply)
@@ -32,20 +31,6 @@ let contacts = [];
 const contactName = (code) => contacts.find((c) => c.code === code)?.name ?? code;
 
 export const framesDrawnCount = stage.framesDrawnCount;
-
-function previewChannel() {
-  const channel = new Channel();
-  channel.onmessage = (buffer) => {
-    try {
-      preview ??= new I420Renderer($("preview"));
-      preview.draw(buffer);
-    } catch (e) {
-      console.error(e);
-    }
-    invoke("frame_shown", { preview: true });
-  };
-  return channel;
-}
 
 /** Start a call with `command` (`join_room`, `call_contact`, `accept_call`) and show the call screen;
  * `title`: the room's code or the person's name. */
@@ -78,7 +63,7 @@ export async function startCall(command, args, title) {
   ended = false;
   let reply;
   try {
-    reply = await invoke(command, { ...args, frames: stage.remoteChannel(), preview: previewChannel() });
+    reply = await invoke(command, { ...args, frames: stage.remoteChannel(), preview: previewChannel($("preview")) });
   } catch (e) {
     active = false;
     throw e;

@@ -1,15 +1,14 @@
 // The device check before joining: the camera's picture, the microphone's level, a test sound, the
 // pickers, and whether to join with the microphone and camera on. Devices open only here, when the user
 // has asked to join, and close when they join or go back.
-import { $, invoke, Channel, listen, show, current, whenLeaving } from "./dom.js";
-import { I420Renderer } from "./render.js";
+import { $, invoke, listen, show, current, whenLeaving } from "./dom.js";
+import { previewChannel } from "./render.js";
 import { loadDevices, NONE_FOUND } from "./settings.js";
 import { deviceMessage } from "./logic.js";
 
 const CAMERA_ON = "Join with camera on", MICROPHONE_ON = "Join with microphone on";
 const IDS = { camera: "check-camera", microphone: "check-microphone", speaker: "check-speaker" };
 let answer = null; // resolves the open check's promise
-let renderer = null;
 let settings = null;
 let notes = {}; // device trouble by kind
 let heard = false; // the microphone delivered sound in this check
@@ -19,21 +18,10 @@ let opening = Promise.resolve();
 /** Whether the check is on screen, waiting for the user. */
 export const checking = () => answer !== null;
 
-function previewChannel() {
-  const channel = new Channel();
-  channel.onmessage = (buffer) => {
-    try {
-      renderer ??= new I420Renderer($("check-preview"));
-      renderer.draw(buffer);
-      // A picture: there is a camera, whatever the listing said.
-      if ($("check-cam").disabled) toggle("check-cam", "check-cam-label", true, CAMERA_ON, "");
-      $("check-video").classList.add("live");
-    } catch (e) {
-      console.error(e);
-    }
-    invoke("frame_shown", { preview: true });
-  };
-  return channel;
+/** A picture: there is a camera, whatever the listing said. */
+function pictureShown() {
+  if ($("check-cam").disabled) toggle("check-cam", "check-cam-label", true, CAMERA_ON, "");
+  $("check-video").classList.add("live");
 }
 
 function renderNotes() {
@@ -45,7 +33,7 @@ function open() {
   $("check-level").style.width = "0";
   opening = opening.then(async () => {
     try {
-      await invoke("start_check", { preview: previewChannel() });
+      await invoke("start_check", { preview: previewChannel($("check-preview"), pictureShown) });
     } catch (e) {
       $("check-note").textContent = String(e);
     }

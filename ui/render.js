@@ -1,6 +1,8 @@
 // Draws I420 frames on a canvas with WebGL: three single-channel textures, converted to RGB (BT.601,
 // limited range) in the fragment shader, so the CPU never touches pixels.
 
+import { Channel, invoke } from "./dom.js";
+
 const VERTEX = `attribute vec2 p; varying vec2 uv;
 void main() { uv = vec2((p.x + 1.0) / 2.0, (1.0 - p.y) / 2.0); gl_Position = vec4(p, 0.0, 1.0); }`;
 const FRAGMENT = `precision mediump float; varying vec2 uv; uniform sampler2D ty, tu, tv;
@@ -75,4 +77,24 @@ export class I420Renderer {
     });
     gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
   }
+}
+
+// One renderer per canvas, kept across calls (a canvas has one WebGL context).
+const renderers = new WeakMap();
+
+/** A channel for our own camera's frames (the call's self-view, the device check): each is drawn on
+ * `canvas`, then `drawn()` runs and the app is told, so the next frame may come. */
+export function previewChannel(canvas, drawn = () => {}) {
+  const channel = new Channel();
+  channel.onmessage = (buffer) => {
+    try {
+      if (!renderers.has(canvas)) renderers.set(canvas, new I420Renderer(canvas));
+      renderers.get(canvas).draw(buffer);
+      drawn();
+    } catch (e) {
+      console.error(e);
+    }
+    invoke("frame_shown", { preview: true });
+  };
+  return channel;
 }
