@@ -337,6 +337,10 @@ listen("engine", ({ payload: e }) => {
     case "remote_media":
       stage.remoteMedia(e);
       break;
+    case "share":
+      stage.share(e);
+      if (e.peer) addNotice(`${stage.nameOf(e.peer) ?? "Someone"} ${e.sharing ? "is sharing their screen" : "stopped sharing"}.`);
+      break;
     case "chat_delivered":
       document.querySelector(`#messages li[data-id="${CSS.escape(e.id)}"]`)?.classList.add("delivered");
       break;

@@ -17,9 +17,16 @@ let framesDrawn = 0;
 let spotlight = null;
 let onChange = () => {};
 
+/** A share's tile key: its sharer's peer id and `/screen` (how the app tags its frames). */
+const shareKey = (peer) => `${peer}/screen`;
+const isShare = (key) => key.endsWith("/screen");
+const people = () => [...tiles.entries()].filter(([key]) => !isShare(key));
+
 export const framesDrawnCount = () => framesDrawn;
-export const count = () => tiles.size;
-export const names = () => [...tiles.values()].map((t) => t.name);
+export const count = () => people().length;
+export const names = () => people().map(([, t]) => t.name);
+/** The shares on the stage (their tiles' keys). */
+export const shares = () => [...tiles.keys()].filter(isShare);
 /** The name on `peer`'s tile, if they have one. */
 export const nameOf = (peer) => (peer ? tiles.get(peer)?.name : undefined);
 
@@ -49,7 +56,7 @@ export function remoteChannel() {
       peer = header.tag;
       if (mine !== generation) return;
       const now = current(peer);
-      const tile = gone.has(now) ? null : tiles.get(now) ?? addTile(now, null);
+      const tile = gone.has(now) ? null : tiles.get(now) ?? addTile(now, isShare(now) ? shareName(now) : null);
       if (tile) {
         tile.renderer ??= new I420Renderer(tile.canvas);
         const shape = tile.canvas.width / tile.canvas.height;
@@ -112,6 +119,11 @@ function addTile(peer, name) {
   el.append(canvas, avatar, caption);
   el.addEventListener("dblclick", () => toggleSpotlight(peer));
   const tile = { el, canvas, avatar, label, renderer: null, name: "", audio: true, video: true, sized: false };
+  if (isShare(peer)) {
+    // A share has no microphone or camera of its own; it is the large one while it runs.
+    el.classList.add("share");
+    spotlight = peer;
+  }
   tiles.set(peer, tile);
   setName(tile, name);
   update(tile);
@@ -119,6 +131,12 @@ function addTile(peer, name) {
   layout();
   onChange();
   return tile;
+}
+
+/** "Ann's screen", from the sharer's tile. */
+function shareName(key) {
+  const sharer = tiles.get(key.slice(0, -"/screen".length));
+  return `${sharer?.name ?? "Someone"}'s screen`;
 }
 
 function setName(tile, name) {
@@ -139,6 +157,14 @@ export function participantJoined({ peer, name, replaces }) {
   gone.delete(peer);
   if (replaces) renamed.set(replaces, peer);
   const old = replaces && tiles.get(replaces);
+  const oldShare = replaces && tiles.get(shareKey(replaces));
+  if (oldShare) {
+    renamed.set(shareKey(replaces), shareKey(peer));
+    tiles.delete(shareKey(replaces));
+    tiles.set(shareKey(peer), oldShare);
+    oldShare.el.dataset.peer = shareKey(peer);
+    if (spotlight === shareKey(replaces)) spotlight = shareKey(peer);
+  }
   if (old) {
     tiles.delete(replaces);
     // A frame under the new id may have come first and made a tile of its own: theirs is the old one.
@@ -161,18 +187,38 @@ export function participantJoined({ peer, name, replaces }) {
   } else addTile(peer, name);
 }
 
-/** Someone left: their tile goes. */
+/** Someone left: their tile (and their share's) goes. */
 export function participantLeft({ peer }) {
   peer = current(peer);
   gone.add(peer);
-  const tile = tiles.get(peer);
+  gone.add(shareKey(peer));
+  removeTile(shareKey(peer));
+  removeTile(peer);
+}
+
+function removeTile(key) {
+  const tile = tiles.get(key);
   if (!tile) return;
   tile.el.remove();
   release(tile);
-  tiles.delete(peer);
-  if (spotlight === peer) spotlight = null;
+  tiles.delete(key);
+  if (spotlight === key) spotlight = shares()[0] ?? null;
   layout();
   onChange();
+}
+
+/** Someone started or stopped sharing their screen (an empty `peer`: our own share, which the control bar
+ * shows). Their share is a tile of its own, large while it runs. */
+export function share({ peer, sharing }) {
+  if (!peer) return;
+  const key = shareKey(current(peer));
+  if (sharing) {
+    gone.delete(key);
+    if (!tiles.has(key)) addTile(key, shareName(key));
+  } else {
+    gone.add(key);
+    removeTile(key);
+  }
 }
 
 /** A participant's microphone and camera (`peer` empty: the only other person). */
@@ -187,7 +233,7 @@ export function remoteMedia({ peer, audio, video }) {
 
 /** The stats' per-participant figures: the loudest (when more than one person could be) is highlighted. */
 export function levels(participants) {
-  const speaking = tiles.size > 1 ? speakerOf(participants) : null;
+  const speaking = count() > 1 ? speakerOf(participants) : null;
   for (const [peer, tile] of tiles) tile.el.classList.toggle("speaking", peer === speaking && tile.audio);
 }
 

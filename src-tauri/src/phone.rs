@@ -146,6 +146,9 @@ fn follow_tiles(state: &AppState, event: &EngineEvent) {
                 tracing::info!(target: "tincan::display", %peer, "remote video display path: {figures}");
             }
         }
+        EngineEvent::Share { sharing: false, peer, .. } if !peer.is_empty() => {
+            active.video.remove_tag(&crate::video::share_tag(peer));
+        }
         EngineEvent::File(FileEvent::Completed { outgoing: false, path: Some(path), .. }) => {
             lock(&state.received).insert(path.clone());
         }

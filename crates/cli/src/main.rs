@@ -15,6 +15,7 @@ use tincan_devices::audio::{
     VoiceProcessor,
 };
 use tincan_devices::camera::{CameraOptions, CameraSource, Nokhwa, Wanted};
+use tincan_devices::screen::{ScreenSource, Target as ScreenTarget};
 use tincan_engine::peer::PeerSettings;
 use tincan_engine::phone::{Phone, PhoneConfig, PhoneEvent};
 use tincan_engine::{Call, CallConfig, CallState, EngineEvent, FilePolicy, Target};
@@ -28,6 +29,7 @@ use tokio::sync::mpsc;
 use received::{People, PeopleSinks, Received};
 
 mod received;
+mod snapshot;
 
 #[derive(Parser)]
 #[command(name = "tincan-cli", version, about = "A headless Tincan peer (events as JSON lines on stdout)")]
@@ -179,6 +181,15 @@ struct CallArgs {
     /// Once the call is up, ring this personal code into it (add someone to a group call)
     #[arg(long, value_name = "CODE")]
     ring_in: Option<String>,
+    /// Once the call is up, share this: screen, screen:N (a monitor) or window:TITLE (X11)
+    #[arg(long, value_name = "WHAT")]
+    share: Option<ScreenTarget>,
+    /// Stop sharing this many seconds after the share started (the call goes on)
+    #[arg(long, value_name = "SECS", requires = "share")]
+    share_for: Option<f64>,
+    /// When the call ends, save the last picture of every received video track as a PNG here
+    #[arg(long, value_name = "DIR")]
+    snapshot: Option<PathBuf>,
     /// Hang up this many seconds after connecting
     #[arg(long)]
     duration: Option<f64>,
@@ -474,6 +485,7 @@ async fn follow(
     started: std::time::Instant,
 ) -> anyhow::Result<bool> {
     let mut hang_up_at: Option<tokio::time::Instant> = None;
+    let mut stop_share_at: Option<tokio::time::Instant> = None;
     let mut ok = false;
     // Who is in the call (peer id → name) and whose data channel is open.
     let mut names = std::collections::HashMap::<String, Option<String>>::new();
@@ -524,6 +536,18 @@ async fn follow(
                             if let Some(text) = &args.chat {
                                 call.send_chat(text.clone()).await?;
                             }
+                            if let Some(target) = &args.share {
+                                // Opened here (it blocks briefly on the display), sent by the engine's thread.
+                                match ScreenSource::open(target, tincan_engine::SHARE_FPS) {
+                                    Ok(source) => {
+                                        call.share(Box::new(source))?;
+                                        stop_share_at = args
+                                            .share_for
+                                            .map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
+                                    }
+                                    Err(e) => print(json!({"event": "error", "message": format!("cannot share: {e}")})),
+                                }
+                            }
                             if let Some(path) = &args.send_file {
                                 match &args.file_to {
                                     Some(wanted) => {
@@ -553,8 +577,21 @@ async fn follow(
                 hang_up_at = None;
                 call.hang_up();
             }
+            _ = async {
+                match stop_share_at {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                stop_share_at = None;
+                call.stop_share()?;
+            }
             _ = &mut interrupt => call.hang_up(),
         }
+    }
+    if let Some(dir) = &args.snapshot {
+        std::fs::create_dir_all(dir)?;
+        print(json!({"event": "snapshots", "written": outcome.people.snapshots(dir)}));
     }
     print(summary(outcome, monitors));
     Ok(ok)

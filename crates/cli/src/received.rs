@@ -2,6 +2,7 @@
 //! their audio) and for the call as a whole (the first participant's video, everyone's audio mixed).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,8 @@ use tincan_media::analysis::dominant_frequency;
 use tincan_media::source::{AudioSink, VideoSink};
 use tincan_media::synthetic::{read_stamp, wall_clock_us};
 use tincan_media::{AudioFrame, VideoFrame};
+
+use crate::snapshot;
 
 /// Stamp ages above this are not a live sender's (a browser replaying a recorded pattern).
 const PLAUSIBLE_AGE: Duration = Duration::from_secs(10);
@@ -27,8 +30,11 @@ pub struct Received {
     /// The last second of audio, for its frequency.
     audio: Vec<i16>,
     audio_frames: u64,
+    first_frame_at: Option<Instant>,
     last_frame_at: Option<Instant>,
     longest_gap: Duration,
+    /// The last decoded picture (for `--snapshot`).
+    last: Option<VideoFrame>,
 }
 
 impl Received {
@@ -36,6 +42,8 @@ impl Received {
         let now = wall_clock_us();
         self.frames += 1;
         let at = Instant::now();
+        self.first_frame_at.get_or_insert(at);
+        self.last = Some(frame.clone());
         if let Some(last) = self.last_frame_at.replace(at) {
             self.longest_gap = self.longest_gap.max(at - last);
         }
@@ -53,6 +61,23 @@ impl Received {
             }
             None => self.unreadable += 1,
         }
+    }
+
+    /// The video track's figures for the summary's `tracks` list.
+    /// Stamp figures as in [`Received::figures`], without the audio.
+    fn track(&mut self, kind: &str) -> Value {
+        let span = self.first_frame_at.zip(self.last_frame_at).map(|(a, b)| (b - a).as_secs_f64()).unwrap_or(0.0);
+        let fps = if span > 0.0 { (self.frames - 1) as f64 / span } else { 0.0 };
+        let mut v = self.figures();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("audio_frames");
+            o.remove("audio_hz");
+        }
+        v["kind"] = json!(kind);
+        v["width"] = json!(self.last.as_ref().map(|f| f.width));
+        v["height"] = json!(self.last.as_ref().map(|f| f.height));
+        v["fps"] = json!((fps * 10.0).round() / 10.0);
+        v
     }
 
     pub fn on_audio(&mut self, frame: &AudioFrame) {
@@ -92,6 +117,8 @@ impl Received {
 struct Person {
     name: Option<String>,
     received: Received,
+    /// Their screen share, if they shared (the last share: a new one starts afresh).
+    screen: Option<Received>,
 }
 
 /// Everyone's figures, in the order they arrived, by the peer id they had when their media arrived (a person
@@ -102,13 +129,43 @@ pub struct People {
 }
 
 impl People {
-    fn with(&self, p: &Participant, f: impl FnOnce(&mut Received)) {
+    fn person<T>(&self, p: &Participant, f: impl FnOnce(&mut Person) -> T) -> T {
         let mut people = self.by_peer.lock().unwrap_or_else(|e| e.into_inner());
         let next = people.len();
         let (_, person) = people
             .entry(p.peer.clone())
-            .or_insert_with(|| (next, Person { name: p.name.clone(), received: Received::default() }));
-        f(&mut person.received);
+            .or_insert_with(|| (next, Person { name: p.name.clone(), received: Received::default(), screen: None }));
+        f(person)
+    }
+
+    fn with(&self, p: &Participant, f: impl FnOnce(&mut Received)) {
+        self.person(p, |person| f(&mut person.received));
+    }
+
+    /// Write the last picture of every received video track as `NAME-camera.png` / `NAME-screen.png` (NAME:
+    /// the participant's name, else its peer id); the paths written.
+    pub fn snapshots(&self, dir: &Path) -> Vec<Value> {
+        let people = self.by_peer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut written = Vec::new();
+        for (peer, (_, person)) in people.iter() {
+            let who: String = person
+                .name
+                .as_deref()
+                .unwrap_or(peer)
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+                .collect();
+            let tracks = [("camera", Some(&person.received)), ("screen", person.screen.as_ref())];
+            for (kind, received) in tracks {
+                let Some(frame) = received.and_then(|r| r.last.as_ref()) else { continue };
+                let path = dir.join(format!("{who}-{kind}.png"));
+                match snapshot::write_png(frame, &path) {
+                    Ok(()) => written.push(json!({"peer": peer, "kind": kind, "path": path})),
+                    Err(e) => written.push(json!({"peer": peer, "kind": kind, "error": e.to_string()})),
+                }
+            }
+        }
+        written
     }
 
     /// The `participants` list of the summary.
@@ -120,6 +177,14 @@ impl People {
                 let mut v = person.received.figures();
                 v["peer"] = json!(peer);
                 v["name"] = json!(person.name);
+                let mut tracks = Vec::new();
+                if person.received.frames > 0 {
+                    tracks.push(person.received.track("camera"));
+                }
+                if let Some(screen) = &mut person.screen {
+                    tracks.push(screen.track("screen"));
+                }
+                v["tracks"] = json!(tracks);
                 (*order, v)
             })
             .collect();
@@ -152,6 +217,14 @@ impl ParticipantSinks for PeopleSinks {
                 first(&participant, &frame);
             }
             people.with(&participant, |r| r.on_video(&frame));
+        }))
+    }
+
+    fn screen(&mut self, participant: &Participant) -> Option<Box<dyn VideoSink>> {
+        let (people, participant) = (self.people.clone(), participant.clone());
+        people.person(&participant, |p| p.screen = Some(Received::default()));
+        Some(Box::new(move |frame: VideoFrame| {
+            people.person(&participant, |p| p.screen.get_or_insert_with(Received::default).on_video(&frame))
         }))
     }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tincan_devices::camera::{
     CameraBackend, CameraDevice, CameraInfo, CameraOptions, CameraSource, Mode, PixelFormat, RawFrame, Wanted,
 };
-use tincan_media::codec::{EncoderSettings, EncoderThread, VideoCodec, video_encoder};
+use tincan_media::codec::{Content, EncoderSettings, EncoderThread, VideoCodec, video_encoder};
 use tincan_media::source::VideoSource;
 use tincan_media::synthetic::TestPattern;
 
@@ -80,8 +80,11 @@ fn main() {
     let started = Instant::now();
     let encoded: Arc<Mutex<Vec<(Duration, Instant)>>> = Arc::default();
     let sink = encoded.clone();
-    let encoder = video_encoder(codec, EncoderSettings { width: 1280, height: 720, fps: 30, bitrate_bps: 1_500_000 })
-        .expect("encoder");
+    let encoder = video_encoder(
+        codec,
+        EncoderSettings { width: 1280, height: 720, fps: 30, bitrate_bps: 1_500_000, content: Content::Camera },
+    )
+    .expect("encoder");
     let thread =
         EncoderThread::spawn(encoder, 1_500_000, move |e| sink.lock().unwrap().push((e.timestamp, Instant::now())));
     let mut converted = Vec::new();

@@ -6,12 +6,14 @@
 //!   (sonora, a Rust port of WebRTC's audio processing) with the speaker's signal as the far-end reference.
 //! * [`camera`] — cameras through nokhwa (V4L2 on Linux): listing, format choice, MJPEG/YUYV/NV12 → I420,
 //!   a capture thread with a one-frame hand-off, and a source that survives the camera going away.
+//! * [`screen`] — what a user shares: the X11 screen, a monitor or a window (Wayland: not yet), as a video source.
 //! * [`notice`] — what a device wants the user to know (lost, switched, back).
 
 pub mod audio;
 pub mod camera;
 mod error;
 pub mod notice;
+pub mod screen;
 
 pub use error::{DeviceError, Result};
 pub use notice::{DeviceNotice, Notices};

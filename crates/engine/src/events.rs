@@ -57,6 +57,15 @@ pub enum EngineEvent {
         #[serde(skip_serializing_if = "String::is_empty")]
         peer: String,
     },
+    /// A participant started (`sharing`) or stopped sharing their screen; empty `peer`: our own share
+    /// (`what` says what is shared).
+    Share {
+        sharing: bool,
+        #[serde(skip_serializing_if = "String::is_empty")]
+        peer: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        what: Option<String>,
+    },
     /// A chat message; `peer`: who sent it (empty for ours).
     Chat {
         id: String,
@@ -85,7 +94,7 @@ pub enum EngineEvent {
 
 impl EngineEvent {
     /// Every kind of event, as its `event` field names it (the app's UI contract lists them).
-    pub const KINDS: [&'static str; 13] = [
+    pub const KINDS: [&'static str; 14] = [
         "state",
         "participant_joined",
         "participant_left",
@@ -99,6 +108,7 @@ impl EngineEvent {
         "sources",
         "stats",
         "notice",
+        "share",
     ];
 
     /// This event's kind: its `event` field.
@@ -117,6 +127,7 @@ impl EngineEvent {
             EngineEvent::Sources { .. } => 10,
             EngineEvent::Stats(_) => 11,
             EngineEvent::Notice { .. } => 12,
+            EngineEvent::Share { .. } => 13,
         };
         Self::KINDS[i]
     }
@@ -235,6 +246,7 @@ mod tests {
             EngineEvent::Sources { camera: true, microphone: false },
             EngineEvent::Stats(Box::default()),
             EngineEvent::Notice { message: "m".into() },
+            EngineEvent::Share { sharing: true, peer: "p".into(), what: None },
         ];
         for e in &events {
             assert_eq!(serde_json::to_value(e).unwrap()["event"], e.kind());

@@ -20,7 +20,9 @@ pub mod presence;
 pub mod sas;
 pub mod stats;
 
-pub use call::{Call, CallConfig, CallState, EndReason, GROUP_CAPACITY, Participant, ParticipantSinks, Target};
+pub use call::{
+    Call, CallConfig, CallState, EndReason, GROUP_CAPACITY, Participant, ParticipantSinks, SHARE_FPS, Target,
+};
 pub use data::files::FilePolicy;
 pub use error::{EngineError, Result};
 pub use events::{EngineEvent, FileEvent};

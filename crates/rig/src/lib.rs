@@ -4,11 +4,15 @@
 //! * [`coturn`] — a TURN server (coturn's `turnserver`) with time-limited REST credentials.
 //! * [`nat`] — a NAT lab: home networks behind full-cone or symmetric NATs, built from network namespaces.
 //! * [`pulse`] — a PulseAudio server with null sinks: real audio devices for cpal without a sound card.
+//! * [`xvfb`] — an X server of the test's own; [`screen`] — a test screen on it to share (fine text, a
+//!   moving stamp, a second window) and PSNR to compare what a peer decoded with it.
 
 pub mod coturn;
 pub mod nat;
 mod process;
 pub mod pulse;
+pub mod screen;
+pub mod xvfb;
 
 /// What can go wrong starting a component.
 #[derive(Debug, thiserror::Error)]

@@ -6,4 +6,4 @@ mod stats;
 mod tiles;
 
 pub use pump::FramePump;
-pub use tiles::Tiles;
+pub use tiles::{Tiles, share_tag};

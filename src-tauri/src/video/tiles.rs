@@ -16,6 +16,13 @@ use crate::state::lock;
 
 /// Until the UI says a tile's size: up to 1280x720.
 const FIRST_SIZE: (u32, u32) = (1280, 720);
+/// A share's tile is shown large: up to 1920x1080 until the UI says.
+const FIRST_SHARE_SIZE: (u32, u32) = (1920, 1080);
+
+/// The tag of `peer`'s screen share (its own tile, beside their camera's).
+pub fn share_tag(peer: &str) -> String {
+    format!("{peer}/screen")
+}
 
 #[derive(Clone)]
 pub struct Tiles {
@@ -74,8 +81,13 @@ impl Tiles {
         inner.sizes.insert(peer, (width, height));
     }
 
-    /// They came back under a new id; their media goes on.
+    /// They came back under a new id; their media (and share) goes on.
     pub fn rename(&self, old: &str, new: &str) {
+        self.rename_tag(&share_tag(old), &share_tag(new));
+        self.rename_tag(old, new);
+    }
+
+    fn rename_tag(&self, old: &str, new: &str) {
         let mut inner = lock(&self.inner);
         if let Some(pump) = inner.pumps.remove(old) {
             pump.retag(new);
@@ -89,8 +101,14 @@ impl Tiles {
         inner.renamed.insert(old.to_owned(), new.to_owned());
     }
 
-    /// They left: their pump stops. Returns its display figures.
+    /// They left: their pumps stop (camera and share). Returns the camera's display figures.
     pub fn remove(&self, peer: &str) -> Option<String> {
+        self.remove_tag(&share_tag(peer));
+        self.remove_tag(peer)
+    }
+
+    /// `tag`'s pump stops (a share that ended). Returns its display figures.
+    pub fn remove_tag(&self, peer: &str) -> Option<String> {
         let mut inner = lock(&self.inner);
         let peer = inner.current(peer).to_owned();
         inner.renamed.retain(|_, new| *new != peer);
@@ -123,6 +141,20 @@ impl ParticipantSinks for TileSinks {
 
     fn audio(&mut self, _: &Participant) -> Option<Box<dyn AudioSink>> {
         None
+    }
+
+    /// A share is a tile of its own, tagged `PEER/screen`.
+    fn screen(&mut self, participant: &Participant) -> Option<Box<dyn VideoSink>> {
+        let tiles = &self.0;
+        let mut inner = lock(&tiles.inner);
+        let tag = share_tag(inner.current(&participant.peer));
+        let size = inner.sizes.get(&tag).copied().unwrap_or(FIRST_SHARE_SIZE);
+        let pump = FramePump::start(tiles.channel.clone(), tiles.visible.clone(), size, Duration::ZERO, &tag);
+        let sink = pump.sink();
+        if let Some(old) = inner.pumps.insert(tag, pump) {
+            old.stop();
+        }
+        Some(sink)
     }
 }
 
@@ -186,5 +218,38 @@ mod tests {
         let left = tiles.stop();
         assert_eq!(left.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(), ["bo2"]);
         drop(bo);
+    }
+
+    #[test]
+    fn a_share_is_a_tile_of_its_own_that_follows_its_sharer() {
+        let (tx, rx) = mpsc::channel();
+        let channel = Channel::new(move |body| {
+            if let InvokeResponseBody::Raw(bytes) = body {
+                let _ = tx.send(bytes);
+            }
+            Ok(())
+        });
+        let tiles = Tiles::new(channel, Arc::new(AtomicBool::new(true)));
+        let mut sinks = tiles.sinks();
+        let frame = || VideoFrame::from_i420(4, 2, Duration::ZERO, vec![0u8; 12]).unwrap();
+        let bo = Participant { peer: "bo".into(), name: None };
+        let mut camera = sinks.video(&bo).expect("a sink");
+        let mut share = sinks.screen(&bo).expect("a share sink");
+        camera.on_frame(frame());
+        assert_eq!(next_tag(&rx), "bo");
+        share.on_frame(frame());
+        assert_eq!(next_tag(&rx), "bo/screen");
+        tiles.get("bo/screen").expect("the share's pump").shown();
+        // Bo back on a new connection: the share follows.
+        tiles.rename("bo", "bo2");
+        share.on_frame(frame());
+        assert_eq!(next_tag(&rx), "bo2/screen");
+        // The share ends: its pump stops, the camera goes on.
+        tiles.get("bo2/screen").expect("renamed").shown();
+        assert!(tiles.remove_tag(&super::share_tag("bo2")).is_some());
+        share.on_frame(frame());
+        tiles.get("bo2").expect("camera").shown();
+        camera.on_frame(frame());
+        assert_eq!(next_tag(&rx), "bo2", "only the camera's frame came");
     }
 }

@@ -23,14 +23,15 @@ use super::machine::{CallMachine, Input, MachineSettings, Output, Start, Transpo
 use super::session::{ControlEvent, LinkSerial, Session, Tagged};
 use super::signal::PeerSignal;
 use super::sinks::ParticipantAudio;
-use super::{CallConfig, CallState, Command, EndReason, Participant, ParticipantSinks, Target};
+use super::{CallConfig, CallState, Command, EndReason, Participant, ParticipantSinks, SHARE_FPS, Target};
 use crate::data::control::{ControlMessage, MAX_CHAT_CHARS};
 use crate::data::files::{Files, Receiving};
 use crate::events::EngineEvent;
 use crate::media::MediaCounters;
 use crate::media::receive::{describe, run_audio, run_video};
 use crate::media::send::{SendSwitches, Sender};
-use crate::peer::PeerEvent;
+use crate::media::sync::LipSync;
+use crate::peer::{PeerEvent, SCREEN_TRACK_PREFIX};
 use crate::sas::{sdp_fingerprint, short_authentication_string};
 use crate::stats::{ParticipantFigures, StatsSampler};
 use crate::{EngineError, Result};
@@ -41,8 +42,17 @@ const BYE_GRACE: Duration = Duration::from_millis(300);
 const BYE_WAIT_FOR_CHANNEL: Duration = Duration::from_secs(2);
 /// How often decoded-media counts go to the core (its silence probe) and sources are looked at.
 const MEDIA_TICK: Duration = Duration::from_millis(250);
-/// Remote tracks taken from one participant: audio, camera, and room for a screen share and one more.
+/// Remote tracks taken from one participant at once: audio, camera, and room for a screen share and one
+/// more (a share stopped and started again is a new track; the old one's ended).
 const MAX_TRACKS_PER_LINK: usize = 4;
+/// While a share runs, its part of the video budget (the camera gets the rest): text needs the bits.
+const SHARE_BUDGET: f64 = 0.75;
+
+/// Our screen share: its own capture thread and encoder, written to every link that negotiated its track.
+struct Share {
+    sender: Sender,
+    codec: VideoCodec,
+}
 
 /// Sources and sinks wait here until the call needs them. A mutex makes the driver `Sync` (they are only
 /// `Send`); it is never contended.
@@ -101,6 +111,7 @@ struct Driver {
     sources_live: (bool, bool),
     /// The media we send: encoded once, written to every link.
     sender: Option<Sender>,
+    share: Option<Share>,
     stats: StatsSampler,
     /// Whose link `stats` samples (its rates are differences between samples of one connection).
     stats_link: Option<PeerId>,
@@ -203,6 +214,7 @@ pub async fn run(
         switches: Arc::default(),
         sources_live: (true, true),
         sender: None,
+        share: None,
         stats: StatsSampler::default(),
         stats_link: None,
         video_codec: None,
@@ -319,9 +331,9 @@ impl Driver {
                 self.notice(format!("{} left: {reason}", name.as_deref().unwrap_or("someone")));
                 self.emit(EngineEvent::ParticipantLeft { peer, name, reason: reason.code().into() });
             }
-            Output::CreateOffer { peer, restart } => {
+            Output::CreateOffer { peer, restart, receive_video } => {
                 let Some(session) = self.links.get_mut(&peer) else { return Ok(()) };
-                match session.offer(restart).await {
+                match session.offer(restart, receive_video).await {
                     Ok(sdp) => self.input(Input::LocalOffer { peer, sdp }),
                     Err(e) => self.input(Input::LinkError { peer, error: format!("cannot make an offer: {e}") }),
                 }
@@ -363,6 +375,15 @@ impl Driver {
                     self.notice(format!("cannot start sending media: {e}"));
                 }
             }
+            Output::Negotiated { peer } => self.attach_share(&peer).await,
+            Output::AskForOffer { peer } => {
+                if let Some(s) = self.links.get(&peer) {
+                    let receive_video = s.unplaced_video().await;
+                    if let Err(e) = s.send_control(&ControlMessage::OfferWanted { receive_video }).await {
+                        tracing::debug!(%peer, "offer not asked for: {e}");
+                    }
+                }
+            }
             Output::RequestKeyframe => {
                 if let Some(sender) = &self.sender {
                     sender.request_keyframe();
@@ -396,6 +417,13 @@ impl Driver {
             self.events.clone(),
         )
         .await?;
+        let mut session = session;
+        if let Some(share) = &self.share {
+            // Someone new while we share: the track goes into this link's first negotiation, or (if they
+            // offer) the one we ask for after it.
+            session.add_screen(share.codec).await?;
+            self.core.handle_input(Instant::now(), Input::TracksChanged { peer: Some(peer.clone()) });
+        }
         tracing::debug!(%peer, serial = session.serial, relay_only, "link opened");
         self.delays_told = None;
         if let Some(old) = self.links.insert(peer, session)
@@ -427,6 +455,9 @@ impl Driver {
         }
         if let Some(sender) = &self.sender {
             sender.remove_link(s.serial);
+        }
+        if let Some(share) = &self.share {
+            share.sender.remove_link(s.serial);
         }
         if let Err(e) = s.pc.close().await {
             tracing::debug!("close: {e}");
@@ -478,7 +509,68 @@ impl Driver {
             }
             sender.add_audio_link(serial, outlet);
         }
+        if let Some(s) = self.links.get_mut(peer) {
+            s.sending = true;
+        }
+        self.attach_share(peer).await;
         Ok(())
+    }
+
+    /// A link's negotiation carried our share's track: the share's encoder writes into it from now on.
+    async fn attach_share(&mut self, peer: &PeerId) {
+        let (Some(share), Some(session)) = (&self.share, self.links.get_mut(peer)) else { return };
+        if !session.sending || session.screen.as_ref().is_none_or(|(_, attached)| *attached) {
+            return;
+        }
+        match session.screen_outlet(share.codec).await {
+            Ok(Some(outlet)) => {
+                share.sender.add_video_link(session.serial, outlet, session.bandwidth.clone());
+                if let Some((_, attached)) = &mut session.screen {
+                    *attached = true;
+                }
+            }
+            Ok(None) => tracing::debug!(%peer, "the share's track is not negotiated (yet)"),
+            Err(e) => tracing::warn!(%peer, "share not sent: {e}"),
+        }
+    }
+
+    /// Share `source` (replacing a running share), or stop sharing.
+    async fn share(&mut self, source: Option<Box<dyn VideoSource>>) {
+        let was = self.share.take();
+        for s in self.links.values_mut() {
+            if let Err(e) = s.remove_screen().await {
+                tracing::debug!("share track not removed: {e}");
+            }
+        }
+        drop(was); // its capture thread and encoder end at their next frame
+        if let Some(source) = source {
+            let codec = self.video_codec.unwrap_or(*self.config.peer.video_codecs.first().unwrap_or(&VideoCodec::Vp8));
+            let what = source.describe();
+            let mut sender = Sender::for_screen(Arc::default(), Arc::default(), SHARE_FPS);
+            sender.start_video(source, codec);
+            let mut failed = None;
+            for (peer, s) in self.links.iter_mut() {
+                if let Err(e) = s.add_screen(codec).await {
+                    tracing::warn!(%peer, "share track not added: {e}");
+                    failed = Some(e);
+                }
+            }
+            if let Some(e) = failed {
+                self.notice(format!("cannot share with everyone: {e}"));
+            }
+            self.share = Some(Share { sender, codec });
+            self.emit(EngineEvent::Share { sharing: true, peer: String::new(), what: Some(what) });
+        } else {
+            self.emit(EngineEvent::Share { sharing: false, peer: String::new(), what: None });
+        }
+        if let Some(camera) = &self.sender {
+            camera.set_budget(if self.share.is_some() { 1.0 - SHARE_BUDGET } else { 1.0 });
+        }
+        if let Some(share) = &self.share {
+            share.sender.set_budget(SHARE_BUDGET);
+        }
+        self.send_media_state().await;
+        self.input(Input::TracksChanged { peer: None });
     }
 
     /// Where a participant's received track goes.
@@ -493,6 +585,13 @@ impl Driver {
             let tap = own.as_mut().and_then(|s| s.audio(&participant));
             (None, Some(ParticipantAudio { tap, mix: self.slots.mixer.as_ref().map(Mixer::input), level }))
         }
+    }
+
+    /// Where a participant's screen share goes (nowhere for a front end that shows no shares).
+    fn share_sink_for(&self, peer: &PeerId) -> Option<Box<dyn VideoSink>> {
+        let participant = Participant { peer: peer.clone(), name: self.names.get(peer).cloned().flatten() };
+        let mut own = self.slots.participant_sinks.lock().unwrap_or_else(|p| p.into_inner());
+        own.as_mut().and_then(|s| s.screen(&participant))
     }
 
     async fn on_signal(&mut self, event: ClientEvent) {
@@ -681,12 +780,15 @@ impl Driver {
                 let Some((ssrc, mime)) = describe(&track).await else {
                     return;
                 };
+                let screen = track.track_id().await.starts_with(SCREEN_TRACK_PREFIX);
                 let Some(session) = self.links.get_mut(&peer) else { return };
-                // A peer's renegotiations cannot make us start threads without end.
-                session.tracks += 1;
-                if session.tracks > MAX_TRACKS_PER_LINK {
+                // A peer's renegotiations cannot make us start threads without end: a track's threads count
+                // until it ends.
+                let live = session.tracks.fetch_add(1, Ordering::Relaxed) + 1;
+                if live > MAX_TRACKS_PER_LINK {
+                    session.tracks.fetch_sub(1, Ordering::Relaxed);
                     tracing::warn!(%peer, "more than {MAX_TRACKS_PER_LINK} tracks from one participant: ignored");
-                    if session.tracks == MAX_TRACKS_PER_LINK + 1 {
+                    if !std::mem::replace(&mut session.told_too_many, true) {
                         let name = self.names.get(&peer).cloned().flatten().unwrap_or_else(|| "Someone".into());
                         self.notice(format!(
                             "{name} sent more than {MAX_TRACKS_PER_LINK} media tracks; only the first {MAX_TRACKS_PER_LINK} are played"
@@ -694,13 +796,45 @@ impl Driver {
                     }
                     return;
                 }
-                let (sync, decoded) = (session.lip_sync.clone(), session.decoded.clone());
+                let (sync, decoded, live) = (session.lip_sync.clone(), session.decoded.clone(), session.tracks.clone());
                 let span = tracing::info_span!("participant", %peer);
-                if mime.to_ascii_lowercase().starts_with("video/") {
+                let ended = move || {
+                    live.fetch_sub(1, Ordering::Relaxed);
+                };
+                if screen {
+                    // A share plays as it comes: it has no sound of its own to wait for (a lip-sync state of
+                    // its own, so the camera's is left alone).
+                    session.remote_sharing = true;
+                    let sync = Arc::new(Mutex::new(LipSync::new(Instant::now())));
+                    let sink = self.share_sink_for(&peer).unwrap_or_else(|| Box::new(|_| {}));
+                    self.emit(EngineEvent::Share { sharing: true, peer: peer.clone(), what: None });
+                    let task = run_video(track, ssrc, mime, sink, Arc::default(), sync, decoded);
+                    tokio::spawn(
+                        async move {
+                            task.await;
+                            ended()
+                        }
+                        .instrument(span),
+                    );
+                } else if mime.to_ascii_lowercase().starts_with("video/") {
                     let sink = self.sinks_for(&peer, true).0.unwrap_or_else(|| Box::new(|_| {}));
-                    tokio::spawn(run_video(track, ssrc, mime, sink, counters, sync, decoded).instrument(span));
+                    let task = run_video(track, ssrc, mime, sink, counters, sync, decoded);
+                    tokio::spawn(
+                        async move {
+                            task.await;
+                            ended()
+                        }
+                        .instrument(span),
+                    );
                 } else if let (_, Some(sink)) = self.sinks_for(&peer, false) {
-                    tokio::spawn(run_audio(track, ssrc, Box::new(sink), counters, sync, decoded).instrument(span));
+                    let task = run_audio(track, ssrc, Box::new(sink), counters, sync, decoded);
+                    tokio::spawn(
+                        async move {
+                            task.await;
+                            ended()
+                        }
+                        .instrument(span),
+                    );
                 }
             }
             PeerEvent::DataChannel(_) => {}
@@ -735,9 +869,18 @@ impl Driver {
                     self.emit(EngineEvent::Chat { id, text, outgoing: false, sent_at_ms, peer });
                 }
                 ControlMessage::ChatReceived { id } => self.emit(EngineEvent::ChatDelivered { id }),
-                ControlMessage::MediaState { audio, video } => {
+                ControlMessage::MediaState { audio, video, screen } => {
+                    let stopped = self.links.get_mut(&peer).is_some_and(|s| {
+                        let was = s.remote_sharing;
+                        s.remote_sharing &= screen;
+                        was && !screen
+                    });
+                    if stopped {
+                        self.emit(EngineEvent::Share { sharing: false, peer: peer.clone(), what: None });
+                    }
                     self.emit(EngineEvent::RemoteMedia { audio, video, peer })
                 }
+                ControlMessage::OfferWanted { receive_video } => self.input(Input::OfferWanted { peer, receive_video }),
                 ControlMessage::SyncDelays { audio_us, video_us } => {
                     let (audio, video) =
                         (Duration::from_micros(audio_us.into()), Duration::from_micros(video_us.into()));
@@ -764,7 +907,7 @@ impl Driver {
         let video = self.slots.sends_video
             && self.switches.camera.load(Ordering::Relaxed)
             && self.switches.camera_live.load(Ordering::Relaxed);
-        let message = ControlMessage::MediaState { audio, video };
+        let message = ControlMessage::MediaState { audio, video, screen: self.share.is_some() };
         for s in self.open_links() {
             let _ = s.send_control(&message).await;
         }
@@ -829,6 +972,7 @@ impl Driver {
             Command::SendFile(path, to, reply) => {
                 let _ = reply.send(self.send_file(path, to).await);
             }
+            Command::Share(source) => self.share(source).await,
             Command::Invite(code, reply) => {
                 let result = self.invite(code).await;
                 let _ = reply.send(result);

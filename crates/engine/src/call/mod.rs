@@ -34,6 +34,8 @@ use crate::{EngineError, Result};
 /// How many people a group call holds when its creator does not say (a mesh: each sends to everyone else,
 /// so the uplink sets the limit; the server's `max_room_capacity` caps what a creator may ask for).
 pub const GROUP_CAPACITY: usize = 6;
+/// A screen share's frame rate at most (text wants resolution more than frames; a still screen sends few).
+pub const SHARE_FPS: u32 = 15;
 
 /// Who to reach.
 #[derive(Clone, Debug)]
@@ -117,6 +119,8 @@ pub(crate) enum Command {
     AcceptFile(String, u64),
     DeclineFile(String, u64),
     Invite(PersonalCode, oneshot::Sender<Result<()>>),
+    /// Share this (a screen or window) with everyone, instead of what was shared before; `None`: stop.
+    Share(Option<Box<dyn VideoSource>>),
 }
 
 /// The front end's handle to a running call. Dropping every handle hangs up.
@@ -197,5 +201,17 @@ impl Call {
         let (tx, rx) = oneshot::channel();
         self.send(Command::Invite(code, tx))?;
         rx.await.map_err(|_| EngineError::CallEnded)?
+    }
+
+    /// Share a screen or window (any video source) with everyone in the call, beside the camera: a second
+    /// video track, added by renegotiation. Sharing something else replaces the share. `Share` events tell
+    /// when it runs.
+    pub fn share(&self, source: Box<dyn VideoSource>) -> Result<()> {
+        self.send(Command::Share(Some(source)))
+    }
+
+    /// Stop sharing: the track is taken off every link (renegotiation), and the others are told at once.
+    pub fn stop_share(&self) -> Result<()> {
+        self.send(Command::Share(None))
     }
 }

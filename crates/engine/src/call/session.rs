@@ -1,6 +1,6 @@
 //! One peer connection and what hangs off it: data channels, sending tracks, offer/answer bookkeeping.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -21,8 +21,8 @@ use crate::media::receive::SharedSync;
 use crate::media::send::Outlet;
 use crate::media::sync::LipSync;
 use crate::peer::{
-    BandwidthTarget, Peer, PeerEvent, PeerSettings, VideoTrack, add_track, build_peer, codec_parameters,
-    opus_parameters,
+    BandwidthTarget, Peer, PeerEvent, PeerSettings, SCREEN_TRACK_PREFIX, VideoTrack, add_named_track, add_track,
+    build_peer, codec_parameters, opus_parameters,
 };
 use crate::stats::LinkSampler;
 
@@ -48,6 +48,13 @@ pub struct Session {
     pub files: Arc<Files>,
     pub video: Option<(VideoTrack, VideoCodec)>,
     pub audio: Option<VideoTrack>,
+    /// Our screen share's track on this link, and whether the share's encoder writes into it yet (after the
+    /// offer and answer that carry it).
+    pub screen: Option<(VideoTrack, bool)>,
+    /// Media flows on this link (its first negotiation and connection are done).
+    pub sending: bool,
+    /// The participant shares their screen (a track of theirs is a share).
+    pub remote_sharing: bool,
     remote_description: bool,
     pending_candidates: Vec<RTCIceCandidateInit>,
     /// The verification digits were shown for this connection.
@@ -60,8 +67,10 @@ pub struct Session {
     pub level: Arc<Level>,
     /// The link's transport figures for the stats.
     pub stats: LinkSampler,
-    /// Remote tracks taken (each gets a decoder and a presenter thread).
-    pub tracks: usize,
+    /// Remote tracks playing (each video track has a decoder and a presenter thread); `told_too_many`: the
+    /// front end heard that some were refused.
+    pub tracks: Arc<AtomicUsize>,
+    pub told_too_many: bool,
 }
 
 /// What a session's tasks tell the driver, tagged with its serial.
@@ -145,6 +154,9 @@ impl Session {
             files,
             video,
             audio,
+            screen: None,
+            sending: false,
+            remote_sharing: false,
             remote_description: false,
             pending_candidates: Vec::new(),
             verified: false,
@@ -152,12 +164,65 @@ impl Session {
             decoded: Arc::default(),
             level: Arc::default(),
             stats: LinkSampler::default(),
-            tracks: 0,
+            tracks: Arc::default(),
+            told_too_many: false,
         })
     }
 
-    /// Make an offer (restarting ICE if asked) and apply it; returns its SDP.
-    pub async fn offer(&mut self, ice_restart: bool) -> Result<String> {
+    /// Add our screen share's track (`codec`: the share's encoder's). Negotiation must follow.
+    pub async fn add_screen(&mut self, codec: VideoCodec) -> Result<()> {
+        if self.screen.is_none() {
+            let params = codec_parameters(codec).rtp_codec;
+            let track = add_named_track(&self.pc, SCREEN_TRACK_PREFIX, RtpCodecKind::Video, params).await?;
+            self.screen = Some((track, false));
+        }
+        Ok(())
+    }
+
+    /// Take the share's track off (its section stays, inactive). Negotiation must follow.
+    pub async fn remove_screen(&mut self) -> Result<()> {
+        if let Some((track, _)) = self.screen.take() {
+            self.pc.remove_track(&track.sender).await?;
+        }
+        Ok(())
+    }
+
+    /// Our sending video tracks that have no section in the descriptions yet (added while we answer: only
+    /// the offerer can add one, so we ask it for that many).
+    pub async fn unplaced_video(&self) -> u8 {
+        let mut n = 0u8;
+        for t in self.pc.get_transceivers().await {
+            let sends = match t.sender().await {
+                Ok(Some(sender)) => sender.track().kind().await == RtpCodecKind::Video,
+                _ => false,
+            };
+            if sends && matches!(t.mid().await, Ok(None)) {
+                n = n.saturating_add(1);
+            }
+        }
+        n
+    }
+
+    /// The share's outlet once negotiated: the negotiated payload type, if its codec is the share encoder's.
+    pub async fn screen_outlet(&self, codec: VideoCodec) -> Result<Option<Outlet>> {
+        let Some((track, _)) = &self.screen else { return Ok(None) };
+        let params = track.sender.get_parameters().await?;
+        let Some(n) = params.rtp_parameters.codecs.first() else { return Ok(None) };
+        let mime = n.rtp_codec.mime_type.to_ascii_lowercase();
+        let negotiated = if mime.ends_with("h264") { VideoCodec::H264 } else { VideoCodec::Vp8 };
+        if negotiated != codec {
+            return Ok(None);
+        }
+        Ok(Some(Outlet { track: track.track.clone(), ssrc: track.ssrc, payload_type: n.payload_type }))
+    }
+
+    /// Make an offer (restarting ICE if asked) with `receive_video` more video sections to receive on, and
+    /// apply it; returns its SDP.
+    pub async fn offer(&mut self, ice_restart: bool, receive_video: u8) -> Result<String> {
+        for _ in 0..receive_video {
+            let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
+            self.pc.add_transceiver_from_kind(RtpCodecKind::Video, Some(init)).await?;
+        }
         if ice_restart {
             self.pc.restart_ice().await?;
         }

@@ -27,6 +27,11 @@ pub trait ParticipantSinks: Send {
     fn video(&mut self, participant: &Participant) -> Option<Box<dyn VideoSink>>;
     /// A copy of this participant's decoded audio (levels, analysis); the audio sink gets the mix anyway.
     fn audio(&mut self, participant: &Participant) -> Option<Box<dyn AudioSink>>;
+    /// Where this participant's screen share goes (a track of its own, beside their camera). Asked each
+    /// time they start sharing. `None`: not shown.
+    fn screen(&mut self, _participant: &Participant) -> Option<Box<dyn VideoSink>> {
+        None
+    }
 }
 
 /// One participant's audio: a copy to its own sink, if any, and into the mix; its level is measured.

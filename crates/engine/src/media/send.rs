@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rtc::media::Sample;
 use tincan_media::MediaError;
-use tincan_media::codec::{EncoderControl, EncoderSettings, EncoderThread, OpusEncoder, VideoCodec, video_encoder};
+use tincan_media::codec::{
+    Content, EncoderControl, EncoderSettings, EncoderThread, OpusEncoder, VideoCodec, video_encoder,
+};
 use tincan_media::source::{AudioSource, VideoSource};
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
@@ -137,6 +139,11 @@ pub struct Sender {
     video_codec: Option<VideoCodec>,
     counters: Arc<MediaCounters>,
     last_keyframe: Arc<Mutex<Option<Instant>>>,
+    /// What the video shows (the encoder tunes for it) and its frame rate.
+    content: Content,
+    fps: u32,
+    /// This video's part of the video budget, in thousandths (a share takes most while it runs).
+    budget: Arc<AtomicU32>,
 }
 
 impl Sender {
@@ -151,7 +158,22 @@ impl Sender {
             video_codec: None,
             counters,
             last_keyframe: Arc::default(),
+            content: Content::Camera,
+            fps: 30,
+            budget: Arc::new(AtomicU32::new(1000)),
         }
+    }
+
+    /// A sender for a screen share: encoder tuned for screen content, at `fps`.
+    pub fn for_screen(switches: Arc<SendSwitches>, counters: Arc<MediaCounters>, fps: u32) -> Self {
+        let mut sender = Sender::new(switches, counters);
+        (sender.content, sender.fps) = (Content::Screen, fps);
+        sender
+    }
+
+    /// This video's part of the bandwidth the links allow video (0.0–1.0): a share and the camera split it.
+    pub fn set_budget(&self, part: f64) {
+        self.budget.store((part.clamp(0.0, 1.0) * 1000.0) as u32, Ordering::Relaxed);
     }
 
     /// The codec video is encoded with, once video runs.
@@ -201,6 +223,7 @@ impl Sender {
     pub fn start_video(&mut self, mut source: Box<dyn VideoSource>, codec: VideoCodec) {
         self.video_codec = Some(codec);
         let counters = self.counters.clone();
+        let (content, fps) = (self.content, self.fps);
         let (tx, rx) = mpsc::channel::<tincan_media::codec::EncodedVideo>(WRITE_QUEUE);
         let switches = self.switches.clone();
         let control_slot = self.encoder.clone();
@@ -210,7 +233,7 @@ impl Sender {
         let for_thread = captured.clone();
         let span = tracing::Span::current();
         let thread = std::thread::Builder::new()
-            .name("video-capture".into())
+            .name(if content == Content::Screen { "screen-capture" } else { "video-capture" }.into())
             .spawn(move || {
                 let _span = span.entered();
                 let mut encoder: Option<EncoderThread> = None;
@@ -234,8 +257,9 @@ impl Sender {
                             let settings = EncoderSettings {
                                 width: frame.width,
                                 height: frame.height,
-                                fps: 30,
+                                fps,
                                 bitrate_bps: START_BITRATE,
+                                content,
                             };
                             let made = match video_encoder(codec, settings) {
                                 Ok(e) => e,
@@ -299,6 +323,7 @@ impl Sender {
 
         // The encoder follows the weakest link's bandwidth estimate.
         let (control_slot, switches, follow_counters) = (self.encoder.clone(), self.switches.clone(), counters);
+        let budget = self.budget.clone();
         let outlets = self.video.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(FOLLOW_EVERY);
@@ -309,7 +334,9 @@ impl Sender {
                 };
                 follow_counters.target_bitrate.store(estimate as u32, Ordering::Relaxed);
                 if let Some(c) = control_slot.get() {
-                    let video = (estimate * VIDEO_SHARE - AUDIO_RESERVE_BPS).clamp(MIN_VIDEO_BPS, MAX_VIDEO_BPS);
+                    let part = budget.load(Ordering::Relaxed) as f64 / 1000.0;
+                    let video =
+                        ((estimate * VIDEO_SHARE - AUDIO_RESERVE_BPS) * part).clamp(MIN_VIDEO_BPS, MAX_VIDEO_BPS);
                     c.set_bitrate(video as u32);
                 }
             }

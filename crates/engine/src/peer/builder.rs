@@ -210,8 +210,20 @@ pub struct VideoTrack {
 
 /// Make a local track of `kind` with `codec` parameters (unique ids: keyframe requests are routed by track id).
 pub fn local_track(kind: RtpCodecKind, codec: RTCRtpCodec) -> Result<(Arc<TrackLocalStaticSample>, u32)> {
+    local_track_named(if kind == RtpCodecKind::Audio { "audio" } else { "video" }, kind, codec)
+}
+
+/// The track id a screen share's track has (`screen-…`): how the other side tells it from a camera.
+pub const SCREEN_TRACK_PREFIX: &str = "screen";
+
+/// A local track whose id (and stream) starts with `name`.
+pub fn local_track_named(
+    name: &str,
+    kind: RtpCodecKind,
+    codec: RTCRtpCodec,
+) -> Result<(Arc<TrackLocalStaticSample>, u32)> {
     let ssrc: u32 = rand::random();
-    let id = format!("{}-{ssrc:08x}", if kind == RtpCodecKind::Audio { "audio" } else { "video" });
+    let id = format!("{name}-{ssrc:08x}");
     let track = TrackLocalStaticSample::new(
         Instant::now(),
         MediaStreamTrack::new(
@@ -231,7 +243,18 @@ pub fn local_track(kind: RtpCodecKind, codec: RTCRtpCodec) -> Result<(Arc<TrackL
 
 /// Add a sending track to the connection.
 pub async fn add_track(pc: &Arc<dyn PeerConnection>, kind: RtpCodecKind, codec: RTCRtpCodec) -> Result<VideoTrack> {
-    let (track, ssrc) = local_track(kind, codec)?;
+    let name = if kind == RtpCodecKind::Audio { "audio" } else { "video" };
+    add_named_track(pc, name, kind, codec).await
+}
+
+/// Add a sending track whose id starts with `name` (see [`SCREEN_TRACK_PREFIX`]).
+pub async fn add_named_track(
+    pc: &Arc<dyn PeerConnection>,
+    name: &str,
+    kind: RtpCodecKind,
+    codec: RTCRtpCodec,
+) -> Result<VideoTrack> {
+    let (track, ssrc) = local_track_named(name, kind, codec)?;
     let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
     Ok(VideoTrack { track, sender, ssrc })
 }

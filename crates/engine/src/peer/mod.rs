@@ -8,7 +8,8 @@ mod runtime;
 
 pub use bandwidth::BandwidthTarget;
 pub use builder::{
-    Peer, PeerSettings, VideoTrack, add_track, build_peer, codec_parameters, local_track, opus_parameters,
+    Peer, PeerSettings, SCREEN_TRACK_PREFIX, VideoTrack, add_named_track, add_track, build_peer, codec_parameters,
+    local_track, opus_parameters,
 };
 pub use handler::{PeerEvent, live_handlers};
 pub use rtcp::is_keyframe_request;

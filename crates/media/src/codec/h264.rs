@@ -15,7 +15,7 @@ use openh264_sys2::{
     ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE, SBitrateInfo, SPATIAL_LAYER_0, SPATIAL_LAYER_ALL,
 };
 
-use super::{EncodedVideo, EncoderSettings, VideoCodec, VideoDecoder, VideoEncoder};
+use super::{Content, EncodedVideo, EncoderSettings, VideoCodec, VideoDecoder, VideoEncoder};
 use crate::{MediaError, Result, VideoFrame};
 
 fn enc_err(e: impl std::fmt::Display) -> MediaError {
@@ -31,7 +31,10 @@ pub struct H264Encoder {
 impl H264Encoder {
     pub fn new(s: EncoderSettings) -> Result<Self> {
         let config = EncoderConfig::new()
-            .usage_type(UsageType::CameraVideoRealTime)
+            .usage_type(match s.content {
+                Content::Camera => UsageType::CameraVideoRealTime,
+                Content::Screen => UsageType::ScreenContentRealTime,
+            })
             .rate_control_mode(RateControlMode::Bitrate)
             .bitrate(BitRate::from_bps(s.bitrate_bps))
             .max_frame_rate(FrameRate::from_hz(s.fps as f32))

@@ -70,6 +70,15 @@ pub trait VideoDecoder: Send {
     fn decode(&mut self, data: &[u8], timestamp: Duration) -> Result<Option<VideoFrame>>;
 }
 
+/// What a video stream shows: encoders tune differently for a camera and for a screen (text, sharp edges,
+/// long still spells).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Content {
+    #[default]
+    Camera,
+    Screen,
+}
+
 /// Realtime encoder settings.
 #[derive(Clone, Copy, Debug)]
 pub struct EncoderSettings {
@@ -77,6 +86,7 @@ pub struct EncoderSettings {
     pub height: u32,
     pub fps: u32,
     pub bitrate_bps: u32,
+    pub content: Content,
 }
 
 pub fn video_encoder(codec: VideoCodec, settings: EncoderSettings) -> Result<Box<dyn VideoEncoder>> {

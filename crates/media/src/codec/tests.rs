@@ -8,7 +8,7 @@ use crate::analysis::dominant_frequency;
 use crate::synthetic::{TestPattern, ToneSource, Waveform, read_stamp};
 
 fn round_trip(codec: VideoCodec, w: u32, h: u32) {
-    let settings = EncoderSettings { width: w, height: h, fps: 30, bitrate_bps: 1_000_000 };
+    let settings = EncoderSettings { width: w, height: h, fps: 30, bitrate_bps: 1_000_000, content: Content::Camera };
     let mut enc = video_encoder(codec, settings).unwrap();
     let mut dec = video_decoder(codec).unwrap();
     let pattern = TestPattern::new(w, h, 30, false).unwrap();
@@ -88,9 +88,11 @@ fn opus_keeps_the_tone_and_conceals_losses() {
 
 #[test]
 fn encoder_thread_drops_old_frames_and_obeys_controls() {
-    let enc =
-        video_encoder(VideoCodec::Vp8, EncoderSettings { width: 320, height: 240, fps: 30, bitrate_bps: 500_000 })
-            .unwrap();
+    let enc = video_encoder(
+        VideoCodec::Vp8,
+        EncoderSettings { width: 320, height: 240, fps: 30, bitrate_bps: 500_000, content: Content::Camera },
+    )
+    .unwrap();
     let (tx, rx) = mpsc::channel();
     let thread = EncoderThread::spawn(enc, 500_000, move |e| tx.send(e).unwrap());
     let pattern = TestPattern::new(320, 240, 30, false).unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use vpx_sys::*;
 
-use super::{EncodedVideo, EncoderSettings, VideoCodec, VideoDecoder, VideoEncoder};
+use super::{Content, EncodedVideo, EncoderSettings, VideoCodec, VideoDecoder, VideoEncoder};
 use crate::{MediaError, Result, VideoFrame};
 
 /// 90 kHz: the RTP video clock, so frame timestamps map one to one.
@@ -77,13 +77,15 @@ impl Vp8Encoder {
             cfg.g_lag_in_frames = 0;
             cfg.g_error_resilient = VPX_ERROR_RESILIENT_DEFAULT;
             cfg.rc_min_quantizer = 2;
-            cfg.rc_max_quantizer = 56;
+            // A screen's text must stay legible: a lower ceiling, and frames dropped rather than smeared
+            // (WebRTC's screenshare settings for VP8).
+            cfg.rc_max_quantizer = if settings.content == Content::Screen { 52 } else { 56 };
             cfg.rc_undershoot_pct = 100;
             cfg.rc_overshoot_pct = 15;
             cfg.rc_buf_initial_sz = 500;
             cfg.rc_buf_optimal_sz = 600;
             cfg.rc_buf_sz = 1000;
-            cfg.rc_dropframe_thresh = 0;
+            cfg.rc_dropframe_thresh = if settings.content == Content::Screen { 30 } else { 0 };
             cfg.kf_mode = vpx_kf_mode::VPX_KF_AUTO;
             cfg.kf_max_dist = 3000;
             let mut ctx = Context::zeroed();
@@ -99,6 +101,14 @@ impl Vp8Encoder {
                 vp8e_enc_control_id::VP8E_SET_MAX_INTRA_BITRATE_PCT as c_int,
                 300 as c_uint,
             );
+            if settings.content == Content::Screen {
+                // Screen-content mode: palette-like text and still regions; a still screen costs nearly nothing.
+                vpx_codec_control_(
+                    &mut *ctx.0,
+                    vp8e_enc_control_id::VP8E_SET_SCREEN_CONTENT_MODE as c_int,
+                    1 as c_uint,
+                );
+            }
             Ok(Vp8Encoder { ctx, cfg, settings })
         }
     }

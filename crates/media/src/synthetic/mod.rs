@@ -5,5 +5,5 @@ mod pattern;
 mod tone;
 
 pub use clock::FrameClock;
-pub use pattern::{Stamp, TestPattern, read_stamp, wall_clock_us};
+pub use pattern::{STAMP_COLS, STAMP_ROWS, Stamp, TestPattern, read_stamp, stamp_cells, wall_clock_us};
 pub use tone::{ToneSource, Waveform};

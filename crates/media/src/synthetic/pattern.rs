@@ -49,6 +49,16 @@ fn fletcher16(bytes: &[u8]) -> u16 {
     (b << 8) | a
 }
 
+/// The stamp's cells, row by row: `STAMP_COLS` × `STAMP_ROWS` blocks, white where true. For drawing a stamp
+/// elsewhere than in a pattern frame (a test screen that is shared), in 16-pixel blocks from the top-left.
+pub fn stamp_cells(stamp: Stamp) -> [bool; BITS] {
+    stamp_bits(stamp)
+}
+
+/// The stamp's size in blocks.
+pub const STAMP_COLS: usize = COLS;
+pub const STAMP_ROWS: usize = ROWS;
+
 fn stamp_bits(stamp: Stamp) -> [bool; BITS] {
     let mut bytes = [0u8; 10];
     bytes[..4].copy_from_slice(&stamp.counter.to_be_bytes());

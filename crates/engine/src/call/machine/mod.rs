@@ -39,6 +39,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Remote candidates taken per description (offer or answer): a real peer sends a handful per interface and
 /// server; a hostile one that streams them would grow the ICE agent's memory without end.
 pub const MAX_REMOTE_CANDIDATES: u32 = 64;
+/// Video sections added at once when a participant asks for an offer to send on (a share).
+pub const MAX_RECEIVE_VIDEO: u8 = 2;
 /// Remote candidates taken over a link's life, however many descriptions it goes through.
 pub const MAX_LINK_CANDIDATES: u32 = 256;
 
@@ -126,6 +128,17 @@ pub enum Input {
     },
     /// The participant said goodbye on the data channel.
     RemoteBye(PeerId),
+    /// Our tracks changed (a share started or stopped): the link to `peer` (`None`: every link) needs a
+    /// new offer and answer.
+    TracksChanged {
+        peer: Option<PeerId>,
+    },
+    /// The participant's tracks changed and it asks us, the offerer, for a new offer with `receive_video`
+    /// more video sections to receive on (on the control channel: an answerer cannot add sections).
+    OfferWanted {
+        peer: PeerId,
+        receive_video: u8,
+    },
     /// Something the driver did for a link failed (building its connection, making an offer).
     LinkError {
         peer: PeerId,
@@ -161,10 +174,16 @@ pub enum Output {
         old: PeerId,
         new: PeerId,
     },
-    /// Make an offer (an ICE restart if `restart`), apply it, and report it as [`Input::LocalOffer`].
+    /// Make an offer (an ICE restart if `restart`) with `receive_video` more video sections to receive on,
+    /// apply it, and report it as [`Input::LocalOffer`].
     CreateOffer {
         peer: PeerId,
         restart: bool,
+        receive_video: u8,
+    },
+    /// Ask the participant (the link's offerer) for a new offer: our tracks changed.
+    AskForOffer {
+        peer: PeerId,
     },
     /// Apply the participant's offer, answer it, and report the answer as [`Input::LocalAnswer`].
     AcceptOffer {
@@ -184,6 +203,11 @@ pub enum Output {
     Signal {
         to: PeerId,
         signal: PeerSignal,
+    },
+    /// An offer and its answer are both applied on this link (the first time, or a renegotiation): tracks
+    /// added since can be sent on.
+    Negotiated {
+        peer: PeerId,
     },
     /// Negotiated and connected: start sending media on this link.
     StartMedia {
@@ -235,6 +259,13 @@ struct Link {
     unanswered: Option<(String, bool)>,
     /// An offer has been made on this link (the relay start-over counts from the first).
     offered: bool,
+    /// The offer asked for and not made yet restarts ICE.
+    making_restart: Option<bool>,
+    /// Offer again once the pending offer is answered (a renegotiation asked for meanwhile), with this many
+    /// more video sections to receive on.
+    reoffer: Option<u8>,
+    /// Ask the offerer for a new offer once this side's answer is made.
+    ask_for_offer: bool,
     /// Offer and answer are both applied.
     negotiated: bool,
     media_started: bool,
@@ -262,6 +293,9 @@ impl Link {
             started_over: false,
             unanswered: None,
             offered: false,
+            making_restart: None,
+            reoffer: None,
+            ask_for_offer: false,
             negotiated: false,
             media_started: false,
             follows_relay: false,
@@ -363,6 +397,28 @@ impl CallMachine {
         self.outputs.push_back(output);
     }
 
+    /// Ask the driver for an offer on this link.
+    fn create_offer(&mut self, peer: &PeerId, restart: bool, receive_video: u8) {
+        if let Some(link) = self.links.get_mut(peer) {
+            link.making_restart = Some(restart);
+        }
+        self.out(Output::CreateOffer { peer: peer.clone(), restart, receive_video });
+    }
+
+    /// This link must negotiate again (our tracks or theirs changed). Offers never cross: the offerer
+    /// offers (after the pending answer, if any); the answerer asks it to.
+    fn renegotiate(&mut self, peer: &PeerId, receive_video: u8) {
+        let Some(link) = self.links.get_mut(peer) else { return };
+        match link.role {
+            Role::Offerer if link.unanswered.is_some() || link.making_restart.is_some() || !link.offered => {
+                link.reoffer = Some(link.reoffer.unwrap_or(0).max(receive_video));
+            }
+            Role::Offerer => self.create_offer(peer, false, receive_video),
+            Role::Answerer if !link.negotiated => link.ask_for_offer = true,
+            Role::Answerer => self.out(Output::AskForOffer { peer: peer.clone() }),
+        }
+    }
+
     /// Time passed: run what is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.is_ended() {
@@ -448,10 +504,15 @@ impl CallMachine {
             Input::LocalAnswer { peer, sdp } => {
                 if let Some(link) = self.links.get_mut(&peer) {
                     link.negotiated = true;
+                    let ask = std::mem::take(&mut link.ask_for_offer);
                     // Tells the offerer this side follows a relay-only start-over (a browser would not).
                     let signal = PeerSignal::Answer { sdp, follows_relay: true };
                     self.out(Output::Signal { to: peer.clone(), signal });
+                    self.out(Output::Negotiated { peer: peer.clone() });
                     self.maybe_start_media(&peer);
+                    if ask {
+                        self.out(Output::AskForOffer { peer: peer.clone() });
+                    }
                 }
             }
             Input::AnswerApplied { peer } => {
@@ -459,7 +520,27 @@ impl CallMachine {
                     link.unanswered = None;
                     link.resend_at = None;
                     link.negotiated = true;
+                    let reoffer = link.reoffer.take();
+                    self.out(Output::Negotiated { peer: peer.clone() });
                     self.maybe_start_media(&peer);
+                    if let Some(receive_video) = reoffer {
+                        self.create_offer(&peer, false, receive_video);
+                    }
+                }
+            }
+            Input::TracksChanged { peer } => {
+                let peers: Vec<PeerId> = match peer {
+                    Some(peer) => vec![peer],
+                    None => self.links.keys().cloned().collect(),
+                };
+                for peer in peers {
+                    self.renegotiate(&peer, 0);
+                }
+            }
+            Input::OfferWanted { peer, receive_video } => {
+                // Their tracks are theirs to change, but not our connection's size: a few sections at most.
+                if self.links.get(&peer).is_some_and(|l| l.role == Role::Offerer) {
+                    self.renegotiate(&peer, receive_video.min(MAX_RECEIVE_VIDEO));
                 }
             }
             Input::LocalCandidate { peer, candidate } => {
@@ -519,7 +600,7 @@ impl CallMachine {
         self.links.insert(peer.clone(), Link::new(role, relay_only, now));
         self.out(Output::OpenLink { peer: peer.clone(), relay_only });
         if role == Role::Offerer {
-            self.out(Output::CreateOffer { peer: peer.clone(), restart: false });
+            self.create_offer(peer, false, 0);
         }
     }
 
@@ -656,7 +737,7 @@ impl CallMachine {
     fn local_offer(&mut self, peer: PeerId, sdp: String, now: Instant) {
         let relay_possible = self.relay_possible;
         let Some(link) = self.links.get_mut(&peer) else { return };
-        let restart = link.offered && link.state != LinkState::Connecting;
+        let restart = link.making_restart.take().unwrap_or(link.offered && link.state != LinkState::Connecting);
         if !link.offered && relay_possible && !link.relay_only {
             link.fall_back_at = Some(now + RELAY_FALLBACK_AFTER);
         }
@@ -696,7 +777,7 @@ impl CallMachine {
                 self.out(Output::ProbeSignaling);
                 if offerer {
                     // Only the offerer restarts ICE; the answerer follows the new offer.
-                    self.out(Output::CreateOffer { peer, restart: true });
+                    self.create_offer(&peer, true, 0);
                 }
             }
             (LinkState::Connecting, Transport::Failed) => self.link_lost(&peer, EndReason::ConnectionFailed),
@@ -746,7 +827,7 @@ impl CallMachine {
         link.started_over = true;
         self.links.insert(peer.clone(), link);
         self.out(Output::OpenLink { peer: peer.clone(), relay_only: true });
-        self.out(Output::CreateOffer { peer: peer.clone(), restart: false });
+        self.create_offer(peer, false, 0);
     }
 
     /// A link is over: in a room for two that is the call, with `reason`; in a group, that participant.

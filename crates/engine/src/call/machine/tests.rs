@@ -126,6 +126,10 @@ impl Net {
                     self.wire.push_back((to, Input::Signal { from: me.clone(), signal }));
                 }
                 Output::StartMedia { peer } => node.media.push(peer),
+                // Over the control channel, in order with the signals.
+                Output::AskForOffer { peer } => {
+                    self.wire.push_back((peer, Input::OfferWanted { peer: me.clone(), receive_video: 1 }));
+                }
                 _ => {}
             }
         }
@@ -237,7 +241,8 @@ fn an_unanswered_restart_offer_is_sent_again_until_answered_once() {
 
     core.handle_input(now, Input::Transport { peer: a.clone(), state: Transport::Interrupted });
     assert!(
-        std::iter::from_fn(|| core.poll_output()).any(|o| o == Output::CreateOffer { peer: a.clone(), restart: true })
+        std::iter::from_fn(|| core.poll_output())
+            .any(|o| o == Output::CreateOffer { peer: a.clone(), restart: true, receive_video: 0 })
     );
     core.handle_input(now, Input::LocalOffer { peer: a.clone(), sdp: "o2".into() });
     let offers = |core: &mut CallMachine| {
@@ -303,7 +308,7 @@ fn the_relay_start_over_happens_only_with_a_peer_that_follows_it() {
     let (mut core, a, outputs) = relay_call(true);
     assert!(outputs.contains(&Output::CloseLink { peer: a.clone(), say_bye: false }));
     assert!(outputs.contains(&Output::OpenLink { peer: a.clone(), relay_only: true }));
-    assert!(outputs.contains(&Output::CreateOffer { peer: a.clone(), restart: false }));
+    assert!(outputs.contains(&Output::CreateOffer { peer: a.clone(), restart: false, receive_video: 0 }));
     core.handle_input(Instant::now(), Input::LocalOffer { peer: a.clone(), sdp: "o2".into() });
     let marked = std::iter::from_fn(|| core.poll_output()).any(|o| {
         matches!(o, Output::Signal { signal: PeerSignal::Offer { relay_only: true, restart: false, .. }, .. })
@@ -532,8 +537,14 @@ fn back_in_a_group_room_we_offer_to_whoever_came_meanwhile() {
     core.handle_input(now, Input::SignalingUp { reconnected: true, relay_possible: false });
     core.handle_input(now, Input::Joined { peers: vec![b.clone(), d.clone()], capacity: 4 });
     let outputs: Vec<Output> = std::iter::from_fn(|| core.poll_output()).collect();
-    assert!(outputs.contains(&Output::CreateOffer { peer: d.clone(), restart: false }), "{outputs:?}");
-    assert!(outputs.contains(&Output::CreateOffer { peer: b.clone(), restart: false }), "B's link never got going");
+    assert!(
+        outputs.contains(&Output::CreateOffer { peer: d.clone(), restart: false, receive_video: 0 }),
+        "{outputs:?}"
+    );
+    assert!(
+        outputs.contains(&Output::CreateOffer { peer: b.clone(), restart: false, receive_video: 0 }),
+        "B's link never got going"
+    );
     assert_eq!(core.participants().count(), 2);
     assert_eq!(
         outputs.iter().filter(|o| matches!(o, Output::ParticipantJoined { .. })).count(),
@@ -590,4 +601,90 @@ fn a_peer_that_streams_candidates_is_cut_off() {
         added += std::iter::from_fn(|| core.poll_output()).filter(|o| matches!(o, Output::AddCandidate { .. })).count();
     }
     assert_eq!(added, MAX_LINK_CANDIDATES as usize, "renegotiating does not lift the bound");
+}
+
+#[test]
+fn a_share_renegotiates_every_link_and_offers_never_cross() {
+    let mut net = Net::new(3);
+    let [a, b, c] = net.arrive(["a", "b", "c"]);
+    net.connect(&a, &b);
+    net.connect(&a, &c);
+    net.connect(&b, &c);
+    let offers = |net: &Net, who: &PeerId| net.offers_to(who).len();
+    let before = (offers(&net, &a), offers(&net, &b), offers(&net, &c));
+    // a answered both links (b and c came later): it asks them to offer again, with room for its share.
+    net.input(&a, Input::TracksChanged { peer: None });
+    let asked: Vec<&Output> = net.node(&a).said.iter().filter(|o| matches!(o, Output::AskForOffer { .. })).collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    let mut made: Vec<(PeerId, u8)> = Vec::new();
+    for who in [&b, &c] {
+        for o in &net.node(who).said {
+            if let Output::CreateOffer { peer, restart: false, receive_video } = o
+                && peer == &a
+            {
+                made.push((who.clone(), *receive_video));
+            }
+        }
+    }
+    assert!(made.contains(&(b.clone(), 1)) && made.contains(&(c.clone(), 1)), "{made:?}");
+    assert_eq!((offers(&net, &a), offers(&net, &b), offers(&net, &c)), (before.0 + 2, before.1, before.2));
+    // The renegotiation is no ICE restart on the wire.
+    let restarts = net
+        .node(&b)
+        .said
+        .iter()
+        .filter(|o| matches!(o, Output::Signal { signal: PeerSignal::Offer { restart: true, .. }, .. }))
+        .count();
+    assert_eq!(restarts, 0);
+
+    // c (the offerer to a and b) stops sharing while its offer to a is unanswered: one more offer follows the
+    // answer, none crosses it.
+    net.input(&c, Input::TracksChanged { peer: None });
+    assert_eq!((offers(&net, &a), offers(&net, &b)), (before.0 + 3, before.1 + 1));
+    // A peer cannot make us add sections without end.
+    net.input(&b, Input::OfferWanted { peer: c.clone(), receive_video: 1 });
+    net.input(&c, Input::OfferWanted { peer: b.clone(), receive_video: 200 });
+    let last = net.node(&c).said.iter().rev().find_map(|o| match o {
+        Output::CreateOffer { receive_video, .. } => Some(*receive_video),
+        _ => None,
+    });
+    assert_eq!(last, Some(MAX_RECEIVE_VIDEO));
+    // An answerer is never asked to offer: it ignores a request.
+    let said = net.node(&a).said.len();
+    net.input(&a, Input::OfferWanted { peer: b.clone(), receive_video: 1 });
+    assert!(!net.node(&a).said[said..].iter().any(|o| matches!(o, Output::CreateOffer { .. })));
+    for who in [&a, &b, &c] {
+        assert_eq!(net.state(who), CallState::Connected);
+    }
+}
+
+#[test]
+fn tracks_changed_while_the_first_offer_is_out_offer_again_after_its_answer() {
+    let now = Instant::now();
+    let b = id("b");
+    let mut core = CallMachine::new(Start::Room, SETTINGS);
+    core.handle_input(now, Input::SignalingUp { reconnected: false, relay_possible: false });
+    core.handle_input(now, Input::Joined { peers: vec![b.clone()], capacity: 2 });
+    core.handle_input(now, Input::TracksChanged { peer: None });
+    let outputs: Vec<Output> = std::iter::from_fn(|| core.poll_output()).collect();
+    let offers = outputs.iter().filter(|o| matches!(o, Output::CreateOffer { .. })).count();
+    assert_eq!(offers, 1, "one offer at a time: {outputs:?}");
+    core.handle_input(now, Input::LocalOffer { peer: b.clone(), sdp: "o1".into() });
+    core.handle_input(
+        now,
+        Input::Signal { from: b.clone(), signal: PeerSignal::Answer { sdp: "a1".into(), follows_relay: true } },
+    );
+    core.handle_input(now, Input::AnswerApplied { peer: b.clone() });
+    let outputs: Vec<Output> = std::iter::from_fn(|| core.poll_output()).collect();
+    assert!(outputs.contains(&Output::Negotiated { peer: b.clone() }), "{outputs:?}");
+    assert!(
+        outputs.contains(&Output::CreateOffer { peer: b.clone(), restart: false, receive_video: 0 }),
+        "{outputs:?}"
+    );
+    core.handle_input(now, Input::LocalOffer { peer: b.clone(), sdp: "o2".into() });
+    let sent = std::iter::from_fn(|| core.poll_output()).find_map(|o| match o {
+        Output::Signal { signal: PeerSignal::Offer { restart, .. }, .. } => Some(restart),
+        _ => None,
+    });
+    assert_eq!(sent, Some(false), "a renegotiation is not an ICE restart");
 }

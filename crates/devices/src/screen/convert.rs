@@ -1,0 +1,167 @@
+//! A captured screen (32-bit BGRX, what X servers and PipeWire hand out on little-endian machines) → I420,
+//! BT.601 limited range like the camera path, with the pointer blended in. One pass over two rows at a
+//! time: luma per pixel, chroma from each 2×2 block's average. A few lines, like the camera conversions
+//! (see camera/convert.rs for why not a SIMD library yet).
+
+use std::time::Duration;
+
+use tincan_media::VideoFrame;
+
+use crate::{DeviceError, Result};
+
+/// 32-bit BGRX pixels (byte order B, G, R, X), `stride` bytes per row.
+pub struct Bgrx<'a> {
+    pub data: &'a [u8],
+    pub width: u32,
+    pub height: u32,
+    pub stride: usize,
+}
+
+/// The pointer's picture at its place in the captured image (top-left corner; may be partly outside).
+#[derive(Clone, Debug)]
+pub struct Cursor {
+    pub x: i32,
+    pub y: i32,
+    pub width: u32,
+    pub height: u32,
+    /// Premultiplied ARGB, one u32 per pixel (XFixes' and PipeWire's cursor format).
+    pub argb: Vec<u32>,
+}
+
+impl Cursor {
+    /// Blend the pointer over one row of RGB (`row` is the image row it belongs to).
+    fn blend_row(&self, row: i32, rgb: &mut [[u8; 3]]) {
+        let cy = row - self.y;
+        if cy < 0 || cy >= self.height as i32 {
+            return;
+        }
+        for cx in 0..self.width as i32 {
+            let x = self.x + cx;
+            if x < 0 || x as usize >= rgb.len() {
+                continue;
+            }
+            let Some(&p) = self.argb.get((cy * self.width as i32 + cx) as usize) else { return };
+            let a = p >> 24;
+            if a == 0 {
+                continue;
+            }
+            let px = &mut rgb[x as usize];
+            let inv = 255 - a;
+            // Premultiplied: result = src + dst × (1 − α).
+            px[0] = (((p >> 16) & 0xff) + (px[0] as u32 * inv + 127) / 255).min(255) as u8;
+            px[1] = (((p >> 8) & 0xff) + (px[1] as u32 * inv + 127) / 255).min(255) as u8;
+            px[2] = ((p & 0xff) + (px[2] as u32 * inv + 127) / 255).min(255) as u8;
+        }
+    }
+}
+
+fn luma(p: [u8; 3]) -> u8 {
+    let [r, g, b] = p.map(i32::from);
+    (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16) as u8
+}
+
+fn chroma(r: i32, g: i32, b: i32) -> (u8, u8) {
+    let u = ((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128;
+    let v = ((112 * r - 94 * g - 18 * b + 128) >> 8) + 128;
+    (u.clamp(0, 255) as u8, v.clamp(0, 255) as u8)
+}
+
+/// Convert (an odd last column or row is left out: I420 needs even sizes).
+pub fn bgrx_to_i420(image: &Bgrx<'_>, cursor: Option<&Cursor>, timestamp: Duration) -> Result<VideoFrame> {
+    let (w, h) = ((image.width & !1) as usize, (image.height & !1) as usize);
+    let bad = |message: &str| DeviceError::Format {
+        format: "BGRX",
+        width: image.width,
+        height: image.height,
+        message: message.into(),
+    };
+    if w == 0 || h == 0 {
+        return Err(bad("nothing to capture"));
+    }
+    if image.stride < w * 4 || image.data.len() < image.stride * (h - 1) + w * 4 {
+        return Err(bad("the buffer is smaller than the picture"));
+    }
+    let mut data = vec![0u8; VideoFrame::i420_len(w as u32, h as u32)];
+    let (luma_plane, chroma_planes) = data.split_at_mut(w * h);
+    let (u_plane, v_plane) = chroma_planes.split_at_mut((w / 2) * (h / 2));
+    let mut rows = [vec![[0u8; 3]; w], vec![[0u8; 3]; w]];
+    for pair in 0..h / 2 {
+        for (i, rgb) in rows.iter_mut().enumerate() {
+            let y = pair * 2 + i;
+            let line = &image.data[y * image.stride..y * image.stride + w * 4];
+            for (px, bgrx) in rgb.iter_mut().zip(line.chunks_exact(4)) {
+                *px = [bgrx[2], bgrx[1], bgrx[0]];
+            }
+            if let Some(c) = cursor {
+                c.blend_row(y as i32, rgb);
+            }
+            for (out, px) in luma_plane[y * w..(y + 1) * w].iter_mut().zip(rgb.iter()) {
+                *out = luma(*px);
+            }
+        }
+        let (top, bottom) = (&rows[0], &rows[1]);
+        for cx in 0..w / 2 {
+            let (a, b, c, d) = (top[2 * cx], top[2 * cx + 1], bottom[2 * cx], bottom[2 * cx + 1]);
+            let sum = |k: usize| (a[k] as i32 + b[k] as i32 + c[k] as i32 + d[k] as i32 + 2) / 4;
+            let (u, v) = chroma(sum(0), sum(1), sum(2));
+            u_plane[pair * (w / 2) + cx] = u;
+            v_plane[pair * (w / 2) + cx] = v;
+        }
+    }
+    VideoFrame::from_i420(w as u32, h as u32, timestamp, data).map_err(|e| bad(&e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(w: u32, h: u32, bgrx: [u8; 4]) -> Vec<u8> {
+        bgrx.repeat((w * h) as usize)
+    }
+
+    #[test]
+    fn white_black_and_red_land_where_bt601_puts_them() {
+        for (bgrx, y, u, v) in
+            [([255, 255, 255, 0], 235, 128, 128), ([0, 0, 0, 0], 16, 128, 128), ([0, 0, 255, 0], 82, 90, 240)]
+        {
+            let data = image(4, 2, bgrx);
+            let frame =
+                bgrx_to_i420(&Bgrx { data: &data, width: 4, height: 2, stride: 16 }, None, Duration::ZERO).unwrap();
+            assert!(frame.y().iter().all(|p| p.abs_diff(y) <= 1), "{bgrx:?}: {:?}", frame.y());
+            assert!(frame.u().iter().all(|p| p.abs_diff(u) <= 1), "{bgrx:?}: {:?}", frame.u());
+            assert!(frame.v().iter().all(|p| p.abs_diff(v) <= 1), "{bgrx:?}: {:?}", frame.v());
+        }
+    }
+
+    #[test]
+    fn odd_sizes_and_padded_rows_are_taken() {
+        // 5x3 with 32 bytes per row: the picture is 4x2, the padding never read as pixels.
+        let mut data = vec![0u8; 32 * 3];
+        for row in data.chunks_exact_mut(32) {
+            row[..20].copy_from_slice(&[255u8, 255, 255, 0].repeat(5));
+            row[20..].fill(7);
+        }
+        let frame = bgrx_to_i420(&Bgrx { data: &data, width: 5, height: 3, stride: 32 }, None, Duration::ZERO).unwrap();
+        assert_eq!((frame.width, frame.height), (4, 2));
+        assert!(frame.y().iter().all(|&p| p == 235));
+        let short = &data[..40];
+        assert!(bgrx_to_i420(&Bgrx { data: short, width: 5, height: 3, stride: 32 }, None, Duration::ZERO).is_err());
+    }
+
+    #[test]
+    fn the_pointer_is_drawn_in_and_clipped_at_the_edges() {
+        let data = image(8, 8, [255, 255, 255, 0]);
+        // A 4x4 opaque black pointer half off the right edge, with a transparent corner.
+        let mut argb = vec![0xff00_0000u32; 16];
+        argb[0] = 0;
+        let cursor = Cursor { x: 6, y: 2, width: 4, height: 4, argb };
+        let frame = bgrx_to_i420(&Bgrx { data: &data, width: 8, height: 8, stride: 32 }, Some(&cursor), Duration::ZERO)
+            .unwrap();
+        let y = |x: usize, row: usize| frame.y()[row * 8 + x];
+        assert_eq!(y(6, 2), 235, "transparent corner");
+        assert_eq!(y(7, 2), 16);
+        assert_eq!(y(6, 5), 16);
+        assert_eq!(y(5, 3), 235, "left of the pointer");
+        assert_eq!(y(6, 6), 235, "below the pointer");
+    }
+}

@@ -1,0 +1,299 @@
+//! A test screen to share: an X client that fills the screen with fine text (8-pixel glyphs in black, blue
+//! and red on white), draws Tincan's stamp (frame counter and capture time, `tincan_media::synthetic`) in the
+//! top-left corner 20 times a second, and puts a second window ("Notes window") over part of it. Tests
+//! compare what a peer decoded with [`TestScreen::screen_rgb`] / [`TestScreen::notes_rgb`], leaving out the
+//! stamp and the pointer ([`TestScreen::moving`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use font8x8::{BASIC_FONTS, UnicodeFonts};
+use tincan_media::synthetic::{STAMP_COLS, STAMP_ROWS, Stamp, stamp_cells, wall_clock_us};
+use x11rb::connection::Connection;
+use x11rb::protocol::xproto::{
+    AtomEnum, ConnectionExt as _, CreateGCAux, CreateWindowAux, Gcontext, ImageFormat, PropMode, Window, WindowClass,
+};
+use x11rb::rust_connection::RustConnection;
+use x11rb::wrapper::ConnectionExt as _;
+
+use crate::{Result, RigError};
+
+/// The stamp's block size on the test screen (as the test pattern draws it at this size).
+pub const STAMP_BLOCK: usize = 16;
+/// The notes window's title, place and size.
+pub const NOTES_TITLE: &str = "Notes window";
+pub const NOTES_AT: (i16, i16) = (820, 380);
+pub const NOTES_SIZE: (u16, u16) = (400, 300);
+
+const TEXT: &str = "The quick brown fox jumps over the lazy dog; 0123456789 (Tincan shares text: \
+    it must stay legible) Sphinx of black quartz, judge my vow! #include <stdio.h> int main() { return 0; } ";
+
+/// An RGB picture.
+#[derive(Clone)]
+pub struct Rgb {
+    pub width: usize,
+    pub height: usize,
+    pub pixels: Vec<u8>,
+}
+
+impl Rgb {
+    fn filled(width: usize, height: usize, colour: [u8; 3]) -> Rgb {
+        Rgb { width, height, pixels: colour.repeat(width * height) }
+    }
+
+    fn set(&mut self, x: usize, y: usize, colour: [u8; 3]) {
+        if x < self.width && y < self.height {
+            let i = (y * self.width + x) * 3;
+            self.pixels[i..i + 3].copy_from_slice(&colour);
+        }
+    }
+
+    /// Text in the 8×8 font, `scale` pixels per font pixel, from (x, y) down to `bottom`; lines wrap at the
+    /// right edge.
+    #[allow(clippy::too_many_arguments)]
+    fn text(
+        &mut self,
+        text: &str,
+        x0: usize,
+        y0: usize,
+        bottom: usize,
+        scale: usize,
+        line_gap: usize,
+        colours: &[[u8; 3]],
+    ) {
+        let (mut x, mut y, mut line) = (x0, y0, 0usize);
+        for c in text.chars().cycle() {
+            if x + 8 * scale > self.width {
+                (x, y, line) = (x0, y + 8 * scale + line_gap, line + 1);
+            }
+            if y + 8 * scale > bottom.min(self.height) {
+                break;
+            }
+            let colour = colours[line % colours.len()];
+            if let Some(glyph) = BASIC_FONTS.get(c) {
+                for (row, bits) in glyph.iter().enumerate() {
+                    for col in 0..8 {
+                        if bits & (1 << col) != 0 {
+                            for dy in 0..scale {
+                                for dx in 0..scale {
+                                    self.set(x + col * scale + dx, y + row * scale + dy, colour);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            x += 8 * scale;
+        }
+    }
+
+    fn bgrx(&self, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(rows.len() * cols.len() * 4);
+        for y in rows {
+            for x in cols.clone() {
+                let i = (y * self.width + x) * 3;
+                out.extend_from_slice(&[self.pixels[i + 2], self.pixels[i + 1], self.pixels[i], 0]);
+            }
+        }
+        out
+    }
+}
+
+pub struct TestScreen {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    screen: Rgb,
+    notes: Rgb,
+    pointer: (usize, usize),
+}
+
+impl TestScreen {
+    /// Draw on `display` (an X display `width`×`height`), and keep the stamp moving until dropped.
+    pub fn start(display: &str) -> Result<TestScreen> {
+        let x = |e: &dyn std::fmt::Display| RigError::Setup(format!("X11: {e}"));
+        let (conn, n) = x11rb::connect(Some(display)).map_err(|e| x(&e))?;
+        let root = conn.setup().roots[n].root;
+        let (w, h) = (conn.setup().roots[n].width_in_pixels, conn.setup().roots[n].height_in_pixels);
+        let mut screen = Rgb::filled(w as usize, h as usize, [255, 255, 255]);
+        let colours = [[0, 0, 0], [0, 0, 160], [0, 0, 0], [170, 0, 0]];
+        let stamp_h = STAMP_ROWS * STAMP_BLOCK;
+        screen.text(TEXT, 4, stamp_h + 8, usize::MAX, 1, 2, &colours);
+        screen.text(TEXT, STAMP_COLS * STAMP_BLOCK + 8, 4, stamp_h, 1, 2, &colours[..1]);
+        let mut notes = Rgb::filled(NOTES_SIZE.0 as usize, NOTES_SIZE.1 as usize, [255, 246, 200]);
+        notes.text("NOTES: only this window is shared. ", 10, 10, usize::MAX, 2, 6, &[[20, 90, 20], [90, 20, 90]]);
+        for i in 0..NOTES_SIZE.0 as usize {
+            for t in 0..4 {
+                notes.set(i, t, [200, 60, 0]);
+                notes.set(i, NOTES_SIZE.1 as usize - 1 - t, [200, 60, 0]);
+            }
+        }
+        // What the whole screen shows: the notes window over the text.
+        let mut whole = screen.clone();
+        for y in 0..notes.height {
+            for x in 0..notes.width {
+                let i = (y * notes.width + x) * 3;
+                whole.set(
+                    NOTES_AT.0 as usize + x,
+                    NOTES_AT.1 as usize + y,
+                    [notes.pixels[i], notes.pixels[i + 1], notes.pixels[i + 2]],
+                );
+            }
+        }
+
+        let make = |title: &str, at: (i16, i16), size: (u16, u16)| -> Result<Window> {
+            let win = conn.generate_id().map_err(|e| x(&e))?;
+            let aux = CreateWindowAux::new().override_redirect(1).background_pixel(0xffffff);
+            conn.create_window(0, win, root, at.0, at.1, size.0, size.1, 0, WindowClass::INPUT_OUTPUT, 0, &aux)
+                .map_err(|e| x(&e))?;
+            conn.change_property8(PropMode::REPLACE, win, AtomEnum::WM_NAME, AtomEnum::STRING, title.as_bytes())
+                .map_err(|e| x(&e))?;
+            conn.map_window(win).map_err(|e| x(&e))?;
+            Ok(win)
+        };
+        let main = make("Tincan test screen", (0, 0), (w, h))?;
+        let notes_win = make(NOTES_TITLE, NOTES_AT, NOTES_SIZE)?;
+        let gc = conn.generate_id().map_err(|e| x(&e))?;
+        conn.create_gc(gc, main, &CreateGCAux::new()).map_err(|e| x(&e))?;
+        let depth = conn.setup().roots[n].root_depth;
+        let put = |win: Window, img: &Rgb, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| -> Result<()> {
+            // In strips: a request stays well under the core protocol's 256 KiB.
+            for start in rows.clone().step_by(32) {
+                let strip = start..(start + 32).min(rows.end);
+                let data = img.bgrx(strip.clone(), cols.clone());
+                conn.put_image(
+                    ImageFormat::Z_PIXMAP,
+                    win,
+                    gc,
+                    cols.len() as u16,
+                    strip.len() as u16,
+                    cols.start as i16,
+                    strip.start as i16,
+                    0,
+                    depth,
+                    &data,
+                )
+                .map_err(|e| x(&e))?;
+            }
+            Ok(())
+        };
+        put(main, &screen, 0..screen.height, 0..screen.width)?;
+        put(notes_win, &notes, 0..notes.height, 0..notes.width)?;
+        // The pointer out of the way, in a corner the comparisons leave out.
+        let pointer = (w as usize - 40, h as usize - 40);
+        conn.warp_pointer(x11rb::NONE, root, 0, 0, 0, 0, pointer.0 as i16, pointer.1 as i16).map_err(|e| x(&e))?;
+        conn.sync().map_err(|e| x(&e))?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut counter = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    if draw_stamp(&conn, main, gc, depth, Stamp { counter, capture_us: wall_clock_us() }).is_err() {
+                        break;
+                    }
+                    counter += 1;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            })
+        };
+        Ok(TestScreen { stop, thread: Some(thread), screen: whole, notes, pointer })
+    }
+
+    /// The whole screen as drawn (the stamp area white).
+    pub fn screen_rgb(&self) -> &Rgb {
+        &self.screen
+    }
+
+    /// The notes window's content.
+    pub fn notes_rgb(&self) -> &Rgb {
+        &self.notes
+    }
+
+    /// Whether (x, y) of the whole screen changes on its own: the stamp, or the pointer's corner.
+    pub fn moving(&self, x: usize, y: usize) -> bool {
+        let stamp = x < STAMP_COLS * STAMP_BLOCK && y < STAMP_ROWS * STAMP_BLOCK;
+        let pointer =
+            x + 8 >= self.pointer.0 && x < self.pointer.0 + 32 && y + 8 >= self.pointer.1 && y < self.pointer.1 + 32;
+        stamp || pointer
+    }
+
+    /// Where the pointer is (its hot spot).
+    pub fn pointer(&self) -> (usize, usize) {
+        self.pointer
+    }
+}
+
+fn draw_stamp(conn: &RustConnection, win: Window, gc: Gcontext, depth: u8, stamp: Stamp) -> Result<()> {
+    let (w, h) = (STAMP_COLS * STAMP_BLOCK, STAMP_ROWS * STAMP_BLOCK);
+    let cells = stamp_cells(stamp);
+    let mut data = Vec::with_capacity(w * h * 4);
+    for y in 0..h {
+        for x in 0..w {
+            let white = cells[(y / STAMP_BLOCK) * STAMP_COLS + x / STAMP_BLOCK];
+            let v = if white { 255 } else { 0 };
+            data.extend_from_slice(&[v, v, v, 0]);
+        }
+    }
+    conn.put_image(ImageFormat::Z_PIXMAP, win, gc, w as u16, h as u16, 0, 0, 0, depth, &data)
+        .map_err(|e| RigError::Setup(format!("X11: {e}")))?;
+    conn.flush().map_err(|e| RigError::Setup(format!("X11: {e}")))?;
+    Ok(())
+}
+
+impl Drop for TestScreen {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Luma PSNR (dB) of `got` against `want` (same size) over the pixels `counted` keeps: BT.601 luma of both,
+/// as video codecs are measured. Colour is sent at a quarter of the resolution (4:2:0, as every WebRTC
+/// video codec does), so one-pixel coloured strokes lose colour by design; their shape is in the luma.
+pub fn psnr_luma(want: &Rgb, got: &Rgb, counted: impl Fn(usize, usize) -> bool) -> Option<f64> {
+    if (want.width, want.height) != (got.width, got.height) {
+        return None;
+    }
+    let luma = |p: &[u8]| 16.0 + (65.738 * p[0] as f64 + 129.057 * p[1] as f64 + 25.064 * p[2] as f64) / 256.0;
+    let (mut sum, mut n) = (0f64, 0u64);
+    for y in 0..want.height {
+        for x in 0..want.width {
+            if counted(x, y) {
+                let i = (y * want.width + x) * 3;
+                let d = luma(&want.pixels[i..i + 3]) - luma(&got.pixels[i..i + 3]);
+                sum += d * d;
+                n += 1;
+            }
+        }
+    }
+    let mse = sum / n.max(1) as f64;
+    Some(if mse == 0.0 { 99.0 } else { 10.0 * (255.0 * 255.0 / mse).log10() })
+}
+
+/// PSNR (dB) of `got` against `want` (same size, RGB) over the pixels `counted` keeps.
+pub fn psnr(want: &Rgb, got: &Rgb, counted: impl Fn(usize, usize) -> bool) -> Option<f64> {
+    if (want.width, want.height) != (got.width, got.height) {
+        return None;
+    }
+    let (mut sum, mut n) = (0f64, 0u64);
+    for y in 0..want.height {
+        for x in 0..want.width {
+            if !counted(x, y) {
+                continue;
+            }
+            let i = (y * want.width + x) * 3;
+            for k in 0..3 {
+                let d = want.pixels[i + k] as f64 - got.pixels[i + k] as f64;
+                sum += d * d;
+            }
+            n += 3;
+        }
+    }
+    let mse = sum / n.max(1) as f64;
+    Some(if mse == 0.0 { 99.0 } else { 10.0 * (255.0 * 255.0 / mse).log10() })
+}

@@ -1,0 +1,88 @@
+//! A screen shared into the desktop app (Xvfb, WebDriver): a `tincan-cli` peer shares another X display (a
+//! test screen of fine text, `tincan_rig::screen`) for a few seconds. The app shows the share as a tile of
+//! its own, large, named "Cli's screen", with the sharer's camera beside it; the messages say when the share
+//! starts and stops, and the tile goes when it stops. Screenshots at 1280x800 dark and 800x600 light.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use tincan_e2e::app::{WAIT, first_start, join_room, json_lines, next_line, run_scenario};
+use tincan_e2e::display::Display;
+use tincan_e2e::process::Guard;
+use tincan_e2e::webdriver::Driver;
+use tincan_e2e::{artifacts, binary};
+use tincan_rig::screen::TestScreen;
+use tincan_rig::xvfb::Xvfb;
+use tincan_signal::code::RoomCode;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peers_shared_screen_is_shown_large_and_goes_when_it_stops() -> anyhow::Result<()> {
+    run_scenario("app-share", scenario).await
+}
+
+fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+    let display = Display::start()?;
+    // What the peer shares: another display, with text on it.
+    let shared = Xvfb::start(1280, 720)?;
+    let _screen = TestScreen::start(&shared.display)?;
+    let env = tincan_e2e::app::env(dir, url);
+    let driver = Driver::start(&display.name, &env, &dir.join("app.log"))?;
+    let session = driver.session(&binary("tincan")?, &[])?;
+    session.wait_for("the UI to be ready", WAIT, "return window.tincan && window.tincan.ready === true")?;
+    first_start(&session, "Ana")?;
+    session.set_window_size(1280, 800)?;
+
+    let room = RoomCode::generate();
+    let mut cli = Guard::spawn(
+        Command::new(binary("tincan-cli")?)
+            .args(["--server", url, "--name", "Cli", "join", room.as_str(), "--loopback", "--size", "320x240"])
+            .args(["--share", "screen", "--share-for", "8", "--duration", "40"])
+            .env("DISPLAY", &shared.display)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("cli.log"))?),
+    )?;
+    let lines = json_lines(cli.0.stdout.take().expect("piped"));
+    join_room(&session, room.as_str())?;
+    next_line(&lines, "the peer's share", |v| v["event"] == "share" && v["sharing"] == true)?;
+
+    // The share: its own tile, large (the spotlight), live, with the camera's tile beside it.
+    let share = session.wait_for(
+        "the share's tile, live and large",
+        WAIT,
+        "const s = document.querySelector('#tiles .tile.share.live'); const c = [...document.querySelectorAll('#tiles .tile')].find(t => !t.classList.contains('share')); \
+         return s && c && s.classList.contains('spotlit') && c.classList.contains('live') ? [s.querySelector('.name').textContent, s.getBoundingClientRect().width, c.getBoundingClientRect().width, s.querySelector('canvas').width] : null",
+    )?;
+    assert_eq!(share[0], "Cli's screen", "{share}");
+    let (large, small) = (share[1].as_f64().unwrap_or(0.0), share[2].as_f64().unwrap_or(0.0));
+    assert!(large > 2.0 * small, "the share large, the camera small: {share}");
+    assert!(share[3].as_u64().unwrap_or(0) >= 800, "the share sent at the tile's size: {share}");
+    session.wait_for(
+        "the notice",
+        WAIT,
+        "return [...document.querySelectorAll('#messages li')].some(li => li.textContent.includes('Cli is sharing their screen.'))",
+    )?;
+    // Frames keep coming (the shared screen's stamp changes 20 times a second).
+    let drawn = |s: &tincan_e2e::webdriver::Session| {
+        s.run("return window.tincan.framesDrawn()", json!([])).map(|v| v.as_u64().unwrap_or(0))
+    };
+    let before = drawn(&session)?;
+    std::thread::sleep(Duration::from_secs(1));
+    anyhow::ensure!(drawn(&session)? > before + 10, "frames keep being drawn");
+    display.screenshot(&artifacts().join("call-share-1280x800-dark.png"))?;
+    session.set_window_size(800, 600)?;
+    session.run("document.documentElement.dataset.theme = 'light'; return true;", json!([]))?;
+    std::thread::sleep(Duration::from_millis(500));
+    display.screenshot(&artifacts().join("call-share-800x600-light.png"))?;
+    session.run("document.documentElement.dataset.theme = 'dark'; return true;", json!([]))?;
+
+    // The share stops: its tile goes, the camera's stays, and the messages say so.
+    session.wait_for(
+        "the share's end",
+        Duration::from_secs(20),
+        "return !document.querySelector('#tiles .tile.share') && document.querySelectorAll('#tiles .tile.live').length === 1 && [...document.querySelectorAll('#messages li')].some(li => li.textContent.includes('Cli stopped sharing.'))",
+    )?;
+    session.run("document.getElementById('hangup').click(); return true;", json!([]))?;
+    next_line(&lines, "the peer's end", |v| v["event"] == "state" && v["state"] == "ended")?;
+    Ok(())
+}
