@@ -1,7 +1,9 @@
 //! A screen shared into the desktop app (Xvfb, WebDriver): a `tincan-cli` peer shares another X display (a
 //! test screen of fine text, `tincan_rig::screen`) for a few seconds. The app shows the share as a tile of
 //! its own, large, named "Cli's screen", with the sharer's camera beside it; the messages say when the share
-//! starts and stops, and the tile goes when it stops. Screenshots at 1280x800 dark and 800x600 light.
+//! starts and stops, and the tile goes when it stops. Then the app shares its own screen from the Share
+//! picker: a bar says so, the peer receives it at the screen's size, and Stop sharing ends it there.
+//! Screenshots at 1280x800 dark and 800x600 light, of the picker and of sharing.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -82,7 +84,44 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
         Duration::from_secs(20),
         "return !document.querySelector('#tiles .tile.share') && document.querySelectorAll('#tiles .tile.live').length === 1 && [...document.querySelectorAll('#messages li')].some(li => li.textContent.includes('Cli stopped sharing.'))",
     )?;
+
+    // Now the app shares: the picker lists the entire screen (and the app's own window); the peer receives it.
+    session.run("document.getElementById('share').click(); return true;", json!([]))?;
+    let first = session.wait_for(
+        "the share picker",
+        WAIT,
+        "const items = [...document.querySelectorAll('#share-list li .grow')].map(s => s.textContent); return items.length ? items : null",
+    )?;
+    assert!(first[0].as_str().is_some_and(|t| t.starts_with("Entire screen · 1280×800")), "{first}");
+    display.screenshot(&artifacts().join("call-share-picker-800x600-dark.png"))?;
+    session.run("document.querySelector('#share-list li button').click(); return true;", json!([]))?;
+    session.wait_for(
+        "the sharing bar",
+        WAIT,
+        "return !document.getElementById('sharing-bar').classList.contains('hidden') && document.getElementById('sharing-what').textContent === 'You are sharing the entire screen' && document.getElementById('share').getAttribute('aria-pressed') === 'true' && document.getElementById('share-panel').classList.contains('hidden')",
+    )?;
+    next_line(&lines, "the app's share at the peer", |v| {
+        v["event"] == "share" && v["sharing"] == true && v["peer"].is_string()
+    })?;
+    std::thread::sleep(Duration::from_secs(2));
+    display.screenshot(&artifacts().join("call-sharing-800x600-dark.png"))?;
+    session.run("document.getElementById('sharing-stop').click(); return true;", json!([]))?;
+    next_line(&lines, "the app's share stopping at the peer", |v| {
+        v["event"] == "share" && v["sharing"] == false && v["peer"].is_string()
+    })?;
+    session.wait_for(
+        "the share control back",
+        WAIT,
+        "return document.getElementById('sharing-bar').classList.contains('hidden') && document.getElementById('share').getAttribute('aria-pressed') === 'false'",
+    )?;
+
     session.run("document.getElementById('hangup').click(); return true;", json!([]))?;
     next_line(&lines, "the peer's end", |v| v["event"] == "state" && v["state"] == "ended")?;
+    // The peer decoded the app's screen at its size.
+    let summary = next_line(&lines, "the peer's summary", |v| v["event"] == "summary")?;
+    let tracks = summary["participants"][0]["tracks"].as_array().cloned().unwrap_or_default();
+    let screen = tracks.iter().find(|t| t["kind"] == "screen").cloned().unwrap_or_default();
+    assert_eq!((screen["width"].as_u64(), screen["height"].as_u64()), (Some(1280), Some(800)), "{summary}");
+    assert!(screen["frames_decoded"].as_u64().unwrap_or(0) >= 5, "{screen}");
     Ok(())
 }

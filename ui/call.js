@@ -2,7 +2,7 @@
 import { $, invoke, listen, show, copy, item } from "./dom.js";
 import {
   stateLabel, statsLine, statsRows, quality, qualityLabel, formatBytes, formatDuration, deviceMessage, sourcesMessage, peopleLine,
-  inviteMessage,
+  inviteMessage, shareLabel,
 } from "./logic.js";
 import { previewChannel } from "./render.js";
 import { loadDevices } from "./settings.js";
@@ -57,6 +57,8 @@ export async function startCall(command, args, title) {
   updateToggles();
   renderHeading();
   $("add-panel").classList.add("hidden");
+  $("share-panel").classList.add("hidden");
+  showSharing(null);
   showChat(true); // a new call starts with the chat shown and nothing unread
   $("add-someone").classList.toggle("hidden", call.kind !== "room");
   invoke("contacts").then((c) => (contacts = c)).catch(() => {});
@@ -338,8 +340,12 @@ listen("engine", ({ payload: e }) => {
       stage.remoteMedia(e);
       break;
     case "share":
+      if (!e.peer) {
+        showSharing(e.sharing ? e.what ?? "your screen" : null);
+        break;
+      }
       stage.share(e);
-      if (e.peer) addNotice(`${stage.nameOf(e.peer) ?? "Someone"} ${e.sharing ? "is sharing their screen" : "stopped sharing"}.`);
+      addNotice(`${stage.nameOf(e.peer) ?? "Someone"} ${e.sharing ? "is sharing their screen" : "stopped sharing"}.`);
       break;
     case "chat_delivered":
       document.querySelector(`#messages li[data-id="${CSS.escape(e.id)}"]`)?.classList.add("delivered");
@@ -440,6 +446,42 @@ $("add-someone").addEventListener("click", async () => {
     }]]),
   );
   $("add-list").replaceChildren(...(items.length ? items : [item("No contacts yet: add them in the lobby with their personal code.")]));
+});
+/** Our own share: the bar that says what everyone sees, and the Share control pressed (`what`: null, none). */
+function showSharing(what) {
+  $("sharing-bar").classList.toggle("hidden", !what);
+  $("sharing-what").textContent = what ? `You are sharing ${what}` : "";
+  $("share").setAttribute("aria-pressed", String(!!what));
+  $("share").querySelector(".label").textContent = what ? "Stop share" : "Share";
+}
+const sharing = () => $("share").getAttribute("aria-pressed") === "true";
+const stopSharing = () => invoke("stop_share").catch((e) => addNotice(`Could not stop sharing: ${e}`));
+$("sharing-stop").addEventListener("click", stopSharing);
+$("share").addEventListener("click", async () => {
+  if (sharing()) return stopSharing();
+  const panel = $("share-panel");
+  if (panel.classList.toggle("hidden")) return;
+  let list;
+  try {
+    list = await invoke("share_targets");
+  } catch (e) {
+    panel.classList.add("hidden");
+    addNotice(`Cannot share: ${e}`);
+    return;
+  }
+  const items = list.map((s) =>
+    item(shareLabel(s), [["Share", async (ev) => {
+      ev.target.disabled = true;
+      try {
+        await invoke("start_share", { target: s.target });
+        panel.classList.add("hidden");
+      } catch (e) {
+        addNotice(`Cannot share: ${e}`);
+        ev.target.disabled = false;
+      }
+    }]]),
+  );
+  $("share-list").replaceChildren(...items);
 });
 $("full-screen").addEventListener("click", () => stage.setFullScreen(!stage.isFullScreen()));
 $("invite-copy-code").addEventListener("click", () => copy($("invite-code").textContent, "The room code"));

@@ -124,6 +124,12 @@ function lipSync(s) {
   return "in step";
 }
 
+/** A picker's line for something shareable: "Entire screen · 1920×1080", a window's title with its size. */
+export function shareLabel({ label, width, height, kind }) {
+  const name = (label ?? "").trim() || (kind === "window" ? "Untitled window" : "Screen");
+  return width && height ? `${name} · ${width}×${height}` : name;
+}
+
 /** "2:05", "1:02:03". */
 export function formatDuration(secs) {
   const h = Math.floor(secs / 3600), m = Math.floor((secs % 3600) / 60), s = secs % 60;

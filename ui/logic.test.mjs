@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  normalizeRoomCode, normalizePersonalCode, stateLabel, statsLine, quality, statsRows, formatDuration, formatBytes,
+  normalizeRoomCode, normalizePersonalCode, stateLabel, statsLine, quality, statsRows, formatDuration, formatBytes, shareLabel,
   recentLabel, presenceLabel, deviceMessage, sourcesMessage, isNormalEnd,
 } from "./logic.js";
 
@@ -167,4 +167,10 @@ test("runs of the same failed attempt are one recent entry", async () => {
   assert.deepEqual(calls.map((c) => c.count ?? 1), [3, 1, 1, 1]);
   assert.match(recentLabel(calls[0], 0), /Bob · server unreachable \(3×\)/);
   assert.doesNotMatch(recentLabel(calls[1], 0), /×/);
+});
+
+test("share picker lines", () => {
+  assert.equal(shareLabel({ label: "Entire screen", kind: "screen", width: 1920, height: 1080 }), "Entire screen · 1920×1080");
+  assert.equal(shareLabel({ label: "  ", kind: "window", width: 400, height: 300 }), "Untitled window · 400×300");
+  assert.equal(shareLabel({ label: "Notes", kind: "window" }), "Notes");
 });

@@ -55,6 +55,9 @@ macro_rules! commands {
             commands::devices::start_check,
             commands::devices::play_test_sound,
             commands::devices::stop_check,
+            commands::share::share_targets,
+            commands::share::start_share,
+            commands::share::stop_share,
         )
     };
 }

@@ -5,6 +5,7 @@ pub mod call;
 pub mod contacts;
 pub mod devices;
 pub mod settings;
+pub mod share;
 #[cfg(test)]
 mod tests;
 

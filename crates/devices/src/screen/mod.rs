@@ -30,6 +30,29 @@ pub enum Target {
     Screen(Option<usize>),
     /// The first window whose title contains this text.
     Window(String),
+    /// One window by its id (what the picker lists).
+    WindowId(u32),
+}
+
+/// Something that can be shared, as a picker lists it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Shareable {
+    /// What to pass back (`screen`, `screen:N`, `window-id:ID`).
+    pub target: String,
+    /// `screen`, `monitor` or `window`.
+    pub kind: &'static str,
+    /// What a person reads: "Entire screen", a monitor's name, a window's title.
+    pub label: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// What this session can share (the whole screen first, then monitors, then windows).
+pub fn shareable() -> Result<Vec<Shareable>> {
+    if std::env::var_os("DISPLAY").is_some() {
+        return x11::list();
+    }
+    Err(no_capture(&Target::Screen(None)))
 }
 
 impl std::str::FromStr for Target {
@@ -42,6 +65,10 @@ impl std::str::FromStr for Target {
             None if s == "screen" => Ok(Target::Screen(None)),
             Some(("screen", n)) => n.parse().map(|n| Target::Screen(Some(n))).map_err(|_| bad()),
             Some(("window", title)) if !title.is_empty() => Ok(Target::Window(title.to_string())),
+            Some(("window-id", id)) => {
+                let id = id.strip_prefix("0x").map_or_else(|| id.parse(), |hex| u32::from_str_radix(hex, 16));
+                id.map(Target::WindowId).map_err(|_| bad())
+            }
             _ => Err(bad()),
         }
     }
@@ -65,8 +92,12 @@ pub fn open(target: &Target) -> Result<Box<dyn Capturer>> {
     if std::env::var_os("DISPLAY").is_some() {
         return Ok(Box::new(X11Capturer::open(target)?));
     }
+    Err(no_capture(target))
+}
+
+fn no_capture(target: &Target) -> DeviceError {
     let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some();
-    Err(DeviceError::Backend {
+    DeviceError::Backend {
         kind: "screen",
         name: format!("{target:?}"),
         message: if wayland {
@@ -74,7 +105,7 @@ pub fn open(target: &Target) -> Result<Box<dyn Capturer>> {
         } else {
             "no display to capture (neither DISPLAY nor WAYLAND_DISPLAY is set)".into()
         },
-    })
+    }
 }
 
 /// A still screen is sent this often (the encoder sharpens it meanwhile; a new viewer gets a picture).
@@ -163,7 +194,9 @@ mod tests {
         assert_eq!("screen".parse::<Target>().unwrap(), Target::Screen(None));
         assert_eq!("screen:1".parse::<Target>().unwrap(), Target::Screen(Some(1)));
         assert_eq!("window:Firefox — notes".parse::<Target>().unwrap(), Target::Window("Firefox — notes".into()));
-        for bad in ["", "screens", "screen:x", "window:", "tab:1"] {
+        assert_eq!("window-id:0x1a00007".parse::<Target>().unwrap(), Target::WindowId(0x1a00007));
+        assert_eq!("window-id:42".parse::<Target>().unwrap(), Target::WindowId(42));
+        for bad in ["", "screens", "screen:x", "window:", "tab:1", "window-id:x"] {
             assert!(bad.parse::<Target>().is_err(), "{bad}");
         }
     }

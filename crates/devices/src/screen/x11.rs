@@ -15,7 +15,7 @@ use x11rb::protocol::xfixes::ConnectionExt as _;
 use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, ImageFormat, ImageOrder, Window};
 use x11rb::rust_connection::RustConnection;
 
-use super::{Bgrx, Capturer, Cursor, Grab, Target};
+use super::{Bgrx, Capturer, Cursor, Grab, Shareable, Target};
 use crate::{DeviceError, Result};
 
 fn failed(what: &str, e: impl std::fmt::Display) -> DeviceError {
@@ -112,7 +112,7 @@ impl X11Capturer {
             .is_some_and(|v| (v.major_version, v.minor_version) >= (1, 2));
         let cursor = conn.xfixes_query_version(4, 0).ok().and_then(|c| c.reply().ok()).is_some();
         let (area, what) = match target {
-            Target::Screen(None) => (Area::Root { x: 0, y: 0, width, height }, format!("screen {width}x{height}")),
+            Target::Screen(None) => (Area::Root { x: 0, y: 0, width, height }, "the entire screen".to_string()),
             Target::Screen(Some(n)) => {
                 let monitors = conn
                     .randr_get_monitors(root, true)
@@ -125,18 +125,29 @@ impl X11Capturer {
                     wanted: Some(format!("{n} of {}", monitors.len())),
                 })?;
                 let area = Area::Root { x: m.x, y: m.y, width: m.width, height: m.height };
-                (area, format!("monitor {n} {}x{}", m.width, m.height))
+                (area, format!("screen {}", n + 1))
             }
-            Target::Window(title) => {
-                let window = find_window(&conn, root, title)?
-                    .ok_or(DeviceError::NotFound { kind: "window", wanted: Some(title.clone()) })?;
+            Target::Window(_) | Target::WindowId(_) => {
+                let (window, title) = match target {
+                    Target::WindowId(id) => (*id, window_title(&conn, *id).unwrap_or_else(|| format!("{id:#x}"))),
+                    Target::Window(title) => (
+                        find_window(&conn, root, title)?
+                            .ok_or(DeviceError::NotFound { kind: "window", wanted: Some(title.clone()) })?,
+                        title.clone(),
+                    ),
+                    _ => unreachable!("matched above"),
+                };
+                conn.get_geometry(window)
+                    .map_err(|e| failed("X11", e))?
+                    .reply()
+                    .map_err(|_| DeviceError::NotFound { kind: "window", wanted: Some(title.clone()) })?;
                 let composited = conn
                     .composite_query_version(0, 4)
                     .ok()
                     .and_then(|c| c.reply().ok())
                     .is_some_and(|v| (v.major_version, v.minor_version) >= (0, 2))
                     && conn.composite_redirect_window(window, Redirect::AUTOMATIC).is_ok_and(|c| c.check().is_ok());
-                (Area::Window { window, composited }, format!("window \"{title}\""))
+                (Area::Window { window, composited }, format!("the window “{title}”"))
             }
         };
         Ok(X11Capturer { conn, root, area, what, shm: None, use_shm, cursor, plain: Vec::new() })
@@ -188,36 +199,96 @@ impl X11Capturer {
     }
 }
 
-/// The first window below `root` (breadth first, a few levels: frames of window managers) whose title
-/// contains `title`.
-fn find_window(conn: &RustConnection, root: Window, title: &str) -> Result<Option<Window>> {
-    let atom = |name: &[u8]| conn.intern_atom(false, name).ok().and_then(|c| c.reply().ok()).map(|r| r.atom);
-    let (net_name, utf8) = (atom(b"_NET_WM_NAME"), atom(b"UTF8_STRING"));
-    let name_of = |w: Window| -> Option<String> {
-        let get = |prop: u32, ty: u32| {
-            conn.get_property(false, w, prop, ty, 0, 1024).ok()?.reply().ok().filter(|r| !r.value.is_empty())
-        };
-        let reply = net_name
-            .zip(utf8)
-            .and_then(|(n, u)| get(n, u))
-            .or_else(|| get(AtomEnum::WM_NAME.into(), AtomEnum::STRING.into()))?;
-        Some(String::from_utf8_lossy(&reply.value).into_owned())
+fn atom(conn: &RustConnection, name: &[u8]) -> Option<u32> {
+    conn.intern_atom(false, name).ok()?.reply().ok().map(|r| r.atom)
+}
+
+/// A window's title (`_NET_WM_NAME`, else `WM_NAME`), if it has one.
+fn window_title(conn: &RustConnection, w: Window) -> Option<String> {
+    let get = |prop: u32, ty: u32| {
+        conn.get_property(false, w, prop, ty, 0, 1024).ok()?.reply().ok().filter(|r| !r.value.is_empty())
     };
+    let reply = atom(conn, b"_NET_WM_NAME")
+        .zip(atom(conn, b"UTF8_STRING"))
+        .and_then(|(n, u)| get(n, u))
+        .or_else(|| get(AtomEnum::WM_NAME.into(), AtomEnum::STRING.into()))?;
+    Some(String::from_utf8_lossy(&reply.value).into_owned())
+}
+
+/// Titled, shown windows below `root` (breadth first, a few levels: frames of window managers), each with
+/// its title; at most `limit`.
+fn titled_windows(conn: &RustConnection, root: Window, limit: usize) -> Result<Vec<(Window, String)>> {
+    let mut found = Vec::new();
     let mut level = vec![root];
     for _ in 0..4 {
         let mut next = Vec::new();
         for w in level {
             let Ok(tree) = conn.query_tree(w).map_err(|e| failed("X11", e))?.reply() else { continue };
             for child in tree.children {
-                if name_of(child).is_some_and(|n| n.contains(title)) {
-                    return Ok(Some(child));
+                let shown = conn
+                    .get_window_attributes(child)
+                    .ok()
+                    .and_then(|c| c.reply().ok())
+                    .is_some_and(|a| a.map_state == x11rb::protocol::xproto::MapState::VIEWABLE);
+                match window_title(conn, child) {
+                    Some(title) if shown => found.push((child, title)),
+                    _ => next.push(child),
                 }
-                next.push(child);
+                if found.len() >= limit {
+                    return Ok(found);
+                }
             }
         }
         level = next;
     }
-    Ok(None)
+    Ok(found)
+}
+
+/// The first shown window whose title contains `title`.
+fn find_window(conn: &RustConnection, root: Window, title: &str) -> Result<Option<Window>> {
+    Ok(titled_windows(conn, root, 512)?.into_iter().find(|(_, t)| t.contains(title)).map(|(w, _)| w))
+}
+
+/// What can be shared on this display: the whole screen, each monitor (if more than one), each titled window.
+pub fn list() -> Result<Vec<Shareable>> {
+    let (conn, screen_num) = x11rb::connect(None).map_err(|e| failed("X11 display", e))?;
+    let screen = &conn.setup().roots[screen_num];
+    let root = screen.root;
+    let (w, h) = (screen.width_in_pixels as u32, screen.height_in_pixels as u32);
+    let mut list =
+        vec![Shareable { target: "screen".into(), kind: "screen", label: "Entire screen".into(), width: w, height: h }];
+    let monitors =
+        conn.randr_get_monitors(root, true).ok().and_then(|c| c.reply().ok()).map(|r| r.monitors).unwrap_or_default();
+    if monitors.len() > 1 {
+        for (i, m) in monitors.iter().enumerate() {
+            let name = conn
+                .get_atom_name(m.name)
+                .ok()
+                .and_then(|c| c.reply().ok())
+                .map(|r| String::from_utf8_lossy(&r.name).into_owned());
+            list.push(Shareable {
+                target: format!("screen:{i}"),
+                kind: "monitor",
+                label: name.map_or_else(|| format!("Screen {}", i + 1), |n| format!("Screen {} ({n})", i + 1)),
+                width: m.width as u32,
+                height: m.height as u32,
+            });
+        }
+    }
+    for (window, title) in titled_windows(&conn, root, 64)? {
+        let Some(g) = conn.get_geometry(window).ok().and_then(|c| c.reply().ok()) else { continue };
+        if g.width < 32 || g.height < 32 {
+            continue;
+        }
+        list.push(Shareable {
+            target: format!("window-id:{window:#x}"),
+            kind: "window",
+            label: title,
+            width: g.width as u32,
+            height: g.height as u32,
+        });
+    }
+    Ok(list)
 }
 
 impl Capturer for X11Capturer {
