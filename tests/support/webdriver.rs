@@ -173,6 +173,21 @@ impl Session {
         Ok(())
     }
 
+    /// The page as a PNG (WebDriver's screenshot: fine for a browser; the app's window is taken from the X
+    /// screen instead, see `tests/README.md`).
+    pub fn screenshot(&self, path: &Path) -> anyhow::Result<()> {
+        use base64::Engine as _;
+        let reply: Value = self
+            .http
+            .get(&format!("{}/screenshot", self.url))
+            .call()
+            .map_err(|e| anyhow::anyhow!("screenshot: {e}"))?
+            .into_json()?;
+        let png = base64::engine::general_purpose::STANDARD.decode(reply["value"].as_str().unwrap_or_default())?;
+        std::fs::write(path, png)?;
+        Ok(())
+    }
+
     /// Resize the app's window (WebDriver "set window rect").
     pub fn set_window_size(&self, width: u32, height: u32) -> anyhow::Result<()> {
         self.http

@@ -48,6 +48,13 @@ export class GuestCall {
       else this.signal('end_of_candidates', {});
     };
     pc.ontrack = (e) => {
+      // The other side's first video section is its camera; a later one is a screen share (the app adds
+      // its share after its camera; so does this page).
+      const videos = pc.getTransceivers().filter((t) => t.receiver.track.kind === 'video');
+      if (e.track.kind === 'video' && videos.indexOf(e.transceiver) > 0) {
+        hooks.remoteShare?.(new MediaStream([e.track]));
+        return;
+      }
       this.remoteStream.addTrack(e.track);
       hooks.remoteStream(this.remoteStream);
     };
@@ -72,8 +79,9 @@ export class GuestCall {
     if (codecs.length && transceiver.setCodecPreferences) transceiver.setCodecPreferences(codecs);
   }
 
-  /** We joined a room someone was already in: we offer. */
+  /** We joined a room someone was already in: we offer (now and for every renegotiation). */
   async offer() {
+    this.offerer = true;
     for (const kind of ['audio', 'video']) {
       const track = this.localTrack(kind);
       const streams = this.options.local ? [this.options.local] : [];
@@ -84,13 +92,46 @@ export class GuestCall {
     this.signal('offer', this.pc.localDescription.toJSON());
   }
 
+  /** A new offer on a connection that is up (our share added or removed, or the other side asked for one
+   * with `receiveVideo` more video sections to receive its share on). Offers never cross: only the link's
+   * offerer offers; the answerer asks it to (`offer_wanted` on the control channel). */
+  async renegotiate(receiveVideo = 0) {
+    if (!this.offerer) {
+      this.sendControl({ type: 'offer_wanted', receive_video: receiveVideo });
+      return;
+    }
+    if (this.pc.signalingState !== 'stable') {
+      this.pendingRenegotiation = Math.max(this.pendingRenegotiation ?? 0, receiveVideo);
+      return;
+    }
+    for (let i = 0; i < Math.min(receiveVideo, 2); i++) this.pc.addTransceiver('video', { direction: 'recvonly' });
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    this.signal('offer', this.pc.localDescription.toJSON());
+  }
+
+  /** Share a screen (from getDisplayMedia) beside the camera: one more track, then a new offer and answer. */
+  async share(stream) {
+    await this.stopShare(false);
+    this.shareSender = this.pc.addTrack(stream.getVideoTracks()[0], stream);
+    await this.renegotiate(this.offerer ? 0 : 1);
+  }
+
+  async stopShare(renegotiate = true) {
+    if (!this.shareSender) return;
+    this.pc.removeTrack(this.shareSender);
+    this.shareSender = null;
+    if (renegotiate) await this.renegotiate(0);
+  }
+
   async onSignal(kind, data) {
     if (kind === 'offer' || kind === 'ice_restart') {
       await this.pc.setRemoteDescription(data);
       for (const t of this.pc.getTransceivers()) {
         const kindOf = t.receiver.track.kind;
         const track = this.localTrack(kindOf);
-        if (track && !t.sender.track) {
+        // The camera and microphone go on the first section of their kind only (later ones: shares).
+        const first = this.pc.getTransceivers().find((x) => x.receiver.track.kind === kindOf);
+        if (track && t === first && !t.sender.track) {
           await t.sender.replaceTrack(track);
           if (this.options.local) t.sender.setStreams?.(this.options.local);
           t.direction = 'sendrecv';
@@ -103,6 +144,11 @@ export class GuestCall {
     } else if (kind === 'answer') {
       await this.pc.setRemoteDescription(data);
       await this.flushCandidates();
+      if (this.pendingRenegotiation !== undefined) {
+        const n = this.pendingRenegotiation;
+        this.pendingRenegotiation = undefined;
+        await this.renegotiate(n);
+      }
     } else if (kind === 'candidate') {
       if (this.pc.remoteDescription) await this.addCandidate(data);
       else this.pendingCandidates.push(data);

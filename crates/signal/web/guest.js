@@ -103,7 +103,40 @@ function tileFor(peerId, name) {
 }
 
 function setGrid() {
-  $('stage').classList.toggle('group', calls.size > 1);
+  const sharing = [...calls.values()].some((c) => c.share);
+  $('stage').classList.toggle('group', calls.size > 1 || sharing);
+  $('stage').classList.toggle('sharing', sharing);
+}
+
+/** Someone's screen share: a video of its own, large, named "Ann's screen". */
+function showShare(entry, stream) {
+  if (!entry.share) {
+    const person = document.createElement('div');
+    person.className = 'person share';
+    const video = document.createElement('video');
+    video.autoplay = true;
+    video.playsInline = true;
+    video.muted = true;
+    video.className = 'share';
+    video.dataset.peer = entry.call.peerId;
+    const label = document.createElement('span');
+    label.className = 'name';
+    label.textContent = `${entry.name ?? 'Their'}${entry.name ? "'s" : ''} screen`;
+    person.append(video, label);
+    $('tiles').prepend(person);
+    entry.share = video;
+    addMessage(`${entry.name ?? 'Someone'} is sharing their screen.`);
+  }
+  entry.share.srcObject = stream;
+  setGrid();
+}
+
+function hideShare(entry, say = true) {
+  if (!entry.share) return;
+  entry.share.parentElement.remove();
+  entry.share = null;
+  if (say) addMessage(`${entry.name ?? 'Someone'} stopped sharing.`);
+  setGrid();
 }
 
 function startCall(peerId, offerer, name) {
@@ -122,6 +155,7 @@ function startCall(peerId, offerer, name) {
       if (entry.tile.requestVideoFrameCallback) entry.tile.requestVideoFrameCallback(first);
       else entry.tile.addEventListener('loadeddata', first, { once: true });
     },
+    remoteShare: (stream) => showShare(entry, stream),
     control: (m) => onControl(entry, m),
     files: onFile,
   });
@@ -136,6 +170,7 @@ function leave(peerId, text) {
   const entry = calls.get(peerId);
   if (!entry) return;
   entry.call.close();
+  hideShare(entry, false);
   calls.delete(peerId);
   if (entry.tile === $('remote')) {
     $('remote').srcObject = null;
@@ -163,6 +198,9 @@ function onControl(entry, m) {
     if (calls.size === 1) guest.remoteMedia = entry.remoteMedia;
     entry.tile.classList.toggle('camera-off', !m.video);
     if (!m.video) addMessage(`${who} turned the camera off.`);
+    if (!m.screen) hideShare(entry);
+  } else if (m.type === 'offer_wanted') {
+    entry.call.renegotiate(Number(m.receive_video) || 0).catch((e) => console.warn('renegotiation failed', e));
   } else if (m.type === 'bye') {
     leave(entry.call.peerId, `${entry.name ?? 'The other side'} hung up.`);
   }
@@ -271,9 +309,33 @@ async function toggle(kind, button, on, off) {
   button.setAttribute('aria-pressed', String(sending[kind]));
   for (const c of calls.values()) {
     await c.call.setSending(kind, sending[kind]);
-    c.call.sendControl({ type: 'media_state', audio: sending.audio, video: sending.video });
+    c.call.sendControl({ type: 'media_state', audio: sending.audio, video: sending.video, screen: !!myShare });
   }
 }
+
+/** Our own share (getDisplayMedia), sent to everyone in the call; the browser's own bar can stop it too. */
+let myShare = null;
+async function setShare(stream) {
+  myShare?.getTracks().forEach((t) => t.stop());
+  myShare = stream;
+  $('share').textContent = stream ? 'Stop sharing' : 'Share screen';
+  $('share').setAttribute('aria-pressed', String(!!stream));
+  for (const c of calls.values()) {
+    await (stream ? c.call.share(stream) : c.call.stopShare());
+    c.call.sendControl({ type: 'media_state', audio: sending.audio, video: sending.video, screen: !!stream });
+  }
+}
+$('share').onclick = async () => {
+  if (myShare) return setShare(null);
+  try {
+    const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    stream.getVideoTracks()[0].addEventListener('ended', () => { if (myShare === stream) setShare(null); });
+    await setShare(stream);
+  } catch (e) {
+    addMessage(`Not shared: ${e.message}`);
+  }
+};
+guest.share = () => $('share').click();
 $('mic').onclick = () => toggle('audio', $('mic'), 'Mic on', 'Mic off');
 $('camera').onclick = () => toggle('video', $('camera'), 'Camera on', 'Camera off');
 $('file').onchange = () => {

@@ -780,8 +780,12 @@ impl Driver {
                 let Some((ssrc, mime)) = describe(&track).await else {
                     return;
                 };
-                let screen = track.track_id().await.starts_with(SCREEN_TRACK_PREFIX);
+                let named_screen = track.track_id().await.starts_with(SCREEN_TRACK_PREFIX);
+                let video = mime.to_ascii_lowercase().starts_with("video/");
                 let Some(session) = self.links.get_mut(&peer) else { return };
+                // A share: a Tincan engine names its track `screen-…`; a browser cannot name its tracks, but
+                // it adds its share after its camera: a second video track while the camera's plays.
+                let screen = video && (named_screen || session.camera_tracks.load(Ordering::Relaxed) > 0);
                 // A peer's renegotiations cannot make us start threads without end: a track's threads count
                 // until it ends.
                 let live = session.tracks.fetch_add(1, Ordering::Relaxed) + 1;
@@ -816,12 +820,15 @@ impl Driver {
                         }
                         .instrument(span),
                     );
-                } else if mime.to_ascii_lowercase().starts_with("video/") {
+                } else if video {
+                    let cameras = session.camera_tracks.clone();
+                    cameras.fetch_add(1, Ordering::Relaxed);
                     let sink = self.sinks_for(&peer, true).0.unwrap_or_else(|| Box::new(|_| {}));
                     let task = run_video(track, ssrc, mime, sink, counters, sync, decoded);
                     tokio::spawn(
                         async move {
                             task.await;
+                            cameras.fetch_sub(1, Ordering::Relaxed);
                             ended()
                         }
                         .instrument(span),

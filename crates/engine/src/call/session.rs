@@ -71,6 +71,8 @@ pub struct Session {
     /// front end heard that some were refused.
     pub tracks: Arc<AtomicUsize>,
     pub told_too_many: bool,
+    /// The participant's camera tracks playing (a second video track is their share).
+    pub camera_tracks: Arc<AtomicUsize>,
 }
 
 /// What a session's tasks tell the driver, tagged with its serial.
@@ -166,6 +168,7 @@ impl Session {
             stats: LinkSampler::default(),
             tracks: Arc::default(),
             told_too_many: false,
+            camera_tracks: Arc::default(),
         })
     }
 

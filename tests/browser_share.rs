@@ -1,0 +1,137 @@
+//! Screen sharing with a browser guest: `tincan-cli` (the engine) shares a test screen (an Xvfb of the
+//! test's own with `tincan_rig::screen`'s fine text and moving stamp) with headless Chromium on the guest
+//! page, which shows it as a second, large video beside the camera: the stamp read from the share's pixels
+//! advances, and the share goes when the engine stops it. Then the page shares its own screen
+//! (`getDisplayMedia`, Chromium's fake capture) and the engine decodes it as a screen track. Both ways of
+//! offering: an answerer asks the offerer for the renegotiation on the data channel (`offer_wanted`).
+//! Each scenario runs in a network namespace with only `lo` (see `support/netns.rs`).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use tincan_e2e::app::{READ_STAMP_FROM, WAIT, json_lines, next_line, run_scenario};
+use tincan_e2e::process::Guard;
+use tincan_e2e::webdriver::{Driver, Session};
+use tincan_e2e::{artifacts, binary, fixtures, netns};
+use tincan_rig::screen::TestScreen;
+use tincan_rig::xvfb::Xvfb;
+use tincan_signal::code::RoomCode;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_offers_and_shares_with_chromium() -> anyhow::Result<()> {
+    if !netns::enter("engine_offers_and_shares_with_chromium")? {
+        return Ok(());
+    }
+    run_scenario("browser-share-engine-offers", |url, dir| scenario(url, dir, true)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_offers_and_shares_with_the_engine() -> anyhow::Result<()> {
+    if !netns::enter("chromium_offers_and_shares_with_the_engine")? {
+        return Ok(());
+    }
+    run_scenario("browser-share-chromium-offers", |url, dir| scenario(url, dir, false)).await
+}
+
+fn page_says(session: &Session) -> String {
+    session
+        .run("return JSON.stringify({phase: tincanGuest.phase, status: tincanGuest.status, messages: [...document.querySelectorAll('#messages li')].map(l => l.textContent)})", json!([]))
+        .map(|v| v.to_string())
+        .unwrap_or_else(|e| e.to_string())
+}
+
+fn scenario(url: &str, dir: &Path, engine_offers: bool) -> anyhow::Result<()> {
+    let xvfb = Xvfb::start(1280, 720)?;
+    let _screen = TestScreen::start(&xvfb.display)?;
+    let http = url.replace("ws://", "http://").trim_end_matches("/ws").to_owned();
+    let room = RoomCode::generate().as_str().to_owned();
+    let (camera, microphone) = (dir.join("camera.y4m"), dir.join("microphone.wav"));
+    fixtures::pattern_y4m(&camera, 320, 240, 15)?;
+    fixtures::tone_wav(&microphone, 660.0, 5.0)?;
+    let driver = Driver::chromium(&dir.join("chromedriver.log"))?;
+    let session = driver.chromium_with_media(&dir.join("chromium-profile"), &camera, &microphone)?;
+    let page = |create: bool| format!("{http}/r/{room}?name=Chromium{}", if create { "&create=1" } else { "" });
+    let engine = |existing: bool| {
+        let mut command = Command::new(binary("tincan-cli")?);
+        command
+            .args(["--server", url, "--name", "Engine", "join", &room, "--loopback", "--size", "320x240"])
+            .args(["--share", "screen", "--share-for", "6", "--duration", "40"])
+            .env("DISPLAY", &xvfb.display)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("cli.err.log"))?);
+        if existing {
+            command.arg("--existing");
+        }
+        Guard::spawn(&mut command)
+    };
+    let mut engine = if engine_offers {
+        session.navigate(&page(true))?;
+        session.wait_for("the page waiting", WAIT, "return tincanGuest.phase === 'waiting'")?;
+        engine(true)?
+    } else {
+        let engine = engine(false)?;
+        std::thread::sleep(Duration::from_millis(300));
+        session.navigate(&page(false))?;
+        engine
+    };
+    let lines = json_lines(engine.0.stdout.take().expect("piped"));
+    session
+        .wait_for("the page connected", WAIT, "return tincanGuest.phase === 'connected'")
+        .map_err(|e| anyhow::anyhow!("{e}: {}", page_says(&session)))?;
+
+    // The engine's share in the page: a second video, large, at the screen's size, live.
+    let size = session
+        .wait_for(
+            "the share in the page",
+            WAIT,
+            "const v = document.querySelector('video.share'); return v && v.videoWidth ? [v.videoWidth, v.videoHeight, v.parentElement.querySelector('.name').textContent] : null",
+        )
+        .map_err(|e| anyhow::anyhow!("{e}: {}", page_says(&session)))?;
+    assert_eq!(size, json!([1280, 720, "Engine's screen"]));
+    let stamp = || -> anyhow::Result<u64> {
+        let script =
+            format!("const src = document.querySelector('video.share'); if (!src) return null; {READ_STAMP_FROM}");
+        Ok(session.wait_for("a readable stamp on the share", WAIT, &script)?.as_u64().unwrap_or(0))
+    };
+    let first = stamp()?;
+    std::thread::sleep(Duration::from_secs(1));
+    let second = stamp()?;
+    assert!(second > first + 5, "the shared screen's stamp advances (20 a second): {first} then {second}");
+    // The camera goes on beside it.
+    let camera_live = session.run("return document.getElementById('remote').videoWidth", json!([]))?;
+    assert_eq!(camera_live, json!(320));
+    if engine_offers {
+        for (w, h) in [(1280, 800), (800, 600)] {
+            session.set_window_size(w, h)?;
+            std::thread::sleep(Duration::from_millis(400));
+            session.screenshot(&artifacts().join(format!("guest-share-{w}x{h}.png")))?;
+        }
+    }
+    // The engine stops sharing: the page takes the share away and says so.
+    session
+        .wait_for(
+            "the share gone",
+            Duration::from_secs(20),
+            "return !document.querySelector('video.share') && [...document.querySelectorAll('#messages li')].some(l => l.textContent === 'Engine stopped sharing.')",
+        )
+        .map_err(|e| anyhow::anyhow!("{e}: {}", page_says(&session)))?;
+
+    // The page shares (Chromium's fake capture): the engine decodes a screen track from it.
+    session.run("tincanGuest.share(); return true;", json!([]))?;
+    next_line(&lines, "the page's share at the engine", |v| {
+        v["event"] == "share" && v["sharing"] == true && v["peer"].is_string()
+    })
+    .map_err(|e| anyhow::anyhow!("{e}: {}", page_says(&session)))?;
+    std::thread::sleep(Duration::from_secs(2));
+    session.run("document.getElementById('hangup').click(); return true;", json!([]))?;
+    let summary = next_line(&lines, "the engine's summary", |v| v["event"] == "summary")?;
+    let tracks = summary["participants"][0]["tracks"].as_array().cloned().unwrap_or_default();
+    let screen = tracks.iter().find(|t| t["kind"] == "screen").cloned().unwrap_or_default();
+    assert!(screen["frames_decoded"].as_u64().unwrap_or(0) >= 5, "the engine decoded the page's share: {summary}");
+    let camera = tracks.iter().find(|t| t["kind"] == "camera").cloned().unwrap_or_default();
+    assert!(camera["frames_decoded"].as_u64().unwrap_or(0) >= 30, "and the page's camera: {summary}");
+    eprintln!("the engine received from Chromium: {}", json!(tracks));
+    Ok(())
+}
