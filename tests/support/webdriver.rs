@@ -50,8 +50,18 @@ impl Driver {
 
     /// Start chromedriver (Debian's `chromium-driver`); its log goes to `log`.
     pub fn chromium(log: &Path) -> anyhow::Result<Driver> {
+        Driver::chromium_with_env(log, &[])
+    }
+
+    /// Chromium on an X display (not headless: what it shares with `getDisplayMedia` is that screen).
+    pub fn chromium_on(display: &str, log: &Path) -> anyhow::Result<Driver> {
+        Driver::chromium_with_env(log, &[("DISPLAY", display)])
+    }
+
+    fn chromium_with_env(log: &Path, env: &[(&str, &str)]) -> anyhow::Result<Driver> {
         let port = free_port()?;
         let mut command = Command::new("chromedriver");
+        command.envs(env.iter().copied());
         command
             .arg(format!("--port={port}"))
             .arg(format!("--log-path={}", log.display()))
@@ -90,8 +100,30 @@ impl Driver {
     }
 
     pub fn chromium_session(&self, user_data: &Path, args: &[String]) -> anyhow::Result<Session> {
+        let mut all = vec!["--headless=new".to_owned(), "--use-fake-device-for-media-stream".to_owned()];
+        all.extend(args.iter().cloned());
+        self.chromium_flags(user_data, &all)
+    }
+
+    /// A Chromium window on the driver's display (see [`Driver::chromium_on`]) with no camera or microphone
+    /// (fake devices would make `getDisplayMedia` fake too); `getDisplayMedia` takes the entire screen
+    /// without asking.
+    pub fn chromium_headed(&self, user_data: &Path) -> anyhow::Result<Session> {
+        self.chromium_flags(
+            user_data,
+            &[
+                "--auto-select-desktop-capture-source=Entire screen".into(),
+                "--ozone-platform=x11".into(),
+                "--disable-features=WebRtcPipeWireCapturer".into(),
+                // Out of the way of what the benchmarks compare (they leave this corner out).
+                "--window-position=1520,780".into(),
+                "--window-size=400,300".into(),
+            ],
+        )
+    }
+
+    fn chromium_flags(&self, user_data: &Path, args: &[String]) -> anyhow::Result<Session> {
         let mut flags: Vec<String> = [
-            "--headless=new",
             "--no-sandbox",
             "--disable-gpu",
             "--disable-dev-shm-usage",
@@ -100,7 +132,6 @@ impl Driver {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            "--use-fake-device-for-media-stream",
             "--use-fake-ui-for-media-stream",
             "--allow-loopback-in-peer-connection",
             "--autoplay-policy=no-user-gesture-required",
@@ -162,6 +193,28 @@ impl Session {
             })?
             .into_json()?;
         Ok(reply["value"].clone())
+    }
+
+    /// Click the element `css` selects as a user would (WebDriver's element click: a trusted event, which
+    /// `getDisplayMedia` wants).
+    pub fn click(&self, css: &str) -> anyhow::Result<()> {
+        let found: Value = self
+            .http
+            .post(&format!("{}/element", self.url))
+            .send_json(json!({"using": "css selector", "value": css}))
+            .map_err(|e| anyhow::anyhow!("find {css}: {e}"))?
+            .into_json()?;
+        let id = found["value"]
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .ok_or_else(|| anyhow::anyhow!("no element {css}"))?
+            .to_owned();
+        self.http
+            .post(&format!("{}/element/{id}/click", self.url))
+            .send_json(json!({}))
+            .map_err(|e| anyhow::anyhow!("click {css}: {e}"))?;
+        Ok(())
     }
 
     /// Open `url` in the browser.

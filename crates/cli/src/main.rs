@@ -492,6 +492,9 @@ async fn follow(
     let mut ready = std::collections::HashSet::<String>::new();
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
+    // Ctrl+C hangs up once; the call's end (and the summary) follows. Polled again, the finished future
+    // would panic.
+    let mut interrupted = false;
     if matches!(args.accept_files, AcceptFiles::Ask) {
         answer_offers_from_stdin(call.clone());
     }
@@ -586,7 +589,10 @@ async fn follow(
                 stop_share_at = None;
                 call.stop_share()?;
             }
-            _ = &mut interrupt => call.hang_up(),
+            _ = &mut interrupt, if !interrupted => {
+                interrupted = true;
+                call.hang_up();
+            }
         }
     }
     if let Some(dir) = &args.snapshot {

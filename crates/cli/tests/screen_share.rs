@@ -3,7 +3,8 @@
 //! - The whole screen: the other side decodes a second video track beside the camera, the stamp advances
 //!   (frames are live), the last picture matches the screen (PSNR of the text), the pointer is drawn in, and
 //!   stopping the share ends the track there.
-//! - One window: only that window arrives, at its size, with its content.
+//! - One window: only that window arrives, at its size, with its content; when the window is closed the
+//!   share ends by itself, with a notice to the sharer.
 
 #[path = "../../engine/tests/common/mod.rs"]
 mod common;
@@ -116,6 +117,9 @@ async fn a_shared_screen_arrives_legible_and_a_shared_window_alone() {
     let mut bo = Peer::start(&url, &room, "Bo", &xvfb.display, &["--snapshot", &snap, "--duration", "10"]);
     let snap2 = window_dir.to_str().unwrap().to_owned();
     let mut dee = Peer::start(&url, &room2, "Dee", &xvfb.display, &["--snapshot", &snap2, "--duration", "8"]);
+    // The shared window is closed mid-call: Cy's share ends by itself (Ann's screen shows the text alone).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    screen.close_notes();
     let (bo_summary, dee_summary) = (bo.summary(), dee.summary());
     for p in [&mut ann, &mut cy] {
         let s = p.summary();
@@ -152,7 +156,12 @@ async fn a_shared_screen_arrives_legible_and_a_shared_window_alone() {
     });
     assert!(dark.count() >= 8, "the pointer is in the picture");
 
-    // One window: only it, at its size, with its content.
+    // One window: only it, at its size, with its content; closing it ended the share on both sides.
+    let closed =
+        cy.when(|v| v["event"] == "notice" && v["message"].as_str().is_some_and(|m| m.contains("window was closed")));
+    assert!(closed.is_some(), "Cy was told the window is gone: {:?}", cy.seen);
+    assert!(cy.when(|v| v["event"] == "share" && v["sharing"] == false).is_some(), "Cy's share ended");
+    assert!(dee.when(|v| v["event"] == "share" && v["sharing"] == false).is_some(), "Dee saw it end");
     let shared = track(&dee_summary, "screen");
     eprintln!("Dee received: screen {shared}");
     assert_eq!(

@@ -103,8 +103,11 @@ impl Rgb {
 
 pub struct TestScreen {
     stop: Arc<AtomicBool>,
+    close_notes: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// The whole screen with the notes window, and without it (once it is closed).
     screen: Rgb,
+    text_only: Rgb,
     notes: Rgb,
     pointer: (usize, usize),
 }
@@ -185,12 +188,43 @@ impl TestScreen {
         conn.warp_pointer(x11rb::NONE, root, 0, 0, 0, 0, pointer.0 as i16, pointer.1 as i16).map_err(|e| x(&e))?;
         conn.sync().map_err(|e| x(&e))?;
 
+        // What the notes window covers, to draw again when it closes (Xvfb keeps no covered pixels).
+        let (nx, ny) = (NOTES_AT.0 as usize, NOTES_AT.1 as usize);
+        let under: Vec<(usize, usize, Vec<u8>)> = (ny..ny + notes.height)
+            .step_by(32)
+            .map(|y| {
+                let h = 32.min(ny + notes.height - y);
+                (y, h, screen.bgrx(y..y + h, nx..nx + notes.width))
+            })
+            .collect();
         let stop = Arc::new(AtomicBool::new(false));
+        let close_notes = Arc::new(AtomicBool::new(false));
         let thread = {
-            let stop = stop.clone();
+            let (stop, close) = (stop.clone(), close_notes.clone());
             std::thread::spawn(move || {
                 let mut counter = 0u32;
+                let mut notes_open = true;
                 while !stop.load(Ordering::Relaxed) {
+                    if notes_open && close.load(Ordering::Relaxed) {
+                        notes_open = false;
+                        let _ = conn.destroy_window(notes_win);
+                        for (y, h, data) in &under {
+                            let (w, x) = (NOTES_SIZE.0, NOTES_AT.0);
+                            let _ = conn.put_image(
+                                ImageFormat::Z_PIXMAP,
+                                main,
+                                gc,
+                                w,
+                                *h as u16,
+                                x,
+                                *y as i16,
+                                0,
+                                depth,
+                                data,
+                            );
+                        }
+                        let _ = conn.flush();
+                    }
                     if draw_stamp(&conn, main, gc, depth, Stamp { counter, capture_us: wall_clock_us() }).is_err() {
                         break;
                     }
@@ -199,12 +233,17 @@ impl TestScreen {
                 }
             })
         };
-        Ok(TestScreen { stop, thread: Some(thread), screen: whole, notes, pointer })
+        Ok(TestScreen { stop, close_notes, thread: Some(thread), screen: whole, text_only: screen, notes, pointer })
     }
 
-    /// The whole screen as drawn (the stamp area white).
+    /// The whole screen as drawn (the stamp area white), with the notes window until it is closed.
     pub fn screen_rgb(&self) -> &Rgb {
-        &self.screen
+        if self.close_notes.load(Ordering::Relaxed) { &self.text_only } else { &self.screen }
+    }
+
+    /// Close the notes window (as its user would): within the stamp's next tick (50 ms).
+    pub fn close_notes(&self) {
+        self.close_notes.store(true, Ordering::Relaxed);
     }
 
     /// The notes window's content.

@@ -155,7 +155,13 @@ impl VideoSource for ScreenSource {
             // Behind (a slow grab): the next tick from now, not a burst to catch up.
             self.next_at = (self.next_at + self.interval).max(Instant::now());
             let grabbed_at = Instant::now();
-            let grab = self.capturer.grab()?;
+            let grab = match self.capturer.grab() {
+                Ok(grab) => grab,
+                // A shared window that is gone does not come back: the share ends (the sender sees the
+                // source end). Anything else is retried by the sender.
+                Err(DeviceError::Lost { kind: "window", .. }) => return Err(tincan_media::MediaError::Ended),
+                Err(e) => return Err(e.into()),
+            };
             let cursor_at = grab.cursor.as_ref().map(|c| (c.x, c.y));
             let still = grab.image.data == self.last.as_slice() && cursor_at == self.last_cursor;
             if still && self.last_sent.is_some_and(|t| t.elapsed() < STILL_EVERY) {

@@ -306,11 +306,8 @@ impl Capturer for X11Capturer {
                     .composite_name_window_pixmap(window, pixmap)
                     .map_err(|e| failed("Composite", e))?
                     .check()
-                    .map_err(|_| DeviceError::Lost {
-                        kind: "window",
-                        name: self.what.clone(),
-                        message: "it is not shown".into(),
-                    })?;
+                    // Minimised or on another desktop: nothing to show now, but it may come back.
+                    .map_err(|_| failed(&self.what, "it is not shown"))?;
                 (pixmap, 0, 0, Some(pixmap))
             }
             Area::Window { window, composited: false } => (window, 0, 0, None),

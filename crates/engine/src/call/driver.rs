@@ -244,6 +244,7 @@ pub async fn run(
             _ = media_tick.tick() => {
                 d.report_media();
                 d.watch_sources().await;
+                d.watch_share().await;
                 d.share_send_delays().await;
             }
             _ = deadline(wake) => d.core.handle_timeout(Instant::now()),
@@ -531,6 +532,14 @@ impl Driver {
             }
             Ok(None) => tracing::debug!(%peer, "the share's track is not negotiated (yet)"),
             Err(e) => tracing::warn!(%peer, "share not sent: {e}"),
+        }
+    }
+
+    /// A share whose source ended by itself (the shared window was closed) stops, and the user is told.
+    async fn watch_share(&mut self) {
+        if self.share.as_ref().is_some_and(|s| s.sender.video_ended()) {
+            self.notice("What you shared is gone (the window was closed): sharing stopped.");
+            self.share(None).await;
         }
     }
 

@@ -144,6 +144,8 @@ pub struct Sender {
     fps: u32,
     /// This video's part of the video budget, in thousandths (a share takes most while it runs).
     budget: Arc<AtomicU32>,
+    /// The video source ended by itself (a shared window closed), not because the sender stopped.
+    video_ended: Arc<AtomicBool>,
 }
 
 impl Sender {
@@ -161,7 +163,13 @@ impl Sender {
             content: Content::Camera,
             fps: 30,
             budget: Arc::new(AtomicU32::new(1000)),
+            video_ended: Arc::default(),
         }
+    }
+
+    /// Whether the video source ended by itself (a share's window was closed).
+    pub fn video_ended(&self) -> bool {
+        self.video_ended.load(Ordering::Relaxed)
     }
 
     /// A sender for a screen share: encoder tuned for screen content, at `fps`.
@@ -223,7 +231,7 @@ impl Sender {
     pub fn start_video(&mut self, mut source: Box<dyn VideoSource>, codec: VideoCodec) {
         self.video_codec = Some(codec);
         let counters = self.counters.clone();
-        let (content, fps) = (self.content, self.fps);
+        let (content, fps, ended) = (self.content, self.fps, self.video_ended.clone());
         let (tx, rx) = mpsc::channel::<tincan_media::codec::EncodedVideo>(WRITE_QUEUE);
         let switches = self.switches.clone();
         let control_slot = self.encoder.clone();
@@ -292,6 +300,9 @@ impl Sender {
                 );
                 if let Some(e) = encoder {
                     e.stop();
+                }
+                if !switches.stop.load(Ordering::Acquire) {
+                    ended.store(true, Ordering::Relaxed);
                 }
             })
             .expect("spawning a thread");
