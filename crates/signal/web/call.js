@@ -41,7 +41,14 @@ export class GuestCall {
         // Not JSON: ignored, as the app ignores it.
       }
     };
-    this.control.onopen = () => hooks.control({ type: 'open' });
+    this.control.onopen = () => {
+      // A request for an offer made before the channel was open goes now.
+      if (this.askWhenOpen !== undefined) {
+        this.control.send(JSON.stringify({ type: 'offer_wanted', receive_video: this.askWhenOpen }));
+        this.askWhenOpen = undefined;
+      }
+      hooks.control({ type: 'open' });
+    };
     this.files = new Files(pc.createDataChannel('files', { negotiated: true, id: FILES_STREAM, ordered: true }), hooks.files);
     pc.onicecandidate = (e) => {
       if (e.candidate) this.signal('candidate', e.candidate.toJSON());
@@ -82,6 +89,7 @@ export class GuestCall {
   /** We joined a room someone was already in: we offer (now and for every renegotiation). */
   async offer() {
     this.offerer = true;
+    this.negotiating = true; // set at once: a renegotiation asked for meanwhile waits for the answer
     for (const kind of ['audio', 'video']) {
       const track = this.localTrack(kind);
       const streams = this.options.local ? [this.options.local] : [];
@@ -97,14 +105,19 @@ export class GuestCall {
    * offerer offers; the answerer asks it to (`offer_wanted` on the control channel). */
   async renegotiate(receiveVideo = 0) {
     if (!this.offerer) {
-      this.sendControl({ type: 'offer_wanted', receive_video: receiveVideo });
+      if (this.control.readyState === 'open') this.sendControl({ type: 'offer_wanted', receive_video: receiveVideo });
+      else this.askWhenOpen = Math.max(this.askWhenOpen ?? 0, receiveVideo);
       return;
     }
-    if (this.pc.signalingState !== 'stable') {
+    // One offer at a time (marked before any await, so two calls cannot both pass).
+    if (this.negotiating || this.pc.signalingState !== 'stable') {
       this.pendingRenegotiation = Math.max(this.pendingRenegotiation ?? 0, receiveVideo);
       return;
     }
-    for (let i = 0; i < Math.min(receiveVideo, 2); i++) this.pc.addTransceiver('video', { direction: 'recvonly' });
+    this.negotiating = true;
+    // However often the other side asks, a few video sections at most.
+    const videos = this.pc.getTransceivers().filter((t) => t.receiver.track.kind === 'video').length;
+    for (let i = videos; i < Math.min(videos + receiveVideo, 4); i++) this.pc.addTransceiver('video', { direction: 'recvonly' });
     await this.pc.setLocalDescription(await this.pc.createOffer());
     this.signal('offer', this.pc.localDescription.toJSON());
   }
@@ -143,6 +156,7 @@ export class GuestCall {
       await this.flushCandidates();
     } else if (kind === 'answer') {
       await this.pc.setRemoteDescription(data);
+      this.negotiating = false;
       await this.flushCandidates();
       if (this.pendingRenegotiation !== undefined) {
         const n = this.pendingRenegotiation;

@@ -188,7 +188,14 @@ function leave(peerId, text) {
 
 function onControl(entry, m) {
   const who = entry.name ?? 'Them';
-  if (m.type === 'open') mark('dataOpen');
+  if (m.type === 'open') {
+    mark('dataOpen');
+    // Someone who came while we share gets the share too.
+    if (myShare) {
+      entry.call.share(myShare).catch((e) => console.warn('share not sent', e));
+      entry.call.sendControl({ type: 'media_state', audio: sending.audio, video: sending.video, screen: true });
+    }
+  }
   if (m.type === 'chat' && typeof m.text === 'string') {
     guest.chats.push({ from: 'them', name: entry.name, text: m.text });
     addMessage(`${who}: ${m.text}`);

@@ -65,13 +65,18 @@ impl Shm {
                 return Err(failed("mmap", std::io::Error::last_os_error()));
             }
             let map = NonNull::new(map.cast::<u8>()).ok_or_else(|| failed("mmap", "null mapping"))?;
-            let seg = conn.generate_id().map_err(|e| failed("X11", e))?;
-            let attached = conn.shm_attach_fd(seg, fd, false).map_err(|e| failed("SHM", e))?.check();
-            if let Err(e) = attached {
-                libc::munmap(map.as_ptr().cast(), len);
-                return Err(failed("SHM attach", e));
+            let attached = conn.generate_id().map_err(|e| failed("X11", e)).and_then(|seg| {
+                let cookie = conn.shm_attach_fd(seg, fd, false).map_err(|e| failed("SHM", e))?;
+                cookie.check().map_err(|e| failed("SHM attach", e))?;
+                Ok(seg)
+            });
+            match attached {
+                Ok(seg) => Ok(Shm { seg, map, len }),
+                Err(e) => {
+                    libc::munmap(map.as_ptr().cast(), len);
+                    Err(e)
+                }
             }
-            Ok(Shm { seg, map, len })
         }
     }
 
@@ -297,6 +302,20 @@ impl Capturer for X11Capturer {
         if width == 0 || height == 0 {
             return Err(failed(&self.what, "nothing on screen to capture"));
         }
+        let len = width as usize * height as usize * 4;
+        if self.use_shm && self.shm.as_ref().is_none_or(|s| s.len < len) {
+            if let Some(old) = self.shm.take() {
+                old.free(&self.conn);
+            }
+            match Shm::new(&self.conn, len) {
+                Ok(shm) => self.shm = Some(shm),
+                Err(e) => {
+                    // A display reached over TCP (ssh -X) cannot take a file descriptor: plain GetImage.
+                    tracing::info!("{}: shared memory refused ({e}); reading images through the socket", self.what);
+                    self.use_shm = false;
+                }
+            }
+        }
         // A window's own pixmap (Composite), named again each time: it changes when the window resizes.
         let (drawable, gx, gy, pixmap) = match self.area {
             Area::Root { .. } => (self.root, x, y, None),
@@ -312,14 +331,7 @@ impl Capturer for X11Capturer {
             }
             Area::Window { window, composited: false } => (window, 0, 0, None),
         };
-        let len = width as usize * height as usize * 4;
         let result = if self.use_shm {
-            if self.shm.as_ref().is_none_or(|s| s.len < len) {
-                if let Some(old) = self.shm.take() {
-                    old.free(&self.conn);
-                }
-                self.shm = Some(Shm::new(&self.conn, len)?);
-            }
             let seg = self.shm.as_ref().map(|s| s.seg).unwrap_or_default();
             let z = ImageFormat::Z_PIXMAP.into();
             self.conn

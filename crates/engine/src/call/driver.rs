@@ -351,6 +351,13 @@ impl Driver {
             }
             Output::ApplyAnswer { peer, sdp } => {
                 let Some(session) = self.links.get_mut(&peer) else { return Ok(()) };
+                // An answer to an earlier offer (a renegotiation's, arriving after the ICE restart offer that
+                // replaced it) would leave both sides with different ICE credentials: the restart offer stays
+                // unanswered in the core and is sent again.
+                if session.stale_answer(&sdp).await {
+                    tracing::info!(%peer, "an answer to an offer our ICE restart replaced: ignored");
+                    return Ok(());
+                }
                 // A refused answer leaves the offer unanswered in the core, so it is sent again.
                 match session.accept_answer(sdp).await {
                     Ok(()) => {
@@ -377,14 +384,7 @@ impl Driver {
                 }
             }
             Output::Negotiated { peer } => self.attach_share(&peer).await,
-            Output::AskForOffer { peer } => {
-                if let Some(s) = self.links.get(&peer) {
-                    let receive_video = s.unplaced_video().await;
-                    if let Err(e) = s.send_control(&ControlMessage::OfferWanted { receive_video }).await {
-                        tracing::debug!(%peer, "offer not asked for: {e}");
-                    }
-                }
-            }
+            Output::AskForOffer { peer } => self.ask_for_offer(&peer).await,
             Output::RequestKeyframe => {
                 if let Some(sender) = &self.sender {
                     sender.request_keyframe();
@@ -532,6 +532,19 @@ impl Driver {
             }
             Ok(None) => tracing::debug!(%peer, "the share's track is not negotiated (yet)"),
             Err(e) => tracing::warn!(%peer, "share not sent: {e}"),
+        }
+    }
+
+    /// Ask the link's offerer for an offer (on the control channel; once it is open, if it is not yet).
+    async fn ask_for_offer(&mut self, peer: &PeerId) {
+        let Some(s) = self.links.get_mut(peer) else { return };
+        if !s.control_open {
+            s.ask_when_open = true;
+            return;
+        }
+        let receive_video = s.unplaced_video().await;
+        if let Err(e) = s.send_control(&ControlMessage::OfferWanted { receive_video }).await {
+            tracing::warn!(%peer, "offer not asked for: {e}");
         }
     }
 
@@ -818,17 +831,26 @@ impl Driver {
                     // A share plays as it comes: it has no sound of its own to wait for (a lip-sync state of
                     // its own, so the camera's is left alone).
                     session.remote_sharing = true;
+                    // webrtc-rs ends a remote track only with its connection: the share before this one is
+                    // stopped here (its threads, and its place among the tracks).
+                    if let Some(old) = session.share_task.take() {
+                        old.abort();
+                        session.tracks.fetch_sub(1, Ordering::Relaxed);
+                    }
                     let sync = Arc::new(Mutex::new(LipSync::new(Instant::now())));
                     let sink = self.share_sink_for(&peer).unwrap_or_else(|| Box::new(|_| {}));
                     self.emit(EngineEvent::Share { sharing: true, peer: peer.clone(), what: None });
                     let task = run_video(track, ssrc, mime, sink, Arc::default(), sync, decoded);
-                    tokio::spawn(
+                    let handle = tokio::spawn(
                         async move {
                             task.await;
                             ended()
                         }
                         .instrument(span),
                     );
+                    if let Some(s) = self.links.get_mut(&peer) {
+                        s.share_task = Some(handle.abort_handle());
+                    }
                 } else if video {
                     let cameras = session.camera_tracks.clone();
                     cameras.fetch_add(1, Ordering::Relaxed);
@@ -870,8 +892,12 @@ impl Driver {
         let Some(peer) = self.peer_of(serial) else { return };
         match event {
             ControlEvent::Open => {
-                if let Some(s) = self.links.get_mut(&peer) {
+                let ask = self.links.get_mut(&peer).is_some_and(|s| {
                     s.control_open = true;
+                    std::mem::take(&mut s.ask_when_open)
+                });
+                if ask {
+                    self.ask_for_offer(&peer).await;
                 }
                 self.send_media_state().await;
                 self.emit(EngineEvent::DataReady { peer });
@@ -889,6 +915,15 @@ impl Driver {
                     let stopped = self.links.get_mut(&peer).is_some_and(|s| {
                         let was = s.remote_sharing;
                         s.remote_sharing &= screen;
+                        if was
+                            && !screen
+                            && let Some(task) = s.share_task.take()
+                        {
+                            // Its threads and its place among the tracks go now (webrtc-rs would keep the
+                            // track until the connection closes).
+                            task.abort();
+                            s.tracks.fetch_sub(1, Ordering::Relaxed);
+                        }
                         was && !screen
                     });
                     if stopped {

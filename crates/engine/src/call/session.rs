@@ -26,6 +26,10 @@ use crate::peer::{
 };
 use crate::stats::LinkSampler;
 
+/// Video sections a connection holds at most (camera, a share, and room for the other side's share and one
+/// more): a peer's requests for sections to send on cannot grow it without end.
+const MAX_VIDEO_SECTIONS: usize = 4;
+
 /// What the control channel's reader tells the driver.
 pub enum ControlEvent {
     Open,
@@ -73,6 +77,12 @@ pub struct Session {
     pub told_too_many: bool,
     /// The participant's camera tracks playing (a second video track is their share).
     pub camera_tracks: Arc<AtomicUsize>,
+    /// Their current share's receive task (stopped when the next share comes or the link closes).
+    pub share_task: Option<tokio::task::AbortHandle>,
+    /// Ask the offerer for an offer once the control channel opens.
+    pub ask_when_open: bool,
+    /// Our last offer restarted ICE (an answer with the other side's old credentials is then stale).
+    offered_restart: bool,
 }
 
 /// What a session's tasks tell the driver, tagged with its serial.
@@ -169,6 +179,9 @@ impl Session {
             tracks: Arc::default(),
             told_too_many: false,
             camera_tracks: Arc::default(),
+            share_task: None,
+            ask_when_open: false,
+            offered_restart: false,
         })
     }
 
@@ -222,10 +235,20 @@ impl Session {
     /// Make an offer (restarting ICE if asked) with `receive_video` more video sections to receive on, and
     /// apply it; returns its SDP.
     pub async fn offer(&mut self, ice_restart: bool, receive_video: u8) -> Result<String> {
-        for _ in 0..receive_video {
+        // However often a peer asks, the connection holds a few video sections at most.
+        let mut videos = 0;
+        for t in self.pc.get_transceivers().await {
+            if let Ok(Some(r)) = t.receiver().await
+                && r.track().kind().await == RtpCodecKind::Video
+            {
+                videos += 1;
+            }
+        }
+        for _ in videos..(videos + receive_video as usize).min(MAX_VIDEO_SECTIONS) {
             let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
             self.pc.add_transceiver_from_kind(RtpCodecKind::Video, Some(init)).await?;
         }
+        self.offered_restart = ice_restart;
         if ice_restart {
             self.pc.restart_ice().await?;
         }
@@ -242,6 +265,17 @@ impl Session {
         let answer = self.pc.create_answer(None).await?;
         self.pc.set_local_description(answer.clone()).await?;
         Ok(answer.sdp)
+    }
+
+    /// Whether `answer` answers an offer before our pending ICE restart: it carries the other side's ICE
+    /// credentials as they were (a restart's answer brings new ones).
+    pub async fn stale_answer(&self, answer: &str) -> bool {
+        if !self.offered_restart {
+            return false;
+        }
+        let ufrag = |sdp: &str| sdp.lines().find_map(|l| l.trim().strip_prefix("a=ice-ufrag:").map(str::to_owned));
+        let current = self.pc.remote_description().await.and_then(|d| ufrag(&d.sdp));
+        current.is_some() && current == ufrag(answer)
     }
 
     /// Apply the answer to our offer.

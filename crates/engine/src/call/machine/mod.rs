@@ -474,10 +474,11 @@ impl CallMachine {
                         }
                     }
                 } else if reconnected {
-                    // The restart offers sent while we were away may have gone nowhere.
+                    // The restart offers (and renegotiations) sent while we were away may have gone nowhere.
                     let peers: Vec<PeerId> = self.links.keys().cloned().collect();
                     for peer in peers {
                         self.resend_restart(&peer, now);
+                        self.resend_renegotiation(&peer);
                     }
                 }
             }
@@ -806,6 +807,19 @@ impl CallMachine {
         link.resend_at = Some(now + RESTART_RESEND);
         tracing::debug!(%peer, "re-sending the ICE restart offer");
         let signal = PeerSignal::Offer { sdp, restart: true, relay_only: link.started_over };
+        self.out(Output::Signal { to: peer.clone(), signal });
+    }
+
+    /// Send an unanswered renegotiation offer again (the signaling connection came back): every later one
+    /// waits for its answer.
+    fn resend_renegotiation(&mut self, peer: &PeerId) {
+        let Some(link) = self.links.get(peer) else { return };
+        let Some((sdp, false)) = link.unanswered.clone() else { return };
+        if !link.negotiated {
+            return;
+        }
+        tracing::debug!(%peer, "re-sending the renegotiation offer");
+        let signal = PeerSignal::Offer { sdp, restart: false, relay_only: link.started_over };
         self.out(Output::Signal { to: peer.clone(), signal });
     }
 

@@ -688,3 +688,24 @@ fn tracks_changed_while_the_first_offer_is_out_offer_again_after_its_answer() {
     });
     assert_eq!(sent, Some(false), "a renegotiation is not an ICE restart");
 }
+
+#[test]
+fn a_renegotiation_offer_unanswered_is_sent_again_when_signaling_comes_back() {
+    let now = Instant::now();
+    let b = id("b");
+    let mut core = negotiated_offerer(now, &b, 2, false, true);
+    core.handle_input(now, Input::Transport { peer: b.clone(), state: Transport::Connected });
+    std::iter::from_fn(|| core.poll_output()).for_each(drop);
+    core.handle_input(now, Input::TracksChanged { peer: None });
+    core.handle_input(now, Input::LocalOffer { peer: b.clone(), sdp: "o2".into() });
+    std::iter::from_fn(|| core.poll_output()).for_each(drop);
+    core.handle_input(now, Input::SignalingUp { reconnected: true, relay_possible: false });
+    let again: Vec<Output> = std::iter::from_fn(|| core.poll_output()).collect();
+    assert!(
+        again.contains(&Output::Signal {
+            to: b.clone(),
+            signal: PeerSignal::Offer { sdp: "o2".into(), restart: false, relay_only: false }
+        }),
+        "{again:?}"
+    );
+}
