@@ -204,8 +204,15 @@ async fn a_file_waits_for_the_receivers_yes_and_nothing_lands_unasked() {
     // One accepted and under way when B hangs up: its temporary file goes with the call.
     let big = scratch("big").join("big.bin");
     std::fs::write(&big, vec![7u8; 64 << 20]).unwrap();
-    for id in offered {
-        p.b.decline_file(&a_id, id).unwrap();
+    for id in &offered {
+        p.b.decline_file(&a_id, *id).unwrap();
+    }
+    // B has let them go (its answers and A's next offer race otherwise: a fifth offer is refused).
+    for _ in 0..offered.len() {
+        until(&mut p.b_events, "the declines done", |e| {
+            matches!(e, EngineEvent::File(FileEvent::Declined { id, .. }) if offered.contains(id)).then_some(())
+        })
+        .await;
     }
     let id = p.a.send_file(&big).await.unwrap();
     until(&mut p.b_events, "the big offer", |e| {
