@@ -16,6 +16,7 @@ packages=(
   chromium chromium-driver                                          # the browser peer of the interop tests
   libasound2-dev libclang-dev                                       # microphone/speakers (cpal: ALSA), camera (nokhwa: V4L2 bindings)
   libdbus-1-dev                                                     # real-time audio threads through rtkit
+  libpulse-dev                                                      # the computer's sound for a screen share (libpulse-simple)
   pulseaudio pulseaudio-utils libasound2-plugins sox                # the audio server the device tests start, and its tools
 )
 

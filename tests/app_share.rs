@@ -2,7 +2,9 @@
 //! test screen of fine text, `tincan_rig::screen`) for a few seconds. The app shows the share as a tile of
 //! its own, large, named "Cli's screen", with the sharer's camera beside it; the messages say when the share
 //! starts and stops, and the tile goes when it stops. Then the app shares its own screen from the Share
-//! picker: a bar says so, the peer receives it at the screen's size, and Stop sharing ends it there.
+//! picker: a bar says so, the peer receives it at the screen's size, and Stop sharing ends it there. Last, it
+//! shares again with "Also share the computer's sound" ticked, while a 1000 Hz tone plays into the default
+//! output of a PulseAudio server of the test's own: the peer hears it over the app's 440 Hz test tone.
 //! Screenshots at 1280x800 dark and 800x600 light, of the picker and of sharing.
 
 use std::process::{Command, Stdio};
@@ -14,6 +16,7 @@ use tincan_e2e::display::Display;
 use tincan_e2e::process::Guard;
 use tincan_e2e::webdriver::Driver;
 use tincan_e2e::{artifacts, binary};
+use tincan_rig::pulse::{Pulse, RATE};
 use tincan_rig::screen::TestScreen;
 use tincan_rig::xvfb::Xvfb;
 use tincan_signal::code::RoomCode;
@@ -28,7 +31,12 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     // What the peer shares: another display, with text on it.
     let shared = Xvfb::start(1280, 720)?;
     let _screen = TestScreen::start(&shared.display)?;
-    let env = tincan_e2e::app::env(dir, url);
+    // The computer's speakers: a PulseAudio server with one null sink, the default output.
+    let pulse = Pulse::start()?;
+    pulse.null_sink("speakers")?;
+    pulse.pactl(&["set-default-sink", "speakers"])?;
+    let mut env = tincan_e2e::app::env(dir, url);
+    env.push(("PULSE_SERVER", pulse.server()));
     let driver = Driver::start(&display.name, &env, &dir.join("app.log"))?;
     let session = driver.session(&binary("tincan")?, &[])?;
     session.wait_for("the UI to be ready", WAIT, "return window.tincan && window.tincan.ready === true")?;
@@ -39,7 +47,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let mut cli = Guard::spawn(
         Command::new(binary("tincan-cli")?)
             .args(["--server", url, "--name", "Cli", "join", room.as_str(), "--loopback", "--size", "320x240"])
-            .args(["--share", "screen", "--share-for", "8", "--duration", "40"])
+            .args(["--share", "screen", "--share-for", "8", "--duration", "60"])
             .env("DISPLAY", &shared.display)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("cli.log"))?),
@@ -115,6 +123,32 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
         "return document.getElementById('sharing-bar').classList.contains('hidden') && document.getElementById('share').getAttribute('aria-pressed') === 'false'",
     )?;
 
+    // Again, with the computer's sound (a video playing: 1000 Hz, louder than the app's 440 Hz tone).
+    let tone: Vec<i16> = (0..RATE as usize * 30)
+        .map(|i| ((std::f64::consts::TAU * 1000.0 * i as f64 / RATE as f64).sin() * 0.5 * 32767.0) as i16)
+        .collect();
+    let _video = pulse.play("speakers", &tone)?;
+    session.run("document.getElementById('share').click(); return true;", json!([]))?;
+    session.wait_for("the share picker", WAIT, "return document.querySelectorAll('#share-list li').length > 0")?;
+    session.run("document.getElementById('share-sound').click(); return true;", json!([]))?;
+    display.screenshot(&artifacts().join("call-share-picker-sound-800x600-dark.png"))?;
+    session.run("document.querySelector('#share-list li button').click(); return true;", json!([]))?;
+    session.wait_for(
+        "the sharing bar, with sound",
+        WAIT,
+        "return document.getElementById('sharing-what').textContent === 'You are sharing the entire screen with sound'",
+    )?;
+    next_line(&lines, "the app's second share at the peer", |v| {
+        v["event"] == "share" && v["sharing"] == true && v["peer"].is_string()
+    })?;
+    std::thread::sleep(Duration::from_secs(3));
+    display.screenshot(&artifacts().join("call-sharing-sound-800x600-dark.png"))?;
+    session.set_window_size(1280, 800)?;
+    session.run("document.documentElement.dataset.theme = 'light'; return true;", json!([]))?;
+    std::thread::sleep(Duration::from_millis(500));
+    display.screenshot(&artifacts().join("call-sharing-sound-1280x800-light.png"))?;
+
+    // Hung up while sharing: the peer's last second of audio is the computer's sound.
     session.run("document.getElementById('hangup').click(); return true;", json!([]))?;
     next_line(&lines, "the peer's end", |v| v["event"] == "state" && v["state"] == "ended")?;
     // The peer decoded the app's screen at its size.
@@ -123,5 +157,7 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     let screen = tracks.iter().find(|t| t["kind"] == "screen").cloned().unwrap_or_default();
     assert_eq!((screen["width"].as_u64(), screen["height"].as_u64()), (Some(1280), Some(800)), "{summary}");
     assert!(screen["frames_decoded"].as_u64().unwrap_or(0) >= 5, "{screen}");
+    let heard = summary["audio_hz"].as_f64().unwrap_or(0.0);
+    assert!((heard - 1000.0).abs() < 5.0, "the peer hears the computer's sound (1000 Hz), not {heard} Hz: {summary}");
     Ok(())
 }

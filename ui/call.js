@@ -473,7 +473,7 @@ $("share").addEventListener("click", async () => {
     item(shareLabel(s), [["Share", async (ev) => {
       ev.target.disabled = true;
       try {
-        await invoke("start_share", { target: s.target });
+        await invoke("start_share", { target: s.target, sound: $("share-sound").checked });
         panel.classList.add("hidden");
       } catch (e) {
         addNotice(`Cannot share: ${e}`);

@@ -112,6 +112,11 @@ pub fn attach(
 }
 
 impl CallDevices {
+    /// The call's echo canceller (a share's sound cancels what its speaker plays).
+    pub fn processor(&self) -> &VoiceProcessor {
+        &self.processor
+    }
+
     /// Use another device (`name` empty: the system default) for `kind`: camera, microphone or speaker.
     pub fn switch(&self, kind: &str, device: &str) -> Result<()> {
         let device = name(device);

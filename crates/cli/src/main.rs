@@ -12,7 +12,7 @@ use serde_json::json;
 use tincan_devices::Notices;
 use tincan_devices::audio::{
     Direction, Microphone, MicrophoneMonitor, MicrophoneOptions, Processing, Speaker, SpeakerMonitor, SpeakerOptions,
-    VoiceProcessor,
+    SystemSound, VoiceProcessor,
 };
 use tincan_devices::camera::{CameraOptions, CameraSource, Nokhwa, Wanted};
 use tincan_devices::screen::{ScreenSource, Target as ScreenTarget};
@@ -187,6 +187,10 @@ struct CallArgs {
     /// Stop sharing this many seconds after the share started (the call goes on)
     #[arg(long, value_name = "SECS", requires = "share")]
     share_for: Option<f64>,
+    /// Send the computer's sound with the share (the default output's monitor, mixed into our audio; what
+    /// this call plays is cancelled from it when voice processing is on)
+    #[arg(long, requires = "share")]
+    share_audio: bool,
     /// When the call ends, save the last picture of every received video track as a PNG here
     #[arg(long, value_name = "DIR")]
     snapshot: Option<PathBuf>,
@@ -541,9 +545,20 @@ async fn follow(
                             }
                             if let Some(target) = &args.share {
                                 // Opened here (it blocks briefly on the display), sent by the engine's thread.
+                                let sound = if args.share_audio {
+                                    match SystemSound::open(monitors.processor.as_ref()) {
+                                        Ok(s) => Some(Box::new(s) as Box<dyn tincan_media::source::AudioFeed>),
+                                        Err(e) => {
+                                            print(json!({"event": "error", "message": format!("no sound shared: {e}")}));
+                                            None
+                                        }
+                                    }
+                                } else {
+                                    None
+                                };
                                 match ScreenSource::open(target, tincan_engine::SHARE_FPS) {
                                     Ok(source) => {
-                                        call.share(Box::new(source))?;
+                                        call.share(Box::new(source), sound)?;
                                         stop_share_at = args
                                             .share_for
                                             .map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));

@@ -13,6 +13,8 @@ pub enum DeviceError {
     Resample(String),
     #[error("audio processing: {0}")]
     Processing(String),
+    #[error("the computer's sound cannot be shared: {0}")]
+    SystemSound(String),
 }
 
 pub type Result<T, E = DeviceError> = std::result::Result<T, E>;

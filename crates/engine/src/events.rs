@@ -58,7 +58,7 @@ pub enum EngineEvent {
         peer: String,
     },
     /// A participant started (`sharing`) or stopped sharing their screen; empty `peer`: our own share
-    /// (`what` says what is shared).
+    /// (`what` says what is shared, and ends in "with sound" when the computer's sound goes with it).
     Share {
         sharing: bool,
         #[serde(skip_serializing_if = "String::is_empty")]

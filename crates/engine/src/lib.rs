@@ -21,7 +21,7 @@ pub mod sas;
 pub mod stats;
 
 pub use call::{
-    Call, CallConfig, CallState, EndReason, GROUP_CAPACITY, Participant, ParticipantSinks, SHARE_FPS, Target,
+    Call, CallConfig, CallState, EndReason, GROUP_CAPACITY, Participant, ParticipantSinks, SHARE_FPS, Shared, Target,
 };
 pub use data::files::FilePolicy;
 pub use error::{EngineError, Result};

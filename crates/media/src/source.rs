@@ -29,6 +29,15 @@ pub trait AudioSource: Send {
     }
 }
 
+/// Sound that goes out along with the microphone, taken as it comes (a screen share's sound): the thread
+/// that sends the microphone pulls from it once per frame and must never wait for it.
+pub trait AudioFeed: Send {
+    /// Add up to one frame's worth of what has arrived (48 kHz mono) into `out`; fewer samples than asked
+    /// for leave the rest as it was. `Err(Ended)` when the feed is gone for good.
+    fn mix_into(&mut self, out: &mut [i16]) -> Result<()>;
+    fn describe(&self) -> String;
+}
+
 pub trait VideoSink: Send {
     fn on_frame(&mut self, frame: VideoFrame);
     /// How long from being handed a frame until it is on screen (a window's display path). `None`: at once;

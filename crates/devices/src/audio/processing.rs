@@ -14,7 +14,7 @@
 //! or real-time priority (`priority.rs`), and the microphone cuts latency only after processing.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use sonora::config::{AdaptiveDigital, EchoCanceller, GainController2, HighPassFilter, NoiseSuppression};
 use sonora::{AudioProcessing, Config, StreamConfig};
@@ -115,12 +115,16 @@ struct Inner {
 }
 
 type FarChunk = [f32; CHUNK];
+type FarQueue = Mutex<VecDeque<FarChunk>>;
 
 /// Shared between a call's microphone and speaker.
 #[derive(Clone)]
 pub struct VoiceProcessor {
     inner: Arc<Mutex<Inner>>,
-    far: Arc<Mutex<VecDeque<FarChunk>>>,
+    far: Arc<FarQueue>,
+    /// Other processors that cancel the same far end from another capture ([`VoiceProcessor::follower`]):
+    /// each gets a copy of what the speaker plays while it lives.
+    followers: Arc<Mutex<Vec<Weak<FarQueue>>>>,
     far_dropped: Arc<std::sync::atomic::AtomicU64>,
     /// Without echo cancellation the far end need not be analysed.
     echo_cancellation: bool,
@@ -128,8 +132,12 @@ pub struct VoiceProcessor {
 
 impl VoiceProcessor {
     pub fn new(stages: Processing) -> Self {
+        Self::with_config(stages.config(), stages.echo_cancellation)
+    }
+
+    fn with_config(config: Config, echo_cancellation: bool) -> Self {
         let apm = AudioProcessing::builder()
-            .config(stages.config())
+            .config(config)
             .capture_config(StreamConfig::new(48_000, 1))
             .render_config(StreamConfig::new(48_000, 1))
             .build();
@@ -137,18 +145,49 @@ impl VoiceProcessor {
         VoiceProcessor {
             inner: Arc::new(Mutex::new(inner)),
             far: Arc::new(Mutex::new(VecDeque::with_capacity(FAR_QUEUE))),
+            followers: Arc::default(),
             far_dropped: Arc::default(),
-            echo_cancellation: stages.echo_cancellation,
+            echo_cancellation,
         }
+    }
+
+    /// An echo canceller (only: no noise suppression, gain control or high-pass, which would spoil music)
+    /// for another capture that hears what this processor's speaker plays: the computer's own sound, whose
+    /// monitor carries our playback sample for sample. It gets a copy of the far end from now on, for as
+    /// long as it lives.
+    pub fn follower(&self) -> VoiceProcessor {
+        let config = Config { echo_canceller: Some(EchoCanceller::default()), ..Default::default() };
+        let follower = Self::with_config(config, true);
+        if let Ok(mut list) = self.followers.lock() {
+            list.push(Arc::downgrade(&follower.far));
+        }
+        follower
     }
 
     /// The far end, as it goes to the speaker (10 ms, 48 kHz, values in -1..1). Only queued: the
     /// microphone's thread feeds it to the canceller.
     pub fn render(&self, chunk: &[f32]) -> Result<()> {
+        let chunk: [f32; CHUNK] = chunk.try_into().map_err(|_| DeviceError::Processing("not 10 ms".into()))?;
+        if let Ok(mut list) = self.followers.try_lock()
+            && !list.is_empty()
+        {
+            // try_lock: the speaker's thread never waits (a follower being added misses one chunk).
+            list.retain(|f| match f.upgrade() {
+                Some(queue) => {
+                    if let Ok(mut far) = queue.lock() {
+                        if far.len() >= FAR_QUEUE {
+                            far.pop_front();
+                        }
+                        far.push_back(chunk);
+                    }
+                    true
+                }
+                None => false,
+            });
+        }
         if !self.echo_cancellation {
             return Ok(());
         }
-        let chunk: [f32; CHUNK] = chunk.try_into().map_err(|_| DeviceError::Processing("not 10 ms".into()))?;
         let mut far = self.far.lock().map_err(|_| DeviceError::Processing("poisoned".into()))?;
         if far.len() >= FAR_QUEUE {
             far.pop_front();
@@ -277,6 +316,45 @@ mod tests {
         }
         let kept = 10.0 * (energy(&out) / energy(&near_in)).log10();
         assert!(kept > -10.0, "near-end speech lost {kept:.1} dB under double talk");
+    }
+
+    /// The computer's sound (a monitor that carries what the speaker plays, 30 ms later, beside music of
+    /// its own): a follower removes the speaker's part and keeps the rest; dropped, it is let go.
+    #[test]
+    fn a_follower_cancels_the_same_far_end_from_another_capture() {
+        let p = VoiceProcessor::new(Processing::default());
+        let follower = p.follower();
+        let far = far_end(48_000 * 6);
+        let delay = 48 * 30;
+        let music = |t: usize| 0.1 * (2.0 * std::f32::consts::PI * 1000.0 * t as f32 / 48_000.0).sin();
+        let (mut echo_in, mut residual, mut kept_in, mut kept) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (i, chunk) in far.chunks(CHUNK).enumerate() {
+            p.render(chunk).unwrap();
+            let start = i * CHUNK;
+            let echo: Vec<f32> =
+                (start..start + CHUNK).map(|t| if t >= delay { far[t - delay] } else { 0.0 }).collect();
+            // The first half: the speaker's sound alone; the second: with the music.
+            let with_music = i >= 300;
+            let mut monitor: Vec<f32> =
+                echo.iter().enumerate().map(|(k, e)| e + if with_music { music(start + k) } else { 0.0 }).collect();
+            follower.capture(&mut monitor).unwrap();
+            if (150..300).contains(&i) {
+                echo_in.extend_from_slice(&echo);
+                residual.extend_from_slice(&monitor);
+            } else if i >= 450 {
+                kept_in.extend((start..start + CHUNK).map(music));
+                kept.extend_from_slice(&monitor);
+            }
+        }
+        let erle = 10.0 * (energy(&echo_in) / energy(&residual).max(1e-12)).log10();
+        assert!(erle >= 30.0, "the speaker's sound reduced by only {erle:.1} dB");
+        let lost = 10.0 * (energy(&kept) / energy(&kept_in)).log10();
+        assert!(lost.abs() < 3.0, "the music changed by {lost:.1} dB");
+        // The microphone's own canceller did not take the far end meant for it (nothing fed it here).
+        assert_eq!(p.far.lock().unwrap().len(), FAR_QUEUE);
+        drop(follower);
+        p.render(&far[..CHUNK]).unwrap();
+        assert!(p.followers.lock().unwrap().is_empty(), "a dropped follower is let go");
     }
 
     /// A busy computer: the speaker's thread hands each chunk over 40 ms before it is due and the

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tincan_media::codec::VideoCodec;
 use tincan_media::mix::Mixer;
-use tincan_media::source::{AudioSource, VideoSink, VideoSource};
+use tincan_media::source::{AudioFeed, AudioSource, VideoSink, VideoSource};
 use tincan_media::voice::VoiceMonitor;
 use tincan_signal::client::{ClientConfig, ClientEvent, SignalClient};
 use tincan_signal::code::{PersonalCode, RoomCode};
@@ -23,7 +23,7 @@ use super::machine::{CallMachine, Input, MachineSettings, Output, Start, Transpo
 use super::session::{ControlEvent, LinkSerial, Session, Tagged};
 use super::signal::PeerSignal;
 use super::sinks::ParticipantAudio;
-use super::{CallConfig, CallState, Command, EndReason, Participant, ParticipantSinks, SHARE_FPS, Target};
+use super::{CallConfig, CallState, Command, EndReason, Participant, ParticipantSinks, SHARE_FPS, Shared, Target};
 use crate::data::control::{ControlMessage, MAX_CHAT_CHARS};
 use crate::data::files::{Files, Receiving};
 use crate::events::EngineEvent;
@@ -556,18 +556,33 @@ impl Driver {
         }
     }
 
-    /// Share `source` (replacing a running share), or stop sharing.
-    async fn share(&mut self, source: Option<Box<dyn VideoSource>>) {
+    /// Share `shared` (replacing a running share), or stop sharing.
+    async fn share(&mut self, shared: Option<Shared>) {
         let was = self.share.take();
+        if let Some(sender) = &self.sender {
+            sender.set_extra_audio(None);
+        }
         for s in self.links.values_mut() {
             if let Err(e) = s.remove_screen().await {
                 tracing::debug!("share track not removed: {e}");
             }
         }
         drop(was); // its capture thread and encoder end at their next frame
-        if let Some(source) = source {
+        if let Some(Shared { video: source, sound }) = shared {
             let codec = self.video_codec.unwrap_or(*self.config.peer.video_codecs.first().unwrap_or(&VideoCodec::Vp8));
-            let what = source.describe();
+            let mut what = source.describe();
+            match sound {
+                // Our links negotiated no sending audio (a call without a microphone source).
+                Some(_) if !self.slots.sends_audio => {
+                    self.notice("The computer's sound is not shared: this call sends no audio.")
+                }
+                Some(sound) => {
+                    tracing::info!("sharing {what} with {}", sound.describe());
+                    what = format!("{what} with sound");
+                    self.share_sound(sound);
+                }
+                None => {}
+            }
             let mut sender = Sender::for_screen(Arc::default(), Arc::default(), SHARE_FPS);
             sender.start_video(source, codec);
             let mut failed = None;
@@ -593,6 +608,18 @@ impl Driver {
         }
         self.send_media_state().await;
         self.input(Input::TracksChanged { peer: None });
+    }
+
+    /// Mix a share's sound into the audio we send (into the microphone's frames; a microphone that has not
+    /// started yet starts now; muted, the sound goes alone).
+    fn share_sound(&mut self, sound: Box<dyn AudioFeed>) {
+        let sender = self.sender.get_or_insert_with(|| Sender::new(self.switches.clone(), self.counters.clone()));
+        sender.set_extra_audio(Some(sound));
+        if !sender.audio_running()
+            && let Some(microphone) = take(&self.slots.audio_source)
+        {
+            sender.start_audio(microphone);
+        }
     }
 
     /// Where a participant's received track goes.
@@ -1023,7 +1050,7 @@ impl Driver {
             Command::SendFile(path, to, reply) => {
                 let _ = reply.send(self.send_file(path, to).await);
             }
-            Command::Share(source) => self.share(source).await,
+            Command::Share(shared) => self.share(shared).await,
             Command::Invite(code, reply) => {
                 let result = self.invite(code).await;
                 let _ = reply.send(result);

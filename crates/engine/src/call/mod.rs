@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tincan_media::source::{AudioSink, AudioSource, VideoSink, VideoSource};
+use tincan_media::source::{AudioFeed, AudioSink, AudioSource, VideoSink, VideoSource};
 use tincan_media::voice::VoiceMonitor;
 use tincan_signal::code::{PersonalCode, RoomCode};
 use tincan_signal::identity::Identity;
@@ -119,8 +119,15 @@ pub(crate) enum Command {
     AcceptFile(String, u64),
     DeclineFile(String, u64),
     Invite(PersonalCode, oneshot::Sender<Result<()>>),
-    /// Share this (a screen or window) with everyone, instead of what was shared before; `None`: stop.
-    Share(Option<Box<dyn VideoSource>>),
+    /// Share this with everyone, instead of what was shared before; `None`: stop.
+    Share(Option<Shared>),
+}
+
+/// What a share sends: a screen or window, and the computer's sound with it if the user asked.
+pub struct Shared {
+    pub video: Box<dyn VideoSource>,
+    /// Mixed into the audio we send while the share runs (also while the microphone is muted, or with none).
+    pub sound: Option<Box<dyn AudioFeed>>,
 }
 
 /// The front end's handle to a running call. Dropping every handle hangs up.
@@ -204,10 +211,10 @@ impl Call {
     }
 
     /// Share a screen or window (any video source) with everyone in the call, beside the camera: a second
-    /// video track, added by renegotiation. Sharing something else replaces the share. `Share` events tell
-    /// when it runs.
-    pub fn share(&self, source: Box<dyn VideoSource>) -> Result<()> {
-        self.send(Command::Share(Some(source)))
+    /// video track, added by renegotiation; `sound` (the computer's sound) goes out mixed into our audio
+    /// while the share runs. Sharing something else replaces the share. `Share` events tell when it runs.
+    pub fn share(&self, video: Box<dyn VideoSource>, sound: Option<Box<dyn AudioFeed>>) -> Result<()> {
+        self.send(Command::Share(Some(Shared { video, sound })))
     }
 
     /// Stop sharing: the track is taken off every link (renegotiation), and the others are told at once.

@@ -13,7 +13,7 @@ use tincan_media::MediaError;
 use tincan_media::codec::{
     Content, EncoderControl, EncoderSettings, EncoderThread, OpusEncoder, VideoCodec, video_encoder,
 };
-use tincan_media::source::{AudioSource, VideoSource};
+use tincan_media::source::{AudioFeed, AudioSource, VideoSource};
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
@@ -146,6 +146,9 @@ pub struct Sender {
     budget: Arc<AtomicU32>,
     /// The video source ended by itself (a shared window closed), not because the sender stopped.
     video_ended: Arc<AtomicBool>,
+    /// Sound mixed into what the microphone sends (a share's sound), while there is some.
+    extra_audio: Arc<Mutex<Option<Box<dyn AudioFeed>>>>,
+    audio_running: bool,
 }
 
 impl Sender {
@@ -164,6 +167,8 @@ impl Sender {
             fps: 30,
             budget: Arc::new(AtomicU32::new(1000)),
             video_ended: Arc::default(),
+            extra_audio: Arc::default(),
+            audio_running: false,
         }
     }
 
@@ -354,8 +359,21 @@ impl Sender {
         });
     }
 
-    /// Start encoding audio from `source` as Opus, for the links added (now or later).
+    /// Whether audio is being sent (a microphone, or the clock of a share's sound).
+    pub fn audio_running(&self) -> bool {
+        self.audio_running
+    }
+
+    /// Mix `feed` into the audio sent from now on (a share's sound), or stop mixing. With the microphone
+    /// muted the feed still goes out alone; the microphone's frames pace it.
+    pub fn set_extra_audio(&self, feed: Option<Box<dyn AudioFeed>>) {
+        *self.extra_audio.lock().unwrap_or_else(|p| p.into_inner()) = feed;
+    }
+
+    /// Start encoding audio from `source` (the microphone) as Opus, for the links added (now or later).
     pub fn start_audio(&mut self, mut source: Box<dyn AudioSource>) {
+        self.audio_running = true;
+        let extra = self.extra_audio.clone();
         let counters = self.counters.clone();
         let (tx, mut rx) = mpsc::channel::<(Vec<u8>, Instant)>(WRITE_QUEUE);
         let switches = self.switches.clone();
@@ -373,11 +391,23 @@ impl Sender {
                     &switches.microphone_live,
                     "audio source",
                     || source.next_frame().map(|f| (f, captured_at(source.capture_delay()))),
-                    |(frame, at)| {
+                    |(mut frame, at): (tincan_media::AudioFrame, Instant)| {
+                        let voice_on = switches.microphone.load(Ordering::Relaxed);
+                        let mut extra = extra.lock().unwrap_or_else(|p| p.into_inner());
+                        if let Some(feed) = extra.as_mut() {
+                            if !voice_on {
+                                frame.samples.fill(0);
+                            }
+                            if let Err(e) = feed.mix_into(&mut frame.samples) {
+                                tracing::warn!("{} stopped: {e}", feed.describe());
+                                *extra = None;
+                            }
+                        }
                         // Muted means nothing leaves this machine, not silence sent.
-                        if !switches.microphone.load(Ordering::Relaxed) {
+                        if !voice_on && extra.is_none() {
                             return;
                         }
+                        drop(extra);
                         match encoder.encode(&frame) {
                             Ok(packet) => {
                                 MediaCounters::bump(&counters.audio_frames_sent);
