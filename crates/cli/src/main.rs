@@ -546,10 +546,14 @@ async fn follow(
                             if let Some(target) = &args.share {
                                 // Opened here (it blocks briefly on the display), sent by the engine's thread.
                                 let sound = if args.share_audio {
+                                    if monitors.processor.is_none() && monitors.speaker.is_some() {
+                                        let message = "voice processing is off: what this call plays goes back to the others with the computer's sound";
+                                        print(json!({"event": "notice", "message": message}));
+                                    }
                                     match SystemSound::open(monitors.processor.as_ref()) {
                                         Ok(s) => Some(Box::new(s) as Box<dyn tincan_media::source::AudioFeed>),
                                         Err(e) => {
-                                            print(json!({"event": "error", "message": format!("no sound shared: {e}")}));
+                                            print(json!({"event": "error", "message": e.to_string()}));
                                             None
                                         }
                                     }

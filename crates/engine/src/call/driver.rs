@@ -52,6 +52,8 @@ const SHARE_BUDGET: f64 = 0.75;
 struct Share {
     sender: Sender,
     codec: VideoCodec,
+    /// What is shared (the picture's source), as the user is told.
+    what: String,
 }
 
 /// Sources and sinks wait here until the call needs them. A mutex makes the driver `Sync` (they are only
@@ -548,8 +550,15 @@ impl Driver {
         }
     }
 
-    /// A share whose source ended by itself (the shared window was closed) stops, and the user is told.
+    /// A share whose source ended by itself (the shared window was closed) stops, and the user is told; a
+    /// share's sound that failed goes, and the share goes on without it.
     async fn watch_share(&mut self) {
+        if self.sender.as_ref().is_some_and(Sender::extra_audio_ended)
+            && let Some(what) = self.share.as_ref().map(|s| s.what.clone())
+        {
+            self.notice("The computer's sound stopped: the share goes on without it.");
+            self.emit(EngineEvent::Share { sharing: true, peer: String::new(), what: Some(what) });
+        }
         if self.share.as_ref().is_some_and(|s| s.sender.video_ended()) {
             self.notice("What you shared is gone (the window was closed): sharing stopped.");
             self.share(None).await;
@@ -570,7 +579,8 @@ impl Driver {
         drop(was); // its capture thread and encoder end at their next frame
         if let Some(Shared { video: source, sound }) = shared {
             let codec = self.video_codec.unwrap_or(*self.config.peer.video_codecs.first().unwrap_or(&VideoCodec::Vp8));
-            let mut what = source.describe();
+            let picture = source.describe();
+            let mut what = picture.clone();
             match sound {
                 // Our links negotiated no sending audio (a call without a microphone source).
                 Some(_) if !self.slots.sends_audio => {
@@ -595,7 +605,7 @@ impl Driver {
             if let Some(e) = failed {
                 self.notice(format!("cannot share with everyone: {e}"));
             }
-            self.share = Some(Share { sender, codec });
+            self.share = Some(Share { sender, codec, what: picture });
             self.emit(EngineEvent::Share { sharing: true, peer: String::new(), what: Some(what) });
         } else {
             self.emit(EngineEvent::Share { sharing: false, peer: String::new(), what: None });
@@ -855,8 +865,9 @@ impl Driver {
                     live.fetch_sub(1, Ordering::Relaxed);
                 };
                 if screen {
-                    // A share plays as it comes: it has no sound of its own to wait for (a lip-sync state of
-                    // its own, so the camera's is left alone).
+                    // A share plays as it comes (a lip-sync state of its own, so the camera's is left alone):
+                    // its sound, if it has any, rides in the person's audio, behind its picture by the
+                    // monitor's latency and the feed's 40 ms queue: not synced.
                     session.remote_sharing = true;
                     // webrtc-rs ends a remote track only with its connection: the share before this one is
                     // stopped here (its threads, and its place among the tracks).

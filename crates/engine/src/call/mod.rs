@@ -126,7 +126,8 @@ pub(crate) enum Command {
 /// What a share sends: a screen or window, and the computer's sound with it if the user asked.
 pub struct Shared {
     pub video: Box<dyn VideoSource>,
-    /// Mixed into the audio we send while the share runs (also while the microphone is muted, or with none).
+    /// Mixed into the audio we send while the share runs (also while the microphone is muted or delivers
+    /// nothing; a call that sends no audio at all cannot carry it, and says so).
     pub sound: Option<Box<dyn AudioFeed>>,
 }
 

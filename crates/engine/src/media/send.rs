@@ -13,7 +13,9 @@ use tincan_media::MediaError;
 use tincan_media::codec::{
     Content, EncoderControl, EncoderSettings, EncoderThread, OpusEncoder, VideoCodec, video_encoder,
 };
+use tincan_media::frame::AUDIO_FRAME_SAMPLES;
 use tincan_media::source::{AudioFeed, AudioSource, VideoSource};
+use tincan_media::synthetic::FrameClock;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
@@ -148,7 +150,12 @@ pub struct Sender {
     video_ended: Arc<AtomicBool>,
     /// Sound mixed into what the microphone sends (a share's sound), while there is some.
     extra_audio: Arc<Mutex<Option<Box<dyn AudioFeed>>>>,
-    audio_running: bool,
+    /// The feed failed (and was let go) since last asked.
+    extra_ended: Arc<AtomicBool>,
+    /// Where encoded audio goes, once audio runs (the feed's clock writes there too).
+    audio_tx: Option<mpsc::Sender<(Vec<u8>, Instant)>>,
+    /// The feed's own clock runs (while the microphone delivers nothing).
+    feed_clock: Arc<AtomicBool>,
 }
 
 impl Sender {
@@ -168,7 +175,9 @@ impl Sender {
             budget: Arc::new(AtomicU32::new(1000)),
             video_ended: Arc::default(),
             extra_audio: Arc::default(),
-            audio_running: false,
+            extra_ended: Arc::default(),
+            audio_tx: None,
+            feed_clock: Arc::default(),
         }
     }
 
@@ -359,23 +368,83 @@ impl Sender {
         });
     }
 
-    /// Whether audio is being sent (a microphone, or the clock of a share's sound).
+    /// Whether audio is being sent (the microphone's thread runs).
     pub fn audio_running(&self) -> bool {
-        self.audio_running
+        self.audio_tx.is_some()
     }
 
-    /// Mix `feed` into the audio sent from now on (a share's sound), or stop mixing. With the microphone
-    /// muted the feed still goes out alone; the microphone's frames pace it.
+    /// Whether the feed failed (and was let go) since this was last asked.
+    pub fn extra_audio_ended(&self) -> bool {
+        self.extra_ended.swap(false, Ordering::Relaxed)
+    }
+
+    /// Mix `feed` into the audio sent from now on (a share's sound), or stop mixing. The microphone's frames
+    /// pace it (muted, they are silenced first); while the microphone delivers nothing (unplugged, none at
+    /// all), a clock of the feed's own sends it.
     pub fn set_extra_audio(&self, feed: Option<Box<dyn AudioFeed>>) {
+        let starting = feed.is_some();
         *self.extra_audio.lock().unwrap_or_else(|p| p.into_inner()) = feed;
+        if starting {
+            self.start_feed_clock();
+        }
+    }
+
+    /// The feed's clock: every 20 ms while a feed is set, a frame of it alone when the microphone is not
+    /// delivering (its own thread would send nothing). Ends when the feed goes.
+    fn start_feed_clock(&self) {
+        let Some(tx) = self.audio_tx.clone() else { return };
+        if self.feed_clock.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (extra, ended, running) = (self.extra_audio.clone(), self.extra_ended.clone(), self.feed_clock.clone());
+        let (switches, counters) = (self.switches.clone(), self.counters.clone());
+        let span = tracing::Span::current();
+        let spawned = std::thread::Builder::new().name("share-sound".into()).spawn(move || {
+            let _span = span.entered();
+            let mut encoder = match OpusEncoder::new(32_000) {
+                Ok(e) => e,
+                Err(e) => return tracing::error!("cannot start the Opus encoder: {e}"),
+            };
+            let mut clock = FrameClock::new(Duration::from_millis(20), true);
+            loop {
+                let (_, timestamp) = clock.tick();
+                let set = extra.lock().map(|e| e.is_some()).unwrap_or(false);
+                if switches.stop.load(Ordering::Acquire) || !set {
+                    running.store(false, Ordering::Release);
+                    // A feed set just now saw the clock still running: go on for it.
+                    let set_again = extra.lock().map(|e| e.is_some()).unwrap_or(false);
+                    if switches.stop.load(Ordering::Acquire) || !set_again || running.swap(true, Ordering::AcqRel) {
+                        return;
+                    }
+                }
+                if switches.microphone_live.load(Ordering::Relaxed) {
+                    continue; // the microphone's frames carry it
+                }
+                let mut frame = tincan_media::AudioFrame { timestamp, samples: vec![0; AUDIO_FRAME_SAMPLES] };
+                if !mix_feed(&extra, &mut frame.samples, false, &ended) {
+                    continue;
+                }
+                match encoder.encode(&frame) {
+                    Ok(packet) => {
+                        MediaCounters::bump(&counters.audio_frames_sent);
+                        let _ = tx.try_send((packet, Instant::now()));
+                    }
+                    Err(e) => tracing::warn!("{e}"),
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            self.feed_clock.store(false, Ordering::Release);
+            tracing::error!("cannot start the share's sound clock: {e}");
+        }
     }
 
     /// Start encoding audio from `source` (the microphone) as Opus, for the links added (now or later).
     pub fn start_audio(&mut self, mut source: Box<dyn AudioSource>) {
-        self.audio_running = true;
-        let extra = self.extra_audio.clone();
+        let (extra, ended) = (self.extra_audio.clone(), self.extra_ended.clone());
         let counters = self.counters.clone();
         let (tx, mut rx) = mpsc::channel::<(Vec<u8>, Instant)>(WRITE_QUEUE);
+        self.audio_tx = Some(tx.clone());
         let switches = self.switches.clone();
         let span = tracing::Span::current();
         let thread = std::thread::Builder::new()
@@ -392,22 +461,10 @@ impl Sender {
                     "audio source",
                     || source.next_frame().map(|f| (f, captured_at(source.capture_delay()))),
                     |(mut frame, at): (tincan_media::AudioFrame, Instant)| {
-                        let voice_on = switches.microphone.load(Ordering::Relaxed);
-                        let mut extra = extra.lock().unwrap_or_else(|p| p.into_inner());
-                        if let Some(feed) = extra.as_mut() {
-                            if !voice_on {
-                                frame.samples.fill(0);
-                            }
-                            if let Err(e) = feed.mix_into(&mut frame.samples) {
-                                tracing::warn!("{} stopped: {e}", feed.describe());
-                                *extra = None;
-                            }
-                        }
-                        // Muted means nothing leaves this machine, not silence sent.
-                        if !voice_on && extra.is_none() {
+                        let voice = switches.microphone.load(Ordering::Relaxed);
+                        if !mix_feed(&extra, &mut frame.samples, voice, &ended) {
                             return;
                         }
-                        drop(extra);
                         match encoder.encode(&frame) {
                             Ok(packet) => {
                                 MediaCounters::bump(&counters.audio_frames_sent);
@@ -439,6 +496,24 @@ impl Sender {
             }
         });
     }
+}
+
+/// Mix a share's sound, if one is set, into a frame of the microphone (`voice`: the microphone is on; off,
+/// its samples are silenced first). Whether the frame goes out: muted without a feed, nothing leaves this
+/// machine (not silence sent). A feed that fails is let go, and `ended` says so.
+fn mix_feed(feed: &Mutex<Option<Box<dyn AudioFeed>>>, samples: &mut [i16], voice: bool, ended: &AtomicBool) -> bool {
+    let mut slot = feed.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(f) = slot.as_mut() else { return voice };
+    if !voice {
+        samples.fill(0);
+    }
+    if let Err(e) = f.mix_into(samples) {
+        tracing::warn!("{} stopped: {e}", f.describe());
+        *slot = None;
+        ended.store(true, Ordering::Relaxed);
+        return voice;
+    }
+    true
 }
 
 /// Ask the encoder for a keyframe unless one was granted within [`KEYFRAME_GAP`].
@@ -486,7 +561,87 @@ fn pump<T>(
 impl Drop for Sender {
     fn drop(&mut self) {
         self.switches.stop.store(true, Ordering::Release);
+        // The feed's device goes now, not at the audio thread's next frame.
+        self.set_extra_audio(None);
         // The threads end within one frame interval; joining here would block an async task.
         self.threads.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Adds a constant, or fails.
+    struct Feed(Option<i16>);
+
+    impl AudioFeed for Feed {
+        fn mix_into(&mut self, out: &mut [i16]) -> tincan_media::Result<()> {
+            let add = self.0.ok_or_else(|| MediaError::Device("unplugged".into()))?;
+            out.iter_mut().for_each(|s| *s += add);
+            Ok(())
+        }
+
+        fn describe(&self) -> String {
+            "a test feed".into()
+        }
+    }
+
+    #[test]
+    fn muted_sends_nothing_without_a_feed_and_only_the_feed_with_one() {
+        let (slot, ended) = (Mutex::new(None::<Box<dyn AudioFeed>>), AtomicBool::new(false));
+        let mut voice = vec![1000i16; 4];
+        assert!(mix_feed(&slot, &mut voice, true, &ended), "the microphone alone goes out");
+        assert_eq!(voice, [1000; 4]);
+        assert!(!mix_feed(&slot, &mut voice, false, &ended), "muted, nothing goes out");
+        *slot.lock().unwrap() = Some(Box::new(Feed(Some(7))));
+        assert!(mix_feed(&slot, &mut voice, true, &ended));
+        assert_eq!(voice, [1007; 4], "the feed is added to the voice");
+        let mut muted = vec![1000i16; 4];
+        assert!(mix_feed(&slot, &mut muted, false, &ended), "muted, the feed still goes");
+        assert_eq!(muted, [7; 4], "the muted voice is not in it");
+        assert!(!ended.load(Ordering::Relaxed));
+    }
+
+    /// A microphone that delivers nothing (unplugged, or none at all).
+    struct Silent;
+
+    impl AudioSource for Silent {
+        fn next_frame(&mut self) -> tincan_media::Result<tincan_media::AudioFrame> {
+            std::thread::sleep(Duration::from_millis(50));
+            Err(MediaError::Device("no microphone".into()))
+        }
+
+        fn describe(&self) -> String {
+            "no microphone".into()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_feed_goes_out_on_its_own_clock_while_the_microphone_delivers_nothing() {
+        let counters = Arc::new(MediaCounters::default());
+        let mut sender = Sender::new(Arc::default(), counters.clone());
+        sender.start_audio(Box::new(Silent));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(counters.audio_frames_sent.load(Ordering::Relaxed), 0, "nothing to send yet");
+        sender.set_extra_audio(Some(Box::new(Feed(Some(7)))));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let sent = counters.audio_frames_sent.load(Ordering::Relaxed);
+        assert!((10..=30).contains(&sent), "the feed's frames, 50 a second: {sent} in 0.5 s");
+        sender.set_extra_audio(None);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stopped = counters.audio_frames_sent.load(Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(counters.audio_frames_sent.load(Ordering::Relaxed), stopped, "nothing once the feed went");
+        assert!(!sender.feed_clock.load(Ordering::Relaxed), "its clock ended");
+    }
+
+    #[test]
+    fn a_failing_feed_is_let_go_and_said() {
+        let slot = Mutex::new(Some(Box::new(Feed(None)) as Box<dyn AudioFeed>));
+        let ended = AtomicBool::new(false);
+        let mut muted = vec![1000i16; 4];
+        assert!(!mix_feed(&slot, &mut muted, false, &ended), "muted, and the feed gone: nothing goes out");
+        assert!(slot.lock().unwrap().is_none() && ended.load(Ordering::Relaxed));
     }
 }
