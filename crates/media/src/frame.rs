@@ -87,6 +87,12 @@ impl VideoFrame {
         &self.data
     }
 
+    /// The buffer to write into, if no one else holds this frame (a source can then reuse it for its next
+    /// frame instead of allocating one).
+    pub fn data_mut(&mut self) -> Option<&mut [u8]> {
+        Arc::get_mut(&mut self.data)
+    }
+
     pub fn y(&self) -> &[u8] {
         &self.data[..self.width as usize * self.height as usize]
     }

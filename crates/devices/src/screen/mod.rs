@@ -19,6 +19,7 @@ use tincan_media::VideoFrame;
 use tincan_media::source::VideoSource;
 
 pub use convert::{Bgrx, Cursor, bgrx_to_i420};
+use convert::{Earlier, bgrx_to_i420_since};
 pub use x11::X11Capturer;
 
 use crate::{DeviceError, Result};
@@ -118,9 +119,13 @@ pub struct ScreenSource {
     next_at: Instant,
     started: Instant,
     last_sent: Option<Instant>,
-    /// The last picture sent, to tell a still screen.
+    /// The last image captured and sent, to tell a still screen and the rows that changed.
     last: Vec<u8>,
     last_cursor: Option<(i32, i32)>,
+    /// The rows the pointer covered in it.
+    last_cursor_rows: Option<(i32, i32)>,
+    /// What it was converted to.
+    previous: Option<VideoFrame>,
     delay: Duration,
 }
 
@@ -140,6 +145,8 @@ impl ScreenSource {
             last_sent: None,
             last: Vec::new(),
             last_cursor: None,
+            last_cursor_rows: None,
+            previous: None,
             delay: Duration::ZERO,
         }
     }
@@ -167,12 +174,29 @@ impl VideoSource for ScreenSource {
             if still && self.last_sent.is_some_and(|t| t.elapsed() < STILL_EVERY) {
                 continue;
             }
+            let cursor_rows = grab.cursor.as_ref().map(|c| (c.y, c.y + c.height as i32));
+            let under = |rows: Option<(i32, i32)>, pair: usize| {
+                rows.is_some_and(|(top, bottom)| (top..bottom).any(|y| y >= 0 && y as usize / 2 == pair))
+            };
+            let timestamp = self.started.elapsed();
+            let last_rows = self.last_cursor_rows;
+            let frame = match self.previous.take() {
+                Some(frame) => bgrx_to_i420_since(
+                    &grab.image,
+                    grab.cursor.as_ref(),
+                    timestamp,
+                    Earlier { image: &self.last, frame },
+                    |pair| under(cursor_rows, pair) || under(last_rows, pair),
+                )?,
+                None => bgrx_to_i420(&grab.image, grab.cursor.as_ref(), timestamp)?,
+            };
             if !still {
                 self.last.clear();
                 self.last.extend_from_slice(grab.image.data);
                 self.last_cursor = cursor_at;
+                self.last_cursor_rows = cursor_rows;
             }
-            let frame = bgrx_to_i420(&grab.image, grab.cursor.as_ref(), self.started.elapsed())?;
+            self.previous = Some(frame.clone());
             self.last_sent = Some(Instant::now());
             self.delay = grabbed_at.elapsed();
             return Ok(frame);
