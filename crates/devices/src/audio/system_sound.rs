@@ -53,7 +53,6 @@ struct Queue {
 pub struct SystemSound {
     queue: Arc<Mutex<Queue>>,
     stop: Arc<AtomicBool>,
-    name: String,
 }
 
 impl SystemSound {
@@ -102,7 +101,7 @@ impl SystemSound {
         if processor.is_none() {
             tracing::info!("the computer's sound is shared without cancelling what the call plays");
         }
-        Ok(SystemSound { queue, stop, name: "the computer's sound".into() })
+        Ok(SystemSound { queue, stop })
     }
 }
 
@@ -126,7 +125,8 @@ fn connect() -> Result<Simple> {
         None,
         Some(&attr),
     )
-    .map_err(|e| backend(format!("no PulseAudio or PipeWire sound server to record it from ({e})")))
+    // Connecting fails without a sound server; a server without an output has no default monitor.
+    .map_err(|e| backend(format!("the default output of PulseAudio or PipeWire cannot be recorded ({e})")))
 }
 
 /// Read until stopped; returns why it stopped if that was not asked for.
@@ -188,7 +188,7 @@ impl AudioFeed for SystemSound {
     }
 
     fn describe(&self) -> String {
-        self.name.clone()
+        "the computer's sound".into()
     }
 }
 
@@ -203,7 +203,7 @@ mod tests {
     use super::*;
 
     fn feed(queue: Queue) -> SystemSound {
-        SystemSound { queue: Arc::new(Mutex::new(queue)), stop: Arc::default(), name: "test".into() }
+        SystemSound { queue: Arc::new(Mutex::new(queue)), stop: Arc::default() }
     }
 
     #[test]
