@@ -17,6 +17,8 @@ packages=(
   libasound2-dev libclang-dev                                       # microphone/speakers (cpal: ALSA), camera (nokhwa: V4L2 bindings)
   libdbus-1-dev                                                     # real-time audio threads through rtkit
   libpulse-dev                                                      # the computer's sound for a screen share (libpulse-simple)
+  libpipewire-0.3-dev                                               # sharing on Wayland: the portal's PipeWire stream
+  xdg-desktop-portal pipewire wireplumber                           # the ScreenCast portal and PipeWire the Wayland share is tested on
   pulseaudio pulseaudio-utils libasound2-plugins sox                # the audio server the device tests start, and its tools
 )
 

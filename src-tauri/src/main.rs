@@ -64,7 +64,7 @@ fn unset_gtk_gl_probe(was_set: bool) {
 
 fn main() {
     let gl_probe_skipped = skip_gtk_gl_probe();
-    tincan_log::init(&format!("warn,tincan=info,{}", tincan_log::QUIET_WEBRTC), tincan_log::Format::Text);
+    tincan_log::init(&format!("warn,tincan=info,{}", tincan_log::QUIET_ROUTINE), tincan_log::Format::Text);
     let result = tauri::Builder::default()
         // First: a second launch hands its arguments (and deep links) to this one and exits.
         .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| open_links(app, &args)))

@@ -11,6 +11,7 @@ pub mod netns;
 pub mod notifications;
 pub mod process;
 pub mod procfs;
+pub mod screencast;
 pub mod webdriver;
 
 use std::path::PathBuf;

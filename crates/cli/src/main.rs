@@ -544,7 +544,7 @@ async fn follow(
                                 call.send_chat(text.clone()).await?;
                             }
                             if let Some(target) = &args.share {
-                                // Opened here (it blocks briefly on the display), sent by the engine's thread.
+                                // Opened here, sent by the engine's thread.
                                 let sound = if args.share_audio {
                                     if monitors.processor.is_none() && monitors.speaker.is_some() {
                                         let message = "voice processing is off: what this call plays goes back to the others with the computer's sound";
@@ -560,7 +560,13 @@ async fn follow(
                                 } else {
                                     None
                                 };
-                                match ScreenSource::open(target, tincan_engine::SHARE_FPS) {
+                                // On Wayland this waits for the desktop's dialog: off the runtime's threads.
+                                let target = target.clone();
+                                let opened = tokio::task::spawn_blocking(move || {
+                                    ScreenSource::open(&target, tincan_engine::SHARE_FPS)
+                                })
+                                .await?;
+                                match opened {
                                     Ok(source) => {
                                         call.share(Box::new(source), sound)?;
                                         stop_share_at = args
@@ -666,7 +672,7 @@ async fn listen(cli: &Cli, args: &CallArgs, decline: bool) -> anyhow::Result<boo
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tincan_log::init(&format!("warn,{}", tincan_log::QUIET_WEBRTC), tincan_log::Format::Text);
+    tincan_log::init(&format!("warn,{}", tincan_log::QUIET_ROUTINE), tincan_log::Format::Text);
     let ok = match &cli.command {
         Command::Join { code, existing, capacity, group, call } => {
             let capacity = if *group { Some(tincan_engine::GROUP_CAPACITY) } else { *capacity };

@@ -4,9 +4,10 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// The WebRTC stack warns about much that is routine (refused candidates, retransmissions); programs that run
-/// it add this to their default filter.
-pub const QUIET_WEBRTC: &str = "rtc=error,rtc_ice=error,rtc_dtls=error,rtc_sctp=error,webrtc=error";
+/// The WebRTC stack warns about much that is routine (refused candidates, retransmissions), and so does zbus
+/// under the ScreenCast portal (a request's object it looks for before the portal made it); programs that run
+/// them add this to their default filter.
+pub const QUIET_ROUTINE: &str = "rtc=error,rtc_ice=error,rtc_dtls=error,rtc_sctp=error,webrtc=error,zbus=error";
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -89,7 +89,8 @@ impl Rgb {
         }
     }
 
-    fn bgrx(&self, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>) -> Vec<u8> {
+    /// These rows and columns as 32-bit BGRX.
+    pub fn bgrx(&self, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>) -> Vec<u8> {
         let mut out = Vec::with_capacity(rows.len() * cols.len() * 4);
         for y in rows {
             for x in cols.clone() {
@@ -98,6 +99,34 @@ impl Rgb {
             }
         }
         out
+    }
+}
+
+/// The test screen's text, `width`×`height` (without the notes window; the stamp's corner white).
+pub fn text_picture(width: usize, height: usize) -> Rgb {
+    let mut screen = Rgb::filled(width, height, [255, 255, 255]);
+    let colours = [[0, 0, 0], [0, 0, 160], [0, 0, 0], [170, 0, 0]];
+    let stamp_h = STAMP_ROWS * STAMP_BLOCK;
+    screen.text(TEXT, 4, stamp_h + 8, usize::MAX, 1, 2, &colours);
+    screen.text(TEXT, STAMP_COLS * STAMP_BLOCK + 8, 4, stamp_h, 1, 2, &colours[..1]);
+    screen
+}
+
+/// Whether (x, y) is in the stamp's corner (it changes on its own).
+pub fn in_stamp(x: usize, y: usize) -> bool {
+    x < STAMP_COLS * STAMP_BLOCK && y < STAMP_ROWS * STAMP_BLOCK
+}
+
+/// Draw `stamp` into the top-left corner of a BGRX picture whose rows are `stride` bytes apart.
+pub fn draw_stamp_bgrx(stamp: Stamp, data: &mut [u8], stride: usize) {
+    let cells = stamp_cells(stamp);
+    for y in 0..STAMP_ROWS * STAMP_BLOCK {
+        for x in 0..STAMP_COLS * STAMP_BLOCK {
+            let v = if cells[(y / STAMP_BLOCK) * STAMP_COLS + x / STAMP_BLOCK] { 255 } else { 0 };
+            if let Some(px) = data.get_mut(y * stride + x * 4..y * stride + x * 4 + 4) {
+                px.copy_from_slice(&[v, v, v, 0]);
+            }
+        }
     }
 }
 
@@ -119,11 +148,7 @@ impl TestScreen {
         let (conn, n) = x11rb::connect(Some(display)).map_err(|e| x(&e))?;
         let root = conn.setup().roots[n].root;
         let (w, h) = (conn.setup().roots[n].width_in_pixels, conn.setup().roots[n].height_in_pixels);
-        let mut screen = Rgb::filled(w as usize, h as usize, [255, 255, 255]);
-        let colours = [[0, 0, 0], [0, 0, 160], [0, 0, 0], [170, 0, 0]];
-        let stamp_h = STAMP_ROWS * STAMP_BLOCK;
-        screen.text(TEXT, 4, stamp_h + 8, usize::MAX, 1, 2, &colours);
-        screen.text(TEXT, STAMP_COLS * STAMP_BLOCK + 8, 4, stamp_h, 1, 2, &colours[..1]);
+        let screen = text_picture(w as usize, h as usize);
         let mut notes = Rgb::filled(NOTES_SIZE.0 as usize, NOTES_SIZE.1 as usize, [255, 246, 200]);
         notes.text("NOTES: only this window is shared. ", 10, 10, usize::MAX, 2, 6, &[[20, 90, 20], [90, 20, 90]]);
         for i in 0..NOTES_SIZE.0 as usize {
@@ -253,7 +278,7 @@ impl TestScreen {
 
     /// Whether (x, y) of the whole screen changes on its own: the stamp, or the pointer's corner.
     pub fn moving(&self, x: usize, y: usize) -> bool {
-        let stamp = x < STAMP_COLS * STAMP_BLOCK && y < STAMP_ROWS * STAMP_BLOCK;
+        let stamp = in_stamp(x, y);
         let pointer =
             x + 8 >= self.pointer.0 && x < self.pointer.0 + 32 && y + 8 >= self.pointer.1 && y < self.pointer.1 + 32;
         stamp || pointer
@@ -267,15 +292,8 @@ impl TestScreen {
 
 fn draw_stamp(conn: &RustConnection, win: Window, gc: Gcontext, depth: u8, stamp: Stamp) -> Result<()> {
     let (w, h) = (STAMP_COLS * STAMP_BLOCK, STAMP_ROWS * STAMP_BLOCK);
-    let cells = stamp_cells(stamp);
-    let mut data = Vec::with_capacity(w * h * 4);
-    for y in 0..h {
-        for x in 0..w {
-            let white = cells[(y / STAMP_BLOCK) * STAMP_COLS + x / STAMP_BLOCK];
-            let v = if white { 255 } else { 0 };
-            data.extend_from_slice(&[v, v, v, 0]);
-        }
-    }
+    let mut data = vec![0; w * h * 4];
+    draw_stamp_bgrx(stamp, &mut data, w * 4);
     conn.put_image(ImageFormat::Z_PIXMAP, win, gc, w as u16, h as u16, 0, 0, 0, depth, &data)
         .map_err(|e| RigError::Setup(format!("X11: {e}")))?;
     conn.flush().map_err(|e| RigError::Setup(format!("X11: {e}")))?;

@@ -5,12 +5,14 @@
 //! Backends sit behind [`Capturer`]:
 //! * X11 ([`x11`]): the whole screen, one monitor (RandR) or one window (Composite: only that window, even
 //!   when covered), read through MIT-SHM (x11rb), the pointer from XFixes.
-//! * Wayland: the ScreenCast portal (`ashpd`) hands a PipeWire stream (`pipewire`), where the portal's own
-//!   picker chooses what is shared. Not built yet: on a Wayland session without `DISPLAY`, sharing says so.
+//! * Wayland ([`portal`]): the ScreenCast portal (`ashpd`) hands a PipeWire stream (`pipewire`); the desktop's
+//!   own dialog chooses what is shared. Used whenever `WAYLAND_DISPLAY` is set (X11 capture there would see
+//!   only XWayland's windows).
 //! * Windows would use Windows.Graphics.Capture (the `windows-capture` crate), macOS ScreenCaptureKit
 //!   (`screencapturekit`); neither is built.
 
 mod convert;
+mod portal;
 mod x11;
 
 use std::time::{Duration, Instant};
@@ -20,6 +22,7 @@ use tincan_media::source::VideoSource;
 
 pub use convert::{Bgrx, Cursor, bgrx_to_i420};
 use convert::{Earlier, bgrx_to_i420_since};
+pub use portal::{Offer, PortalCapturer};
 pub use x11::X11Capturer;
 
 use crate::{DeviceError, Result};
@@ -40,7 +43,7 @@ pub enum Target {
 pub struct Shareable {
     /// What to pass back (`screen`, `screen:N`, `window-id:ID`).
     pub target: String,
-    /// `screen`, `monitor` or `window`.
+    /// `screen`, `monitor`, `window`, or `portal` (the desktop's dialog chooses).
     pub kind: &'static str,
     /// What a person reads: "Entire screen", a monitor's name, a window's title.
     pub label: String,
@@ -48,8 +51,18 @@ pub struct Shareable {
     pub height: u32,
 }
 
-/// What this session can share (the whole screen first, then monitors, then windows).
+/// Whether this session is a Wayland one (then the portal, whatever `DISPLAY` says).
+fn wayland() -> bool {
+    std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty())
+}
+
+/// What this session can share (the whole screen first, then monitors, then windows). On Wayland one line:
+/// the desktop's own dialog chooses.
 pub fn shareable() -> Result<Vec<Shareable>> {
+    if wayland() {
+        let label = "A screen or window (your desktop asks which)".into();
+        return Ok(vec![Shareable { target: "screen".into(), kind: "portal", label, width: 0, height: 0 }]);
+    }
     if std::env::var_os("DISPLAY").is_some() {
         return x11::list();
     }
@@ -88,8 +101,16 @@ pub trait Capturer: Send {
     fn describe(&self) -> String;
 }
 
-/// Open the capturer this session can use for `target`.
+/// Open the capturer this session can use for `target`. On Wayland this shows the desktop's dialog (a screen
+/// target offers screens and windows, a window target windows) and blocks until the person chooses.
 pub fn open(target: &Target) -> Result<Box<dyn Capturer>> {
+    if wayland() {
+        let offer = match target {
+            Target::Screen(_) => Offer::Anything,
+            Target::Window(_) | Target::WindowId(_) => Offer::Windows,
+        };
+        return Ok(Box::new(PortalCapturer::open(offer)?));
+    }
     if std::env::var_os("DISPLAY").is_some() {
         return Ok(Box::new(X11Capturer::open(target)?));
     }
@@ -97,15 +118,10 @@ pub fn open(target: &Target) -> Result<Box<dyn Capturer>> {
 }
 
 fn no_capture(target: &Target) -> DeviceError {
-    let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some();
     DeviceError::Backend {
         kind: "screen",
         name: format!("{target:?}"),
-        message: if wayland {
-            "sharing on Wayland needs the ScreenCast portal, which this build does not have yet".into()
-        } else {
-            "no display to capture (neither DISPLAY nor WAYLAND_DISPLAY is set)".into()
-        },
+        message: "no display to capture (neither DISPLAY nor WAYLAND_DISPLAY is set)".into(),
     }
 }
 
@@ -164,9 +180,9 @@ impl VideoSource for ScreenSource {
             let grabbed_at = Instant::now();
             let grab = match self.capturer.grab() {
                 Ok(grab) => grab,
-                // A shared window that is gone does not come back: the share ends (the sender sees the
-                // source end). Anything else is retried by the sender.
-                Err(DeviceError::Lost { kind: "window", .. }) => return Err(tincan_media::MediaError::Ended),
+                // A shared window that is gone, or a share the desktop ended, does not come back: the share
+                // ends (the sender sees the source end). Anything else is retried by the sender.
+                Err(DeviceError::Lost { .. }) => return Err(tincan_media::MediaError::Ended),
                 Err(e) => return Err(e.into()),
             };
             let cursor_at = grab.cursor.as_ref().map(|c| (c.x, c.y));

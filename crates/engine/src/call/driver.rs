@@ -550,7 +550,7 @@ impl Driver {
         }
     }
 
-    /// A share whose source ended by itself (the shared window was closed) stops, and the user is told; a
+    /// A share whose source ended by itself (the shared window was closed, the desktop ended it) stops, and the user is told; a
     /// share's sound that failed goes, and the share goes on without it.
     async fn watch_share(&mut self) {
         if self.sender.as_ref().is_some_and(Sender::extra_audio_ended)
@@ -560,7 +560,9 @@ impl Driver {
             self.emit(EngineEvent::Share { sharing: true, peer: String::new(), what: Some(what) });
         }
         if self.share.as_ref().is_some_and(|s| s.sender.video_ended()) {
-            self.notice("What you shared is gone (the window was closed): sharing stopped.");
+            self.notice(
+                "What you shared is gone (its window was closed, or the desktop ended the share): sharing stopped.",
+            );
             self.share(None).await;
         }
     }

@@ -181,7 +181,7 @@ impl Sender {
         }
     }
 
-    /// Whether the video source ended by itself (a share's window was closed).
+    /// Whether the video source ended by itself (a share's window was closed, the desktop ended the share).
     pub fn video_ended(&self) -> bool {
         self.video_ended.load(Ordering::Relaxed)
     }
