@@ -60,7 +60,8 @@ fn wayland() -> bool {
 /// the desktop's own dialog chooses.
 pub fn shareable() -> Result<Vec<Shareable>> {
     if wayland() {
-        let label = "A screen or window (your desktop asks which)".into();
+        // The ellipsis: a dialog follows (the desktop's own).
+        let label = "Choose a screen or window…".into();
         return Ok(vec![Shareable { target: "screen".into(), kind: "portal", label, width: 0, height: 0 }]);
     }
     if std::env::var_os("DISPLAY").is_some() {
