@@ -3,7 +3,8 @@
 //! goes through the ScreenCast portal and PipeWire of `support/screencast.rs` (the real `xdg-desktop-portal`,
 //! a backend of the test's own in place of the compositor). The bar names what the desktop chose, a
 //! `tincan-cli` peer decodes the test screen at its size, and when the desktop ends the share ("Stop sharing"
-//! in its own panel) the app says so and the bar goes. Screenshots of the picker and of sharing at 800x600
+//! in its own panel) the app says so and the bar goes. A second share in the same app opens a new session, and
+//! Stop sharing in the app closes it at the portal. Screenshots of the picker and of sharing at 800x600
 //! dark and 1280x800 light.
 
 use std::process::{Command, Stdio};
@@ -88,6 +89,27 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
         "return document.getElementById('sharing-bar').classList.contains('hidden') && document.getElementById('share').getAttribute('aria-pressed') === 'false' && [...document.querySelectorAll('#messages li')].some(li => li.textContent.includes('the desktop ended the share'))",
     )?;
     display.screenshot(&artifacts().join("call-share-ended-wayland-1280x800-light.png"))?;
+
+    // Shared again (a new portal session in the same app), then stopped from the app: the portal is told.
+    session.run("document.getElementById('share').click(); return true;", json!([]))?;
+    session.wait_for("the share picker", WAIT, "return document.querySelectorAll('#share-list li').length > 0")?;
+    session.run("document.querySelector('#share-list li button').click(); return true;", json!([]))?;
+    session.wait_for(
+        "the sharing bar again",
+        WAIT,
+        "return !document.getElementById('sharing-bar').classList.contains('hidden')",
+    )?;
+    next_line(&lines, "the second share at the peer", |v| v["event"] == "share" && v["sharing"] == true)?;
+    // Long enough for pictures of it to arrive (the summary describes the last share).
+    std::thread::sleep(Duration::from_secs(3));
+    session.run("document.getElementById('sharing-stop').click(); return true;", json!([]))?;
+    next_line(&lines, "the second share's end at the peer", |v| v["event"] == "share" && v["sharing"] == false)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while desktop.asked().closed_by_app == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let asked = desktop.asked();
+    assert_eq!((asked.started, asked.closed_by_app), (2, 1), "the second share's session closed by the app: {asked:?}");
     session.run("document.getElementById('hangup').click(); return true;", json!([]))?;
     let summary = next_line(&lines, "the peer's summary", |v| v["event"] == "summary")?;
     let tracks = summary["participants"][0]["tracks"].as_array().cloned().unwrap_or_default();

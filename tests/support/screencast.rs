@@ -50,17 +50,20 @@ pub struct Asked {
     pub cursor_mode: Option<u32>,
     pub sessions: Vec<OwnedObjectPath>,
     pub started: u32,
+    /// Sessions the app closed (it stopped sharing).
+    pub closed_by_app: u32,
 }
 
 pub struct ScreenCastDesktop {
-    pub bus: SessionBus,
     dir: PathBuf,
     backend: zbus::blocking::Connection,
     asked: Arc<Mutex<Asked>>,
     source: Option<TestNode>,
-    _portal: Guard,
-    _wireplumber: Guard,
-    _pipewire: Guard,
+    /// Stopped in this order, then the bus, then the directory goes.
+    portal: Option<Guard>,
+    wireplumber: Option<Guard>,
+    pipewire: Option<Guard>,
+    pub bus: SessionBus,
 }
 
 impl ScreenCastDesktop {
@@ -78,7 +81,15 @@ impl ScreenCastDesktop {
         std::fs::create_dir_all(dir.join("portals"))?;
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         let bus = SessionBus::start()?;
-        let env = [("XDG_RUNTIME_DIR", dir.display().to_string()), ("DBUS_SESSION_BUS_ADDRESS", bus.address.clone())];
+        // HOME and the XDG dirs too: WirePlumber keeps state, and must not touch the user's.
+        let home = dir.display().to_string();
+        let env = [
+            ("XDG_RUNTIME_DIR", home.clone()),
+            ("HOME", home.clone()),
+            ("XDG_STATE_HOME", home.clone()),
+            ("XDG_CONFIG_HOME", home),
+            ("DBUS_SESSION_BUS_ADDRESS", bus.address.clone()),
+        ];
         let log = |name: &str| -> anyhow::Result<Stdio> { Ok(std::fs::File::create(dir.join(name))?.into()) };
 
         let pipewire = Guard::spawn(
@@ -122,14 +133,14 @@ impl ScreenCastDesktop {
             dbus.name_has_owner("org.freedesktop.portal.Desktop".try_into().expect("a bus name")).unwrap_or(false)
         })?;
         Ok(ScreenCastDesktop {
-            bus,
             dir,
             backend,
             asked,
             source: Some(source),
-            _portal: portal,
-            _wireplumber: wireplumber,
-            _pipewire: pipewire,
+            portal: Some(portal),
+            wireplumber: Some(wireplumber),
+            pipewire: Some(pipewire),
+            bus,
         })
     }
 
@@ -153,9 +164,9 @@ impl ScreenCastDesktop {
         self.source.as_ref().map_or(0, |s| s.sent.load(Ordering::Relaxed))
     }
 
-    /// End the share as a desktop's "Stop sharing" does: the node goes and every session is closed.
+    /// End the share as a desktop's "Stop sharing" does: every session is closed. The node stays, so that only
+    /// the portal's word ends the share.
     pub fn end_share(&mut self) -> anyhow::Result<()> {
-        drop(self.source.take());
         for session in self.asked().sessions {
             self.backend.emit_signal(
                 None::<&str>,
@@ -177,6 +188,9 @@ impl ScreenCastDesktop {
 impl Drop for ScreenCastDesktop {
     fn drop(&mut self) {
         drop(self.source.take());
+        drop(self.portal.take());
+        drop(self.wireplumber.take());
+        drop(self.pipewire.take());
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
@@ -211,7 +225,7 @@ impl Backend {
         _options: HashMap<String, OwnedValue>,
         #[zbus(object_server)] server: &zbus::ObjectServer,
     ) -> (u32, Results) {
-        let ok = server.at(&session_handle, Session).await.is_ok();
+        let ok = server.at(&session_handle, Session { asked: self.asked.clone() }).await.is_ok();
         self.asked.lock().unwrap_or_else(|e| e.into_inner()).sessions.push(session_handle.into());
         (if ok { 0 } else { 2 }, Results::new())
     }
@@ -269,7 +283,9 @@ impl Backend {
 }
 
 /// A session the backend holds: the portal closes it when the app does.
-struct Session;
+struct Session {
+    asked: Arc<Mutex<Asked>>,
+}
 
 #[zbus::interface(name = "org.freedesktop.impl.portal.Session")]
 impl Session {
@@ -278,6 +294,7 @@ impl Session {
         #[zbus(object_server)] server: &zbus::ObjectServer,
         #[zbus(header)] header: zbus::message::Header<'_>,
     ) {
+        self.asked.lock().unwrap_or_else(|e| e.into_inner()).closed_by_app += 1;
         if let Some(path) = header.path() {
             let _ = server.remove::<Session, _>(path).await;
         }

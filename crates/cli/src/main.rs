@@ -490,6 +490,9 @@ async fn follow(
 ) -> anyhow::Result<bool> {
     let mut hang_up_at: Option<tokio::time::Instant> = None;
     let mut stop_share_at: Option<tokio::time::Instant> = None;
+    // A share being opened (the screen source and the computer's sound, if asked for).
+    type Opened = (tincan_devices::Result<ScreenSource>, Option<Box<dyn tincan_media::source::AudioFeed>>);
+    let mut opening: Option<tokio::task::JoinHandle<Opened>> = None;
     let mut ok = false;
     // Who is in the call (peer id → name) and whose data channel is open.
     let mut names = std::collections::HashMap::<String, Option<String>>::new();
@@ -560,21 +563,12 @@ async fn follow(
                                 } else {
                                     None
                                 };
-                                // On Wayland this waits for the desktop's dialog: off the runtime's threads.
+                                // On Wayland this waits for the desktop's dialog: opened off the runtime's
+                                // threads while the call goes on, shared when it is ready.
                                 let target = target.clone();
-                                let opened = tokio::task::spawn_blocking(move || {
-                                    ScreenSource::open(&target, tincan_engine::SHARE_FPS)
-                                })
-                                .await?;
-                                match opened {
-                                    Ok(source) => {
-                                        call.share(Box::new(source), sound)?;
-                                        stop_share_at = args
-                                            .share_for
-                                            .map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
-                                    }
-                                    Err(e) => print(json!({"event": "error", "message": format!("cannot share: {e}")})),
-                                }
+                                opening = Some(tokio::task::spawn_blocking(move || {
+                                    (ScreenSource::open(&target, tincan_engine::SHARE_FPS), sound)
+                                }));
                             }
                             if let Some(path) = &args.send_file {
                                 match &args.file_to {
@@ -604,6 +598,22 @@ async fn follow(
             _ = deadline => {
                 hang_up_at = None;
                 call.hang_up();
+            }
+            opened = async {
+                match opening.as_mut() {
+                    Some(task) => task.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                opening = None;
+                match opened? {
+                    (Ok(source), sound) => {
+                        call.share(Box::new(source), sound)?;
+                        stop_share_at =
+                            args.share_for.map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
+                    }
+                    (Err(e), _) => print(json!({"event": "error", "message": format!("cannot share: {e}")})),
+                }
             }
             _ = async {
                 match stop_share_at {

@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 /// The WebRTC stack warns about much that is routine (refused candidates, retransmissions), and so does zbus
 /// under the ScreenCast portal (a request's object it looks for before the portal made it); programs that run
 /// them add this to their default filter.
-pub const QUIET_ROUTINE: &str = "rtc=error,rtc_ice=error,rtc_dtls=error,rtc_sctp=error,webrtc=error,zbus=error";
+pub const QUIET_ROUTINE: &str = "rtc=error,rtc_ice=error,rtc_dtls=error,rtc_sctp=error,webrtc=error,zbus::proxy=error";
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

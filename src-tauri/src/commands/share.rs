@@ -27,8 +27,8 @@ fn joined<T>(r: std::result::Result<T, tokio::task::JoinError>) -> Result<T> {
     r.map_err(|e| AppError::Invalid(format!("Sharing failed: {e}.")))
 }
 
-/// What can be shared: the whole screen, each monitor, each window (X11). On Wayland: an error saying
-/// sharing there is not built yet.
+/// What can be shared: the whole screen, each monitor, each window (X11). On Wayland one line: the desktop's
+/// own dialog chooses when the share starts.
 #[tauri::command]
 pub async fn share_targets() -> Result<Vec<Shareable>> {
     joined(tokio::task::spawn_blocking(tincan_devices::screen::shareable).await)?.map_err(device)

@@ -184,12 +184,14 @@ impl Capturer for PortalCapturer {
 impl Drop for PortalCapturer {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
-        self.shared.new_picture.notify_all();
         for thread in [self.pipewire.take(), self.portal.take()].into_iter().flatten() {
             let _ = thread.join();
         }
     }
 }
+
+/// How long closing the portal's session may take (a portal that stalls must not hold the capturer's drop).
+const CLOSE_WITHIN: Duration = Duration::from_secs(2);
 
 /// The portal's side: create a session, let the person choose, hand over the stream, then hold the session
 /// until the capturer goes or the desktop ends it.
@@ -202,15 +204,48 @@ fn portal_session(offer: Offer, shared: &Shared, chosen: std::sync::mpsc::Sender
         }
     };
     runtime.block_on(async {
+        // A connection of this session's own: ashpd's shared one would run its reader on this thread's
+        // runtime, which ends with the share (and the next share would wait for replies forever).
+        let connection = match ashpd::zbus::Connection::session().await {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = chosen.send(Err(failed(format!("the session bus cannot be reached: {e}"))));
+                return;
+            }
+        };
+        let proxy = match Screencast::with_connection(connection).await {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = chosen.send(Err(failed(portal_error(&e))));
+                return;
+            }
+        };
+        let session = match proxy.create_session(Default::default()).await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = chosen.send(Err(failed(portal_error(&e))));
+                return;
+            }
+        };
+        // Watched from the start: a desktop may end the share as soon as it began.
+        let mut closed = match session.receive_closed().await {
+            Ok(signal) => Some(signal),
+            Err(e) => {
+                tracing::warn!("the portal's Closed signal cannot be watched: {e}");
+                None
+            }
+        };
         let result = async {
-            let proxy = Screencast::new().await.map_err(|e| failed(portal_error(&e)))?;
             let cursor = match proxy.available_cursor_modes().await {
                 Ok(modes) if modes.contains(CursorMode::Embedded) => CursorMode::Embedded,
                 _ => CursorMode::Hidden,
             };
-            let session = proxy.create_session(Default::default()).await.map_err(|e| failed(portal_error(&e)))?;
+            let offered = proxy.available_source_types().await.unwrap_or_default();
             let sources = match offer {
                 Offer::Anything => SourceType::Monitor | SourceType::Window,
+                Offer::Windows if !offered.is_empty() && !offered.contains(SourceType::Window) => {
+                    return Err(failed("this desktop does not share single windows; share a screen instead"));
+                }
                 Offer::Windows => SourceType::Window.into(),
             };
             let options = SelectSourcesOptions::default()
@@ -242,37 +277,32 @@ fn portal_session(offer: Offer, shared: &Shared, chosen: std::sync::mpsc::Sender
                 Some((w, h)) => format!("{kind} ({w}×{h})"),
                 None => kind.to_string(),
             };
-            Ok::<_, DeviceError>((session, Chosen { node: stream.pipe_wire_node_id(), remote, what }))
+            Ok::<_, DeviceError>(Chosen { node: stream.pipe_wire_node_id(), remote, what })
         }
         .await;
-        let session = match result {
-            Ok((session, c)) => {
-                if chosen.send(Ok(c)).is_err() {
-                    let _ = session.close().await;
-                    return;
-                }
-                session
+        let close = || async {
+            if tokio::time::timeout(CLOSE_WITHIN, session.close()).await.is_err() {
+                tracing::warn!("the portal did not close the share's session within {CLOSE_WITHIN:?}");
+            }
+        };
+        match result {
+            Ok(c) => {
+                let _ = chosen.send(Ok(c));
             }
             Err(e) => {
                 let _ = chosen.send(Err(e));
+                close().await;
                 return;
             }
-        };
+        }
         // Held until the capturer goes (polled: it has no async side) or the desktop ends the share (its own
         // "stop sharing" control, or the shared window closed).
-        let mut closed = match session.receive_closed().await {
-            Ok(signal) => Some(signal),
-            Err(e) => {
-                tracing::warn!("the portal's Closed signal cannot be watched: {e}");
-                None
-            }
-        };
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         loop {
             tokio::select! {
                 _ = tick.tick() => {
                     if shared.stop.load(Ordering::Relaxed) {
-                        let _ = session.close().await;
+                        close().await;
                         return;
                     }
                 }
@@ -326,8 +356,13 @@ fn copy_picture(bytes: &[u8], layout: Layout, format: Format, out: &mut Vec<u8>)
         return false;
     }
     let row = width as usize * 4;
-    let stride = if layout.stride > 0 { layout.stride as usize } else { row };
-    let needed = stride * (height as usize - 1) + row;
+    // 0: packed rows. Negative (bottom-up rows) is not what was negotiated: skipped.
+    let stride = match layout.stride {
+        0 => row,
+        s if s < 0 => return false,
+        s => s as usize,
+    };
+    let Some(needed) = stride.checked_mul(height as usize - 1).and_then(|n| n.checked_add(row)) else { return false };
     if stride < row || layout.size < needed {
         return false;
     }
@@ -363,6 +398,8 @@ fn read_stream(
             *pw::keys::MEDIA_TYPE => "Video",
             *pw::keys::MEDIA_CATEGORY => "Capture",
             *pw::keys::MEDIA_ROLE => "Screen",
+            // The shared node going ends the stream (it is not re-linked to some other node).
+            "node.dont-reconnect" => "true",
         },
     )?;
     let on_state = shared.clone();
