@@ -3,6 +3,7 @@
 //! - The whole screen: the other side decodes a second video track beside the camera, the stamp advances
 //!   (frames are live), the last picture matches the screen (PSNR of the text), the pointer is drawn in, and
 //!   stopping the share ends the track there.
+//! - Motion: a video playing over half the screen goes at up to 30 frames a second (text at 15 at most).
 //! - One window: only that window arrives, at its size, with its content; when the window is closed the
 //!   share ends by itself, with a notice to the sharer.
 
@@ -16,7 +17,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tincan_rig::screen::{NOTES_SIZE, NOTES_TITLE, Rgb, TestScreen, psnr, psnr_luma};
+use tincan_rig::screen::{Motion, NOTES_SIZE, NOTES_TITLE, Rgb, TestScreen, psnr, psnr_luma};
 use tincan_rig::xvfb::Xvfb;
 use tincan_signal::code::RoomCode;
 
@@ -135,6 +136,8 @@ async fn a_shared_screen_arrives_legible_and_a_shared_window_alone() {
     let counter = shared["last_counter"].as_u64().unwrap_or(0);
     assert!(counter >= 60, "the stamp advanced (20 a second for ~6 s): {shared}");
     assert!(shared["frames_decoded"].as_u64().unwrap_or(0) >= 40, "{shared}");
+    // Text (only the stamp's rows change) stays at the calm rate: 15 a second at most.
+    assert!(shared["fps"].as_f64().unwrap_or(99.0) <= 16.0, "text at the calm rate: {shared}");
     assert!(camera["frames_decoded"].as_u64().unwrap_or(0) >= 60, "the camera went on beside it: {camera}");
     // Stopping the share ends it on the other side, about when asked (6 s after it began).
     let began = bo.when(|v| v["event"] == "share" && v["sharing"] == true).expect("Bo saw the share begin");
@@ -174,4 +177,25 @@ async fn a_shared_screen_arrives_legible_and_a_shared_window_alone() {
     eprintln!("one window: PSNR {db:.1} dB luma, {rgb:.1} dB RGB");
     assert!(db >= LEGIBLE_DB, "the shared window at {db:.1} dB");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn motion_is_shared_at_up_to_30_frames_a_second() {
+    let xvfb = Xvfb::start(1280, 720).expect("Xvfb");
+    let _screen = TestScreen::start(&xvfb.display).expect("the test screen");
+    let _video = Motion::start(&xvfb.display).expect("a video playing");
+    let server = common::server().await;
+    let url = server.ws_url();
+    let room = RoomCode::generate();
+    let mut ann = Peer::start(&url, &room, "Ann", &xvfb.display, &["--share", "screen", "--duration", "8"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut bo = Peer::start(&url, &room, "Bo", &xvfb.display, &["--duration", "7"]);
+    let summary = bo.summary();
+    ann.summary();
+    let shared = track(&summary, "screen");
+    eprintln!("motion: Bo received {shared}");
+    assert_eq!((shared["width"].as_u64(), shared["height"].as_u64()), (Some(1280), Some(720)), "{shared}");
+    // 30 a second asked; the encoder may drop some (its rate control), and the first pictures go calm.
+    let fps = shared["fps"].as_f64().unwrap_or(0.0);
+    assert!(fps >= 20.0, "motion at {fps} fps, not the calm 15: {shared}");
 }

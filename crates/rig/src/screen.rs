@@ -2,7 +2,8 @@
 //! and red on white), draws Tincan's stamp (frame counter and capture time, `tincan_media::synthetic`) in the
 //! top-left corner 20 times a second, and puts a second window ("Notes window") over part of it. Tests
 //! compare what a peer decoded with [`TestScreen::screen_rgb`] / [`TestScreen::notes_rgb`], leaving out the
-//! stamp and the pointer ([`TestScreen::moving`]).
+//! stamp and the pointer ([`TestScreen::moving`]). [`Motion`] plays "a video" over half of it, for tests of
+//! moving content.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -301,6 +302,91 @@ fn draw_stamp(conn: &RustConnection, win: Window, gc: Gcontext, depth: u8, stamp
 }
 
 impl Drop for TestScreen {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Where [`Motion`] plays, and its size: half the rows of a 1280x720 screen.
+pub const MOTION_AT: (i16, i16) = (40, 300);
+pub const MOTION_SIZE: (u16, u16) = (640, 360);
+/// Its pictures a second.
+pub const MOTION_FPS: u32 = 30;
+
+/// "A video playing": a window of its own over the test screen, its picture (smooth waves of colour) moving
+/// [`MOTION_FPS`] times a second until dropped.
+pub struct Motion {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Motion {
+    pub fn start(display: &str) -> Result<Motion> {
+        let x = |e: &dyn std::fmt::Display| RigError::Setup(format!("X11: {e}"));
+        let (conn, n) = x11rb::connect(Some(display)).map_err(|e| x(&e))?;
+        let root = conn.setup().roots[n].root;
+        let depth = conn.setup().roots[n].root_depth;
+        let win = conn.generate_id().map_err(|e| x(&e))?;
+        let aux = CreateWindowAux::new().override_redirect(1).background_pixel(0);
+        let (at, size) = (MOTION_AT, MOTION_SIZE);
+        conn.create_window(0, win, root, at.0, at.1, size.0, size.1, 0, WindowClass::INPUT_OUTPUT, 0, &aux)
+            .map_err(|e| x(&e))?;
+        conn.map_window(win).map_err(|e| x(&e))?;
+        let gc = conn.generate_id().map_err(|e| x(&e))?;
+        conn.create_gc(gc, win, &CreateGCAux::new()).map_err(|e| x(&e))?;
+        conn.sync().map_err(|e| x(&e))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let (w, h) = (size.0 as usize, size.1 as usize);
+                let every = Duration::from_secs(1) / MOTION_FPS;
+                let mut next = std::time::Instant::now();
+                for t in 0usize.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    for top in (0..h).step_by(32) {
+                        let rows = top..(top + 32).min(h);
+                        let mut data = Vec::with_capacity(rows.len() * w * 4);
+                        for y in rows.clone() {
+                            for x in 0..w {
+                                // Smooth colour waves drifting 4 pixels a picture, as a camera pan would.
+                                let (u, v) = ((x + t * 4) as f32 / 40.0, (y + t * 2) as f32 / 55.0);
+                                let wave = |phase: f32| ((u.sin() + v.cos() + phase).sin() * 100.0 + 128.0) as u8;
+                                data.extend_from_slice(&[wave(0.0), wave(2.1), wave(4.2), 0]);
+                            }
+                        }
+                        let put = conn.put_image(
+                            ImageFormat::Z_PIXMAP,
+                            win,
+                            gc,
+                            w as u16,
+                            rows.len() as u16,
+                            0,
+                            top as i16,
+                            0,
+                            depth,
+                            &data,
+                        );
+                        if put.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = conn.flush();
+                    next += every;
+                    std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
+                }
+            })
+        };
+        Ok(Motion { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Motion {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {

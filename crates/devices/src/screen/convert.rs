@@ -86,33 +86,39 @@ pub struct Earlier<'a> {
 /// written in place when no one else holds it any more (else copied). A screen mostly changes a few rows (a
 /// caret, a clock, a line of text); converting everything was a sixth of a share's CPU, and a fresh buffer
 /// per frame (zeroed, then copied into the frame) another sixth in page faults and copies. Falls back to
-/// converting everything if `earlier` does not match the image.
+/// converting everything if `earlier` does not match the image. Also says how many pairs of rows differed
+/// from the earlier picture (all of them when it did not match).
 pub fn bgrx_to_i420_since(
     image: &Bgrx<'_>,
     cursor: Option<&Cursor>,
     timestamp: Duration,
     earlier: Earlier<'_>,
     redo: impl Fn(usize) -> bool,
-) -> Result<VideoFrame> {
+) -> Result<(VideoFrame, usize)> {
     let (w, h) = checked_size(image)?;
     let same_shape = earlier.frame.width as usize == w
         && earlier.frame.height as usize == h
         && earlier.image.len() == image.data.len();
     if !same_shape {
-        return bgrx_to_i420(image, cursor, timestamp);
+        return Ok((bgrx_to_i420(image, cursor, timestamp)?, h / 2));
     }
     let row = |y: usize| y * image.stride..y * image.stride + w * 4;
-    let changed =
-        |pair: usize| redo(pair) || (0..2).any(|i| image.data[row(pair * 2 + i)] != earlier.image[row(pair * 2 + i)]);
+    let differed = std::cell::Cell::new(0);
+    let changed = |pair: usize| {
+        let moved = (0..2).any(|i| image.data[row(pair * 2 + i)] != earlier.image[row(pair * 2 + i)]);
+        differed.set(differed.get() + usize::from(moved));
+        moved || redo(pair)
+    };
     let mut frame = earlier.frame;
     if let Some(data) = frame.data_mut() {
         convert(image, cursor, data, changed);
         frame.timestamp = timestamp;
-        return Ok(frame);
+        return Ok((frame, differed.get()));
     }
     let mut data = frame.data().to_vec();
     convert(image, cursor, &mut data, changed);
-    VideoFrame::from_i420(w as u32, h as u32, timestamp, data).map_err(|e| bad(image, &e.to_string()))
+    let frame = VideoFrame::from_i420(w as u32, h as u32, timestamp, data).map_err(|e| bad(image, &e.to_string()))?;
+    Ok((frame, differed.get()))
 }
 
 fn bad(image: &Bgrx<'_>, message: &str) -> DeviceError {
@@ -188,7 +194,7 @@ mod tests {
         after[10 * stride..14 * stride].copy_from_slice(&band[10 * stride..14 * stride]);
         let second = Bgrx { data: &after, width: w, height: h, stride };
         let under = |c: &Cursor, pair: usize| (c.y..c.y + c.height as i32).any(|y| y as usize / 2 == pair);
-        let since = bgrx_to_i420_since(
+        let (since, differed) = bgrx_to_i420_since(
             &second,
             Some(&now),
             Duration::ZERO,
@@ -198,6 +204,7 @@ mod tests {
         .unwrap();
         let whole = bgrx_to_i420(&second, Some(&now), Duration::ZERO).unwrap();
         assert_eq!(since.data(), whole.data());
+        assert_eq!(differed, 2, "rows 10 to 13 differ: two pairs (the pointer's rows are redone, not counted)");
         assert_ne!(since.data(), earlier.data(), "it changed");
         // Without the old pointer's rows redone, its picture would stay behind: the test can tell.
         let stale = bgrx_to_i420_since(
@@ -207,7 +214,8 @@ mod tests {
             Earlier { image: &before, frame: earlier.clone() },
             |pair| under(&now, pair),
         )
-        .unwrap();
+        .unwrap()
+        .0;
         assert_ne!(stale.data(), whole.data());
         // Held by no one else, the earlier picture's buffer is written in place.
         let before_ptr = earlier.data().as_ptr();
@@ -218,7 +226,8 @@ mod tests {
             Earlier { image: &before, frame: earlier },
             |pair| under(&was, pair) || under(&now, pair),
         )
-        .unwrap();
+        .unwrap()
+        .0;
         assert_eq!(in_place.data().as_ptr(), before_ptr, "the same buffer");
         assert_eq!(in_place.data(), whole.data());
     }

@@ -1,6 +1,7 @@
-//! Screen capture: what a user shares. A [`ScreenSource`] is a `VideoSource` like a camera: it captures at
-//! up to the asked rate, sends a still screen only a few times a second (a still screen costs next to
-//! nothing and lets text sharpen), and converts to I420 with the pointer drawn in.
+//! Screen capture: what a user shares. A [`ScreenSource`] is a `VideoSource` like a camera: it captures text
+//! at up to 15 frames a second and motion at up to 30 ([`Pace`]), sends a still screen only a few times a
+//! second (a still screen costs next to nothing and lets text sharpen), and converts to I420 with the pointer
+//! drawn in.
 //!
 //! Backends sit behind [`Capturer`]:
 //! * X11 ([`x11`]): the whole screen, one monitor (RandR) or one window (Composite: only that window, even
@@ -12,6 +13,7 @@
 //!   (`screencapturekit`); neither is built.
 
 mod convert;
+mod pace;
 mod portal;
 mod x11;
 
@@ -22,6 +24,7 @@ use tincan_media::source::VideoSource;
 
 pub use convert::{Bgrx, Cursor, bgrx_to_i420};
 use convert::{Earlier, bgrx_to_i420_since};
+pub use pace::Pace;
 pub use portal::{Offer, PortalCapturer};
 pub use x11::X11Capturer;
 
@@ -132,7 +135,7 @@ const STILL_EVERY: Duration = Duration::from_millis(200);
 /// The shared screen as a video source.
 pub struct ScreenSource {
     capturer: Box<dyn Capturer>,
-    interval: Duration,
+    pace: Pace,
     next_at: Instant,
     started: Instant,
     last_sent: Option<Instant>,
@@ -147,7 +150,7 @@ pub struct ScreenSource {
 }
 
 impl ScreenSource {
-    /// Capture `target` at up to `fps` frames a second (1 to 30).
+    /// Capture `target` at up to `fps` frames a second (1 to 30; text at up to 15, see [`Pace`]).
     pub fn open(target: &Target, fps: u32) -> Result<ScreenSource> {
         Ok(ScreenSource::new(open(target)?, fps))
     }
@@ -156,7 +159,7 @@ impl ScreenSource {
         let now = Instant::now();
         ScreenSource {
             capturer,
-            interval: Duration::from_secs(1) / fps.clamp(1, 30),
+            pace: Pace::new(fps),
             next_at: now,
             started: now,
             last_sent: None,
@@ -177,7 +180,7 @@ impl VideoSource for ScreenSource {
                 std::thread::sleep(self.next_at - now);
             }
             // Behind (a slow grab): the next tick from now, not a burst to catch up.
-            self.next_at = (self.next_at + self.interval).max(Instant::now());
+            self.next_at = (self.next_at + self.pace.interval()).max(Instant::now());
             let grabbed_at = Instant::now();
             let grab = match self.capturer.grab() {
                 Ok(grab) => grab,
@@ -197,7 +200,7 @@ impl VideoSource for ScreenSource {
             };
             let timestamp = self.started.elapsed();
             let last_rows = self.last_cursor_rows;
-            let frame = match self.previous.take() {
+            let (frame, differed) = match self.previous.take() {
                 Some(frame) => bgrx_to_i420_since(
                     &grab.image,
                     grab.cursor.as_ref(),
@@ -205,8 +208,9 @@ impl VideoSource for ScreenSource {
                     Earlier { image: &self.last, frame },
                     |pair| under(cursor_rows, pair) || under(last_rows, pair),
                 )?,
-                None => bgrx_to_i420(&grab.image, grab.cursor.as_ref(), timestamp)?,
+                None => (bgrx_to_i420(&grab.image, grab.cursor.as_ref(), timestamp)?, 0),
             };
+            self.pace.record(differed as f64 / (frame.height as f64 / 2.0).max(1.0));
             if !still {
                 self.last.clear();
                 self.last.extend_from_slice(grab.image.data);

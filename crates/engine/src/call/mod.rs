@@ -34,8 +34,9 @@ use crate::{EngineError, Result};
 /// How many people a group call holds when its creator does not say (a mesh: each sends to everyone else,
 /// so the uplink sets the limit; the server's `max_room_capacity` caps what a creator may ask for).
 pub const GROUP_CAPACITY: usize = 6;
-/// A screen share's frame rate at most (text wants resolution more than frames; a still screen sends few).
-pub const SHARE_FPS: u32 = 15;
+/// A screen share's frame rate at most: motion (a video, scrolling) goes at up to this, text at up to 15 (it
+/// wants sharpness more than frames), a still screen at 5 (`tincan_devices::screen::Pace`).
+pub const SHARE_FPS: u32 = 30;
 
 /// Who to reach.
 #[derive(Clone, Debug)]

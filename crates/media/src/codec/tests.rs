@@ -112,3 +112,30 @@ fn encoder_thread_drops_old_frames_and_obeys_controls() {
     assert!(dropped > 0);
     assert!(frames.last().unwrap().keyframe, "the requested keyframe");
 }
+
+#[test]
+fn a_share_in_motion_trades_sharpness_for_frames_and_text_gets_it_back() {
+    let settings = EncoderSettings { width: 160, height: 96, fps: 30, bitrate_bps: 300_000, content: Content::Screen };
+    let mut enc = vp8::Vp8Encoder::new(settings).unwrap();
+    let pattern = TestPattern::new(160, 96, 30, false).unwrap();
+    let mut at = Duration::ZERO;
+    let mut feed = |enc: &mut vp8::Vp8Encoder, n: u32, every: Duration| {
+        for i in 0..n {
+            at += every;
+            enc.encode(&pattern.render(i, 0, at), false).unwrap();
+        }
+    };
+    let text = enc.max_quantizer();
+    feed(&mut enc, 10, Duration::from_millis(67));
+    assert_eq!(enc.max_quantizer(), text, "text at 15 a second keeps the sharp ceiling");
+    feed(&mut enc, 10, Duration::from_millis(33));
+    assert!(enc.max_quantizer() > text, "motion at 30 a second may go coarser: {}", enc.max_quantizer());
+    feed(&mut enc, 10, Duration::from_millis(200));
+    assert_eq!(enc.max_quantizer(), text, "a still screen again");
+    // A camera never changes its ceiling.
+    let camera = EncoderSettings { content: Content::Camera, ..settings };
+    let mut cam = vp8::Vp8Encoder::new(camera).unwrap();
+    let before = cam.max_quantizer();
+    feed(&mut cam, 10, Duration::from_millis(33));
+    assert_eq!(cam.max_quantizer(), before);
+}
