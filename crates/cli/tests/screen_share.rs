@@ -187,9 +187,9 @@ async fn motion_is_shared_at_up_to_30_frames_a_second() {
     let server = common::server().await;
     let url = server.ws_url();
     let room = RoomCode::generate();
-    let mut ann = Peer::start(&url, &room, "Ann", &xvfb.display, &["--share", "screen", "--duration", "8"]);
+    let mut ann = Peer::start(&url, &room, "Ann", &xvfb.display, &["--share", "screen", "--duration", "11"]);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut bo = Peer::start(&url, &room, "Bo", &xvfb.display, &["--duration", "7"]);
+    let mut bo = Peer::start(&url, &room, "Bo", &xvfb.display, &["--duration", "10"]);
     let summary = bo.summary();
     ann.summary();
     let shared = track(&summary, "screen");

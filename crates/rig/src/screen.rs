@@ -338,27 +338,36 @@ impl Motion {
         let gc = conn.generate_id().map_err(|e| x(&e))?;
         conn.create_gc(gc, win, &CreateGCAux::new()).map_err(|e| x(&e))?;
         conn.sync().map_err(|e| x(&e))?;
+        // Smooth colour waves panning 4 pixels right and 2 down a picture, as a camera pan would: drawn once
+        // into a larger picture, of which each frame shows a window (the loop restarts every 4 s).
+        const LOOP: usize = 120;
+        let (w, h) = (size.0 as usize, size.1 as usize);
+        let (tw, th) = (w + 4 * LOOP, h + 2 * LOOP);
+        let mut texture = Vec::with_capacity(tw * th * 4);
+        for y in 0..th {
+            for x in 0..tw {
+                let (u, v) = (x as f32 / 40.0, y as f32 / 55.0);
+                let wave = |phase: f32| ((u.sin() + v.cos() + phase).sin() * 100.0 + 128.0) as u8;
+                texture.extend_from_slice(&[wave(0.0), wave(2.1), wave(4.2), 0]);
+            }
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = stop.clone();
             std::thread::spawn(move || {
-                let (w, h) = (size.0 as usize, size.1 as usize);
                 let every = Duration::from_secs(1) / MOTION_FPS;
                 let mut next = std::time::Instant::now();
-                for t in 0usize.. {
+                for t in (0..LOOP).cycle() {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
+                    let (dx, dy) = (4 * t, 2 * t);
                     for top in (0..h).step_by(32) {
                         let rows = top..(top + 32).min(h);
                         let mut data = Vec::with_capacity(rows.len() * w * 4);
                         for y in rows.clone() {
-                            for x in 0..w {
-                                // Smooth colour waves drifting 4 pixels a picture, as a camera pan would.
-                                let (u, v) = ((x + t * 4) as f32 / 40.0, (y + t * 2) as f32 / 55.0);
-                                let wave = |phase: f32| ((u.sin() + v.cos() + phase).sin() * 100.0 + 128.0) as u8;
-                                data.extend_from_slice(&[wave(0.0), wave(2.1), wave(4.2), 0]);
-                            }
+                            let at = ((y + dy) * tw + dx) * 4;
+                            data.extend_from_slice(&texture[at..at + w * 4]);
                         }
                         let put = conn.put_image(
                             ImageFormat::Z_PIXMAP,

@@ -86,39 +86,51 @@ pub struct Earlier<'a> {
 /// written in place when no one else holds it any more (else copied). A screen mostly changes a few rows (a
 /// caret, a clock, a line of text); converting everything was a sixth of a share's CPU, and a fresh buffer
 /// per frame (zeroed, then copied into the frame) another sixth in page faults and copies. Falls back to
-/// converting everything if `earlier` does not match the image. Also says how many pairs of rows differed
-/// from the earlier picture (all of them when it did not match).
+/// converting everything if `earlier` does not match the image. Also says what part of the picture's area
+/// (0 to 1, in cells of two rows by 16 pixels) differs from the earlier one (all of it when it did not match).
 pub fn bgrx_to_i420_since(
     image: &Bgrx<'_>,
     cursor: Option<&Cursor>,
     timestamp: Duration,
     earlier: Earlier<'_>,
     redo: impl Fn(usize) -> bool,
-) -> Result<(VideoFrame, usize)> {
+) -> Result<(VideoFrame, f64)> {
     let (w, h) = checked_size(image)?;
     let same_shape = earlier.frame.width as usize == w
         && earlier.frame.height as usize == h
         && earlier.image.len() == image.data.len();
     if !same_shape {
-        return Ok((bgrx_to_i420(image, cursor, timestamp)?, h / 2));
+        return Ok((bgrx_to_i420(image, cursor, timestamp)?, 1.0));
     }
     let row = |y: usize| y * image.stride..y * image.stride + w * 4;
-    let differed = std::cell::Cell::new(0);
+    // Cells of 16 pixels (64 bytes) across a pair of rows: what differs, counted by area, so that a tall
+    // narrow thing moving (a call's self-view) is not taken for a video.
+    const CELL: usize = 64;
+    let cells_per_pair = (w * 4).div_ceil(CELL);
+    let differed = std::cell::Cell::new(0usize);
     let changed = |pair: usize| {
-        let moved = (0..2).any(|i| image.data[row(pair * 2 + i)] != earlier.image[row(pair * 2 + i)]);
-        differed.set(differed.get() + usize::from(moved));
-        moved || redo(pair)
+        let rows = [0, 1].map(|i| (&image.data[row(pair * 2 + i)], &earlier.image[row(pair * 2 + i)]));
+        // Only a pair that differs is looked at cell by cell (a still pair costs one comparison a row).
+        let cells = if rows.iter().all(|(now, then)| now == then) {
+            0
+        } else {
+            let span = |c: usize| c * CELL..((c + 1) * CELL).min(w * 4);
+            (0..cells_per_pair).filter(|&c| rows.iter().any(|(now, then)| now[span(c)] != then[span(c)])).count()
+        };
+        differed.set(differed.get() + cells);
+        cells > 0 || redo(pair)
     };
+    let share = |d: usize| d as f64 / ((h / 2) * cells_per_pair).max(1) as f64;
     let mut frame = earlier.frame;
     if let Some(data) = frame.data_mut() {
         convert(image, cursor, data, changed);
         frame.timestamp = timestamp;
-        return Ok((frame, differed.get()));
+        return Ok((frame, share(differed.get())));
     }
     let mut data = frame.data().to_vec();
     convert(image, cursor, &mut data, changed);
     let frame = VideoFrame::from_i420(w as u32, h as u32, timestamp, data).map_err(|e| bad(image, &e.to_string()))?;
-    Ok((frame, differed.get()))
+    Ok((frame, share(differed.get())))
 }
 
 fn bad(image: &Bgrx<'_>, message: &str) -> DeviceError {
@@ -204,7 +216,18 @@ mod tests {
         .unwrap();
         let whole = bgrx_to_i420(&second, Some(&now), Duration::ZERO).unwrap();
         assert_eq!(since.data(), whole.data());
-        assert_eq!(differed, 2, "rows 10 to 13 differ: two pairs (the pointer's rows are redone, not counted)");
+        // Rows 10 to 13 differ, the whole width: two pairs of sixteen (the pointer's rows are redone, not counted).
+        assert_eq!(differed, 2.0 / 16.0);
+        // One pixel: one cell of the 64 (16 pairs of rows, 4 cells of 16 pixels each).
+        let mut dot = before.clone();
+        dot[7 * stride + 20 * 4] ^= 0xff;
+        let one = Bgrx { data: &dot, width: w, height: h, stride };
+        let (_, area) =
+            bgrx_to_i420_since(&one, None, Duration::ZERO, Earlier { image: &before, frame: earlier.clone() }, |_| {
+                false
+            })
+            .unwrap();
+        assert_eq!(area, 1.0 / 64.0);
         assert_ne!(since.data(), earlier.data(), "it changed");
         // Without the old pointer's rows redone, its picture would stay behind: the test can tell.
         let stale = bgrx_to_i420_since(

@@ -208,9 +208,9 @@ impl VideoSource for ScreenSource {
                     Earlier { image: &self.last, frame },
                     |pair| under(cursor_rows, pair) || under(last_rows, pair),
                 )?,
-                None => (bgrx_to_i420(&grab.image, grab.cursor.as_ref(), timestamp)?, 0),
+                None => (bgrx_to_i420(&grab.image, grab.cursor.as_ref(), timestamp)?, 0.0),
             };
-            self.pace.record(differed as f64 / (frame.height as f64 / 2.0).max(1.0));
+            self.pace.record(differed);
             if !still {
                 self.last.clear();
                 self.last.extend_from_slice(grab.image.data);

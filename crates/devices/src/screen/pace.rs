@@ -3,14 +3,15 @@
 //! twice that (30 a second), where smoothness matters more than any one picture. A still screen is re-sent on its own clock
 //! (the source's business, not this). Under pressure the encoder drops what it cannot take.
 //!
-//! A pure state machine: fed how much of each sent picture changed, it says how long until the next capture.
+//! A pure state machine: fed how much of each sent picture's area changed, it says how long until the next capture.
 //! It switches only after several pictures agree, so one big change (a window raised, a slide turned) does
 //! not flip it, and neither does one still moment in a video.
 
 use std::time::Duration;
 
-/// A picture counts as motion when at least this part of its rows changed.
-pub const MOTION_SHARE: f64 = 0.125;
+/// A picture counts as motion when at least this part of its area changed (a 640x360 video is a quarter of a
+/// 1280x720 screen and a ninth of a 1920x1080 one; a 320x240 self-view is 4 % of the latter).
+pub const MOTION_SHARE: f64 = 0.1;
 /// Pictures in a row that agree before the rate switches.
 pub const SWITCH_AFTER: u32 = 3;
 /// The calm rate never goes above this (text gains nothing from more).
@@ -33,7 +34,7 @@ impl Pace {
         Pace { calm: Duration::from_secs(1) / calm, moving: Duration::from_secs(1) / max, motion: false, against: 0 }
     }
 
-    /// A picture was sent: `changed` is the part of its rows (0 to 1) that differ from the one before.
+    /// A picture was sent: `changed` is the part of its area (0 to 1) that differs from the one before.
     pub fn record(&mut self, changed: f64) {
         let moving = changed >= MOTION_SHARE;
         if moving == self.motion {
@@ -68,9 +69,10 @@ mod tests {
     fn text_goes_calm_and_motion_twice_as_often() {
         let mut pace = Pace::new(30);
         assert_eq!(fps(&pace), 15, "a share starts calm");
-        // Typing: a line or two of 720 change in each picture.
+        // Typing: a word on a line changes in each picture; a self-view plays in a corner.
         for _ in 0..20 {
-            pace.record(2.0 / 360.0);
+            pace.record(0.002);
+            pace.record(0.04);
         }
         assert_eq!(fps(&pace), 15);
         // A video playing over a third of the screen.

@@ -35,7 +35,8 @@ use crate::{EngineError, Result};
 /// so the uplink sets the limit; the server's `max_room_capacity` caps what a creator may ask for).
 pub const GROUP_CAPACITY: usize = 6;
 /// A screen share's frame rate at most: motion (a video, scrolling) goes at up to this, text at up to 15 (it
-/// wants sharpness more than frames), a still screen at 5 (`tincan_devices::screen::Pace`).
+/// wants sharpness more than frames; `tincan_devices::screen::Pace`), a still screen is re-sent 5 times a
+/// second.
 pub const SHARE_FPS: u32 = 30;
 
 /// Who to reach.

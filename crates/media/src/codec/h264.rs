@@ -12,9 +12,11 @@ use openh264::encoder::{
 use openh264::formats::{YUVSlices, YUVSource};
 use openh264::{OpenH264API, Timestamp};
 use openh264_sys2::{
-    ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE, SBitrateInfo, SPATIAL_LAYER_0, SPATIAL_LAYER_ALL,
+    ENCODER_OPTION_BITRATE, ENCODER_OPTION_FRAME_RATE, ENCODER_OPTION_MAX_BITRATE, SBitrateInfo, SPATIAL_LAYER_0,
+    SPATIAL_LAYER_ALL,
 };
 
+use super::motion::MotionWatch;
 use super::{Content, EncodedVideo, EncoderSettings, VideoCodec, VideoDecoder, VideoEncoder};
 use crate::{MediaError, Result, VideoFrame};
 
@@ -26,7 +28,14 @@ pub struct H264Encoder {
     encoder: Encoder,
     bitrate: u32,
     started: bool,
+    /// A share: whether its frames come as motion (30 a second) or text (15), and the rate openh264 budgets for.
+    watch: Option<MotionWatch>,
+    rates: (f32, f32),
 }
+
+/// The frame rate openh264's rate control budgets each frame for (it does not follow the real rate): a share's
+/// text and its motion.
+const SCREEN_TEXT_FPS: f32 = 15.0;
 
 impl H264Encoder {
     pub fn new(s: EncoderSettings) -> Result<Self> {
@@ -37,7 +46,11 @@ impl H264Encoder {
             })
             .rate_control_mode(RateControlMode::Bitrate)
             .bitrate(BitRate::from_bps(s.bitrate_bps))
-            .max_frame_rate(FrameRate::from_hz(s.fps as f32))
+            .max_frame_rate(FrameRate::from_hz(match s.content {
+                // A share starts as text; motion raises it (see `follow_motion`).
+                Content::Screen => (s.fps as f32).min(SCREEN_TEXT_FPS),
+                Content::Camera => s.fps as f32,
+            }))
             .profile(Profile::Baseline)
             .intra_frame_period(IntraFramePeriod::from_num_frames(0))
             .complexity(Complexity::Low)
@@ -45,7 +58,27 @@ impl H264Encoder {
             .skip_frames(true)
             .num_threads(1);
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), config).map_err(enc_err)?;
-        Ok(H264Encoder { encoder, bitrate: s.bitrate_bps, started: false })
+        let screen = s.content == Content::Screen;
+        let rates = ((s.fps as f32).min(SCREEN_TEXT_FPS), s.fps as f32);
+        Ok(H264Encoder { encoder, bitrate: s.bitrate_bps, started: false, watch: screen.then(MotionWatch::new), rates })
+    }
+
+    /// The frame rate openh264 budgets each frame for (tests).
+    pub fn budgeted_fps(&mut self) -> f32 {
+        let mut fps = 0f32;
+        // SAFETY: the option writes a float that lives for the call.
+        unsafe { self.encoder.raw_api().get_option(ENCODER_OPTION_FRAME_RATE, (&mut fps as *mut f32).cast()) };
+        fps
+    }
+
+    /// A share that turned to motion or back: the rate openh264 budgets for follows (kept if it refuses).
+    fn follow_motion(&mut self, motion: bool) {
+        let mut fps = if motion { self.rates.1 } else { self.rates.0 };
+        // SAFETY: the option takes a pointer to a float that lives for the call.
+        let rc = unsafe { self.encoder.raw_api().set_option(ENCODER_OPTION_FRAME_RATE, (&mut fps as *mut f32).cast()) };
+        if rc != 0 {
+            tracing::warn!("openh264 kept its frame rate ({rc})");
+        }
     }
 
     /// openh264 checks the target against a per-layer maximum that starts at the initial bitrate: raise the
@@ -80,6 +113,12 @@ impl VideoEncoder for H264Encoder {
         let yuv = YUVSlices::new((frame.y(), frame.u(), frame.v()), (w, h), (w, w / 2, w / 2));
         if keyframe && self.started {
             self.encoder.force_intra_frame();
+        }
+        // openh264 starts lazily: a change before its first frame would be lost, so it waits for one.
+        if self.started
+            && let Some(motion) = self.watch.as_mut().and_then(|w| w.frame(frame.timestamp))
+        {
+            self.follow_motion(motion);
         }
         let ts = Timestamp::from_millis(frame.timestamp.as_millis() as u64);
         let stream = self.encoder.encode_at(&yuv, ts).map_err(enc_err)?;

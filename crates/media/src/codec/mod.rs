@@ -4,6 +4,7 @@
 
 mod encoder_thread;
 mod h264;
+mod motion;
 mod opus;
 mod vp8;
 

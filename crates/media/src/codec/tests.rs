@@ -113,6 +113,14 @@ fn encoder_thread_drops_old_frames_and_obeys_controls() {
     assert!(frames.last().unwrap().keyframe, "the requested keyframe");
 }
 
+fn feed_h264(enc: &mut h264::H264Encoder, at: &mut Duration, n: u32, every_ms: u64) {
+    let pattern = TestPattern::new(160, 96, 30, false).unwrap();
+    for i in 0..n {
+        *at += Duration::from_millis(every_ms);
+        enc.encode(&pattern.render(i, 0, *at), false).unwrap();
+    }
+}
+
 #[test]
 fn a_share_in_motion_trades_sharpness_for_frames_and_text_gets_it_back() {
     let settings = EncoderSettings { width: 160, height: 96, fps: 30, bitrate_bps: 300_000, content: Content::Screen };
@@ -132,6 +140,14 @@ fn a_share_in_motion_trades_sharpness_for_frames_and_text_gets_it_back() {
     assert!(enc.max_quantizer() > text, "motion at 30 a second may go coarser: {}", enc.max_quantizer());
     feed(&mut enc, 10, Duration::from_millis(200));
     assert_eq!(enc.max_quantizer(), text, "a still screen again");
+    // openh264 budgets each frame for the rate the share comes at.
+    let (mut h264, mut t) = (h264::H264Encoder::new(settings).unwrap(), Duration::ZERO);
+    feed_h264(&mut h264, &mut t, 10, 67);
+    assert_eq!(h264.budgeted_fps(), 15.0, "text");
+    feed_h264(&mut h264, &mut t, 10, 33);
+    assert_eq!(h264.budgeted_fps(), 30.0, "motion");
+    feed_h264(&mut h264, &mut t, 10, 200);
+    assert_eq!(h264.budgeted_fps(), 15.0, "still");
     // A camera never changes its ceiling.
     let camera = EncoderSettings { content: Content::Camera, ..settings };
     let mut cam = vp8::Vp8Encoder::new(camera).unwrap();

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use vpx_sys::*;
 
+use super::motion::MotionWatch;
 use super::{Content, EncodedVideo, EncoderSettings, VideoCodec, VideoDecoder, VideoEncoder};
 use crate::{MediaError, Result, VideoFrame};
 
@@ -54,20 +55,16 @@ pub struct Vp8Encoder {
     ctx: Context,
     cfg: vpx_codec_enc_cfg_t,
     settings: EncoderSettings,
-    /// The last frame's time; a share's frames' smoothed interval (seconds).
-    last_timestamp: Option<Duration>,
-    interval: f64,
-    motion: bool,
+    /// A share: whether its frames come as motion.
+    watch: MotionWatch,
 }
 
 /// A share's quantizer ceiling for text: fine strokes stay legible (the rate control drops frames first).
 const SCREEN_MAX_Q: u32 = 52;
-/// ... and for motion (frames come faster than [`MOTION_INTERVAL`]): coarser pictures before fewer of them.
-/// `screen_share`'s motion test (a 640x360 video on a 1280x720 share while the bandwidth estimate climbs from
-/// 1.0 to 1.7 Mbit/s): 24–25 fps arrive, against 19–22 with the text ceiling.
+/// ... and for motion (frames come at about 30 a second): coarser pictures before fewer of them.
+/// `screen_share`'s motion test (a 640x360 video on a 1280x720 share for 5 s while the bandwidth estimate
+/// climbs from 1.0 to 1.7 Mbit/s): 24–25 fps arrived, against 19–22 with the text ceiling.
 const SCREEN_MOTION_MAX_Q: u32 = 63;
-/// A share whose frames come this often or faster is in motion (text comes at 15 a second at most).
-const MOTION_INTERVAL: f64 = 0.045;
 
 // SAFETY: the configuration's only pointers are the unused two-pass buffers (null); the context is Send.
 unsafe impl Send for Vp8Encoder {}
@@ -127,7 +124,7 @@ impl Vp8Encoder {
                     1 as c_uint,
                 );
             }
-            Ok(Vp8Encoder { ctx, cfg, settings, last_timestamp: None, interval: 1.0, motion: false })
+            Ok(Vp8Encoder { ctx, cfg, settings, watch: MotionWatch::new() })
         }
     }
 }
@@ -144,33 +141,19 @@ impl VideoEncoder for Vp8Encoder {
             *self = Vp8Encoder::new(settings)?;
         }
         let fail = |m: String| MediaError::Encoder { codec: "VP8", message: m };
-        let gap = self.last_timestamp.map(|last| frame.timestamp.saturating_sub(last).as_secs_f64().min(1.0));
-        self.last_timestamp = Some(frame.timestamp);
         if self.settings.content == Content::Screen
-            && let Some(gap) = gap
+            && let Some(motion) = self.watch.frame(frame.timestamp)
         {
-            self.follow_pace(gap)?;
+            self.follow_motion(motion);
         }
         let (w, h) = (frame.width, frame.height);
         let pts = (frame.timestamp.as_micros() as i64 * TIMEBASE as i64) / 1_000_000;
-        // How long this frame shows: until the next, as far as the rate control knows (the gap since the last; a
-        // share's frames come at 5, 15 or 30 a second).
-        let duration = match gap {
-            Some(gap) if gap > 0.0 => {
-                (gap * TIMEBASE as f64).clamp(TIMEBASE as f64 / 120.0, TIMEBASE as f64) as c_ulong
-            }
-            // The first frame: a camera's at its rate; a share's as text (15 a second), since its keyframe's
-            // quality stays on every block that does not change (static threshold), and at 1/30 s text lost
-            // 0.4 dB luma PSNR in screen_share.
-            _ => {
-                let fps = if self.settings.content == Content::Screen {
-                    self.settings.fps.min(15)
-                } else {
-                    self.settings.fps
-                };
-                (TIMEBASE as u32 / fps.max(1)) as c_ulong
-            }
-        };
+        // How long a frame shows, for the rate control: libvpx takes the rate from the gaps between frames'
+        // ends, so a constant duration leaves it the real gaps; it counts alone for the first frame. A share's
+        // first is text's (15 a second): its keyframe's quality stays on every block that does not change
+        // (static threshold), and at 1/30 s text lost 0.4 dB luma PSNR in screen_share.
+        let fps = if self.settings.content == Content::Screen { self.settings.fps.min(15) } else { self.settings.fps };
+        let duration = (TIMEBASE as u32 / fps.max(1)) as c_ulong;
         // SAFETY: the image points into `frame`, which outlives the encode call; libvpx only reads it.
         unsafe {
             let mut img = MaybeUninit::<vpx_image_t>::uninit();
@@ -239,17 +222,14 @@ impl Vp8Encoder {
         Ok(())
     }
 
-    /// A share: follow how often frames come (text calm, motion fast; `gap` in seconds since the last) with the
-    /// quantizer ceiling.
-    fn follow_pace(&mut self, gap: f64) -> Result<()> {
-        self.interval += (gap - self.interval) * 0.25;
-        let motion = self.interval < MOTION_INTERVAL;
-        if motion != self.motion {
-            self.motion = motion;
-            self.cfg.rc_max_quantizer = if motion { SCREEN_MOTION_MAX_Q } else { SCREEN_MAX_Q };
-            self.reconfigure()?;
+    /// A share that turned to motion or back: the quantizer ceiling follows (kept as it was if libvpx refuses).
+    fn follow_motion(&mut self, motion: bool) {
+        let before = self.cfg.rc_max_quantizer;
+        self.cfg.rc_max_quantizer = if motion { SCREEN_MOTION_MAX_Q } else { SCREEN_MAX_Q };
+        if let Err(e) = self.reconfigure() {
+            self.cfg.rc_max_quantizer = before;
+            tracing::warn!("VP8 kept its quantizer ceiling: {e}");
         }
-        Ok(())
     }
 
     /// The quantizer ceiling in use (tests).
