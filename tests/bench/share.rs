@@ -81,10 +81,12 @@ fn main() -> anyhow::Result<()> {
 
     let row = |what: &str, t: f64, c: f64, better_low: bool| {
         let ratio = if better_low { c / t } else { t / c };
-        println!(
-            "{what:<32} tincan {t:>8.1}   chromium {c:>8.1}   tincan is {ratio:.2}x {}",
-            if ratio >= 1.0 { "better" } else { "worse" }
-        );
+        let verdict = if ratio.is_nan() {
+            "no ratio".to_owned()
+        } else {
+            format!("tincan is {ratio:.2}x {}", if ratio >= 1.0 { "better" } else { "worse" })
+        };
+        println!("{what:<32} tincan {t:>8.1}   chromium {c:>8.1}   {verdict}");
     };
     println!("share bench: 1920x1080 text screen, {:.0} s window, VP8, the share alone", args.seconds);
     row("capture -> decoded p50 ms", tincan.latency_p50, chromium.latency_p50, true);
