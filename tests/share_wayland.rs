@@ -41,16 +41,6 @@ fn peer(name: &str, env: &[(String, String)], url: &str, room: &str, extra: &[&s
     Ok(Peer { _process: process, lines })
 }
 
-fn load_png(path: &std::path::Path) -> anyhow::Result<Rgb> {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path)?));
-    let mut reader = decoder.read_info()?;
-    let mut pixels = vec![0; reader.output_buffer_size().unwrap_or(0)];
-    let info = reader.next_frame(&mut pixels)?;
-    anyhow::ensure!(info.color_type == png::ColorType::Rgb, "{:?}", info.color_type);
-    pixels.truncate(info.buffer_size());
-    Ok(Rgb { width: info.width as usize, height: info.height as usize, pixels })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_share_on_wayland_goes_through_the_portal_and_ends_with_the_desktop() -> anyhow::Result<()> {
     let server = SignalServer::start(ServerConfig::loopback_unlimited()).await?;
@@ -110,7 +100,7 @@ fn scenario(url: &str) -> anyhow::Result<()> {
     assert!(shared["last_counter"].as_u64().unwrap_or(0) >= 60, "the stamp advanced: {shared}");
     assert!(shared["frames_decoded"].as_u64().unwrap_or(0) >= 40, "{shared}");
     assert!(camera["frames_decoded"].as_u64().unwrap_or(0) >= 60, "the camera went on beside it: {camera}");
-    let got = load_png(&snapshots.join("Ann-screen.png"))?;
+    let got = Rgb::load_png(&snapshots.join("Ann-screen.png"))?;
     let db = psnr_luma(&picture, &got, |x, y| !in_stamp(x, y)).expect("same size");
     let rgb = psnr(&picture, &got, |x, y| !in_stamp(x, y)).unwrap_or(0.0);
     eprintln!("shared through the portal: PSNR {db:.1} dB luma, {rgb:.1} dB RGB");

@@ -111,15 +111,6 @@ fn mean_kbps(lines: &[Value], from_ms: f64) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
-fn load_png(path: &Path) -> anyhow::Result<Rgb> {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path)?));
-    let mut reader = decoder.read_info()?;
-    let mut pixels = vec![0; reader.output_buffer_size().unwrap_or(0)];
-    let info = reader.next_frame(&mut pixels)?;
-    pixels.truncate(info.buffer_size());
-    Ok(Rgb { width: info.width as usize, height: info.height as usize, pixels })
-}
-
 fn run(
     url: &str,
     dir: &Path,
@@ -201,7 +192,7 @@ fn run(
     let tracks = summary["participants"][0]["tracks"].as_array().cloned().unwrap_or_default();
     let share = tracks.iter().find(|t| t["kind"] == "screen").cloned().unwrap_or_default();
     let sender_name = if chromium { "Chromium" } else { "Tincan" };
-    let got = load_png(&snapshots.join(format!("{sender_name}-screen.png")))?;
+    let got = Rgb::load_png(&snapshots.join(format!("{sender_name}-screen.png")))?;
     let (cx, cy) = CHROMIUM_WINDOW;
     let in_chromium_window = |x: usize, y: usize| x >= cx && y >= cy;
     let counted = |x: usize, y: usize| !(screen.moving(x, y) || in_chromium_window(x, y));

@@ -11,7 +11,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -86,16 +85,6 @@ fn track(summary: &Value, kind: &str) -> Value {
     tracks.into_iter().find(|t| t["kind"] == kind).unwrap_or_else(|| panic!("no {kind} track: {summary}"))
 }
 
-fn load_png(path: &Path) -> Rgb {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut pixels).unwrap();
-    assert_eq!(info.color_type, png::ColorType::Rgb);
-    pixels.truncate(info.buffer_size());
-    Rgb { width: info.width as usize, height: info.height as usize, pixels }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_screen_arrives_legible_and_a_shared_window_alone() {
     let xvfb = Xvfb::start(1280, 720).expect("Xvfb");
@@ -146,7 +135,7 @@ async fn a_shared_screen_arrives_legible_and_a_shared_window_alone() {
     assert!(lasted > Duration::from_secs(5) && lasted < Duration::from_secs(8), "the share lasted {lasted:?}");
 
     // The last picture: the text, legible.
-    let got = load_png(&whole_dir.join("Ann-screen.png"));
+    let got = Rgb::load_png(&whole_dir.join("Ann-screen.png")).expect("the snapshot");
     let db = psnr_luma(screen.screen_rgb(), &got, |x, y| !screen.moving(x, y)).expect("same size");
     let rgb = psnr(screen.screen_rgb(), &got, |x, y| !screen.moving(x, y)).unwrap_or(0.0);
     eprintln!("whole screen: PSNR {db:.1} dB luma, {rgb:.1} dB RGB");
@@ -171,7 +160,7 @@ async fn a_shared_screen_arrives_legible_and_a_shared_window_alone() {
         (shared["width"].as_u64(), shared["height"].as_u64()),
         (Some(NOTES_SIZE.0 as u64), Some(NOTES_SIZE.1 as u64))
     );
-    let got = load_png(&window_dir.join("Cy-screen.png"));
+    let got = Rgb::load_png(&window_dir.join("Cy-screen.png")).expect("the snapshot");
     let db = psnr_luma(screen.notes_rgb(), &got, |_, _| true).expect("same size");
     let rgb = psnr(screen.notes_rgb(), &got, |_, _| true).unwrap_or(0.0);
     eprintln!("one window: PSNR {db:.1} dB luma, {rgb:.1} dB RGB");

@@ -40,6 +40,20 @@ pub struct Rgb {
 }
 
 impl Rgb {
+    /// An 8-bit RGB PNG (what `tincan-cli --snapshot` writes).
+    pub fn load_png(path: &std::path::Path) -> Result<Rgb> {
+        let bad = |e: &dyn std::fmt::Display| RigError::Setup(format!("{}: {e}", path.display()));
+        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path)?));
+        let mut reader = decoder.read_info().map_err(|e| bad(&e))?;
+        let mut pixels = vec![0; reader.output_buffer_size().unwrap_or(0)];
+        let info = reader.next_frame(&mut pixels).map_err(|e| bad(&e))?;
+        if info.color_type != png::ColorType::Rgb {
+            return Err(bad(&format!("{:?}, not RGB", info.color_type)));
+        }
+        pixels.truncate(info.buffer_size());
+        Ok(Rgb { width: info.width as usize, height: info.height as usize, pixels })
+    }
+
     fn filled(width: usize, height: usize, colour: [u8; 3]) -> Rgb {
         Rgb { width, height, pixels: colour.repeat(width * height) }
     }
