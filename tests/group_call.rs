@@ -153,7 +153,8 @@ fn scenario(url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     std::fs::write(&offered, vec![7u8; 48 * 1024])?;
     let offered_path = offered.to_string_lossy().into_owned();
     let cy_more = ["--send-file", offered_path.as_str(), "--file-to", "Ana", "--after", "2"];
-    let mut cy = peer(url, dir, "Cy", &room, "12", &cy_more)?;
+    // Cy stays 16 s: long enough for the decline, the heading and full screen below on a busy machine.
+    let mut cy = peer(url, dir, "Cy", &room, "16", &cy_more)?;
     let cy_lines = json_lines(cy.0.stdout.take().expect("piped"));
     let bo_tile = tile_of(&session, "Bo")?;
     let cy_tile = tile_of(&session, "Cy")?;

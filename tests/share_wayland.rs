@@ -11,7 +11,7 @@ use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use serde_json::Value;
-use tincan_e2e::app::{json_lines, next_line};
+use tincan_e2e::app::{each_line, json_lines, next_line};
 use tincan_e2e::binary;
 use tincan_e2e::process::Guard;
 use tincan_e2e::screencast::ScreenCastDesktop;
@@ -73,10 +73,16 @@ fn scenario(url: &str) -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_secs(6));
     let sent = desktop.pictures_sent();
     desktop.end_share()?;
-    next_line(&ann.lines, "Ann told the desktop ended it", |v| {
-        v["event"] == "notice" && v["message"].as_str().is_some_and(|m| m.contains("desktop ended the share"))
-    })?;
-    next_line(&ann.lines, "Ann's share ending", |v| v["event"] == "share" && v["sharing"] == false)?;
+    each_line(
+        &ann.lines,
+        "Ann told the desktop ended it, and her share ending",
+        &[
+            &|v: &Value| {
+                v["event"] == "notice" && v["message"].as_str().is_some_and(|m| m.contains("desktop ended the share"))
+            },
+            &|v: &Value| v["event"] == "share" && v["sharing"] == false,
+        ],
+    )?;
     next_line(&bo.lines, "Bo seeing it end", |v| v["event"] == "share" && v["sharing"] == false)?;
     let share_ended = std::time::Instant::now();
     let summary = next_line(&bo.lines, "Bo's summary", |v| v["event"] == "summary")?;

@@ -145,6 +145,31 @@ pub fn next_line(lines: &mpsc::Receiver<Value>, what: &str, pick: impl Fn(&Value
     }
 }
 
+/// One line for each of `picks`, in whatever order they come, within `WAIT`: for events that race (a chat
+/// and a file's verdict), where waiting for one with `next_line` would skip past the other.
+pub fn each_line(
+    lines: &mpsc::Receiver<Value>,
+    what: &str,
+    picks: &[&dyn Fn(&Value) -> bool],
+) -> anyhow::Result<Vec<Value>> {
+    let deadline = Instant::now() + WAIT;
+    let mut found: Vec<Option<Value>> = vec![None; picks.len()];
+    while found.iter().any(Option::is_none) {
+        match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(v) => {
+                if let Some(i) = (0..picks.len()).find(|&i| found[i].is_none() && picks[i](&v)) {
+                    found[i] = Some(v);
+                }
+            }
+            Err(_) => {
+                let missing: Vec<usize> = (0..picks.len()).filter(|&i| found[i].is_none()).collect();
+                anyhow::bail!("no {what} within {WAIT:?} (missing: line {missing:?} of those awaited)");
+            }
+        }
+    }
+    Ok(found.into_iter().flatten().collect())
+}
+
 /// Reads the stamp the test pattern carries (see `tincan_media::synthetic`) from the canvas or video element
 /// `src` (defined before this script): the frame counter, or null if the pixels do not hold a valid stamp.
 pub const READ_STAMP_FROM: &str = r#"
