@@ -3,7 +3,9 @@
 //! page, which shows it as a second, large video beside the camera: the stamp read from the share's pixels
 //! advances, and the share goes when the engine stops it. Then the page shares its own screen
 //! (`getDisplayMedia`, Chromium's fake capture) and the engine decodes it as a screen track. Both ways of
-//! offering: an answerer asks the offerer for the renegotiation on the data channel (`offer_wanted`).
+//! offering: an answerer asks the offerer for the renegotiation on the data channel (`offer_wanted`). And
+//! both again with no camera on either side: a share goes on a later video section than the camera's, so
+//! it is not taken for a camera.
 //! Each scenario runs in a network namespace with only `lo` (see `support/netns.rs`).
 
 use std::path::Path;
@@ -24,7 +26,7 @@ async fn engine_offers_and_shares_with_chromium() -> anyhow::Result<()> {
     if !netns::enter("engine_offers_and_shares_with_chromium")? {
         return Ok(());
     }
-    run_scenario("browser-share-engine-offers", |url, dir| scenario(url, dir, true)).await
+    run_scenario("browser-share-engine-offers", |url, dir| scenario(url, dir, true, true)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,7 +34,25 @@ async fn chromium_offers_and_shares_with_the_engine() -> anyhow::Result<()> {
     if !netns::enter("chromium_offers_and_shares_with_the_engine")? {
         return Ok(());
     }
-    run_scenario("browser-share-chromium-offers", |url, dir| scenario(url, dir, false)).await
+    run_scenario("browser-share-chromium-offers", |url, dir| scenario(url, dir, false, true)).await
+}
+
+/// Neither side has a camera: each share must still arrive as a share (on a video section after the
+/// camera's, which stays, receiving only), not be taken for a camera.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_cameras_engine_offers() -> anyhow::Result<()> {
+    if !netns::enter("without_cameras_engine_offers")? {
+        return Ok(());
+    }
+    run_scenario("browser-share-no-cameras-engine-offers", |url, dir| scenario(url, dir, true, false)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_cameras_chromium_offers() -> anyhow::Result<()> {
+    if !netns::enter("without_cameras_chromium_offers")? {
+        return Ok(());
+    }
+    run_scenario("browser-share-no-cameras-chromium-offers", |url, dir| scenario(url, dir, false, false)).await
 }
 
 fn page_says(session: &Session) -> String {
@@ -42,7 +62,7 @@ fn page_says(session: &Session) -> String {
         .unwrap_or_else(|e| e.to_string())
 }
 
-fn scenario(url: &str, dir: &Path, engine_offers: bool) -> anyhow::Result<()> {
+fn scenario(url: &str, dir: &Path, engine_offers: bool, cameras: bool) -> anyhow::Result<()> {
     let xvfb = Xvfb::start(1280, 720)?;
     let _screen = TestScreen::start(&xvfb.display)?;
     let http = url.replace("ws://", "http://").trim_end_matches("/ws").to_owned();
@@ -52,7 +72,10 @@ fn scenario(url: &str, dir: &Path, engine_offers: bool) -> anyhow::Result<()> {
     fixtures::tone_wav(&microphone, 660.0, 5.0)?;
     let driver = Driver::chromium(&dir.join("chromedriver.log"))?;
     let session = driver.chromium_with_media(&dir.join("chromium-profile"), &camera, &microphone)?;
-    let page = |create: bool| format!("{http}/r/{room}?name=Chromium{}", if create { "&create=1" } else { "" });
+    let page = |create: bool| {
+        let camera = if cameras { "" } else { "&video=none" };
+        format!("{http}/r/{room}?name=Chromium{camera}{}", if create { "&create=1" } else { "" })
+    };
     let engine = |existing: bool| {
         let mut command = Command::new(binary("tincan-cli")?);
         command
@@ -63,6 +86,9 @@ fn scenario(url: &str, dir: &Path, engine_offers: bool) -> anyhow::Result<()> {
             .stderr(std::fs::File::create(dir.join("cli.err.log"))?);
         if existing {
             command.arg("--existing");
+        }
+        if !cameras {
+            command.args(["--video", "none"]);
         }
         Guard::spawn(&mut command)
     };
@@ -105,10 +131,10 @@ fn scenario(url: &str, dir: &Path, engine_offers: bool) -> anyhow::Result<()> {
         last = stamp()?;
     }
     assert!(last > first + 5, "the shared screen's stamp advances (20 a second): {first}, then {last} 6 s later");
-    // The camera goes on beside it.
+    // The camera goes on beside it (without one, the camera's place stays empty: the share is not there).
     let camera_live = session.run("return document.getElementById('remote').videoWidth", json!([]))?;
-    assert_eq!(camera_live, json!(320));
-    if engine_offers {
+    assert_eq!(camera_live, json!(if cameras { 320 } else { 0 }));
+    if engine_offers && cameras {
         for (w, h) in [(1280, 800), (800, 600)] {
             session.set_window_size(w, h)?;
             std::thread::sleep(Duration::from_millis(400));
@@ -130,14 +156,21 @@ fn scenario(url: &str, dir: &Path, engine_offers: bool) -> anyhow::Result<()> {
         v["event"] == "share" && v["sharing"] == true && v["peer"].is_string()
     })
     .map_err(|e| anyhow::anyhow!("{e}: {}", page_says(&session)))?;
-    std::thread::sleep(Duration::from_secs(2));
+    // Four seconds of it: Chromium's share can pause up to 1.5 s as it starts (seen without a camera, when
+    // its bandwidth estimate has only had audio to go on), then runs at 15-16 fps.
+    std::thread::sleep(Duration::from_secs(4));
     session.run("document.getElementById('hangup').click(); return true;", json!([]))?;
     let summary = next_line(&lines, "the engine's summary", |v| v["event"] == "summary")?;
     let tracks = summary["participants"][0]["tracks"].as_array().cloned().unwrap_or_default();
     let screen = tracks.iter().find(|t| t["kind"] == "screen").cloned().unwrap_or_default();
     assert!(screen["frames_decoded"].as_u64().unwrap_or(0) >= 5, "the engine decoded the page's share: {summary}");
     let camera = tracks.iter().find(|t| t["kind"] == "camera").cloned().unwrap_or_default();
-    assert!(camera["frames_decoded"].as_u64().unwrap_or(0) >= 30, "and the page's camera: {summary}");
+    let camera_frames = camera["frames_decoded"].as_u64().unwrap_or(0);
+    if cameras {
+        assert!(camera_frames >= 30, "and the page's camera: {summary}");
+    } else {
+        assert_eq!(camera_frames, 0, "the page has no camera: {summary}");
+    }
     eprintln!("the engine received from Chromium: {}", json!(tracks));
     Ok(())
 }

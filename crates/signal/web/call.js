@@ -122,18 +122,48 @@ export class GuestCall {
     this.signal('offer', this.pc.localDescription.toJSON());
   }
 
-  /** Share a screen (from getDisplayMedia) beside the camera: one more track, then a new offer and answer. */
+  /** Share a screen (from getDisplayMedia) beside the camera, on a video section after the camera's (the
+   * other side tells a share by that; `addTrack` would put it on the camera's when we have no camera), then
+   * a new offer and answer. An answerer cannot add a section: it asks the offerer for one and shares on it
+   * when the offer comes. */
   async share(stream) {
     await this.stopShare(false);
-    this.shareSender = this.pc.addTrack(stream.getVideoTracks()[0], stream);
-    await this.renegotiate(this.offerer ? 0 : 1);
+    this.shareStream = stream;
+    if (await this.placeShare()) await this.renegotiate(0);
+    else if (this.offerer) {
+      const t = this.pc.addTransceiver(stream.getVideoTracks()[0], { direction: 'sendrecv', streams: [stream] });
+      this.preferCodec(t);
+      this.shareSender = t.sender;
+      await this.renegotiate(0);
+    } else await this.renegotiate(1);
+  }
+
+  /** Put the share waiting in `shareStream` on a free video section after the camera's; whether there was one. */
+  async placeShare() {
+    const videos = this.pc.getTransceivers().filter((t) => t.receiver.track.kind === 'video');
+    const free = videos.slice(1).find((t) => !t.sender.track && t.direction !== 'stopped' && t.currentDirection !== 'stopped');
+    const stream = this.shareStream;
+    if (!stream || this.shareSender || !free) return false;
+    this.shareSender = free.sender;
+    await free.sender.replaceTrack(stream.getVideoTracks()[0]);
+    if (this.shareStream !== stream) {
+      // Stopped meanwhile.
+      await free.sender.replaceTrack(null);
+      return false;
+    }
+    free.sender.setStreams?.(stream);
+    free.direction = 'sendrecv';
+    return true;
   }
 
   async stopShare(renegotiate = true) {
-    if (!this.shareSender) return;
-    this.pc.removeTrack(this.shareSender);
-    this.shareSender = null;
-    if (renegotiate) await this.renegotiate(0);
+    const had = this.shareStream;
+    this.shareStream = null;
+    if (this.shareSender) {
+      this.pc.removeTrack(this.shareSender);
+      this.shareSender = null;
+    }
+    if (had && renegotiate) await this.renegotiate(0);
   }
 
   async onSignal(kind, data) {
@@ -151,6 +181,8 @@ export class GuestCall {
         }
         if (kindOf === 'video') this.preferCodec(t);
       }
+      // A share waiting for a section (we asked the offerer for one) goes on it.
+      await this.placeShare();
       await this.pc.setLocalDescription(await this.pc.createAnswer());
       this.signal('answer', this.pc.localDescription.toJSON());
       await this.flushCandidates();

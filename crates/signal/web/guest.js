@@ -1,6 +1,6 @@
 // The guest call page at /r/CODE: joins the room with the browser's own WebRTC. Query: `name`, `create=1`
 // (start the room if nobody is there), `capacity=N` (the room's size, if this starts it), `codec=vp8|h264`
-// (preferred video codec), `relay=1` (TURN only), `video=WxH` (camera size asked for).
+// (preferred video codec), `relay=1` (TURN only), `video=WxH` (camera size asked for; `none`: no camera).
 // In a group room it holds one RTCPeerConnection per other person (each with a video tile): whoever enters
 // offers to everyone already there, as the app does. The browser encodes its camera once per connection.
 import { Signaling } from './signaling.js';
@@ -46,8 +46,10 @@ async function localMedia() {
     addMessage('This browser only lends its camera and microphone to secure (https) pages: you can see and hear, not be seen.');
     return null;
   }
+  // `video=none`: no camera (sound only), as for someone who has none.
   const [width, height] = (params.get('video') || '640x480').split('x').map(Number);
-  for (const constraints of [{ audio: true, video: { width, height, frameRate: 30 } }, { audio: true }]) {
+  const asks = params.get('video') === 'none' ? [{ audio: true }] : [{ audio: true, video: { width, height, frameRate: 30 } }, { audio: true }];
+  for (const constraints of asks) {
     try {
       return await navigator.mediaDevices.getUserMedia(constraints);
     } catch (e) {
@@ -201,10 +203,13 @@ function onControl(entry, m) {
     addMessage(`${who}: ${m.text}`);
     entry.call.sendControl({ type: 'chat_received', id: m.id });
   } else if (m.type === 'media_state') {
+    // Said once, when it changes (a share's start and end repeat the state).
+    const before = entry.remoteMedia?.video;
     entry.remoteMedia = { audio: !!m.audio, video: !!m.video };
     if (calls.size === 1) guest.remoteMedia = entry.remoteMedia;
     entry.tile.classList.toggle('camera-off', !m.video);
-    if (!m.video) addMessage(`${who} turned the camera off.`);
+    if (!m.video && before === undefined) addMessage(`${who}'s camera is off.`);
+    else if (!m.video && before) addMessage(`${who} turned the camera off.`);
     if (!m.screen) hideShare(entry);
   } else if (m.type === 'offer_wanted') {
     entry.call.renegotiate(Number(m.receive_video) || 0).catch((e) => console.warn('renegotiation failed', e));

@@ -841,12 +841,13 @@ impl Driver {
                 let Some((ssrc, mime)) = describe(&track).await else {
                     return;
                 };
-                let named_screen = track.track_id().await.starts_with(SCREEN_TRACK_PREFIX);
+                let track_id = track.track_id().await;
                 let video = mime.to_ascii_lowercase().starts_with("video/");
                 let Some(session) = self.links.get_mut(&peer) else { return };
                 // A share: a Tincan engine names its track `screen-…`; a browser cannot name its tracks, but
-                // it adds its share after its camera: a second video track while the camera's plays.
-                let screen = video && (named_screen || session.camera_tracks.load(Ordering::Relaxed) > 0);
+                // it sends its share on a later video section than its camera's (so does Tincan).
+                let screen =
+                    video && (track_id.starts_with(SCREEN_TRACK_PREFIX) || session.on_share_section(&track_id).await);
                 // A peer's renegotiations cannot make us start threads without end: a track's threads count
                 // until it ends.
                 let live = session.tracks.fetch_add(1, Ordering::Relaxed) + 1;
@@ -892,14 +893,11 @@ impl Driver {
                         s.share_task = Some(handle.abort_handle());
                     }
                 } else if video {
-                    let cameras = session.camera_tracks.clone();
-                    cameras.fetch_add(1, Ordering::Relaxed);
                     let sink = self.sinks_for(&peer, true).0.unwrap_or_else(|| Box::new(|_| {}));
                     let task = run_video(track, ssrc, mime, sink, counters, sync, decoded);
                     tokio::spawn(
                         async move {
                             task.await;
-                            cameras.fetch_sub(1, Ordering::Relaxed);
                             ended()
                         }
                         .instrument(span),

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
 
+use rtc::rtp_transceiver::RTCRtpTransceiverId;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tincan_media::codec::VideoCodec;
 use tokio::sync::mpsc;
@@ -52,6 +53,8 @@ pub struct Session {
     pub files: Arc<Files>,
     pub video: Option<(VideoTrack, VideoCodec)>,
     pub audio: Option<VideoTrack>,
+    /// Without a camera: the transceiver that holds the camera's section with a track that never sends.
+    idle_camera: Option<RTCRtpTransceiverId>,
     /// Our screen share's track on this link, and whether the share's encoder writes into it yet (after the
     /// offer and answer that carry it).
     pub screen: Option<(VideoTrack, bool)>,
@@ -75,8 +78,6 @@ pub struct Session {
     /// front end heard that some were refused.
     pub tracks: Arc<AtomicUsize>,
     pub told_too_many: bool,
-    /// The participant's camera tracks playing (a second video track is their share).
-    pub camera_tracks: Arc<AtomicUsize>,
     /// Their current share's receive task (stopped when the next share comes or the link closes).
     pub share_task: Option<tokio::task::AbortHandle>,
     /// Ask the offerer for an offer once the control channel opens.
@@ -145,10 +146,17 @@ impl Session {
         let preferred = *settings.video_codecs.first().unwrap_or(&VideoCodec::Vp8);
         let recvonly =
             || Some(RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() });
+        let mut idle_camera = None;
         let video = if send_video {
             Some((add_track(&pc, RtpCodecKind::Video, codec_parameters(preferred).rtp_codec).await?, preferred))
         } else {
-            pc.add_transceiver_from_kind(RtpCodecKind::Video, recvonly()).await?;
+            // No camera: the first video section is still the camera's (the other side takes a track on it
+            // for a camera, see `on_share_section`), with a track that never sends, as a browser's camera
+            // turned off. Without one, webrtc-rs's add_track would put our share on the first video section
+            // with no sender, and a section made receive-only would not pair with a receive-only offer's.
+            let (unused, _) = crate::peer::local_track(RtpCodecKind::Video, codec_parameters(preferred).rtp_codec)?;
+            let camera = pc.add_transceiver_from_track(unused as Arc<dyn TrackLocal>, None).await?;
+            idle_camera = Some(camera.id());
             None
         };
         let audio = if send_audio {
@@ -166,6 +174,7 @@ impl Session {
             files,
             video,
             audio,
+            idle_camera,
             screen: None,
             sending: false,
             remote_sharing: false,
@@ -178,7 +187,6 @@ impl Session {
             stats: LinkSampler::default(),
             tracks: Arc::default(),
             told_too_many: false,
-            camera_tracks: Arc::default(),
             share_task: None,
             ask_when_open: false,
             offered_restart: false,
@@ -209,7 +217,9 @@ impl Session {
         let mut n = 0u8;
         for t in self.pc.get_transceivers().await {
             let sends = match t.sender().await {
-                Ok(Some(sender)) => sender.track().kind().await == RtpCodecKind::Video,
+                Ok(Some(sender)) => {
+                    sender.track().kind().await == RtpCodecKind::Video && Some(t.id()) != self.idle_camera
+                }
                 _ => false,
             };
             if sends && matches!(t.mid().await, Ok(None)) {
@@ -217,6 +227,23 @@ impl Session {
             }
         }
         n
+    }
+
+    /// Whether the remote track `track_id` plays on a later video section than the first, the camera's:
+    /// Tincan engines and the guest page put their camera on the first (one without a camera keeps that
+    /// section all the same) and a share on a later one. It is how a browser's share is told from its camera (a
+    /// page cannot name its tracks).
+    pub async fn on_share_section(&self, track_id: &str) -> bool {
+        let Some(remote) = self.pc.remote_description().await else { return false };
+        let Some(first) = first_video_mid(&remote.sdp) else { return false };
+        for t in self.pc.get_transceivers().await {
+            if let Ok(Some(r)) = t.receiver().await
+                && r.track().track_id().await.as_str() == track_id
+            {
+                return t.mid().await.ok().flatten().is_some_and(|mid| mid != first);
+            }
+        }
+        false
     }
 
     /// The share's outlet once negotiated: the negotiated payload type, if its codec is the share encoder's.
@@ -340,5 +367,34 @@ impl Session {
     pub async fn send_control(&self, message: &ControlMessage) -> Result<()> {
         self.control.send_text(&serde_json::to_string(message)?).await?;
         Ok(())
+    }
+}
+
+/// The mid of a description's first video section (its `a=mid` line).
+fn first_video_mid(sdp: &str) -> Option<&str> {
+    let mut in_video = false;
+    for line in sdp.lines() {
+        if let Some(media) = line.strip_prefix("m=") {
+            in_video = media.starts_with("video ");
+        } else if in_video && let Some(mid) = line.strip_prefix("a=mid:") {
+            return Some(mid.trim());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_video_mid;
+
+    #[test]
+    fn the_first_video_section_is_found_after_audio_and_data() {
+        let sdp = "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:0\r\n\
+                   m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:1\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendrecv\r\n\
+                   a=mid:2\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:3\r\n";
+        assert_eq!(first_video_mid(sdp), Some("2"));
+        assert_eq!(first_video_mid("v=0\r\nm=audio 9 RTP/AVP 0\r\na=mid:a\r\n"), None);
+        // A video section without a mid does not borrow the next one's.
+        assert_eq!(first_video_mid("m=video 9 RTP/AVP 96\r\nm=audio 9 RTP/AVP 0\r\na=mid:x\r\n"), None);
     }
 }
