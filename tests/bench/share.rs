@@ -34,6 +34,9 @@ struct Args {
     /// The measuring window (after 3 s of settling)
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
+    /// Keep the run's directory (the receivers' snapshots and logs) and print where it is
+    #[arg(long)]
+    keep: bool,
 }
 
 /// Where Chromium's window sits (see `Session::chromium_headed`): left out of the comparison for both.
@@ -72,8 +75,8 @@ fn main() -> anyhow::Result<()> {
     let tincan = run(&url, &dir, &xvfb.display, &screen, &args, false)?;
     let chromium = run(&url, &dir, &xvfb.display, &screen, &args, true);
     runtime.block_on(server.shutdown());
-    // Chromium's desktop capture may not start on a bare Xvfb (it did not here: "Could not start video
-    // source"); the figures of Tincan stand alone then, and the reason is printed.
+    // If Chromium's desktop capture cannot start (it could not with `--use-fake-ui-for-media-stream`, which
+    // fakes the screen too), the figures of Tincan stand alone, and the reason is printed.
     let chromium = chromium.unwrap_or_else(|e| {
         println!("chromium not measured: {e}");
         Figures::nan()
@@ -97,7 +100,11 @@ fn main() -> anyhow::Result<()> {
     row("PSNR luma dB", tincan.psnr_luma, chromium.psnr_luma, false);
     row("PSNR RGB dB", tincan.psnr_rgb, chromium.psnr_rgb, false);
     println!("  share received at: tincan {}; chromium {}", tincan.size, chromium.size);
-    let _ = std::fs::remove_dir_all(dir);
+    if args.keep {
+        println!("  snapshots and logs kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     Ok(())
 }
 
@@ -141,7 +148,7 @@ fn run(
         let driver = Driver::chromium_on(display, &dir.join("chromedriver.log"))?;
         let session = driver.chromium_headed(&dir.join("profile"))?;
         let http = url.replace("ws://", "http://").trim_end_matches("/ws").to_owned();
-        session.navigate(&format!("{http}/r/{room}?name=Chromium&codec=vp8"))?;
+        session.navigate(&format!("{http}/r/{room}?name=Chromium&codec=vp8&video=none"))?;
         session.wait_for("Chromium connected", Duration::from_secs(30), "return tincanGuest.phase === 'connected'")?;
         session.click("#share")?;
         sender_root = driver.pid();

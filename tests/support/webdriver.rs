@@ -100,18 +100,24 @@ impl Driver {
     }
 
     pub fn chromium_session(&self, user_data: &Path, args: &[String]) -> anyhow::Result<Session> {
-        let mut all = vec!["--headless=new".to_owned(), "--use-fake-device-for-media-stream".to_owned()];
+        let mut all = vec![
+            "--headless=new".to_owned(),
+            "--use-fake-device-for-media-stream".to_owned(),
+            "--use-fake-ui-for-media-stream".to_owned(),
+        ];
         all.extend(args.iter().cloned());
         self.chromium_flags(user_data, &all)
     }
 
     /// A Chromium window on the driver's display (see [`Driver::chromium_on`]) with no camera or microphone
     /// (fake devices would make `getDisplayMedia` fake too); `getDisplayMedia` takes the entire screen
-    /// without asking.
+    /// without asking. Not with `--use-fake-ui-for-media-stream`: that one makes `getDisplayMedia` a fake
+    /// capture too (a test card, whatever the screen shows).
     pub fn chromium_headed(&self, user_data: &Path) -> anyhow::Result<Session> {
         self.chromium_flags(
             user_data,
             &[
+                "--auto-accept-camera-and-microphone-capture".into(),
                 "--auto-select-desktop-capture-source=Entire screen".into(),
                 "--ozone-platform=x11".into(),
                 "--disable-features=WebRtcPipeWireCapturer".into(),
@@ -132,7 +138,6 @@ impl Driver {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            "--use-fake-ui-for-media-stream",
             "--allow-loopback-in-peer-connection",
             "--autoplay-policy=no-user-gesture-required",
             "--disable-features=WebRtcHideLocalIpsWithMdns",
