@@ -1,6 +1,7 @@
 //! Calls through TURN: a real coturn on loopback with REST credentials (`use-auth-secret`) that the real
 //! signaling server mints; both peers relay-only. The call connects, the selected pair is relay ↔ relay in
-//! the stats, video arrives in order with the pattern that was sent, and a file arrives with its hash.
+//! the stats, video arrives in order with the pattern that was sent, and a file arrives with its hash. A
+//! relay outlives nonces that go stale, and credentials that expire.
 
 mod common;
 
@@ -128,5 +129,50 @@ async fn someone_joining_after_the_credentials_expired_is_reached_through_the_re
     if reached.is_err() {
         panic!("C did not get video from both through the relay; coturn says:\n{}", turn.log());
     }
+    server.shutdown().await;
+}
+
+/// coturn with `--stale-nonce=2` and allocations of at most 6 s: the first refresh (at 3 s) carries a nonce
+/// gone stale and is refused with 438. The TURN client (patched: `patches/rtc-turn-0.21.1`) sends it again
+/// with the new nonce, so the relay lives and the call carries video every second for 14 s; before, it was
+/// tried again only at the next refresh, when the allocation had already expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_call_outlives_stale_nonces() {
+    init_logs();
+    let turn = Coturn::start_with(&["--stale-nonce=2", "--max-allocate-lifetime=6", "--verbose"]).expect("coturn");
+    let server_config = ServerConfig {
+        turn: Some(TurnConfig { urls: vec![turn.url()], secret: turn.secret.clone(), ttl: Duration::from_secs(600) }),
+        ..ServerConfig::loopback_unlimited()
+    };
+    let server = SignalServer::start(server_config).await.expect("server");
+    let url = server.ws_url();
+    let room = RoomCode::generate();
+    let peer = |name: &str| {
+        let (mut c, got) = config(&url, name, &PeerOptions { size: (160, 120), ..Default::default() });
+        c.peer.relay_only = true;
+        (c, got)
+    };
+    let (ca, _) = peer("a");
+    let (cb, got_b) = peer("b");
+    let (a, mut ae) = Call::start(ca, Target::Room { code: room.clone(), create: true });
+    state(&mut ae, "waiting").await;
+    let (_b, mut be) = Call::start(cb, Target::Room { code: room, create: true });
+    if tokio::time::timeout(WAIT, state(&mut be, "connected")).await.is_err() {
+        panic!("no relayed connection; coturn says:\n{}", turn.log());
+    }
+    let per_second = tokio::task::spawn_blocking(move || {
+        (0..14)
+            .map(|_| stamps_for(&got_b.stamps, Duration::from_secs(1)).iter().filter(|(s, _)| s.is_some()).count())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let log = turn.log();
+    let stale = log.matches("error 438").count();
+    println!("relay with stale nonces: readable frames each second {per_second:?}; coturn's 438s: {stale}");
+    // One per side: the first refresh, at 3 s (the refresh that follows asks for coturn's default 600 s).
+    assert!(stale >= 2, "both sides' refreshes should have met a stale nonce (error 438):\n{log}");
+    assert!(per_second.iter().all(|&n| n >= 10), "video stopped in some second (30 fps sent): {per_second:?}");
+    a.hang_up();
     server.shutdown().await;
 }

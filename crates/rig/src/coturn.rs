@@ -27,8 +27,17 @@ impl Coturn {
         Coturn::start_on(Ipv4Addr::LOCALHOST)
     }
 
+    /// On loopback, with more of coturn's options (e.g. `--stale-nonce=2`).
+    pub fn start_with(options: &[&str]) -> Result<Coturn> {
+        Coturn::start_on_with(Ipv4Addr::LOCALHOST, options)
+    }
+
     /// Listen and relay on `ip` (an address of this network namespace).
     pub fn start_on(ip: Ipv4Addr) -> Result<Coturn> {
+        Coturn::start_on_with(ip, &[])
+    }
+
+    fn start_on_with(ip: Ipv4Addr, options: &[&str]) -> Result<Coturn> {
         let program = find("turnserver")
             .ok_or(RigError::Missing { program: "turnserver", hint: "apt install coturn; scripts/setup.sh does" })?;
         let port = free_udp_port(ip)?;
@@ -67,6 +76,7 @@ impl Coturn {
                 .arg(format!("--log-file={}", log.display()))
                 .arg(format!("--userdb={}", dir.join("turndb").display()))
                 .arg(format!("--pidfile={}", dir.join("turnserver.pid").display()))
+                .args(options)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null()),
         )?;
