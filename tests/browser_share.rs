@@ -2,7 +2,8 @@
 //! test's own with `tincan_rig::screen`'s fine text and moving stamp) with headless Chromium on the guest
 //! page, which shows it as a second, large video beside the camera: the stamp read from the share's pixels
 //! advances, and the share goes when the engine stops it. Then the page shares its own screen
-//! (`getDisplayMedia`, Chromium's fake capture) and the engine decodes it as a screen track. Both ways of
+//! (`getDisplayMedia`, Chromium's fake capture), stops and shares again, and the engine decodes it as a
+//! screen track. Both ways of
 //! offering: an answerer asks the offerer for the renegotiation on the data channel (`offer_wanted`). And
 //! both again with no camera on either side: a share goes on a later video section than the camera's, so
 //! it is not taken for a camera.
@@ -150,12 +151,20 @@ fn scenario(url: &str, dir: &Path, engine_offers: bool, cameras: bool) -> anyhow
         )
         .map_err(|e| anyhow::anyhow!("{e}: {}", page_says(&session)))?;
 
-    // The page shares (Chromium's fake capture): the engine decodes a screen track from it.
+    // The page shares (Chromium's fake capture), stops, and shares again: the engine sees each, and decodes
+    // a screen track from the second (a new section: the first's sender keeps its track id).
+    let page_share = |sharing: bool| {
+        next_line(&lines, "the page's share (or its end) at the engine", |v| {
+            v["event"] == "share" && v["sharing"] == sharing && v["peer"].is_string()
+        })
+        .map_err(|e| anyhow::anyhow!("{e}: {}", page_says(&session)))
+    };
     session.run("tincanGuest.share(); return true;", json!([]))?;
-    next_line(&lines, "the page's share at the engine", |v| {
-        v["event"] == "share" && v["sharing"] == true && v["peer"].is_string()
-    })
-    .map_err(|e| anyhow::anyhow!("{e}: {}", page_says(&session)))?;
+    page_share(true)?;
+    session.run("tincanGuest.share(); return true;", json!([]))?; // the button stops it
+    page_share(false)?;
+    session.run("tincanGuest.share(); return true;", json!([]))?;
+    page_share(true)?;
     // Four seconds of it: Chromium's share can pause up to 1.5 s as it starts (seen without a camera, when
     // its bandwidth estimate has only had audio to go on), then runs at 15-16 fps.
     std::thread::sleep(Duration::from_secs(4));

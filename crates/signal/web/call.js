@@ -27,6 +27,9 @@ export class GuestCall {
     this.hooks = hooks;
     this.pendingCandidates = [];
     this.remoteStream = new MediaStream();
+    // Sections our shares went on (never reused for another: see placeShare), and what the user turned off.
+    this.sharedOn = new WeakSet();
+    this.turnedOff = new Set();
     const pc = new RTCPeerConnection({
       iceServers: options.iceServers,
       iceTransportPolicy: options.relayOnly ? 'relay' : 'all',
@@ -130,18 +133,24 @@ export class GuestCall {
     await this.stopShare(false);
     this.shareStream = stream;
     if (await this.placeShare()) await this.renegotiate(0);
+    else if (this.shareStream !== stream) return; // stopped meanwhile
     else if (this.offerer) {
       const t = this.pc.addTransceiver(stream.getVideoTracks()[0], { direction: 'sendrecv', streams: [stream] });
       this.preferCodec(t);
+      this.sharedOn.add(t);
       this.shareSender = t.sender;
       await this.renegotiate(0);
     } else await this.renegotiate(1);
   }
 
-  /** Put the share waiting in `shareStream` on a free video section after the camera's; whether there was one. */
+  /** Put the share waiting in `shareStream` on a free video section after the camera's; whether there was one.
+   * Not on one that carried a share before: its sender keeps its track id, and the other side takes a
+   * track it has seen before for the share that ended. */
   async placeShare() {
     const videos = this.pc.getTransceivers().filter((t) => t.receiver.track.kind === 'video');
-    const free = videos.slice(1).find((t) => !t.sender.track && t.direction !== 'stopped' && t.currentDirection !== 'stopped');
+    const free = videos
+      .slice(1)
+      .find((t) => !t.sender.track && !this.sharedOn.has(t) && t.direction !== 'stopped' && t.currentDirection !== 'stopped');
     const stream = this.shareStream;
     if (!stream || this.shareSender || !free) return false;
     this.shareSender = free.sender;
@@ -153,6 +162,7 @@ export class GuestCall {
     }
     free.sender.setStreams?.(stream);
     free.direction = 'sendrecv';
+    this.sharedOn.add(free);
     return true;
   }
 
@@ -172,9 +182,10 @@ export class GuestCall {
       for (const t of this.pc.getTransceivers()) {
         const kindOf = t.receiver.track.kind;
         const track = this.localTrack(kindOf);
-        // The camera and microphone go on the first section of their kind only (later ones: shares).
+        // The camera and microphone go on the first section of their kind only (later ones: shares), and
+        // not when the user turned them off.
         const first = this.pc.getTransceivers().find((x) => x.receiver.track.kind === kindOf);
-        if (track && t === first && !t.sender.track) {
+        if (track && t === first && !t.sender.track && !this.turnedOff.has(kindOf)) {
           await t.sender.replaceTrack(track);
           if (this.options.local) t.sender.setStreams?.(this.options.local);
           t.direction = 'sendrecv';
@@ -220,6 +231,8 @@ export class GuestCall {
 
   /** Send `kind` or stop sending it (a null track: no packets at all, not silence). */
   async setSending(kind, enabled) {
+    if (enabled) this.turnedOff.delete(kind);
+    else this.turnedOff.add(kind);
     const t = this.pc.getTransceivers().find((t) => t.receiver.track.kind === kind);
     if (t) await t.sender.replaceTrack(enabled ? this.localTrack(kind) : null);
   }

@@ -367,6 +367,14 @@ window.addEventListener('beforeunload', () => { for (const c of calls.values()) 
   $('room').textContent = room;
   local = await localMedia();
   if (local) $('local').srcObject = local;
+  // What we send is what we have: without a camera (or microphone) the others are told it is off.
+  for (const [kind, button, none] of [['video', $('camera'), 'No camera'], ['audio', $('mic'), 'No microphone']]) {
+    if (local?.getTracks().some((t) => t.kind === kind)) continue;
+    sending[kind] = false;
+    button.textContent = none;
+    button.setAttribute('aria-pressed', 'false');
+    button.disabled = true;
+  }
   try {
     await signaling.connect();
   } catch (e) {

@@ -377,6 +377,9 @@ impl Relay<'_> {
         peer_addr_opt: Option<SocketAddr>,
     ) -> Result<()> {
         if let Some(relay) = self.client.relays.get_mut(&self.relayed_addr) {
+            if res.typ.class != CLASS_ERROR_RESPONSE {
+                relay.stale_nonce_retries = 0; // Tincan patch
+            }
             if res.typ.class == CLASS_ERROR_RESPONSE {
                 let mut code = ErrorCodeAttribute::default();
                 let result = code.get_from(&res);
@@ -404,7 +407,6 @@ impl Relay<'_> {
             } else if let Some(peer_addr) = peer_addr_opt
                 && let Some(perm) = relay.perm_map.get_mut(&peer_addr)
             {
-                relay.stale_nonce_retries = 0; // Tincan patch
                 perm.set_state(PermState::Permitted);
                 self.client
                     .events
@@ -586,6 +588,16 @@ impl Relay<'_> {
                     Err(Error::Other(format!("{}", res.typ)))
                 } else if code.code == CODE_STALE_NONCE {
                     relay.set_nonce_from_msg(&res);
+                    // Tincan patch: the same binding (number and peer) is asked for again with the new
+                    // nonce. Before, the binding was dropped and the next packet bound a new number, which
+                    // the server refuses while the old binding lives, and data on the old number was lost.
+                    if relay.retry_stale_nonce()
+                        && let Some(number) = self.client.binding_mgr.get_by_addr(&bind_addr).map(|b| b.number)
+                    {
+                        let (nonce, key) = (relay.nonce.clone(), relay.long_term_integrity_key.clone());
+                        let relayed_addr = self.relayed_addr;
+                        return self.channel_bind(now, relayed_addr, bind_addr, number, nonce, key);
+                    }
                     Err(Error::ErrTryAgain)
                 } else {
                     Err(Error::Other(format!("{} (error {})", res.typ, code)))
@@ -593,6 +605,7 @@ impl Relay<'_> {
             } else if res.typ != MessageType::new(METHOD_CHANNEL_BIND, CLASS_SUCCESS_RESPONSE) {
                 Err(Error::ErrUnexpectedResponse)
             } else {
+                relay.stale_nonce_retries = 0; // Tincan patch
                 Ok(())
             };
 
