@@ -73,8 +73,15 @@ export function statsLine(s) {
   else if (s.resolution_in) parts.push(`${s.resolution_in[0]}×${s.resolution_in[1]} @ ${Math.round(s.fps_in)} fps`);
   if (s.video_codec) parts.push(s.video_codec);
   if (s.loss_percent > 0) parts.push(`loss ${s.loss_percent.toFixed(1)} %`);
-  if (s.candidate_pair) parts.push(s.candidate_pair.local_type === "relay" || s.candidate_pair.remote_type === "relay" ? "relayed" : "direct");
+  const pair = s.candidate_pair;
+  if (pair) parts.push(pair.local_type === "relay" || pair.remote_type === "relay" ? `relayed${relayOver(pair)}` : "direct");
   return parts.join(" · ");
+}
+
+/** " (TCP)" or " (TLS)" when our relay is reached over a stream (a network that lets only TCP out). */
+function relayOver(pair) {
+  const p = pair.local_type === "relay" ? pair.relay_protocol : null;
+  return p && p !== "udp" ? ` (${p.toUpperCase()})` : "";
 }
 
 /** Connection quality from stats: "good", "fair" or "poor". */
@@ -98,7 +105,7 @@ export function statsRows(s) {
     ["Codec", s.video_codec ?? "–"],
     ["Lip sync", lipSync(s)],
     ["Echo canceller", echoCanceller(s.voice_processing)],
-    ["Path", pair ? `${pair.local_type} → ${pair.remote_type}${pair.remote_address ? ` (${pair.remote_address})` : ""}` : "–"],
+    ["Path", pair ? `${pair.local_type}${relayOver(pair)} → ${pair.remote_type}${pair.remote_address ? ` (${pair.remote_address})` : ""}` : "–"],
   ];
 }
 

@@ -57,6 +57,11 @@ test("stats panel rows", () => {
   assert.equal(rows.Path, "relay → srflx (203.0.113.5:3478)");
   const learned = { ...s, candidate_pair: { local_type: "host", remote_type: "prflx", remote_address: "" } };
   assert.equal(Object.fromEntries(statsRows(learned)).Path, "host → prflx");
+  const overTls = { ...s, candidate_pair: { local_type: "relay", remote_type: "relay", remote_address: "", relay_protocol: "tls" } };
+  assert.equal(Object.fromEntries(statsRows(overTls)).Path, "relay (TLS) → relay");
+  assert.match(statsLine(overTls), /relayed \(TLS\)$/);
+  const overUdp = { ...overTls, candidate_pair: { ...overTls.candidate_pair, relay_protocol: "udp" } };
+  assert.equal(Object.fromEntries(statsRows(overUdp)).Path, "relay → relay");
   assert.equal(rows["Lip sync"], "–");
   const synced = (hold, delay, late) =>
     Object.fromEntries(statsRows({ ...s, sync_video_hold_ms: hold, sync_audio_delay_ms: delay, sync_video_late_ms: late }));

@@ -68,6 +68,7 @@ impl AppState {
         let config = PhoneConfig {
             client_name: format!("tincan {}", env!("CARGO_PKG_VERSION")),
             identity: store.identity.clone(),
+            tls: None,
         };
         // The phone's tasks run on Tauri's runtime.
         let (phone, events) = tauri::async_runtime::block_on(async { Phone::start(config) });

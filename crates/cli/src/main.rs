@@ -43,6 +43,10 @@ struct Cli {
     /// Identity key file (created if missing) [default: ~/.local/share/tincan/identity.key]
     #[arg(long, global = true)]
     identity: Option<PathBuf>,
+    /// Also trust the certificates in this PEM file for every TLS connection (the signaling server over
+    /// wss://, TURN over turns:), e.g. a server with a private CA
+    #[arg(long, env = "TINCAN_CA_FILE", global = true)]
+    ca_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -300,6 +304,10 @@ fn call_config(
     c.peer = PeerSettings { video_codecs: vec![preferred, other], relay_only: args.relay_only, ..base };
     if !args.bind.is_empty() {
         c.peer.udp_addrs = args.bind.clone();
+    }
+    if let Some(path) = &cli.ca_file {
+        c.peer.extra_roots = tincan_engine::tls::read_roots(path)?;
+        tincan_engine::tls::client_config(&c.peer.extra_roots, &[])?; // refused here, not mid-call
     }
     c.extra_ice_servers = args
         .ice_servers
@@ -644,7 +652,11 @@ async fn listen(cli: &Cli, args: &CallArgs, decline: bool) -> anyhow::Result<boo
     let identity = load_identity(&identity_path(cli))?;
     print(json!({"event": "listening", "code": identity.personal_code().as_str()}));
     let client_name = format!("tincan-cli {}", env!("CARGO_PKG_VERSION"));
-    let (phone, mut events) = Phone::start(PhoneConfig { client_name, identity });
+    let tls = match &cli.ca_file {
+        Some(path) => Some(tincan_engine::tls::client_config(&tincan_engine::tls::read_roots(path)?, &[])?),
+        None => None,
+    };
+    let (phone, mut events) = Phone::start(PhoneConfig { client_name, identity, tls });
     phone.set_server(&cli.server);
     while let Some(event) = events.recv().await {
         print(serde_json::to_value(&event)?);

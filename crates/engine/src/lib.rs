@@ -19,6 +19,7 @@ pub mod phone;
 pub mod presence;
 pub mod sas;
 pub mod stats;
+pub mod tls;
 
 pub use call::{
     Call, CallConfig, CallState, EndReason, GROUP_CAPACITY, Participant, ParticipantSinks, SHARE_FPS, Shared, Target,

@@ -53,10 +53,11 @@ impl Presence {
         server_url: &str,
         client_name: &str,
         identity: Identity,
+        tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     ) -> (Presence, mpsc::UnboundedReceiver<PresenceEvent>) {
         let code = identity.personal_code().to_string();
-        let (client, mut client_events) =
-            SignalClient::connect(ClientConfig::new(server_url, client_name).with_identity(identity));
+        let config = ClientConfig { tls, ..ClientConfig::new(server_url, client_name).with_identity(identity) };
+        let (client, mut client_events) = SignalClient::connect(config);
         let rings = Arc::new(Mutex::new(Rings::default()));
         let (events, event_rx) = mpsc::unbounded_channel();
         let pending = rings.clone();

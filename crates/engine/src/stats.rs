@@ -18,6 +18,11 @@ pub struct CandidatePair {
     pub remote_type: String,
     pub local_address: String,
     pub remote_address: String,
+    /// How our relay is reached when the local candidate is one: `udp`, `tcp` or `tls`.
+    pub relay_protocol: Option<String>,
+    /// The local candidate's server URL (as webrtc-rs was given it), to tell which relay it is.
+    #[serde(skip)]
+    pub local_url: String,
 }
 
 /// A call's figures once a second. With several participants, the rates (`kbps_*`) are summed over their
@@ -108,17 +113,26 @@ impl Transport {
                         Some(RTCStatsReportEntry::LocalCandidate(c) | RTCStatsReportEntry::RemoteCandidate(c)) => (
                             c.candidate_type.to_string(),
                             format!("{}:{}", c.address.clone().unwrap_or_default(), c.port),
+                            c.url.clone(),
                         ),
-                        _ => (String::new(), String::new()),
+                        _ => (String::new(), String::new(), String::new()),
                     };
-                let (local_type, local_address) = candidate(&p.local_candidate_id, "RTCLocalIceCandidate_");
-                let (mut remote_type, remote_address) = candidate(&p.remote_candidate_id, "RTCRemoteIceCandidate_");
+                let (local_type, local_address, local_url) = candidate(&p.local_candidate_id, "RTCLocalIceCandidate_");
+                let (mut remote_type, remote_address, _) = candidate(&p.remote_candidate_id, "RTCRemoteIceCandidate_");
                 // webrtc-rs lists only the remote candidates it was given; one it learned from the peer's
                 // connectivity checks is by definition peer-reflexive (RFC 8445 7.3.1.3).
                 if remote_type.is_empty() && !p.remote_candidate_id.is_empty() {
                     remote_type = "prflx".to_owned();
                 }
-                t.candidate_pair = Some(CandidatePair { local_type, remote_type, local_address, remote_address });
+                let relay_protocol = (local_type == "relay").then(|| "udp".to_owned());
+                t.candidate_pair = Some(CandidatePair {
+                    local_type,
+                    remote_type,
+                    local_address,
+                    remote_address,
+                    relay_protocol,
+                    local_url,
+                });
             }
         }
         for inbound in report.inbound_rtp_streams() {

@@ -1,7 +1,7 @@
 //! Calls through TURN: a real coturn on loopback with REST credentials (`use-auth-secret`) that the real
 //! signaling server mints; both peers relay-only. The call connects, the selected pair is relay ↔ relay in
 //! the stats, video arrives in order with the pattern that was sent, and a file arrives with its hash. A
-//! relay outlives nonces that go stale, and credentials that expire.
+//! relay outlives a nonce gone stale and credentials that expire, and is reached over TCP and TLS too.
 
 mod common;
 
@@ -170,9 +170,83 @@ async fn a_relayed_call_outlives_stale_nonces() {
     let log = turn.log();
     let stale = log.matches("error 438").count();
     println!("relay with stale nonces: readable frames each second {per_second:?}; coturn's 438s: {stale}");
-    // One per side: the first refresh, at 3 s (the refresh that follows asks for coturn's default 600 s).
+    // One per side: the first refresh, at 3 s (coturn grants that refresh its default 600 s, so no other
+    // falls in the test).
     assert!(stale >= 2, "both sides' refreshes should have met a stale nonce (error 438):\n{log}");
     assert!(per_second.iter().all(|&n| n >= 10), "video stopped in some second (30 fps sent): {per_second:?}");
     a.hang_up();
     server.shutdown().await;
+}
+
+/// A relay-only call whose TURN server is reachable over TCP only, then over TLS only (a certificate from a
+/// CA of the test's own, trusted through `extra_roots`): webrtc-rs's client speaks UDP, the engine bridges
+/// it (`peer/turn_stream.rs`). Video arrives both times, coturn says which transport carried each session,
+/// and without the CA the TLS relay is refused (the certificate is checked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_relays_over_tcp_and_over_tls() {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    init_logs();
+    let ca = tincan_rig::coturn::TestCa::for_loopback().expect("a CA");
+    let turn = Coturn::start_with_tls(&ca, &["--verbose"]).expect("coturn");
+    let root = CertificateDer::from_pem_slice(ca.ca_pem.as_bytes()).expect("the CA's PEM");
+    let call = |url: String, trust: bool| {
+        let root = root.clone();
+        let secret = turn.secret.clone();
+        async move {
+            let server_config = ServerConfig {
+                turn: Some(TurnConfig { urls: vec![url], secret, ttl: Duration::from_secs(600) }),
+                ..ServerConfig::loopback_unlimited()
+            };
+            let server = SignalServer::start(server_config).await.expect("server");
+            let signal = server.ws_url();
+            let room = RoomCode::generate();
+            let peer = |name: &str| {
+                let (mut c, got) = config(&signal, name, &PeerOptions { size: (160, 120), ..Default::default() });
+                c.peer.relay_only = true;
+                if trust {
+                    c.peer.extra_roots = vec![root.clone()];
+                }
+                (c, got)
+            };
+            let ((ca, _), (cb, got_b)) = (peer("a"), peer("b"));
+            let (a, mut ae) = Call::start(ca, Target::Room { code: room.clone(), create: true });
+            state(&mut ae, "waiting").await;
+            let (_b, mut be) = Call::start(cb, Target::Room { code: room, create: true });
+            let connected = tokio::time::timeout(Duration::from_secs(8), state(&mut be, "connected")).await.is_ok();
+            let (mut readable, mut protocol) = (0, None);
+            if connected {
+                let got = tokio::task::spawn_blocking(move || stamps_for(&got_b.stamps, Duration::from_secs(2)));
+                readable = got.await.unwrap().iter().filter(|(s, _)| s.is_some()).count();
+                // The stats name the relay's transport.
+                protocol = tokio::time::timeout(WAIT, async {
+                    loop {
+                        if let Some(EngineEvent::Stats(s)) = be.recv().await
+                            && let Some(p) = s.candidate_pair
+                        {
+                            return p.relay_protocol;
+                        }
+                    }
+                })
+                .await
+                .ok()
+                .flatten();
+            }
+            a.hang_up();
+            server.shutdown().await;
+            (connected, readable, protocol)
+        }
+    };
+    let tcp = call(turn.tcp_url(), false).await;
+    let tls = call(turn.tls_url().expect("TLS"), true).await;
+    let log = turn.log();
+    let untrusted = call(turn.tls_url().expect("TLS"), false).await;
+    println!("relay over TCP: {tcp:?}; over TLS: {tls:?}; over TLS without the CA: {untrusted:?}");
+    assert!(tcp.0 && tcp.1 >= 45, "over TCP: connected and 2 s of readable frames: {tcp:?}\n{log}");
+    assert!(tls.0 && tls.1 >= 45, "over TLS: connected and 2 s of readable frames: {tls:?}\n{log}");
+    assert_eq!((tcp.2.as_deref(), tls.2.as_deref()), (Some("tcp"), Some("tls")), "what the stats say");
+    // coturn's verbose log names each session's cipher when it came over TLS.
+    let tls_sessions = log.lines().filter(|l| l.contains("new, realm") && l.contains("cipher=")).count();
+    assert!(tls_sessions >= 2, "coturn saw both peers over TLS:\n{log}");
+    assert_eq!(untrusted, (false, 0, None), "an untrusted certificate is refused");
 }

@@ -33,7 +33,7 @@ async fn a_call_outlives_the_signaling_server_and_presence_comes_back() {
     let url = server.ws_url();
     let mut pair = connected_pair(&url, PeerOptions::default(), PeerOptions::default()).await;
     let me = Identity::generate();
-    let (_presence, mut presence_events) = Presence::start(&url, "resilience-test", me.clone());
+    let (_presence, mut presence_events) = Presence::start(&url, "resilience-test", me.clone(), None);
     presence_event(&mut presence_events, "online", WAIT).await;
 
     server.shutdown().await;

@@ -1,5 +1,6 @@
 //! coturn on 127.0.0.1 (or another local address, e.g. the NAT lab's public one): a TURN server that accepts time-limited REST credentials (`use-auth-secret`), the
-//! kind `tincan-signal --turn-secret` mints, and relays between loopback addresses. Its files (log, pid,
+//! kind `tincan-signal --turn-secret` mints, and relays between loopback addresses; over UDP and TCP, and
+//! TLS if asked (with a certificate from a CA of the test's own). Its files (log, pid,
 //! user db) live in a scratch directory that is removed with it.
 
 use std::net::{Ipv4Addr, UdpSocket};
@@ -15,6 +16,8 @@ pub struct Coturn {
     pub ip: Ipv4Addr,
     /// UDP (and TCP) listening port.
     pub port: u16,
+    /// TLS listening port, if started with TLS.
+    pub tls_port: Option<u16>,
     /// The shared secret for REST credentials.
     pub secret: String,
     pub realm: String,
@@ -29,15 +32,20 @@ impl Coturn {
 
     /// On loopback, with more of coturn's options (e.g. `--stale-nonce=2`).
     pub fn start_with(options: &[&str]) -> Result<Coturn> {
-        Coturn::start_on_with(Ipv4Addr::LOCALHOST, options)
+        Coturn::start_on_with(Ipv4Addr::LOCALHOST, options, None)
+    }
+
+    /// On loopback, with TLS too, on a port of its own, with the certificate `ca` signed for 127.0.0.1.
+    pub fn start_with_tls(ca: &TestCa, options: &[&str]) -> Result<Coturn> {
+        Coturn::start_on_with(Ipv4Addr::LOCALHOST, options, Some(ca))
     }
 
     /// Listen and relay on `ip` (an address of this network namespace).
     pub fn start_on(ip: Ipv4Addr) -> Result<Coturn> {
-        Coturn::start_on_with(ip, &[])
+        Coturn::start_on_with(ip, &[], None)
     }
 
-    fn start_on_with(ip: Ipv4Addr, options: &[&str]) -> Result<Coturn> {
+    fn start_on_with(ip: Ipv4Addr, options: &[&str], tls: Option<&TestCa>) -> Result<Coturn> {
         let program = find("turnserver")
             .ok_or(RigError::Missing { program: "turnserver", hint: "apt install coturn; scripts/setup.sh does" })?;
         let port = free_udp_port(ip)?;
@@ -48,6 +56,20 @@ impl Coturn {
         let dir = std::env::temp_dir().join(format!("tincan-coturn-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let log = dir.join("turnserver.log");
+        let mut tls_args = vec!["--no-tls".to_owned()];
+        let mut tls_port = None;
+        if let Some(ca) = tls {
+            let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+            std::fs::write(&cert, &ca.cert_pem)?;
+            std::fs::write(&key, &ca.key_pem)?;
+            let port = free_tcp_port(ip)?;
+            tls_port = Some(port);
+            tls_args = vec![
+                format!("--tls-listening-port={port}"),
+                format!("--cert={}", cert.display()),
+                format!("--pkey={}", key.display()),
+            ];
+        }
         let process = Guard::spawn(
             "turnserver",
             Command::new(program)
@@ -63,7 +85,8 @@ impl Coturn {
                 // The README's hardening, except what the tests need: loopback peers (calls on 127.0.0.1) and
                 // 100.64.0.0/10 (the NAT lab's "internet"). Private and link-local ranges are refused, so a
                 // relay cannot reach into the TURN host's own networks.
-                .args(["--allow-loopback-peers", "--no-multicast-peers", "--no-cli", "--no-tls", "--no-dtls"])
+                .args(["--allow-loopback-peers", "--no-multicast-peers", "--no-cli", "--no-dtls"])
+                .args(&tls_args)
                 .args(["--denied-peer-ip=0.0.0.0-0.255.255.255", "--denied-peer-ip=10.0.0.0-10.255.255.255"])
                 .args(["--denied-peer-ip=169.254.0.0-169.254.255.255", "--denied-peer-ip=172.16.0.0-172.31.255.255"])
                 .args([
@@ -80,14 +103,24 @@ impl Coturn {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null()),
         )?;
-        let coturn = Coturn { ip, port, secret, realm, dir, process: Some(process) };
+        let coturn = Coturn { ip, port, tls_port, secret, realm, dir, process: Some(process) };
         coturn.wait_ready(Duration::from_secs(10))?;
         Ok(coturn)
     }
 
-    /// `turn:IP:PORT?transport=udp` (webrtc-rs relays over UDP only).
+    /// `turn:IP:PORT?transport=udp`.
     pub fn url(&self) -> String {
         format!("turn:{}:{}?transport=udp", self.ip, self.port)
+    }
+
+    /// The same server over TCP: `turn:IP:PORT?transport=tcp`.
+    pub fn tcp_url(&self) -> String {
+        format!("turn:{}:{}?transport=tcp", self.ip, self.port)
+    }
+
+    /// Over TLS (if started with it): `turns:IP:PORT?transport=tcp`.
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_port.map(|port| format!("turns:{}:{port}?transport=tcp", self.ip))
     }
 
     /// The same server as a STUN server: `stun:IP:PORT`.
@@ -138,4 +171,32 @@ impl Drop for Coturn {
 
 fn free_udp_port(ip: Ipv4Addr) -> Result<u16> {
     Ok(UdpSocket::bind((ip, 0))?.local_addr()?.port())
+}
+
+fn free_tcp_port(ip: Ipv4Addr) -> Result<u16> {
+    Ok(std::net::TcpListener::bind((ip, 0))?.local_addr()?.port())
+}
+
+/// A certificate authority of the test's own, and a server certificate it signed for 127.0.0.1 (PEM): what
+/// a TURN server with a private CA has, and what the client must be told to trust (`--ca-file`).
+pub struct TestCa {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl TestCa {
+    pub fn for_loopback() -> Result<TestCa> {
+        let ca_key = rcgen::KeyPair::generate()?;
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Tincan test CA");
+        ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let ca = ca_params.self_signed(&ca_key)?;
+        let key = rcgen::KeyPair::generate()?;
+        let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])?;
+        params.distinguished_name.push(rcgen::DnType::CommonName, "turn.test");
+        let cert = params.signed_by(&key, &rcgen::Issuer::new(ca_params, ca_key))?;
+        Ok(TestCa { ca_pem: ca.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+    }
 }

@@ -27,6 +27,8 @@ pub enum RigError {
     Setup(String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error("certificate: {0}")]
+    Certificate(#[from] rcgen::Error),
 }
 
 pub type Result<T, E = RigError> = std::result::Result<T, E>;

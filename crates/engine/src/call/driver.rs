@@ -159,6 +159,13 @@ pub async fn run(
         reconnect_timeout,
     } = config;
     let mut client_config = ClientConfig::new(server_url, client_name);
+    // Roots the user added are trusted for the signaling server too (a private CA).
+    if !peer.extra_roots.is_empty() {
+        match crate::tls::client_config(&peer.extra_roots, &[]) {
+            Ok(tls) => client_config.tls = Some(tls),
+            Err(e) => tracing::warn!("the added roots are not used for signaling: {e}"),
+        }
+    }
     if let Some(identity) = identity {
         // The identity proves who rings; the code stays registered with the front end's presence connection.
         client_config = client_config.with_caller_identity(identity);
@@ -675,8 +682,10 @@ impl Driver {
                 if self.started {
                     self.notice(format!("signaling connection lost ({reason}); retrying"));
                 } else {
-                    // Never reached: say so now rather than spin (presence keeps retrying in the background).
+                    // Never reached: say so now rather than spin (presence keeps retrying in the background),
+                    // and why (a refused certificate is not a network problem).
                     tracing::info!("signaling server unreachable: {reason}");
+                    self.notice(format!("the signaling server cannot be reached: {reason}"));
                     self.input(Input::SignalingUnreachable);
                 }
             }
@@ -1168,6 +1177,7 @@ impl Driver {
         let Some(s) = self.links.get(&link) else { return };
         let codec = self.video_codec.map(|c| c.name().to_owned());
         let mut snapshot = self.stats.sample(&s.pc, &self.counters, codec).await;
+        s.name_relay(&mut snapshot.candidate_pair);
         snapshot.voice_processing = self.config.voice_monitor.as_ref().map(|m| m.stats());
         // Each participant's: their link, what was decoded from them, how loud they are.
         for (peer, s) in self.links.iter_mut() {
@@ -1178,6 +1188,7 @@ impl Driver {
                 ..Default::default()
             };
             s.stats.sample(&s.pc, &mut figures).await;
+            s.name_relay(&mut figures.candidate_pair);
             snapshot.participants.push(figures);
         }
         // With several links the call's transport is all of them: rates summed, the worst round trip and loss.

@@ -53,6 +53,8 @@ pub struct Session {
     pub files: Arc<Files>,
     pub video: Option<(VideoTrack, VideoCodec)>,
     pub audio: Option<VideoTrack>,
+    /// TURN servers reached over TCP or TLS (their bridges live as long as the connection).
+    pub bridges: Vec<crate::peer::TurnBridge>,
     /// Without a camera: the transceiver that holds the camera's section with a track that never sends.
     idle_camera: Option<RTCRtpTransceiverId>,
     /// Our screen share's track on this link, and whether the share's encoder writes into it yet (after the
@@ -104,7 +106,7 @@ impl Session {
         control_events: mpsc::UnboundedSender<Tagged<ControlEvent>>,
         engine_events: mpsc::UnboundedSender<EngineEvent>,
     ) -> Result<Session> {
-        let Peer { pc, mut events, bandwidth } = build_peer(settings).await?;
+        let Peer { pc, mut events, bandwidth, bridges } = build_peer(settings).await?;
         // Ends when the connection's handler is dropped (the connection closed).
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
@@ -156,6 +158,9 @@ impl Session {
             // with no sender, and a section made receive-only would not pair with a receive-only offer's.
             let (unused, _) = crate::peer::local_track(RtpCodecKind::Video, codec_parameters(preferred).rtp_codec)?;
             let camera = pc.add_transceiver_from_track(unused as Arc<dyn TrackLocal>, None).await?;
+            // Made from a track, the section would offer that track's codec only: a camera in another
+            // codec could not come in on it.
+            camera.set_codec_preferences(settings.video_codecs.iter().map(|c| codec_parameters(*c)).collect()).await?;
             idle_camera = Some(camera.id());
             None
         };
@@ -174,6 +179,7 @@ impl Session {
             files,
             video,
             audio,
+            bridges,
             idle_camera,
             screen: None,
             sending: false,
@@ -244,6 +250,16 @@ impl Session {
             }
         }
         false
+    }
+
+    /// Says which of our relays a candidate pair uses, if its local candidate is one of ours over TCP or TLS
+    /// (the stats had it as UDP: webrtc-rs talks UDP to the bridge in the server's place).
+    pub fn name_relay(&self, pair: &mut Option<crate::stats::CandidatePair>) {
+        let Some(pair) = pair.as_mut().filter(|p| p.relay_protocol.is_some()) else { return };
+        let bridge = self.bridges.iter().find(|b| pair.local_url.contains(&b.local_addr().to_string()));
+        if let Some(b) = bridge {
+            pair.relay_protocol = Some(b.server.kind.name().to_owned());
+        }
     }
 
     /// The share's outlet once negotiated: the negotiated payload type, if its codec is the share encoder's.

@@ -11,6 +11,7 @@ use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYP
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
+use rustls::pki_types::CertificateDer;
 use tincan_media::codec::VideoCodec;
 use tincan_signal::protocol::IceServer;
 use tokio::sync::mpsc;
@@ -26,6 +27,7 @@ use super::bandwidth::{BandwidthTarget, ReportingEstimator};
 use super::handler::{Forwarder, PeerEvent};
 use super::rtcp::RtcpForwarder;
 use super::runtime::BufferedRuntime;
+use super::turn_stream::{StreamKind, StreamServer, TurnBridge, tls_config};
 use crate::Result;
 
 pub const OPUS_PAYLOAD_TYPE: u8 = 111;
@@ -60,6 +62,9 @@ pub struct PeerSettings {
     pub relay_wait: Duration,
     /// Video codecs in order of preference (the offer lists them in this order).
     pub video_codecs: Vec<VideoCodec>,
+    /// Roots trusted besides the usual web ones for every TLS connection of the call: TURN over TLS, and
+    /// the signaling server (a server with a private CA).
+    pub extra_roots: Vec<CertificateDer<'static>>,
 }
 
 impl Default for PeerSettings {
@@ -83,6 +88,7 @@ impl Default for PeerSettings {
             srflx_wait: Duration::from_millis(100),
             relay_wait: Duration::from_millis(500),
             video_codecs: vec![VideoCodec::Vp8, VideoCodec::H264],
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -143,6 +149,8 @@ pub struct Peer {
     pub pc: Arc<dyn PeerConnection>,
     pub events: mpsc::UnboundedReceiver<PeerEvent>,
     pub bandwidth: BandwidthTarget,
+    /// TURN servers reached over TCP or TLS, through bridges that live as long as the connection.
+    pub bridges: Vec<TurnBridge>,
 }
 
 pub async fn build_peer(s: &PeerSettings) -> Result<Peer> {
@@ -172,10 +180,8 @@ pub async fn build_peer(s: &PeerSettings) -> Result<Peer> {
         .with_relay_acceptance_min_wait(Some(if s.relay_only { Duration::ZERO } else { s.relay_wait }))
         .build();
     let policy = if s.relay_only { RTCIceTransportPolicy::Relay } else { RTCIceTransportPolicy::All };
-    let config = RTCConfigurationBuilder::new()
-        .with_ice_servers(rtc_ice_servers(&s.ice_servers))
-        .with_ice_transport_policy(policy)
-        .build();
+    let (ice_servers, bridges) = rtc_ice_servers(&s.ice_servers, &s.extra_roots).await?;
+    let config = RTCConfigurationBuilder::new().with_ice_servers(ice_servers).with_ice_transport_policy(policy).build();
     let (events, rx) = mpsc::unbounded_channel();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(config)
@@ -187,18 +193,49 @@ pub async fn build_peer(s: &PeerSettings) -> Result<Peer> {
         .with_udp_addrs(s.udp_addrs.clone())
         .build()
         .await?;
-    Ok(Peer { pc: Arc::new(pc), events: rx, bandwidth })
+    Ok(Peer { pc: Arc::new(pc), events: rx, bandwidth, bridges })
 }
 
-fn rtc_ice_servers(servers: &[IceServer]) -> Vec<RTCIceServer> {
-    servers
-        .iter()
-        .map(|i| RTCIceServer {
-            urls: i.urls.clone(),
-            username: i.username.clone().unwrap_or_default(),
-            credential: i.credential.clone().unwrap_or_default(),
-        })
-        .collect()
+/// The servers as webrtc-rs takes them: a TURN server over TCP or TLS gets a bridge (see `turn_stream`),
+/// whose loopback URL stands in its place; one that cannot is left out, with a warning.
+async fn rtc_ice_servers(
+    servers: &[IceServer],
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<(Vec<RTCIceServer>, Vec<TurnBridge>)> {
+    let mut tls = None;
+    let mut bridges = Vec::new();
+    let mut out = Vec::new();
+    for server in servers {
+        let mut urls = Vec::new();
+        for url in &server.urls {
+            let Some(stream) = StreamServer::from_url(url) else {
+                urls.push(url.clone());
+                continue;
+            };
+            let config = match stream.kind {
+                StreamKind::Tls => {
+                    if tls.is_none() {
+                        tls = Some(tls_config(extra_roots)?);
+                    }
+                    tls.clone()
+                }
+                StreamKind::Tcp => None,
+            };
+            match TurnBridge::start(stream, config).await {
+                Ok(bridge) => {
+                    urls.push(bridge.url());
+                    bridges.push(bridge);
+                }
+                Err(e) => tracing::warn!("TURN server {url} left out: {e}"),
+            }
+        }
+        out.push(RTCIceServer {
+            urls,
+            username: server.username.clone().unwrap_or_default(),
+            credential: server.credential.clone().unwrap_or_default(),
+        });
+    }
+    Ok((out, bridges))
 }
 
 /// A sending track with one codec (webrtc-rs fixes the packetizer per SSRC when the track is made).

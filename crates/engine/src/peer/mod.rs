@@ -5,6 +5,7 @@ mod builder;
 mod handler;
 mod rtcp;
 mod runtime;
+mod turn_stream;
 
 pub use bandwidth::BandwidthTarget;
 pub use builder::{
@@ -13,3 +14,4 @@ pub use builder::{
 };
 pub use handler::{PeerEvent, live_handlers};
 pub use rtcp::is_keyframe_request;
+pub use turn_stream::{StreamKind, StreamServer, TurnBridge};

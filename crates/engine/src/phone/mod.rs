@@ -95,6 +95,8 @@ pub struct PhoneConfig {
     /// Reported to the server (`tincan 0.1.0`).
     pub client_name: String,
     pub identity: Identity,
+    /// TLS for the presence connection (`wss://`), e.g. trusting a private CA; `None`: the web roots.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 struct Inner {
@@ -296,7 +298,8 @@ async fn run(inner: Arc<Inner>, config: PhoneConfig, mut server: watch::Receiver
             }
             continue;
         }
-        let (presence, mut events) = Presence::start(&url, &config.client_name, config.identity.clone());
+        let (presence, mut events) =
+            Presence::start(&url, &config.client_name, config.identity.clone(), config.tls.clone());
         *lock(&inner.presence) = Some(Arc::new(presence));
         // Follow the contacts on this server.
         inner.with_line(|line| {
