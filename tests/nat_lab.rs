@@ -4,6 +4,7 @@
 //! * symmetric ↔ symmetric: with STUN alone the call fails; with TURN it connects, relayed (relay-only peers
 //!   at once, default peers once their other pairs have failed).
 //!
+//! * a home that lets out only TCP (to 443, or to coturn's port): it calls through TURN over TLS, or TCP.
 //! * a network change (A's router renumbered mid-call): ICE restarts through the signaling server (A's client
 //!   replacing its dead connection) and media resumes; the gap is measured.
 //!
@@ -53,15 +54,26 @@ fn peer(
     relay_only: bool,
     seconds: u32,
 ) -> anyhow::Result<Peer> {
+    peer_with(home, url, room, stun, first, seconds, if relay_only { &["--relay-only"] } else { &[] })
+}
+
+/// The same with more of `tincan-cli`'s arguments.
+fn peer_with(
+    home: &Home,
+    url: &str,
+    room: &str,
+    stun: &str,
+    first: bool,
+    seconds: u32,
+    more: &[&str],
+) -> anyhow::Result<Peer> {
     let mut command = home.command(binary("tincan-cli")?);
     command
         .args(["--server", url, "--name", &home.host, "join", room, "--stats", "--size", "320x240"])
         .args(["--ice-server", stun, "--duration", &seconds.to_string()])
+        .args(more)
         .stdout(Stdio::piped())
         .stderr(if std::env::var_os("LAB_DEBUG").is_some() { Stdio::inherit() } else { Stdio::null() });
-    if relay_only {
-        command.arg("--relay-only");
-    }
     if !first {
         command.arg("--existing");
     }
@@ -201,6 +213,69 @@ async fn two_symmetric_nats_connect_only_through_turn() -> anyhow::Result<()> {
         );
     }
     with_turn.shutdown().await;
+    Ok(())
+}
+
+/// A home whose network lets out only TCP to port 443 (and to the signaling server's port: in the wild that
+/// would be wss:// on 443 of another host): UDP is dropped at its router. Its peer reaches the other home's
+/// (a full cone NAT with UDP) through coturn over TLS on 443, with a certificate from a CA of the test's own
+/// (`--ca-file`); the server hands out the UDP and the TLS URL, as a deployment would. Then the same with TCP on
+/// 3478 only. Media flows both ways and the blocked peer's stats say its relay is TLS, then TCP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_that_lets_out_only_tcp_calls_through_turn_over_tls_and_tcp() -> anyhow::Result<()> {
+    if !netns::enter("a_home_that_lets_out_only_tcp_calls_through_turn_over_tls_and_tcp")? {
+        return Ok(());
+    }
+    inner_only_tcp().await
+}
+
+async fn inner_only_tcp() -> anyhow::Result<()> {
+    use tincan_rig::coturn::TestCa;
+    let ca = TestCa::for_ip(PUBLIC_SERVER)?;
+    let dir = tincan_e2e::scratch("nat-lab-only-tcp")?;
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &ca.ca_pem)?;
+    // Homes 0 and 1 let out only TCP (to 443, to coturn's own port); home 2 is a full cone with UDP.
+    let lab = std::sync::Arc::new(Lab::build(&[Nat::Symmetric, Nat::Symmetric, Nat::FullCone])?);
+    let turn = Coturn::start_tls_on(PUBLIC_SERVER, &ca, 443)?;
+    let tls_url = turn.tls_url().expect("TLS");
+    let mut results = Vec::new();
+    for (home, allowed, urls, wanted) in
+        [(0, 443, vec![turn.url(), tls_url.clone()], "tls"), (1, turn.port, vec![turn.url(), turn.tcp_url()], "tcp")]
+    {
+        let config = ServerConfig {
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+            turn: Some(TurnConfig { urls, secret: turn.secret.clone(), ttl: Duration::from_secs(600) }),
+            ..ServerConfig::loopback_unlimited()
+        };
+        let server = SignalServer::start(config).await?;
+        lab.only_tcp_out(home, &[allowed, server.local_addr().port()])?;
+        let (url, stun, l, ca) = (public_url(&server), turn.stun_url(), lab.clone(), ca_file.clone());
+        let outcome = tokio::task::spawn_blocking(move || -> anyhow::Result<(Duration, [(Value, Value); 2])> {
+            let room = RoomCode::generate().as_str().to_owned();
+            let ca = ca.to_string_lossy().into_owned();
+            let a = peer_with(&l.homes[home], &url, &room, &stun, true, 3, &["--ca-file", &ca])?;
+            next_line(&a.lines, "A waiting in the room", |v| v["event"] == "state" && v["state"] == "waiting")?;
+            let started = Instant::now();
+            let b = peer_with(&l.homes[2], &url, &room, &stun, false, 3, &["--ca-file", &ca])?;
+            next_line(&b.lines, "B connected", |v| v["event"] == "state" && v["state"] == "connected")?;
+            Ok((started.elapsed(), [finish(&a)?, finish(&b)?]))
+        })
+        .await?
+        .map_err(|e| anyhow::anyhow!("{e}; coturn says:\n{}", turn.log()))?;
+        let (setup, [(a_stats, a_sum), (_, b_sum)]) = outcome;
+        assert_media(&a_sum, "A (only TCP out)");
+        assert_media(&b_sum, "B");
+        let pair = &a_stats["candidate_pair"];
+        assert_eq!(pair["local_type"], "relay", "A can only relay: {pair}");
+        assert_eq!(pair["relay_protocol"], wanted, "A's relay goes over {wanted}: {pair}");
+        results.push((wanted, setup, pair.clone()));
+        server.shutdown().await;
+    }
+    for (how, setup, pair) in results {
+        println!("nat lab: only TCP out, relay over {how}: setup {} ms, A's pair {pair}", setup.as_millis());
+    }
+    let _ = std::fs::remove_dir_all(dir);
     Ok(())
 }
 

@@ -37,7 +37,7 @@ impl Coturn {
 
     /// On loopback, with TLS too, on a port of its own, with the certificate `ca` signed for 127.0.0.1.
     pub fn start_with_tls(ca: &TestCa, options: &[&str]) -> Result<Coturn> {
-        Coturn::start_on_with(Ipv4Addr::LOCALHOST, options, Some(ca))
+        Coturn::start_on_with(Ipv4Addr::LOCALHOST, options, Some((ca, None)))
     }
 
     /// Listen and relay on `ip` (an address of this network namespace).
@@ -45,7 +45,12 @@ impl Coturn {
         Coturn::start_on_with(ip, &[], None)
     }
 
-    fn start_on_with(ip: Ipv4Addr, options: &[&str], tls: Option<&TestCa>) -> Result<Coturn> {
+    /// On `ip`, with TLS on `tls_port` too (e.g. 443), with the certificate `ca` signed for `ip`.
+    pub fn start_tls_on(ip: Ipv4Addr, ca: &TestCa, tls_port: u16) -> Result<Coturn> {
+        Coturn::start_on_with(ip, &[], Some((ca, Some(tls_port))))
+    }
+
+    fn start_on_with(ip: Ipv4Addr, options: &[&str], tls: Option<(&TestCa, Option<u16>)>) -> Result<Coturn> {
         let program = find("turnserver")
             .ok_or(RigError::Missing { program: "turnserver", hint: "apt install coturn; scripts/setup.sh does" })?;
         let port = free_udp_port(ip)?;
@@ -58,11 +63,14 @@ impl Coturn {
         let log = dir.join("turnserver.log");
         let mut tls_args = vec!["--no-tls".to_owned()];
         let mut tls_port = None;
-        if let Some(ca) = tls {
+        if let Some((ca, port)) = tls {
             let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
             std::fs::write(&cert, &ca.cert_pem)?;
             std::fs::write(&key, &ca.key_pem)?;
-            let port = free_tcp_port(ip)?;
+            let port = match port {
+                Some(p) => p,
+                None => free_tcp_port(ip)?,
+            };
             tls_port = Some(port);
             tls_args = vec![
                 format!("--tls-listening-port={port}"),
@@ -177,8 +185,8 @@ fn free_tcp_port(ip: Ipv4Addr) -> Result<u16> {
     Ok(std::net::TcpListener::bind((ip, 0))?.local_addr()?.port())
 }
 
-/// A certificate authority of the test's own, and a server certificate it signed for 127.0.0.1 (PEM): what
-/// a TURN server with a private CA has, and what the client must be told to trust (`--ca-file`).
+/// A certificate authority of the test's own, and a server certificate it signed for one IP address (PEM):
+/// what a server with a private CA has, and what the client must be told to trust (`--ca-file`).
 pub struct TestCa {
     pub ca_pem: String,
     pub cert_pem: String,
@@ -187,6 +195,10 @@ pub struct TestCa {
 
 impl TestCa {
     pub fn for_loopback() -> Result<TestCa> {
+        TestCa::for_ip(Ipv4Addr::LOCALHOST)
+    }
+
+    pub fn for_ip(ip: Ipv4Addr) -> Result<TestCa> {
         let ca_key = rcgen::KeyPair::generate()?;
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -194,7 +206,7 @@ impl TestCa {
         ca_params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
         let ca = ca_params.self_signed(&ca_key)?;
         let key = rcgen::KeyPair::generate()?;
-        let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])?;
+        let mut params = rcgen::CertificateParams::new(vec![ip.to_string()])?;
         params.distinguished_name.push(rcgen::DnType::CommonName, "turn.test");
         let cert = params.signed_by(&key, &rcgen::Issuer::new(ca_params, ca_key))?;
         Ok(TestCa { ca_pem: ca.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() })

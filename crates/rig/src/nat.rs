@@ -128,6 +128,20 @@ impl Lab {
         Ok(lab)
     }
 
+    /// Home `i`'s router lets out only TCP to `ports` (a network that allows only TCP 443, say): everything
+    /// else from the home, UDP above all, is dropped; replies to what went out come back.
+    pub fn only_tcp_out(&self, i: usize, ports: &[u16]) -> Result<()> {
+        let router = &self.homes[i].router;
+        for port in ports {
+            let port = port.to_string();
+            inside(
+                router,
+                &["iptables", "-A", "FORWARD", "-i", "lan", "-o", "wan", "-p", "tcp", "--dport", &port, "-j", "ACCEPT"],
+            )?;
+        }
+        inside(router, &["iptables", "-A", "FORWARD", "-i", "lan", "-o", "wan", "-j", "DROP"])
+    }
+
     /// Home `i`'s router gets a new public address (its provider renumbers it, or the home moves to another
     /// network): its NAT mappings and every connection through them are gone. Returns the new address.
     pub fn renumber(&mut self, i: usize) -> Result<Ipv4Addr> {
