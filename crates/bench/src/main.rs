@@ -55,8 +55,8 @@ enum Bench {
         #[arg(long, default_value_t = 100)]
         megabytes: usize,
     },
-    /// Through TURN (a coturn this starts): call setup with relay-only peers for several relay waits, and
-    /// file throughput relayed vs direct
+    /// Through TURN (a coturn this starts) reached over UDP, TCP and TLS: call setup with relay-only peers and
+    /// file throughput, side by side and against direct
     Relay {
         #[arg(long, default_value_t = 5)]
         runs: usize,
@@ -545,29 +545,41 @@ async fn file_seconds(url: &str, settings: &PeerSettings, megabytes: usize) -> a
     Ok(secs)
 }
 
+/// Relay-only calls through coturn reached over UDP, TCP and TLS (a CA of the bench's own), then direct for
+/// comparison: setup and file throughput side by side.
 async fn relay(runs: usize, megabytes: usize) -> anyhow::Result<()> {
-    let turn = tincan_rig::coturn::Coturn::start()?;
-    let config = ServerConfig {
-        turn: Some(TurnConfig { urls: vec![turn.url()], secret: turn.secret.clone(), ttl: Duration::from_secs(600) }),
-        ..ServerConfig::loopback_unlimited()
-    };
-    let server = SignalServer::start(config).await?;
-    let url = server.ws_url();
-    let relayed = PeerSettings { relay_only: true, ..PeerSettings::loopback() };
-    let times = setup_with(&url, runs, &relayed).await?;
-    println!("relay setup        relay-only (no relay wait): join → first decoded frame {}", summary(times));
+    let ca = tincan_rig::coturn::TestCa::for_loopback()?;
+    let turn = tincan_rig::coturn::Coturn::start_with_tls(&ca, &[])?;
+    let roots = tincan_engine::tls::roots_from_pem(ca.ca_pem.as_bytes())?;
+    let relayed = PeerSettings { relay_only: true, extra_roots: roots, ..PeerSettings::loopback() };
+    let tls_url = turn.tls_url().context("coturn without TLS")?;
     // (Relay-only peers skip the relay wait; what the wait costs when direct paths fail is in the builder's
     // comment.)
-    let direct = setup_with(&url, runs, &PeerSettings::loopback()).await?;
-    println!("relay setup        direct (host candidates) for comparison: {}", summary(direct));
-    for (name, settings) in [("relayed", &relayed), ("direct", &PeerSettings::loopback())] {
+    for (name, turn_url, settings) in [
+        ("udp", Some(turn.url()), &relayed),
+        ("tcp", Some(turn.tcp_url()), &relayed),
+        ("tls", Some(tls_url), &relayed),
+        ("direct", None, &PeerSettings::loopback()),
+    ] {
+        let config = ServerConfig {
+            turn: turn_url.map(|u| TurnConfig {
+                urls: vec![u],
+                secret: turn.secret.clone(),
+                ttl: Duration::from_secs(600),
+            }),
+            ..ServerConfig::loopback_unlimited()
+        };
+        let server = SignalServer::start(config).await?;
+        let url = server.ws_url();
+        let times = setup_with(&url, runs, settings).await?;
         let secs = file_seconds(&url, settings, megabytes).await?;
         println!(
-            "relay throughput   {name:<8} {megabytes} MB file in {secs:.2} s = {:.1} MB/s",
+            "relay {name:<6} join → first decoded frame {}; {megabytes} MB file in {secs:.2} s = {:.1} MB/s",
+            summary(times),
             megabytes as f64 * 1.048_576 / secs
         );
+        server.shutdown().await;
     }
-    server.shutdown().await;
     Ok(())
 }
 

@@ -28,12 +28,16 @@ pub fn client_config(extra_roots: &[CertificateDer<'static>], alpn: &[&[u8]]) ->
 
 /// The certificates of a PEM file, to trust as roots. A file without one is an error that says so.
 pub fn read_roots(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let bytes = std::fs::read(path)?;
-    let roots = CertificateDer::pem_slice_iter(&bytes)
+    roots_from_pem(&std::fs::read(path)?).map_err(|e| EngineError::Invalid(format!("{}: {e}", path.display())))
+}
+
+/// The certificates in PEM text.
+pub fn roots_from_pem(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
+    let roots = CertificateDer::pem_slice_iter(pem)
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| EngineError::Invalid(format!("{}: not a PEM certificate file ({e})", path.display())))?;
+        .map_err(|e| EngineError::Invalid(format!("not a PEM certificate file ({e})")))?;
     if roots.is_empty() {
-        return Err(EngineError::Invalid(format!("{}: no certificate in it", path.display())));
+        return Err(EngineError::Invalid("no certificate in it".into()));
     }
     Ok(roots)
 }

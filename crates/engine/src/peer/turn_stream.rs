@@ -96,7 +96,7 @@ pub fn tls_config(extra_roots: &[CertificateDer<'static>]) -> Result<Arc<rustls:
 const MAX_LINKS: usize = 32;
 /// Datagrams waiting for a connection (while it opens, or under a burst) before more are dropped, as UDP
 /// would drop them.
-const QUEUE: usize = 256;
+const QUEUE: usize = 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A UDP stand-in on loopback for one TURN server reached over TCP or TLS. Dropped, it stops, and its
@@ -109,7 +109,12 @@ pub struct TurnBridge {
 
 impl TurnBridge {
     pub async fn start(server: StreamServer, tls: Option<Arc<rustls::ClientConfig>>) -> Result<TurnBridge> {
-        let socket = Arc::new(UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await?);
+        let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        // As the connection's own sockets (see `runtime`): a file's bursts would overflow the default.
+        if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(super::runtime::UDP_RECEIVE_BUFFER) {
+            tracing::debug!("SO_RCVBUF: {e}");
+        }
+        let socket = Arc::new(socket);
         let addr = socket.local_addr()?;
         let task = tokio::spawn(serve(socket, server.clone(), tls)).abort_handle();
         Ok(TurnBridge { addr, server, task })
