@@ -2,7 +2,7 @@
 //! with certificates from a CA of the test's own. Two `tincan-cli` peers given the CA (`--ca-file`) meet
 //! through the server and relay over TLS only (`--relay-only`; the server hands out the `turns:` URL alone):
 //! both decode the other's video, and the stats say `relay_protocol: tls`. Without the CA the same peer
-//! refuses the server's certificate and says so.
+//! refuses the signaling server's certificate and says so (TURN's refusal is `crates/engine/tests/relay.rs`'s).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -241,6 +241,8 @@ async fn a_call_relays_over_tcp_and_over_tls() {
     let tls = call(turn.tls_url().expect("TLS"), true).await;
     let log = turn.log();
     let untrusted = call(turn.tls_url().expect("TLS"), false).await;
+    // Refused at the handshake, not for want of trying: the TCP connections reached coturn, no session began.
+    let after = turn.log()[log.len()..].to_owned();
     println!("relay over TCP: {tcp:?}; over TLS: {tls:?}; over TLS without the CA: {untrusted:?}");
     assert!(tcp.0 && tcp.1 >= 45, "over TCP: connected and 2 s of readable frames: {tcp:?}\n{log}");
     assert!(tls.0 && tls.1 >= 45, "over TLS: connected and 2 s of readable frames: {tls:?}\n{log}");
@@ -249,4 +251,6 @@ async fn a_call_relays_over_tcp_and_over_tls() {
     let tls_sessions = log.lines().filter(|l| l.contains("new, realm") && l.contains("cipher=")).count();
     assert!(tls_sessions >= 2, "coturn saw both peers over TLS:\n{log}");
     assert_eq!(untrusted, (false, 0, None), "an untrusted certificate is refused");
+    assert!(after.contains("tcp or tls connected"), "the untrusted call reached coturn:\n{after}");
+    assert!(!after.contains("new, realm"), "no TURN session without a trusted certificate:\n{after}");
 }

@@ -256,7 +256,9 @@ impl Session {
     /// (the stats had it as UDP: webrtc-rs talks UDP to the bridge in the server's place).
     pub fn name_relay(&self, pair: &mut Option<crate::stats::CandidatePair>) {
         let Some(pair) = pair.as_mut().filter(|p| p.relay_protocol.is_some()) else { return };
-        let bridge = self.bridges.iter().find(|b| pair.local_url.contains(&b.local_addr().to_string()));
+        // webrtc-rs keeps the URL it was given: `turn:127.0.0.1:PORT?transport=udp`.
+        let address = pair.local_url.split_once(':').and_then(|(_, rest)| rest.split('?').next());
+        let bridge = self.bridges.iter().find(|b| address == Some(b.local_addr().to_string().as_str()));
         if let Some(b) = bridge {
             pair.relay_protocol = Some(b.server.kind.name().to_owned());
         }

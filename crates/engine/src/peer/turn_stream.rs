@@ -7,8 +7,13 @@
 //!
 //! Why a bridge and not a patch of webrtc-rs: its driver, gatherer and relayer are built around UDP sockets
 //! (a stream transport would touch all three), while this is one small module, which goes when upstream
-//! relays over streams. Everything the server sends is checked before it is passed on: a frame is a STUN
-//! message or ChannelData of at most 64 KiB, anything else ends that connection.
+//! relays over streams. What the server sends is cut into frames by their headers: a frame that is neither a
+//! STUN message (a length that is a multiple of four) nor ChannelData ends that connection; the length field
+//! bounds a frame at 64 KiB. The loopback port takes anyone's datagrams: a connection opens only for an
+//! Allocate request, datagrams are at most `MAX_DATAGRAM` bytes, and each connection queues a bounded number.
+//!
+//! Not done: IPv6 (the stand-in is on 127.0.0.1, so only IPv4 sockets get a relay over a stream), and a
+//! connection that dies with a network change is noticed by TCP's own timers (`USER_TIMEOUT`, keepalives).
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -97,7 +102,13 @@ const MAX_LINKS: usize = 32;
 /// Datagrams waiting for a connection (while it opens, or under a burst) before more are dropped, as UDP
 /// would drop them.
 const QUEUE: usize = 1024;
+/// The largest datagram carried: the client's messages are packets of a path's MTU (and a few STUN
+/// requests); 1024 of these per connection bound what a stalled one holds (2 MiB).
+const MAX_DATAGRAM: usize = 2048;
+/// Connecting, and the TLS handshake with it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Data the server has not acknowledged for this long, or a write it does not take, ends the connection.
+const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A UDP stand-in on loopback for one TURN server reached over TCP or TLS. Dropped, it stops, and its
 /// connections close (the server then ends their allocations).
@@ -136,8 +147,21 @@ impl Drop for TurnBridge {
     }
 }
 
+/// The bridge's connections, one per local socket; stopped with the bridge (its task is aborted, and this
+/// with it).
+#[derive(Default)]
+struct Links(HashMap<SocketAddr, (mpsc::Sender<Vec<u8>>, tokio::task::AbortHandle)>);
+
+impl Drop for Links {
+    fn drop(&mut self) {
+        for (_, task) in self.0.values() {
+            task.abort();
+        }
+    }
+}
+
 async fn serve(socket: Arc<UdpSocket>, server: StreamServer, tls: Option<Arc<rustls::ClientConfig>>) {
-    let mut links: HashMap<SocketAddr, (mpsc::Sender<Vec<u8>>, tokio::task::AbortHandle)> = HashMap::new();
+    let mut links = Links::default();
     let mut buf = vec![0u8; 65_536];
     loop {
         let (n, from) = match socket.recv_from(&mut buf).await {
@@ -147,20 +171,30 @@ async fn serve(socket: Arc<UdpSocket>, server: StreamServer, tls: Option<Arc<rus
                 continue;
             }
         };
+        if n > MAX_DATAGRAM {
+            continue;
+        }
         let Some(datagram) = outgoing_frame(&buf[..n]) else { continue };
-        links.retain(|_, (tx, _)| !tx.is_closed());
-        if !links.contains_key(&from) {
-            if links.len() >= MAX_LINKS {
+        links.0.retain(|_, (tx, _)| !tx.is_closed());
+        if !links.0.contains_key(&from) {
+            // Only an allocation starts a connection: a new connection has no allocation for anything
+            // else to use (so a connection that ended is not redialled for every packet of a call).
+            if links.0.len() >= MAX_LINKS || !is_allocate_request(&datagram) {
                 continue;
             }
             let (tx, rx) = mpsc::channel(QUEUE);
             let task = tokio::spawn(link(socket.clone(), from, server.clone(), tls.clone(), rx)).abort_handle();
-            links.insert(from, (tx, task));
+            links.0.insert(from, (tx, task));
         }
-        if let Some((tx, _)) = links.get(&from) {
+        if let Some((tx, _)) = links.0.get(&from) {
             let _ = tx.try_send(datagram);
         }
     }
+}
+
+/// A STUN Allocate request (method 0x003, class request).
+fn is_allocate_request(frame: &[u8]) -> bool {
+    frame.len() >= 20 && frame[0] == 0x00 && frame[1] == 0x03
 }
 
 /// One local socket's connection to the server: datagrams out as frames, frames back as datagrams.
@@ -171,30 +205,50 @@ async fn link(
     tls: Option<Arc<rustls::ClientConfig>>,
     rx: mpsc::Receiver<Vec<u8>>,
 ) {
-    let connected =
-        tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((server.host.as_str(), server.port))).await;
-    let tcp = match connected {
-        Ok(Ok(tcp)) => tcp,
-        Ok(Err(e)) => return tracing::warn!("TURN server {}:{} over TCP: {e}", server.host, server.port),
-        Err(_) => return tracing::warn!("TURN server {}:{} over TCP: no answer", server.host, server.port),
-    };
-    let _ = tcp.set_nodelay(true);
-    let result = match (server.kind, tls) {
-        (StreamKind::Tls, Some(config)) => {
-            let name = match ServerName::try_from(server.host.clone()) {
-                Ok(name) => name,
-                Err(e) => return tracing::warn!("TURN server name {}: {e}", server.host),
-            };
-            match tokio_rustls::TlsConnector::from(config).connect(name, tcp).await {
-                Ok(stream) => carry(stream, socket, client, rx).await,
-                Err(e) => return tracing::warn!("TURN server {}:{} over TLS: {e}", server.host, server.port),
+    let (host, port, kind) = (server.host.as_str(), server.port, server.kind.name());
+    let connected = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        let tcp = TcpStream::connect((host, port)).await?;
+        let _ = tcp.set_nodelay(true);
+        watch_for_stalls(&tcp);
+        match (server.kind, tls) {
+            (StreamKind::Tls, Some(config)) => {
+                let name = ServerName::try_from(server.host.clone())
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+                let stream = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await?;
+                Ok(Stream::Tls(Box::new(stream)))
             }
+            (StreamKind::Tls, None) => Err(std::io::Error::other("TURN over TLS without a TLS configuration")),
+            (StreamKind::Tcp, _) => Ok(Stream::Tcp(tcp)),
         }
-        (StreamKind::Tls, None) => return tracing::warn!("TURN over TLS without a TLS configuration"),
-        (StreamKind::Tcp, _) => carry(tcp, socket, client, rx).await,
+    })
+    .await;
+    let result = match connected {
+        Ok(Ok(Stream::Tcp(tcp))) => carry(tcp, socket, client, rx).await,
+        Ok(Ok(Stream::Tls(tls))) => carry(*tls, socket, client, rx).await,
+        Ok(Err(e)) => return tracing::warn!("TURN server {host}:{port} over {kind}: {e}"),
+        Err(_) => return tracing::warn!("TURN server {host}:{port} over {kind}: no answer"),
     };
     if let Err(e) = result {
-        tracing::debug!("TURN server {}:{} ({}): {e}", server.host, server.port, server.kind.name());
+        tracing::debug!("TURN server {host}:{port} ({kind}): {e}");
+    }
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// A connection that a network change killed is noticed in seconds, not TCP's quarter of an hour: data the
+/// server does not acknowledge (Linux's `TCP_USER_TIMEOUT`), and keepalives while nothing is sent.
+fn watch_for_stalls(tcp: &TcpStream) {
+    let socket = socket2::SockRef::from(tcp);
+    let keepalive = socket2::TcpKeepalive::new().with_time(STALL_TIMEOUT).with_interval(Duration::from_secs(2));
+    if let Err(e) = socket.set_tcp_keepalive(&keepalive) {
+        tracing::debug!("TCP keepalive: {e}");
+    }
+    #[cfg(target_os = "linux")]
+    if let Err(e) = socket.set_tcp_user_timeout(Some(STALL_TIMEOUT)) {
+        tracing::debug!("TCP_USER_TIMEOUT: {e}");
     }
 }
 
@@ -211,7 +265,9 @@ async fn carry<S: AsyncRead + AsyncWrite + Unpin>(
         tokio::select! {
             datagram = rx.recv() => {
                 let Some(frame) = datagram else { return Ok(()) };
-                writer.write_all(&frame).await?;
+                tokio::time::timeout(STALL_TIMEOUT, writer.write_all(&frame))
+                    .await
+                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the server takes nothing"))??;
             }
             read = reader.read(&mut chunk) => {
                 let n = read?;
@@ -306,6 +362,11 @@ mod tests {
         assert_eq!(outgoing_frame(&stun[..28]), Some(stun[..28].to_vec()));
         assert_eq!(outgoing_frame(&stun[..27]), None, "a short datagram is not sent");
         assert_eq!(outgoing_frame(&[0xff; 8]), None);
+        let mut allocate = vec![0x00, 0x03, 0x00, 0x00];
+        allocate.extend([0u8; 16]);
+        assert!(is_allocate_request(&allocate));
+        assert!(!is_allocate_request(&stun), "a Binding success response");
+        assert!(!is_allocate_request(&channel));
     }
 
     /// Frames across reads, two in one read, and a server that sends garbage: the bridge passes on whole
