@@ -135,6 +135,14 @@ fn scenario(url: &str, dir: &Path, engine_offers: bool, cameras: bool) -> anyhow
     // The camera goes on beside it (without one, the camera's place stays empty: the share is not there).
     let camera_live = session.run("return document.getElementById('remote').videoWidth", json!([]))?;
     assert_eq!(camera_live, json!(if cameras { 320 } else { 0 }));
+    // The page's stats keep the two apart: the camera's figures under `video`, the share's under `share`.
+    let stats = session.run("return tincanGuest.stats().then(s => JSON.stringify(s))", json!([]))?;
+    let stats: serde_json::Value = serde_json::from_str(stats.as_str().unwrap_or("{}"))?;
+    assert_eq!(stats["share"]["width"], json!(1280), "the share's figures: {stats}");
+    assert!(stats["share"]["framesDecoded"].as_u64().unwrap_or(0) > 0, "{stats}");
+    if cameras {
+        assert_eq!(stats["video"]["width"], json!(320), "the camera's figures: {stats}");
+    }
     if engine_offers && cameras {
         for (w, h) in [(1280, 800), (800, 600)] {
             session.set_window_size(w, h)?;

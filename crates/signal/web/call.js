@@ -240,15 +240,18 @@ export class GuestCall {
   /** Statistics the page and the tests read: decoded/encoded frames, codecs, the selected candidate pair. */
   async stats() {
     const report = await this.pc.getStats();
-    const out = { video: {}, audio: {}, pair: null };
+    // `video` is the camera's section (the first video one); a share's figures go to `share`.
+    const out = { video: {}, audio: {}, share: {}, pair: null };
+    const cameraMid = this.pc.getTransceivers().find((t) => t.receiver.track.kind === 'video')?.mid;
+    const place = (s) => (s.kind === 'video' && s.mid != null && cameraMid != null && s.mid !== cameraMid ? out.share : out[s.kind]);
     const codecs = new Map();
     report.forEach((s) => { if (s.type === 'codec') codecs.set(s.id, s.mimeType); });
     report.forEach((s) => {
       if (s.type === 'inbound-rtp') {
-        Object.assign(out[s.kind], { framesDecoded: s.framesDecoded, packetsReceived: s.packetsReceived,
+        Object.assign(place(s), { framesDecoded: s.framesDecoded, packetsReceived: s.packetsReceived,
           totalSamplesReceived: s.totalSamplesReceived, codecIn: codecs.get(s.codecId), width: s.frameWidth, height: s.frameHeight });
       } else if (s.type === 'outbound-rtp') {
-        Object.assign(out[s.kind], { framesEncoded: s.framesEncoded, packetsSent: s.packetsSent, codecOut: codecs.get(s.codecId) });
+        Object.assign(place(s), { framesEncoded: s.framesEncoded, packetsSent: s.packetsSent, codecOut: codecs.get(s.codecId) });
       } else if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') {
         const local = report.get(s.localCandidateId);
         const remote = report.get(s.remoteCandidateId);
