@@ -13,15 +13,17 @@ use tincan_rig::coturn::Coturn;
 use tincan_signal::code::RoomCode;
 use tincan_signal::server::{ServerConfig, SignalServer, TurnConfig};
 
+/// The signaling server, minting credentials for coturn's `urls` (shared `secret`) that live `ttl`.
+async fn server_for(urls: Vec<String>, secret: &str, ttl: Duration) -> SignalServer {
+    let turn = Some(TurnConfig { urls, secret: secret.to_owned(), ttl });
+    SignalServer::start(ServerConfig { turn, ..ServerConfig::loopback_unlimited() }).await.expect("server")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_only_call_carries_media_and_files() {
     init_logs();
     let turn = Coturn::start().expect("coturn");
-    let server_config = ServerConfig {
-        turn: Some(TurnConfig { urls: vec![turn.url()], secret: turn.secret.clone(), ttl: Duration::from_secs(600) }),
-        ..ServerConfig::loopback_unlimited()
-    };
-    let server = SignalServer::start(server_config).await.expect("server");
+    let server = server_for(vec![turn.url()], &turn.secret, Duration::from_secs(600)).await;
     let url = server.ws_url();
     let room = RoomCode::generate();
     let dir = std::env::temp_dir().join(format!("tincan-relay-{}", std::process::id()));
@@ -89,11 +91,7 @@ async fn someone_joining_after_the_credentials_expired_is_reached_through_the_re
     init_logs();
     let turn = Coturn::start().expect("coturn");
     let ttl = Duration::from_secs(4);
-    let server_config = ServerConfig {
-        turn: Some(TurnConfig { urls: vec![turn.url()], secret: turn.secret.clone(), ttl }),
-        ..ServerConfig::loopback_unlimited()
-    };
-    let server = SignalServer::start(server_config).await.expect("server");
+    let server = server_for(vec![turn.url()], &turn.secret, ttl).await;
     let url = server.ws_url();
     let room = RoomCode::generate();
     let peer = |name: &str| {
@@ -140,11 +138,7 @@ async fn someone_joining_after_the_credentials_expired_is_reached_through_the_re
 async fn a_relayed_call_outlives_stale_nonces() {
     init_logs();
     let turn = Coturn::start_with(&["--stale-nonce=2", "--max-allocate-lifetime=6", "--verbose"]).expect("coturn");
-    let server_config = ServerConfig {
-        turn: Some(TurnConfig { urls: vec![turn.url()], secret: turn.secret.clone(), ttl: Duration::from_secs(600) }),
-        ..ServerConfig::loopback_unlimited()
-    };
-    let server = SignalServer::start(server_config).await.expect("server");
+    let server = server_for(vec![turn.url()], &turn.secret, Duration::from_secs(600)).await;
     let url = server.ws_url();
     let room = RoomCode::generate();
     let peer = |name: &str| {
@@ -194,11 +188,7 @@ async fn a_call_relays_over_tcp_and_over_tls() {
         let root = root.clone();
         let secret = turn.secret.clone();
         async move {
-            let server_config = ServerConfig {
-                turn: Some(TurnConfig { urls: vec![url], secret, ttl: Duration::from_secs(600) }),
-                ..ServerConfig::loopback_unlimited()
-            };
-            let server = SignalServer::start(server_config).await.expect("server");
+            let server = server_for(vec![url], &secret, Duration::from_secs(600)).await;
             let signal = server.ws_url();
             let room = RoomCode::generate();
             let peer = |name: &str| {
