@@ -143,11 +143,21 @@ fn scenario(url: &str, dir: &Path, engine_offers: bool, cameras: bool) -> anyhow
     if cameras {
         assert_eq!(stats["video"]["width"], json!(320), "the camera's figures: {stats}");
     }
-    if engine_offers && cameras {
-        for (w, h) in [(1280, 800), (800, 600)] {
+    if engine_offers {
+        // Without cameras: the page's own buttons say "No camera" / "No microphone" (disabled).
+        let name = if cameras { "guest-share" } else { "guest-share-no-camera" };
+        for (w, h, scheme) in [(1280, 800, "light"), (800, 600, "dark"), (1280, 800, "dark"), (800, 600, "light")] {
+            session.prefer_color_scheme(scheme)?;
             session.set_window_size(w, h)?;
             std::thread::sleep(Duration::from_millis(400));
-            session.screenshot(&artifacts().join(format!("guest-share-{w}x{h}.png")))?;
+            session.screenshot(&artifacts().join(format!("{name}-{w}x{h}-{scheme}.png")))?;
+        }
+        if !cameras {
+            let buttons = session.run(
+                "return ['camera', 'mic'].map(id => [document.getElementById(id).textContent, document.getElementById(id).disabled])",
+                json!([]),
+            )?;
+            assert_eq!(buttons, json!([["No camera", true], ["Mic on", false]]), "the page has a microphone");
         }
     }
     // The engine stops sharing: the page takes the share away and says so.

@@ -247,6 +247,16 @@ impl Session {
     }
 
     /// Resize the app's window (WebDriver "set window rect").
+    /// Chromium only: the page sees `prefers-color-scheme: dark` (or light), as with the system's setting.
+    pub fn prefer_color_scheme(&self, scheme: &str) -> anyhow::Result<()> {
+        let features = json!([{"name": "prefers-color-scheme", "value": scheme}]);
+        self.http
+            .post(&format!("{}/goog/cdp/execute", self.url))
+            .send_json(json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": features}}))
+            .map_err(|e| anyhow::anyhow!("prefers-color-scheme: {e}"))?;
+        Ok(())
+    }
+
     pub fn set_window_size(&self, width: u32, height: u32) -> anyhow::Result<()> {
         self.http
             .post(&format!("{}/window/rect", self.url))

@@ -367,6 +367,8 @@ window.addEventListener('beforeunload', () => { for (const c of calls.values()) 
   $('room').textContent = room;
   local = await localMedia();
   if (local) $('local').srcObject = local;
+  // No camera, no self-view (an empty box over the others' pictures says nothing).
+  $('local').hidden = !local?.getVideoTracks().length;
   // What we send is what we have: without a camera (or microphone) the others are told it is off.
   for (const [kind, button, none] of [['video', $('camera'), 'No camera'], ['audio', $('mic'), 'No microphone']]) {
     if (local?.getTracks().some((t) => t.kind === kind)) continue;
